@@ -1,0 +1,148 @@
+# kvmstats - KVM binary statistics in shared memory.
+#
+#   make            libraries, kvmstatsd, kvmstats (into $(BUILD)/)
+#   make run        install missing packages, build, publish a VM, show live stats
+#   make test       install missing packages, build, run every test (sanitizers too)
+#   make bench      benchmarks, each beside its baseline
+#   make torture    the long torture run
+#
+# Variables: CC (gcc or clang), BUILD (output dir), SAN (address,undefined |
+# thread), CFLAGS/LDFLAGS (added to ours).
+
+CC	?= cc
+BUILD	?= build
+SAN	?=
+OPT	?= -O2
+
+SO_MAJOR	:= 1
+SO_VERSION	:= 1.0.0
+
+WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wpointer-arith -Wformat=2 -Wvla
+KS_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC $(WARN) \
+	     -Iinclude -Ishm -Ipublisher -Ireader -pthread
+KS_LDFLAGS := -pthread
+ifneq ($(SAN),)
+KS_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
+KS_LDFLAGS += -fsanitize=$(SAN)
+endif
+ALL_CFLAGS  = $(KS_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(KS_LDFLAGS) $(LDFLAGS)
+
+URCU_LIBS	:= -lurcu-qsbr -lurcu-common
+CMOCKA_LIBS	:= -lcmocka
+
+# Sources, one job per file.
+SHM_SRC		:= $(wildcard shm/*.c)
+READER_SRC	:= $(wildcard reader/*.c)
+CLI_SRC		:= $(wildcard reader/cli/*.c)
+PUB_SRC		:= $(filter-out publisher/kvmstatsd.c,$(wildcard publisher/*.c))
+TEST_SRC	:= $(wildcard tests/test_*.c)
+TESTLIB_SRC	:= $(wildcard tests/lib/*.c)
+BENCH_SRC	:= $(wildcard bench/bench_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_READER	:= $(BUILD)/libkvmstats.a
+LIB_PUB		:= $(BUILD)/libkvmstats-publisher.a
+SO_READER	:= $(BUILD)/libkvmstats.so.$(SO_VERSION)
+SO_PUB		:= $(BUILD)/libkvmstats-publisher.so.$(SO_VERSION)
+KVMSTATSD	:= $(BUILD)/kvmstatsd
+KVMSTATS	:= $(BUILD)/kvmstats
+TESTS		:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCHES		:= $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all deps run test unit-tests check check-asan check-tsan check-valgrind \
+	check-clang check-cli torture bench clean
+.DEFAULT_GOAL := all
+
+all: $(LIB_READER) $(LIB_PUB) $(SO_READER) $(SO_PUB) $(KVMSTATSD) $(KVMSTATS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+$(LIB_READER): $(call obj,$(SHM_SRC) $(READER_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_PUB): $(call obj,$(PUB_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SO_READER): $(call obj,$(SHM_SRC) $(READER_SRC))
+	$(CC) -shared -Wl,-soname,libkvmstats.so.$(SO_MAJOR) -o $@ $^ $(ALL_LDFLAGS)
+	ln -sf $(notdir $@) $(BUILD)/libkvmstats.so.$(SO_MAJOR)
+	ln -sf $(notdir $@) $(BUILD)/libkvmstats.so
+
+$(SO_PUB): $(call obj,$(PUB_SRC)) $(SO_READER)
+	$(CC) -shared -Wl,-soname,libkvmstats-publisher.so.$(SO_MAJOR) -o $@ \
+		$(call obj,$(PUB_SRC)) -L$(BUILD) -lkvmstats $(URCU_LIBS) $(ALL_LDFLAGS)
+	ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so.$(SO_MAJOR)
+	ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so
+
+$(KVMSTATSD): $(call obj,publisher/kvmstatsd.c) $(LIB_PUB) $(LIB_READER)
+	$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
+
+$(KVMSTATS): $(call obj,$(CLI_SRC)) $(LIB_READER)
+	$(CC) -o $@ $^ $(ALL_LDFLAGS) -lm
+
+$(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER) \
+		$(CMOCKA_LIBS) $(URCU_LIBS) $(ALL_LDFLAGS) -lm
+
+$(BUILD)/bench/%: $(call obj,bench/%.c) $(LIB_PUB) $(LIB_READER)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
+
+# ---- installing what the build and the tests need (Debian 12) ----------
+deps:
+	@sh tools/install-deps.sh
+
+# ---- the main job ------------------------------------------------------
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/run-demo.sh $(BUILD)
+
+# ---- tests -------------------------------------------------------------
+# unit-tests: every cmocka program in tests/, then the CLI golden tests.
+unit-tests: all $(TESTS)
+	@sh tests/run-unit.sh $(BUILD)
+
+check-cli: all
+	@sh tests/cli/run.sh $(BUILD)
+
+check: unit-tests
+
+check-clang:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang all $(patsubst $(BUILD)/%,build/clang/%,$(TESTS))
+
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT=-O1 unit-tests
+
+check-tsan:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/tsan SAN=thread OPT=-O1 unit-tests
+
+check-valgrind: all $(TESTS)
+	@sh tests/run-unit.sh $(BUILD) valgrind
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit-tests
+	@$(MAKE) --no-print-directory check-clang
+	@$(MAKE) --no-print-directory check-asan
+	@$(MAKE) --no-print-directory check-tsan
+	@$(MAKE) --no-print-directory check-valgrind
+	@echo "make test: all suites passed"
+
+torture: all $(BUILD)/tests/test_torture
+	KVMSTATS_TORTURE_READS=200000000 $(BUILD)/tests/test_torture
+
+bench: all $(BENCHES)
+	@sh bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build

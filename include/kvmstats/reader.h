@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvmstats/reader.h - read KVM statistics that a kvmstats publisher shares.
+ *
+ * A reader attaches to a segment (one per VM), which maps it read-only and
+ * validates all of it once: every offset, count and string.  From then on
+ * the schema lives in private memory, and every read function below is
+ * wait-free for the publisher and makes no system call: it loads from the
+ * mapping and nothing else.
+ *
+ *	struct kvmstats_segment *seg;
+ *	struct kvmstats_error err;
+ *	struct kvmstats_stat_handle exits;
+ *	uint64_t v;
+ *
+ *	if (kvmstats_attach("kvm-1234", NULL, &seg, &err) < 0)
+ *		errx(1, "%s", err.msg);
+ *	if (kvmstats_stat_lookup(seg, 1, "kvm", "exits", &exits) < 0)
+ *		errx(1, "no such stat");
+ *	for (;;)
+ *		if (kvmstats_read_scalar(seg, &exits, &v, NULL) == 0)
+ *			use(v);
+ *	kvmstats_detach(&seg);
+ *
+ * Thread safety: a segment handle may be read from many threads at once;
+ * attach, detach and reattach need the caller's exclusion.
+ */
+#ifndef KVMSTATS_READER_H
+#define KVMSTATS_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kvmstats/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where segments live when nothing else is said: $KVMSTATS_SHM_DIR, else this. */
+#define KVMSTATS_DEFAULT_DIR		"/dev/shm"
+#define KVMSTATS_SEGMENT_PREFIX		"kvmstats."
+
+/* Bounded retries of one read before it gives up with -EAGAIN. */
+#define KVMSTATS_READ_RETRIES		64
+
+#define KVMSTATS_OWNER_DEFAULT		((uid_t)-1)	/* root, or the caller's own uid */
+
+struct kvmstats_segment;
+
+/*
+ * kvmstats_attach_opts - how to attach.
+ * @dir: directory of the segments; NULL: $KVMSTATS_SHM_DIR or /dev/shm.
+ * @owner: the uid that must own the segment file.  KVMSTATS_OWNER_DEFAULT
+ *	accepts root or the caller's own uid: /dev/shm is world-writable, so
+ *	anybody could plant a segment under a VM's name.
+ */
+struct kvmstats_attach_opts {
+	const char *dir;
+	uid_t owner;
+};
+
+void kvmstats_attach_opts_init(struct kvmstats_attach_opts *opts);
+
+/*
+ * kvmstats_segment_file_name() - the file name of a VM's segment.
+ * @vm: a VM name ("kvm-1234"), a segment file name ("kvmstats.kvm-1234") or
+ *	a POSIX shm name ("/kvmstats.kvm-1234").
+ *
+ * Return: 0, or -EINVAL if @vm is empty, contains '/' after the first
+ * character, or does not fit in @len bytes.
+ */
+int kvmstats_segment_file_name(const char *vm, char *buf, size_t len);
+
+/*
+ * kvmstats_attach() - map and validate a VM's segment.
+ * @vm: as for kvmstats_segment_file_name().
+ * @opts: NULL for the defaults.
+ *
+ * Return: 0 with *@segp set; or a negative errno with @err filled:
+ * -ENOENT no such segment, -EACCES not readable, -EPERM wrong owner,
+ * -EPROTO incompatible ABI, -EBADMSG corrupt or truncated segment,
+ * -EAGAIN not ready yet (a publisher still building it, or one that died
+ * while building it).
+ */
+int kvmstats_attach(const char *vm, const struct kvmstats_attach_opts *opts,
+		    struct kvmstats_segment **segp, struct kvmstats_error *err);
+
+/* kvmstats_detach() - unmap and free; sets *@segp to NULL. */
+void kvmstats_detach(struct kvmstats_segment **segp);
+
+/*
+ * kvmstats_reattach() - attach again to the segment now under the same
+ * name (after KVMSTATS_STATE_SUPERSEDED), replacing *@segp.  On error
+ * *@segp is left as it was.  Handles from the old segment are invalid
+ * after success: look stats up again.
+ */
+int kvmstats_reattach(struct kvmstats_segment **segp, struct kvmstats_error *err);
+
+/*
+ * kvmstats_enumerate() - call @cb with the file name of every segment in
+ * @dir (NULL: the default), in name order.  A non-zero return from @cb
+ * stops the walk and is returned.
+ */
+int kvmstats_enumerate(const char *dir,
+		       int (*cb)(const char *segment_file, void *arg), void *arg,
+		       struct kvmstats_error *err);
+
+/* ---- the segment -------------------------------------------------- */
+
+struct kvmstats_segment_info {
+	const char *segment_file;	/* "kvmstats.kvm-1234" */
+	const char *vm_name;		/* "kvm-1234" */
+	pid_t publisher_pid;
+	uid_t owner;
+	unsigned abi_major, abi_minor;
+	uint64_t incarnation;		/* CLOCK_REALTIME ns of the publisher's start */
+	uint64_t generation;
+	uint64_t created_mono_ns;
+	uint64_t poll_period_ns;
+	uint64_t segment_size;
+	unsigned ring_depth;
+	unsigned nr_providers, nr_targets, nr_stats;
+};
+
+const struct kvmstats_segment_info *kvmstats_info(const struct kvmstats_segment *seg);
+
+/* The publisher's live fields, read without a syscall. */
+struct kvmstats_status {
+	enum kvmstats_state state;
+	uint64_t sweep;			/* newest completed sweep, 0: none */
+	uint64_t heartbeat_ns;		/* CLOCK_MONOTONIC ns of that sweep's end */
+	uint64_t overruns;
+	uint64_t read_errors;
+};
+
+void kvmstats_status(const struct kvmstats_segment *seg, struct kvmstats_status *st);
+
+/* CLOCK_MONOTONIC in ns (vDSO, no syscall on x86-64 Linux). */
+uint64_t kvmstats_now_ns(void);
+
+/* ---- the schema (private copies, validated at attach) --------------- */
+
+struct kvmstats_provider_info {
+	unsigned index;
+	const char *name;		/* "kvm" */
+};
+
+struct kvmstats_target_info {
+	unsigned index;
+	enum kvmstats_target_kind kind;
+	uint32_t vcpu_index;		/* UINT32_MAX for the VM target */
+	const char *label;		/* e.g. a QOM path; never NULL */
+	const char *id;			/* source id, e.g. "kvm-1234/vcpu-0"; may be "" */
+	unsigned nr_stats;
+	uint32_t record_words;		/* u64 values in one record */
+	size_t cut_offset;		/* where this target starts in a cut */
+};
+
+struct kvmstats_stat_info {
+	const char *name;
+	unsigned provider;
+	const char *provider_name;
+	enum kvmstats_type type;
+	enum kvmstats_unit unit;
+	unsigned base;			/* 10 or 2 */
+	int exponent;
+	uint32_t size;			/* values: 1, or the number of buckets */
+	uint32_t bucket_size;		/* linear histograms, else 0 */
+	uint32_t value_index;		/* first value within the target's record */
+};
+
+unsigned kvmstats_nr_providers(const struct kvmstats_segment *seg);
+const struct kvmstats_provider_info *kvmstats_provider(const struct kvmstats_segment *seg,
+							unsigned i);
+/* Return: the provider's index, or -ENOENT. */
+int kvmstats_provider_lookup(const struct kvmstats_segment *seg, const char *name);
+
+unsigned kvmstats_nr_targets(const struct kvmstats_segment *seg);
+const struct kvmstats_target_info *kvmstats_target(const struct kvmstats_segment *seg,
+						    unsigned i);
+/*
+ * kvmstats_target_lookup() - find a target by label, by id, or for vCPUs
+ * by index given as a decimal string.  Return: its index, or -ENOENT.
+ */
+int kvmstats_target_lookup(const struct kvmstats_segment *seg,
+			   enum kvmstats_target_kind kind, const char *what);
+
+/* The @j-th stat of target @t, in the publisher's order (NULL if out of range). */
+const struct kvmstats_stat_info *kvmstats_target_stat(const struct kvmstats_segment *seg,
+						      unsigned t, unsigned j);
+
+/* Look a stat up once, then read through the handle. */
+struct kvmstats_stat_handle {
+	unsigned target;
+	const struct kvmstats_stat_info *info;
+};
+
+/*
+ * kvmstats_stat_lookup() - @provider may be NULL (any provider).
+ * Return: 0, or -ENOENT.
+ */
+int kvmstats_stat_lookup(const struct kvmstats_segment *seg, unsigned target,
+			 const char *provider, const char *name,
+			 struct kvmstats_stat_handle *h);
+
+/* ---- reads: no syscalls, no locks, no waiting on the publisher ------ */
+
+/* What a read returns besides the values. */
+struct kvmstats_sample {
+	uint64_t sweep;			/* the publisher's sweep number */
+	uint64_t time_ns;		/* CLOCK_MONOTONIC ns the sample was taken */
+	uint32_t flags;			/* KVMSTATS_SAMPLE_STALE */
+	uint32_t retries;		/* reads thrown away before this one */
+};
+#define KVMSTATS_SAMPLE_STALE	1u	/* source read failed: values repeat the sample before */
+
+/*
+ * All reads return 0, or: -ENODATA no sample published yet; -EAGAIN no
+ * consistent sample within KVMSTATS_READ_RETRIES (the publisher lapped the
+ * ring during every try: retry, or deepen the ring); -EINVAL bad argument
+ * (handle or target out of range, buffer too small).  @sample may be NULL.
+ */
+int kvmstats_read_scalar(const struct kvmstats_segment *seg,
+			 const struct kvmstats_stat_handle *h, uint64_t *value,
+			 struct kvmstats_sample *sample);
+
+/* A stat's h->info->size values (histogram buckets), n >= size. */
+int kvmstats_read_values(const struct kvmstats_segment *seg,
+			 const struct kvmstats_stat_handle *h, uint64_t *values,
+			 size_t n, struct kvmstats_sample *sample);
+
+/* A target's whole record, n >= record_words. */
+int kvmstats_read_record(const struct kvmstats_segment *seg, unsigned target,
+			 uint64_t *values, size_t n, struct kvmstats_sample *sample);
+
+/* Words needed for a cut: the sum of every target's record_words. */
+size_t kvmstats_cut_words(const struct kvmstats_segment *seg);
+
+/*
+ * kvmstats_read_cut() - every target as of one sweep: target t's record at
+ * values + kvmstats_target(seg, t)->cut_offset.  @samples, if not NULL, has
+ * kvmstats_nr_targets() entries, one per target (same sweep, own times).
+ */
+int kvmstats_read_cut(const struct kvmstats_segment *seg, uint64_t *values,
+		      size_t n, struct kvmstats_sample *samples);
+
+/*
+ * kvmstats_read_history() - up to @nsamples most recent records of one
+ * target, newest first: record k at values + k * record_words, described by
+ * samples[k].  The ring gives at most ring_depth - 1 guaranteed samples.
+ * *@got is set to how many were read (consecutive sweeps, none skipped).
+ */
+int kvmstats_read_history(const struct kvmstats_segment *seg, unsigned target,
+			  unsigned nsamples, uint64_t *values, size_t n,
+			  struct kvmstats_sample *samples, unsigned *got);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KVMSTATS_READER_H */

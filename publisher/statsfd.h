@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * statsfd.h - parse and validate a KVM binary stats file (KVM_GET_STATS_FD).
+ *
+ * The header, id string and descriptors are read once, at parse time; the
+ * data block is then read with one pread() per sample.  Everything in the
+ * file is untrusted: bounds, overlaps, names, counts and flags are checked,
+ * and a file that fails gets an error that names it and the fault.
+ */
+#ifndef KVMSTATS_PUBLISHER_STATSFD_H
+#define KVMSTATS_PUBLISHER_STATSFD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvmstats/types.h"
+
+/* Sanity limits: far above any kernel's tables, low enough to bound memory. */
+#define KS_STATSFD_MAX_DESC		4096
+#define KS_STATSFD_MAX_NAME_SIZE	1024
+#define KS_STATSFD_MAX_DATA		(1u << 20)	/* bytes in the data block */
+
+/* One accepted descriptor, decoded. */
+struct ks_kvm_desc {
+	char *name;			/* NUL-terminated, owned by the schema */
+	uint8_t type;			/* enum ks_stat_type */
+	uint8_t unit;			/* enum ks_stat_unit */
+	uint8_t base;			/* 10 or 2 */
+	int16_t exponent;
+	uint16_t size;			/* u64 values */
+	uint32_t offset;		/* bytes from the start of the data block, multiple of 8 */
+	uint32_t bucket_size;
+};
+
+/* A descriptor that was skipped because its type, unit or base is unknown. */
+struct ks_kvm_skip {
+	char *name;
+	uint32_t flags;			/* the raw descriptor flags */
+};
+
+struct ks_statsfd_schema {
+	char *id;			/* the file's id string, e.g. "kvm-1234/vcpu-0" */
+	uint32_t name_size;
+	uint32_t nr_desc;		/* accepted descriptors, in file order */
+	struct ks_kvm_desc *desc;
+	uint32_t nr_skipped;
+	struct ks_kvm_skip *skipped;
+	uint64_t data_offset;		/* file offset of the data block */
+	uint32_t data_size;		/* bytes: max(offset + 8 * size) over all descriptors */
+};
+
+/*
+ * ks_statsfd_parse() - read and validate the immutable blocks of @fd.
+ * @what: names the file in error messages, e.g. "VM kvm-1234 vcpu 3 stats fd 7".
+ *
+ * Return: 0 with @out filled (free it with ks_statsfd_schema_clear()), or a
+ * negative errno with @err saying which check failed: -EIO read error or
+ * short file, -EBADMSG malformed, -E2BIG over a sanity limit.
+ */
+int ks_statsfd_parse(int fd, const char *what, struct ks_statsfd_schema *out,
+		     struct kvmstats_error *err);
+
+/* ks_statsfd_schema_clear() - free what parse allocated; safe twice. */
+void ks_statsfd_schema_clear(struct ks_statsfd_schema *s);
+
+/* ks_statsfd_same_layout() - same descriptors and data block (vCPUs of one VM). */
+bool ks_statsfd_same_layout(const struct ks_statsfd_schema *a,
+			    const struct ks_statsfd_schema *b);
+
+/*
+ * ks_statsfd_read_data() - one sample: pread() the data block into @dst
+ * (data_size bytes).  Return: 0, or a negative errno (-EIO on a short read).
+ */
+int ks_statsfd_read_data(int fd, const struct ks_statsfd_schema *s, void *dst);
+
+#endif /* KVMSTATS_PUBLISHER_STATSFD_H */

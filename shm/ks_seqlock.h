@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ks_seqlock.h - the publication protocol of a kvmstats segment.
+ *
+ * One writer (the publisher's poll thread) and any number of readers in
+ * other processes, which map the segment read-only and never write to it.
+ * Readers therefore cannot take a lock, cannot make the writer wait, and
+ * the writer, a preemptible user-space thread, can be descheduled in the
+ * middle of an update at any time.
+ *
+ * The design is the kernel's seqcount latch (include/linux/seqlock.h,
+ * raw_write_seqcount_latch()) generalised from two copies to a ring of
+ * ring_depth >= 2 slots per target, plus a segment-wide sweep number:
+ *
+ *   sweep s of the publisher:
+ *       for each target t:
+ *           slot = ring(t)[s % ring_depth]
+ *           ks_slot_write_begin(slot)        seq becomes odd
+ *           write slot->sweep = s, time, flags, values
+ *           ks_slot_write_end(slot)          seq becomes even
+ *       ks_header_publish_sweep(hdr, s)      header.sweep = s (release)
+ *
+ *   a reader wanting the newest sample of target t:
+ *       s = ks_header_sweep(hdr)             (acquire)
+ *       slot = ring(t)[s % ring_depth]
+ *       seq = ks_slot_read_begin(slot)       (acquire); odd -> retry
+ *       copy sweep, time, flags, values      (relaxed atomic loads)
+ *       ks_slot_read_retry(slot, seq)        (acquire fence, reload)
+ *       success iff seq unchanged and slot->sweep == s
+ *
+ * While sweep s+1 is being written, header.sweep still says s, so readers
+ * go to a slot the writer is not touching: a writer preempted mid-update
+ * never makes a reader spin.  A reader only has to retry when the writer
+ * laps the whole ring (ring_depth - 1 further sweeps) during one read,
+ * which is why retries are bounded and the ring is deeper than two by
+ * default.  Because every target of sweep s carries the stamp s, a reader
+ * can take a VM-wide consistent cut (all targets at one sweep), and the
+ * ring_depth - 1 slots behind the newest give a short history with
+ * timestamps, so rates need no reader-side state.
+ *
+ * Memory model.  The values are read while they may be concurrently
+ * written, so they are _Atomic and accessed with relaxed atomic loads and
+ * stores, never memcpy (a plain racing access is undefined behaviour in
+ * C11 even if the result is then discarded).  Ordering comes from two
+ * pairs, named at both ends below:
+ *
+ *   (A) write_end's release store of the even seq  pairs with
+ *       read_begin's acquire load: a reader that sees the even value sees
+ *       every store of that write.
+ *   (B) write_begin's release fence (after the odd store)  pairs with
+ *       read_retry's acquire fence (before the reload): if a reader's
+ *       relaxed value load saw any store of a newer write, the fences
+ *       synchronise and the reload sees that write's odd seq or later, so
+ *       the read is retried.  This is the "seqlock reader with acquire
+ *       fence" of Boehm, MSPC 2012.
+ *
+ * On x86-64 every one of these compiles to plain moves plus compiler
+ * barriers; the cost of a consistent read is that of the loads.
+ *
+ * The publisher may also fill a slot's values with pread(2) straight from a
+ * KVM stats fd.  Those stores are made by the kernel on the writer's behalf
+ * between write_begin and write_end; they complete before the syscall
+ * returns, in the writer thread's program order, so the release store of
+ * write_end orders them exactly as it orders the writer's own stores.
+ */
+#ifndef KVMSTATS_SHM_KS_SEQLOCK_H
+#define KVMSTATS_SHM_KS_SEQLOCK_H
+
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ks_abi.h"
+
+/* ------------------------------------------------------------------ */
+/* Writer side.  Context: one writer per segment, never concurrent.    */
+
+/**
+ * ks_slot_write_begin() - open a slot for writing (seq becomes odd).
+ * @slot: the slot the current sweep lands in.
+ */
+static inline void
+ks_slot_write_begin(struct ks_shm_slot *slot)
+{
+	uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_relaxed);
+
+	atomic_store_explicit(&slot->seq, seq + 1, memory_order_relaxed);
+	/*
+	 * (B) Orders the odd seq store before every data store that follows.
+	 * Pairs with the acquire fence in ks_slot_read_retry().
+	 */
+	atomic_thread_fence(memory_order_release);
+}
+
+/**
+ * ks_slot_write_end() - close a slot (seq becomes even again).
+ * @slot: the slot opened by ks_slot_write_begin().
+ */
+static inline void
+ks_slot_write_end(struct ks_shm_slot *slot)
+{
+	uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_relaxed);
+
+	/*
+	 * (A) Release: every data store of this write (ours, and the
+	 * kernel's from pread) is visible before the even value.  Pairs
+	 * with the acquire load in ks_slot_read_begin().
+	 */
+	atomic_store_explicit(&slot->seq, seq + 1, memory_order_release);
+}
+
+/**
+ * ks_slot_stamp() - set a slot's sweep, time and flags (inside a write).
+ */
+static inline void
+ks_slot_stamp(struct ks_shm_slot *slot, uint64_t sweep, uint64_t time_ns,
+	      uint64_t flags)
+{
+	atomic_store_explicit(&slot->sweep, sweep, memory_order_relaxed);
+	atomic_store_explicit(&slot->time_ns, time_ns, memory_order_relaxed);
+	atomic_store_explicit(&slot->flags, flags, memory_order_relaxed);
+}
+
+/**
+ * ks_store_words() - copy @n values into a slot (inside a write).
+ */
+static inline void
+ks_store_words(_Atomic uint64_t *dst, const uint64_t *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		atomic_store_explicit(&dst[i], src[i], memory_order_relaxed);
+}
+
+/**
+ * ks_copy_words() - copy @n values from one slot to another (inside a
+ * write of @dst; @src is a slot this writer wrote earlier, so it is stable).
+ */
+static inline void
+ks_copy_words(_Atomic uint64_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		atomic_store_explicit(&dst[i],
+				      atomic_load_explicit(&src[i], memory_order_relaxed),
+				      memory_order_relaxed);
+}
+
+/**
+ * ks_header_publish_sweep() - make sweep @sweep the newest, after all of
+ * its slots have been closed with ks_slot_write_end().
+ */
+static inline void
+ks_header_publish_sweep(struct ks_shm_header *hdr, uint64_t sweep,
+			uint64_t heartbeat_ns)
+{
+	atomic_store_explicit(&hdr->heartbeat_ns, heartbeat_ns, memory_order_relaxed);
+	/*
+	 * Release: the slot writes of this sweep happen before the new sweep
+	 * number.  Pairs with the acquire load in ks_header_sweep(), so a
+	 * reader that sees @sweep finds its slots already closed.
+	 */
+	atomic_store_explicit(&hdr->sweep, sweep, memory_order_release);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reader side.  Context: any process, read-only mapping, no syscalls.  */
+
+/**
+ * ks_header_sweep() - the newest completed sweep (0: none yet).
+ */
+static inline uint64_t
+ks_header_sweep(const struct ks_shm_header *hdr)
+{
+	/* Pairs with the release store in ks_header_publish_sweep(). */
+	return atomic_load_explicit((_Atomic uint64_t *)&hdr->sweep,
+				    memory_order_acquire);
+}
+
+/**
+ * ks_slot_read_begin() - start reading a slot.
+ *
+ * Return: the sequence to hand to ks_slot_read_retry(); if it is odd, the
+ * slot is being written and the caller should go elsewhere or retry.
+ */
+static inline uint64_t
+ks_slot_read_begin(const struct ks_shm_slot *slot)
+{
+	/* (A) Pairs with the release store in ks_slot_write_end(). */
+	return atomic_load_explicit((_Atomic uint64_t *)&slot->seq,
+				    memory_order_acquire);
+}
+
+/**
+ * ks_slot_read_retry() - end a read section.
+ * @start: what ks_slot_read_begin() returned.
+ *
+ * Return: true if the data read since ks_slot_read_begin() may be torn and
+ * must be thrown away, false if it is one consistent sample.
+ */
+static inline bool
+ks_slot_read_retry(const struct ks_shm_slot *slot, uint64_t start)
+{
+	/*
+	 * (B) Keeps the relaxed data loads above before the reload below.
+	 * Pairs with the release fence in ks_slot_write_begin().
+	 */
+	atomic_thread_fence(memory_order_acquire);
+	return (start & 1) ||
+	       atomic_load_explicit((_Atomic uint64_t *)&slot->seq,
+				    memory_order_relaxed) != start;
+}
+
+/**
+ * ks_load_words() - copy @n values out of a slot (inside a read section).
+ */
+static inline void
+ks_load_words(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] = atomic_load_explicit((_Atomic uint64_t *)&src[i],
+					      memory_order_relaxed);
+}
+
+/**
+ * ks_load_word() - one value out of a slot (inside a read section).
+ */
+static inline uint64_t
+ks_load_word(const _Atomic uint64_t *src)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)src, memory_order_relaxed);
+}
+
+#endif /* KVMSTATS_SHM_KS_SEQLOCK_H */
