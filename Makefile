@@ -40,6 +40,7 @@ PUB_SRC		:= $(filter-out publisher/kvmstatsd.c,$(wildcard publisher/*.c))
 TEST_SRC	:= $(wildcard tests/test_*.c)
 TESTLIB_SRC	:= $(wildcard tests/lib/*.c)
 BENCH_SRC	:= $(wildcard bench/bench_*.c)
+TOOL_SRC	:= $(wildcard tests/tools/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -51,6 +52,7 @@ KVMSTATSD	:= $(BUILD)/kvmstatsd
 KVMSTATS	:= $(BUILD)/kvmstats
 TESTS		:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES		:= $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
 .PHONY: all deps run test unit-tests check check-asan check-tsan check-valgrind \
 	check-clang check-cli torture bench clean
@@ -94,6 +96,11 @@ $(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER)
 	$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER) \
 		$(CMOCKA_LIBS) $(URCU_LIBS) $(ALL_LDFLAGS) -lm
 
+# Helper programs of the tests (fixtures, fake VMMs): same libraries, no cmocka.
+$(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_PUB) $(LIB_READER)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
+
 $(BUILD)/bench/%: $(call obj,bench/%.c) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
@@ -109,10 +116,10 @@ run: deps
 
 # ---- tests -------------------------------------------------------------
 # unit-tests: every cmocka program in tests/, then the CLI golden tests.
-unit-tests: all $(TESTS)
+unit-tests: all $(TESTS) $(TEST_TOOLS)
 	@sh tests/run-unit.sh $(BUILD)
 
-check-cli: all
+check-cli: all $(TEST_TOOLS)
 	@sh tests/cli/run.sh $(BUILD)
 
 check: unit-tests
@@ -126,7 +133,7 @@ check-asan:
 check-tsan:
 	@$(MAKE) --no-print-directory CC=clang BUILD=build/tsan SAN=thread OPT=-O1 unit-tests
 
-check-valgrind: all $(TESTS)
+check-valgrind: all $(TESTS) $(TEST_TOOLS)
 	@sh tests/run-unit.sh $(BUILD) valgrind
 
 test: deps
