@@ -1,0 +1,677 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - the poll thread and the registry of published VMs.
+ *
+ * Concurrency (see engine.h for the model):
+ *
+ *   e->vms      RCU list.  Walked by the poll thread only, lock-free, inside
+ *               its QSBR online periods; changed by the control threads
+ *               under e->lock with the rculist primitives, whose
+ *               rcu_assign_pointer() publishes a fully built VM.
+ *   e->retired  VMs taken out of e->vms, waiting for call_rcu().  QSBR asks
+ *               the caller of call_rcu() to be a registered, online RCU
+ *               thread; the only such thread is the poll thread, so control
+ *               threads queue retired VMs here (under e->lock) and the poll
+ *               thread hands them to call_rcu() at the start of its next
+ *               sweep.  The hot loop pays one relaxed load of
+ *               e->retired_pending per sweep for this, not a lock.
+ *   vm->sweep   owned by whichever thread sweeps the VM: the control thread
+ *               for the first sample (before the VM is visible), the poll
+ *               thread afterwards.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <urcu-qsbr.h>
+#include <urcu/list.h>
+#include <urcu/rculist.h>
+
+#include "engine.h"
+#include "ks_err.h"
+#include "ks_seqlock.h"
+#include "ks_shmdir.h"
+
+#define NSEC_PER_SEC		1000000000ull
+/* The poll thread checks for stop at least this often, even at 1 Hz. */
+#define STOP_CHECK_NS		(50 * 1000 * 1000ull)
+
+struct engine_block {
+	const struct ks_source_ops *ops;
+	void *ctx;
+	uint32_t first_word;
+	uint32_t words;
+};
+
+struct engine_target {
+	uint32_t nr_blocks;
+	struct engine_block *blocks;
+};
+
+struct ks_engine_vm {
+	struct cds_list_head node;		/* in e->vms, then e->retired */
+	struct rcu_head rcu;
+	struct ks_segment_writer *seg;
+	uint32_t nr_targets;
+	struct engine_target *targets;
+	uint64_t sweep;				/* last published */
+	uint64_t generation;
+	enum ks_shm_state final_state;		/* ENDED or SUPERSEDED, set on retire */
+};
+
+struct ks_engine {
+	struct ks_engine_config cfg;
+	char *dir;
+	uint64_t period_ns;
+	uint64_t incarnation;
+
+	pthread_mutex_t lock;			/* control side: vms and retired */
+	struct cds_list_head vms;
+	struct cds_list_head retired;
+	atomic_bool retired_pending;
+
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+
+	_Atomic uint64_t sweeps;
+	_Atomic uint64_t overruns;
+	_Atomic uint64_t read_errors;
+	_Atomic uint64_t sweep_ns_total;
+};
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void
+relaxed_add(_Atomic uint64_t *p, uint64_t v)
+{
+	atomic_fetch_add_explicit(p, v, memory_order_relaxed);
+}
+
+void
+ks_engine_config_init(struct ks_engine_config *cfg)
+{
+	*cfg = (struct ks_engine_config) {
+		.hz = 100,
+		.ring_depth = KS_RING_DEPTH_DEFAULT,
+		.dir = NULL,
+		.mode = 0640,
+		.gid = (gid_t)-1,
+		.keep = false,
+	};
+}
+
+/* ---- one sweep ----------------------------------------------------------- */
+
+/*
+ * A source failed: the slot keeps the previous sample's values (or zeros
+ * before the first one) and is stamped stale, so a reader never sees the
+ * half-written bytes of a failed pread().
+ */
+static void
+restore_block(const struct ks_segment_writer *seg, uint32_t t, uint64_t sweep,
+	      struct ks_shm_slot *slot, const struct engine_block *b)
+{
+	if (sweep > 1) {
+		const struct ks_shm_slot *prev = ks_segment_slot(seg, t, sweep - 1);
+
+		ks_copy_words(slot->values + b->first_word,
+			      prev->values + b->first_word, b->words);
+	} else {
+		for (uint32_t i = 0; i < b->words; i++)
+			atomic_store_explicit(&slot->values[b->first_word + i], 0,
+					      memory_order_relaxed);
+	}
+}
+
+static uint64_t
+sweep_target(struct ks_engine_vm *vm, uint32_t t, uint64_t sweep)
+{
+	const struct engine_target *et = &vm->targets[t];
+	struct ks_shm_slot *slot = ks_segment_slot(vm->seg, t, sweep);
+	uint64_t flags = 0, errors = 0;
+
+	ks_slot_write_begin(slot);
+	for (uint32_t b = 0; b < et->nr_blocks; b++) {
+		const struct engine_block *blk = &et->blocks[b];
+
+		if (blk->ops->read(blk->ctx, slot->values + blk->first_word,
+				   blk->words, sweep) < 0) {
+			restore_block(vm->seg, t, sweep, slot, blk);
+			flags |= KS_SLOT_STALE;
+			errors++;
+		}
+	}
+	ks_slot_stamp(slot, sweep, mono_ns(), flags);
+	ks_slot_write_end(slot);
+	return errors;
+}
+
+static void
+sweep_vm(struct ks_engine *e, struct ks_engine_vm *vm)
+{
+	struct ks_shm_header *hdr = vm->seg->hdr;
+	uint64_t sweep = vm->sweep + 1, errors = 0;
+
+	for (uint32_t t = 0; t < vm->nr_targets; t++)
+		errors += sweep_target(vm, t, sweep);
+	if (errors) {
+		relaxed_add(&e->read_errors, errors);
+		/* Single writer: a plain relaxed update, no read-modify-write needed. */
+		atomic_store_explicit(&hdr->read_errors,
+			atomic_load_explicit(&hdr->read_errors, memory_order_relaxed) + errors,
+			memory_order_relaxed);
+	}
+	atomic_store_explicit(&hdr->overruns,
+			      atomic_load_explicit(&e->overruns, memory_order_relaxed),
+			      memory_order_relaxed);
+	ks_header_publish_sweep(hdr, sweep, mono_ns());
+	vm->sweep = sweep;
+}
+
+/* ---- freeing, after a grace period --------------------------------------- */
+
+static void
+vm_free(struct ks_engine_vm *vm)
+{
+	for (uint32_t t = 0; t < vm->nr_targets; t++) {
+		struct engine_target *et = &vm->targets[t];
+
+		for (uint32_t b = 0; b < et->nr_blocks; b++)
+			if (et->blocks[b].ops && et->blocks[b].ops->release)
+				et->blocks[b].ops->release(et->blocks[b].ctx);
+		free(et->blocks);
+	}
+	free(vm->targets);
+	ks_segment_destroy(&vm->seg);
+	free(vm);
+}
+
+/*
+ * Runs once no sweep can still be touching @vm: the data are final, so
+ * this is where a segment is marked ended or superseded.
+ */
+static void
+vm_retire_rcu(struct rcu_head *head)
+{
+	struct ks_engine_vm *vm = caa_container_of(head, struct ks_engine_vm, rcu);
+
+	if (vm->seg)
+		ks_segment_set_state(vm->seg, vm->final_state);
+	vm_free(vm);
+}
+
+/* Poll thread, online: pass every retired VM to call_rcu(). */
+static void
+reap_retired(struct ks_engine *e)
+{
+	struct ks_engine_vm *vm, *tmp;
+	CDS_LIST_HEAD(batch);
+
+	if (!atomic_load_explicit(&e->retired_pending, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&e->lock);
+	cds_list_splice(&e->retired, &batch);
+	CDS_INIT_LIST_HEAD(&e->retired);
+	atomic_store_explicit(&e->retired_pending, false, memory_order_relaxed);
+	pthread_mutex_unlock(&e->lock);
+
+	cds_list_for_each_entry_safe(vm, tmp, &batch, node) {
+		cds_list_del(&vm->node);
+		call_rcu(&vm->rcu, vm_retire_rcu);
+	}
+}
+
+/* Control side, under e->lock: @vm has left e->vms. */
+static void
+queue_retired(struct ks_engine *e, struct ks_engine_vm *vm, enum ks_shm_state state)
+{
+	vm->final_state = state;
+	cds_list_add_tail(&vm->node, &e->retired);
+	atomic_store_explicit(&e->retired_pending, true, memory_order_relaxed);
+}
+
+/* ---- the poll thread ------------------------------------------------------ */
+
+static void
+timespec_from_ns(struct timespec *ts, uint64_t ns)
+{
+	ts->tv_sec = (time_t)(ns / NSEC_PER_SEC);
+	ts->tv_nsec = (long)(ns % NSEC_PER_SEC);
+}
+
+/* Sleep until @deadline (absolute CLOCK_MONOTONIC), waking to check stop. */
+static void
+sleep_until(struct ks_engine *e, uint64_t deadline)
+{
+	struct timespec ts;
+
+	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+		uint64_t now = mono_ns(), step = deadline;
+
+		if (now >= deadline)
+			return;
+		if (deadline - now > STOP_CHECK_NS)
+			step = now + STOP_CHECK_NS;
+		timespec_from_ns(&ts, step);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
+}
+
+static void *
+poll_thread(void *arg)
+{
+	struct ks_engine *e = arg;
+	struct ks_engine_vm *vm;
+	uint64_t next = mono_ns();
+
+	rcu_register_thread();
+	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+		uint64_t t0 = mono_ns(), t1;
+
+		reap_retired(e);
+		rcu_read_lock();
+		cds_list_for_each_entry_rcu(vm, &e->vms, node)
+			sweep_vm(e, vm);
+		rcu_read_unlock();
+		t1 = mono_ns();
+		relaxed_add(&e->sweeps, 1);
+		relaxed_add(&e->sweep_ns_total, t1 - t0);
+
+		/*
+		 * Absolute deadlines: the period does not drift with the
+		 * sweep's own cost.  A deadline already behind us is an
+		 * overrun; skip the missed ticks rather than sweep in a burst.
+		 */
+		next += e->period_ns;
+		if (t1 >= next) {
+			uint64_t missed = (t1 - next) / e->period_ns + 1;
+
+			relaxed_add(&e->overruns, missed);
+			next += missed * e->period_ns;
+		}
+		/*
+		 * Offline while asleep: the poll thread holds no RCU
+		 * references between sweeps, so a grace period never waits
+		 * for our period (up to a second at 1 Hz).  Going offline is
+		 * this sweep's quiescent state.
+		 */
+		rcu_thread_offline();
+		sleep_until(e, next);
+		rcu_thread_online();
+	}
+	reap_retired(e);
+	rcu_unregister_thread();
+	return NULL;
+}
+
+/* ---- building a VM -------------------------------------------------------- */
+
+struct vm_layout {
+	const char **providers;
+	uint32_t nr_providers;
+	struct ks_seg_target_def *targets;
+	struct ks_seg_stat_def **stats;		/* per target, provider-resolved */
+};
+
+static void
+layout_free(struct vm_layout *l, uint32_t nr_targets)
+{
+	if (l->stats)
+		for (uint32_t t = 0; t < nr_targets; t++)
+			free(l->stats[t]);
+	free(l->stats);
+	free(l->targets);
+	free(l->providers);
+}
+
+static int
+provider_index(struct vm_layout *l, const char *name, uint32_t max)
+{
+	for (uint32_t i = 0; i < l->nr_providers; i++)
+		if (strcmp(l->providers[i], name) == 0)
+			return (int)i;
+	if (l->nr_providers >= max)
+		return -1;
+	l->providers[l->nr_providers] = name;
+	return (int)l->nr_providers++;
+}
+
+/*
+ * Concatenate each target's blocks into one record and resolve provider
+ * names to indices; fill vm->targets with where each block lands.
+ */
+static int
+build_layout(const struct ks_vm_def *def, struct ks_engine_vm *vm,
+	     struct vm_layout *l, struct kvmstats_error *err)
+{
+	uint32_t max_providers = 0;
+
+	for (uint32_t t = 0; t < def->nr_targets; t++)
+		max_providers += def->targets[t].nr_blocks;
+	l->providers = calloc(max_providers ? max_providers : 1, sizeof(*l->providers));
+	l->targets = calloc(def->nr_targets, sizeof(*l->targets));
+	l->stats = calloc(def->nr_targets, sizeof(*l->stats));
+	vm->targets = calloc(def->nr_targets, sizeof(*vm->targets));
+	if (!l->providers || !l->targets || !l->stats || !vm->targets)
+		return ks_err(err, -ENOMEM, "VM %s: out of memory", def->vm_name);
+	vm->nr_targets = def->nr_targets;
+
+	for (uint32_t t = 0; t < def->nr_targets; t++) {
+		const struct ks_target_def *td = &def->targets[t];
+		struct engine_target *et = &vm->targets[t];
+		uint32_t nr_stats = 0, words = 0, k = 0;
+
+		for (uint32_t b = 0; b < td->nr_blocks; b++)
+			nr_stats += td->blocks[b].nr_stats;
+		et->blocks = calloc(td->nr_blocks ? td->nr_blocks : 1, sizeof(*et->blocks));
+		l->stats[t] = calloc(nr_stats ? nr_stats : 1, sizeof(**l->stats));
+		if (!et->blocks || !l->stats[t])
+			return ks_err(err, -ENOMEM, "VM %s: out of memory", def->vm_name);
+		et->nr_blocks = td->nr_blocks;
+
+		for (uint32_t b = 0; b < td->nr_blocks; b++) {
+			const struct ks_block_def *bd = &td->blocks[b];
+			int p = provider_index(l, bd->provider, max_providers);
+
+			if (p < 0 || bd->ops == NULL || bd->ops->read == NULL)
+				return ks_err(err, -EINVAL, "VM %s: target %u block %u has no source",
+					      def->vm_name, t, b);
+			if ((uint64_t)words + bd->words > UINT32_MAX / 2)
+				return ks_err(err, -E2BIG, "VM %s: target %u record too large",
+					      def->vm_name, t);
+			et->blocks[b] = (struct engine_block) {
+				.ops = bd->ops, .ctx = bd->ctx,
+				.first_word = words, .words = bd->words,
+			};
+			for (uint32_t i = 0; i < bd->nr_stats; i++, k++) {
+				l->stats[t][k] = bd->stats[i];
+				l->stats[t][k].provider = (uint16_t)p;
+				l->stats[t][k].value_index += words;
+			}
+			words += bd->words;
+		}
+		l->targets[t] = (struct ks_seg_target_def) {
+			.kind = td->kind,
+			.vcpu_index = td->vcpu_index,
+			.label = td->label ? td->label : "",
+			.id = td->id ? td->id : "",
+			.nr_stats = nr_stats,
+			.stats = l->stats[t],
+			.record_words = words,
+		};
+	}
+	return 0;
+}
+
+/* The sources of @def belong to the engine: release those not yet taken by a VM. */
+static void
+release_def_sources(const struct ks_vm_def *def)
+{
+	for (uint32_t t = 0; t < def->nr_targets; t++)
+		for (uint32_t b = 0; b < def->targets[t].nr_blocks; b++) {
+			const struct ks_block_def *bd = &def->targets[t].blocks[b];
+
+			if (bd->ops && bd->ops->release)
+				bd->ops->release(bd->ctx);
+		}
+}
+
+/*
+ * Make @def's segment, take its first sample and publish it under its
+ * name.  The result is not yet in e->vms.
+ */
+static int
+vm_create(struct ks_engine *e, const struct ks_vm_def *def, uint64_t generation,
+	  struct ks_engine_vm **out, struct kvmstats_error *err)
+{
+	struct ks_engine_vm *vm = calloc(1, sizeof(*vm));
+	struct vm_layout l = { 0 };
+	char file[256];
+	int ret;
+
+	if (vm == NULL) {
+		release_def_sources(def);
+		return ks_err(err, -ENOMEM, "VM %s: out of memory", def->vm_name);
+	}
+	vm->generation = generation;
+	if (def->nr_targets == 0) {
+		ret = ks_err(err, -EINVAL, "VM %s: no targets to publish", def->vm_name);
+		goto fail_sources;
+	}
+	ret = build_layout(def, vm, &l, err);
+	if (ret < 0)
+		goto fail_sources;
+	/* From here on vm->targets owns the sources. */
+
+	if (def->file)
+		ret = snprintf(file, sizeof(file), "%s", def->file);
+	else
+		ret = snprintf(file, sizeof(file), "kvmstats.%s", def->vm_name);
+	if (ret < 0 || (size_t)ret >= sizeof(file) || strchr(file, '/') || file[0] == '.') {
+		ret = ks_err(err, -EINVAL, "VM %s: bad segment name \"%s\"", def->vm_name, file);
+		goto fail;
+	}
+
+	struct ks_seg_def sd = {
+		.vm_name = def->vm_name,
+		.incarnation = e->incarnation,
+		.generation = generation,
+		.poll_period_ns = e->period_ns,
+		.ring_depth = e->cfg.ring_depth,
+		.nr_providers = l.nr_providers,
+		.providers = l.providers,
+		.nr_targets = def->nr_targets,
+		.targets = l.targets,
+	};
+	struct ks_seg_place place = {
+		.dir = e->dir, .file = file, .mode = e->cfg.mode, .gid = e->cfg.gid,
+	};
+	ret = ks_segment_create(&sd, &place, &vm->seg, err);
+	if (ret < 0)
+		goto fail;
+	/* Readers never see a segment without a sample. */
+	sweep_vm(e, vm);
+	ret = ks_segment_publish(vm->seg, err);
+	if (ret < 0)
+		goto fail;
+	layout_free(&l, def->nr_targets);
+	*out = vm;
+	return 0;
+
+fail_sources:
+	release_def_sources(def);
+	free(vm->targets);
+	vm->targets = NULL;
+	vm->nr_targets = 0;
+fail:
+	layout_free(&l, def->nr_targets);
+	if (vm->seg)
+		ks_segment_unlink(vm->seg);
+	vm_free(vm);
+	return ret;
+}
+
+/* ---- the control API ------------------------------------------------------ */
+
+int
+ks_engine_create(const struct ks_engine_config *cfg, struct ks_engine **out,
+		 struct kvmstats_error *err)
+{
+	struct ks_engine *e;
+
+	if (cfg->hz < KS_HZ_MIN || cfg->hz > KS_HZ_MAX)
+		return ks_err(err, -EINVAL, "rate %u Hz out of range: use %u to %u",
+			      cfg->hz, KS_HZ_MIN, KS_HZ_MAX);
+	if (cfg->ring_depth < KS_RING_DEPTH_MIN || cfg->ring_depth > KS_RING_DEPTH_MAX)
+		return ks_err(err, -EINVAL, "ring depth %u out of range: use %u to %u",
+			      cfg->ring_depth, KS_RING_DEPTH_MIN, KS_RING_DEPTH_MAX);
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	e->cfg = *cfg;
+	e->dir = strdup(ks_shm_dir(cfg->dir));
+	if (e->dir == NULL) {
+		free(e);
+		return ks_err(err, -ENOMEM, "out of memory");
+	}
+	e->cfg.dir = e->dir;
+	e->period_ns = NSEC_PER_SEC / cfg->hz;
+	e->incarnation = realtime_ns();
+	pthread_mutex_init(&e->lock, NULL);
+	CDS_INIT_LIST_HEAD(&e->vms);
+	CDS_INIT_LIST_HEAD(&e->retired);
+	*out = e;
+	return 0;
+}
+
+int
+ks_engine_start(struct ks_engine *e, struct kvmstats_error *err)
+{
+	int ret;
+
+	if (e->running)
+		return 0;
+	atomic_store(&e->stop, false);
+	ret = pthread_create(&e->thread, NULL, poll_thread, e);
+	if (ret != 0)
+		return ks_err(err, -ret, "cannot start the poll thread: %s", strerror(ret));
+	e->running = true;
+	return 0;
+}
+
+int
+ks_engine_add_vm(struct ks_engine *e, const struct ks_vm_def *def,
+		 struct ks_engine_vm **out, struct kvmstats_error *err)
+{
+	struct ks_engine_vm *vm;
+	int ret = vm_create(e, def, 1, &vm, err);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&e->lock);
+	cds_list_add_tail_rcu(&vm->node, &e->vms);
+	pthread_mutex_unlock(&e->lock);
+	if (out)
+		*out = vm;
+	return 0;
+}
+
+int
+ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
+		     const struct ks_vm_def *def, struct ks_engine_vm **out,
+		     struct kvmstats_error *err)
+{
+	struct ks_engine_vm *vm;
+	int ret;
+
+	/* The new segment is renamed over the old name inside vm_create(). */
+	ret = vm_create(e, def, old->generation + 1, &vm, err);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&e->lock);
+	cds_list_replace_rcu(&old->node, &vm->node);
+	queue_retired(e, old, KS_STATE_SUPERSEDED);
+	pthread_mutex_unlock(&e->lock);
+	if (!e->running)
+		ks_engine_stop(e);	/* no poll thread: retire at once */
+	if (out)
+		*out = vm;
+	return 0;
+}
+
+void
+ks_engine_remove_vm(struct ks_engine *e, struct ks_engine_vm *vm)
+{
+	pthread_mutex_lock(&e->lock);
+	cds_list_del_rcu(&vm->node);
+	/*
+	 * The name goes now, so a VM re-added under it is never unlinked by
+	 * this one's late retirement; the mapping stays valid for readers.
+	 */
+	if (!e->cfg.keep)
+		ks_segment_unlink(vm->seg);
+	queue_retired(e, vm, KS_STATE_ENDED);
+	pthread_mutex_unlock(&e->lock);
+	if (!e->running)
+		ks_engine_stop(e);
+}
+
+void
+ks_engine_get_stats(const struct ks_engine *e, struct ks_engine_stats *st)
+{
+	struct ks_engine *m = (struct ks_engine *)e;
+
+	st->sweeps = atomic_load_explicit(&m->sweeps, memory_order_relaxed);
+	st->overruns = atomic_load_explicit(&m->overruns, memory_order_relaxed);
+	st->read_errors = atomic_load_explicit(&m->read_errors, memory_order_relaxed);
+	st->sweep_ns_total = atomic_load_explicit(&m->sweep_ns_total, memory_order_relaxed);
+}
+
+const char *
+ks_engine_vm_file(const struct ks_engine_vm *vm)
+{
+	return vm->seg->file;
+}
+
+/*
+ * Without a poll thread nothing reads e->vms or e->retired concurrently:
+ * retired VMs are retired on the spot, and pending call_rcu() work is
+ * drained so that every segment's final state is written on return.
+ */
+void
+ks_engine_stop(struct ks_engine *e)
+{
+	struct ks_engine_vm *vm, *tmp;
+
+	if (e->running) {
+		atomic_store(&e->stop, true);
+		pthread_join(e->thread, NULL);
+		e->running = false;
+	}
+	pthread_mutex_lock(&e->lock);
+	cds_list_for_each_entry_safe(vm, tmp, &e->retired, node) {
+		cds_list_del(&vm->node);
+		vm_retire_rcu(&vm->rcu);
+	}
+	atomic_store_explicit(&e->retired_pending, false, memory_order_relaxed);
+	pthread_mutex_unlock(&e->lock);
+	rcu_barrier();
+}
+
+void
+ks_engine_destroy(struct ks_engine **ep)
+{
+	struct ks_engine *e = *ep;
+	struct ks_engine_vm *vm, *tmp;
+
+	if (e == NULL)
+		return;
+	ks_engine_stop(e);
+	cds_list_for_each_entry_safe(vm, tmp, &e->vms, node)
+		ks_engine_remove_vm(e, vm);
+	pthread_mutex_destroy(&e->lock);
+	free(e->dir);
+	free(e);
+	*ep = NULL;
+}

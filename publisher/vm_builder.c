@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ks_err.h"
+#include "statsfd_source.h"
+#include "vm_builder.h"
+
+static void
+describe_fd(char *buf, size_t len, const char *vm_name, const struct ks_fd_target *ft)
+{
+	if (ft->kind == KS_TARGET_VM)
+		snprintf(buf, len, "VM %s: VM stats fd %d", vm_name ? vm_name : "?", ft->fd);
+	else
+		snprintf(buf, len, "VM %s: vCPU %u stats fd %d", vm_name ? vm_name : "?",
+			 ft->vcpu_index, ft->fd);
+}
+
+/* Report skipped descriptors of one layout. */
+static void
+report_skips(const struct ks_statsfd_schema *s, const char *what, ks_warn_fn warn)
+{
+	char msg[512];
+
+	if (warn == NULL)
+		return;
+	for (uint32_t i = 0; i < s->nr_skipped; i++) {
+		snprintf(msg, sizeof(msg),
+			 "%s: skipping stat \"%s\": unknown type, unit or base (flags 0x%x), "
+			 "probably from a kernel newer than this kvmstats",
+			 what, s->skipped[i].name, s->skipped[i].flags);
+		warn(msg);
+	}
+}
+
+static char *
+default_vm_name(const char *id)
+{
+	const char *slash = strchr(id, '/');
+
+	return slash ? strndup(id, (size_t)(slash - id)) : strdup(id);
+}
+
+/* Parse fd @i into target @i of @out.  On error the fd is not taken. */
+static int
+build_target(struct ks_vm_build *out, const char *vm_name,
+	     const struct ks_fd_target *ft, uint32_t i, bool *reported,
+	     ks_warn_fn warn, struct kvmstats_error *err)
+{
+	struct ks_statsfd_schema s;
+	char what[160];
+	int ret;
+
+	describe_fd(what, sizeof(what), vm_name ? vm_name : out->vm_name, ft);
+	ret = ks_statsfd_parse(ft->fd, what, &s, err);
+	if (ret < 0)
+		return ret;
+	if (out->vm_name == NULL)
+		out->vm_name = vm_name ? strdup(vm_name) : default_vm_name(s.id);
+	out->labels[i] = strdup(ft->label ? ft->label : s.id);
+	out->ids[i] = strdup(s.id);
+	if (!out->vm_name || !out->labels[i] || !out->ids[i]) {
+		ks_statsfd_schema_clear(&s);
+		return ks_err(err, -ENOMEM, "out of memory");
+	}
+	/* KVM reports the same skips for every vCPU: say it once per layout. */
+	if (!*reported) {
+		report_skips(&s, what, warn);
+		*reported = true;
+	}
+	ret = ks_statsfd_block(ft->fd, ft->own_fd, &s, &out->blocks[i], err);
+	ks_statsfd_schema_clear(&s);
+	if (ret < 0)
+		return ret;
+	out->targets[i] = (struct ks_target_def) {
+		.kind = ft->kind,
+		.vcpu_index = ft->kind == KS_TARGET_VM ? KS_VCPU_INDEX_NONE : ft->vcpu_index,
+		.label = out->labels[i],
+		.id = out->ids[i],
+		.nr_blocks = 1,
+		.blocks = &out->blocks[i],
+	};
+	out->nr = i + 1;
+	return 0;
+}
+
+int
+ks_vm_build(const char *vm_name, const char *file,
+	    const struct ks_fd_target *fds, uint32_t nr_fds, ks_warn_fn warn,
+	    struct ks_vm_build *out, struct kvmstats_error *err)
+{
+	bool vm_reported = false, vcpu_reported = false;
+	uint32_t i = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (nr_fds == 0) {
+		return ks_err(err, -EINVAL, "VM %s: no stats fds to publish",
+			      vm_name ? vm_name : "?");
+	}
+	out->targets = calloc(nr_fds, sizeof(*out->targets));
+	out->blocks = calloc(nr_fds, sizeof(*out->blocks));
+	out->labels = calloc(nr_fds, sizeof(*out->labels));
+	out->ids = calloc(nr_fds, sizeof(*out->ids));
+	if (!out->targets || !out->blocks || !out->labels || !out->ids) {
+		ret = ks_err(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < nr_fds; i++) {
+		bool *reported = fds[i].kind == KS_TARGET_VM ? &vm_reported : &vcpu_reported;
+
+		ret = build_target(out, vm_name, &fds[i], i, reported, warn, err);
+		if (ret < 0)
+			goto fail;
+	}
+	if (file && (out->file = strdup(file)) == NULL) {
+		ret = ks_err(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	out->def = (struct ks_vm_def) {
+		.vm_name = out->vm_name,
+		.file = out->file,
+		.nr_targets = nr_fds,
+		.targets = out->targets,
+	};
+	return 0;
+
+fail:
+	/* Built targets own their fds through their blocks; close the rest. */
+	for (uint32_t j = out->nr; j < nr_fds; j++)
+		if (fds[j].own_fd && fds[j].fd >= 0)
+			close(fds[j].fd);
+	ks_vm_build_clear(out, false);
+	return ret;
+}
+
+void
+ks_vm_build_clear(struct ks_vm_build *b, bool handed_over)
+{
+	for (uint32_t i = 0; i < b->nr; i++)
+		if (!handed_over)
+			ks_block_release(&b->blocks[i]);
+	if (b->labels)
+		for (uint32_t i = 0; i < b->nr; i++)
+			free(b->labels[i]);
+	if (b->ids)
+		for (uint32_t i = 0; i < b->nr; i++)
+			free(b->ids[i]);
+	free(b->labels);
+	free(b->ids);
+	free(b->targets);
+	free(b->blocks);
+	free(b->vm_name);
+	free(b->file);
+	memset(b, 0, sizeof(*b));
+}
