@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * segment_writer.c - lay out, create, publish and retire one segment.
+ *
+ * Layout (docs/ABI.md): the 256-byte header; the provider, target, stat
+ * and string tables, each on its own 64-byte boundary; then, from a page
+ * boundary, one ring per target.  Targets with equal stat arrays (the
+ * vCPUs of a VM) share one range of the stat table.  Before the segment is
+ * published it is checked with the same validator the readers run, so a
+ * bad definition fails here with a message instead of in every reader.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ks_err.h"
+#include "ks_shmdir.h"
+#include "ks_validate.h"
+#include "segment_writer.h"
+
+#define ROUNDUP(x, a)	(((x) + (uint64_t)(a) - 1) / (uint64_t)(a) * (uint64_t)(a))
+
+/* Everything the layout needs, computed before any byte is written. */
+struct layout {
+	uint32_t *stats_first;		/* per target, into the stat table */
+	uint32_t nr_stats;		/* entries in the stat table */
+	uint64_t providers_off, targets_off, stats_off, strings_off;
+	uint64_t strings_size;
+	uint64_t data_off, data_size;
+	uint64_t *ring_off;		/* per target */
+	uint32_t *stride;		/* per target */
+};
+
+static bool
+stat_def_equal(const struct ks_seg_stat_def *a, const struct ks_seg_stat_def *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->provider == b->provider &&
+	       a->type == b->type && a->unit == b->unit && a->base == b->base &&
+	       a->exponent == b->exponent && a->size == b->size &&
+	       a->bucket_size == b->bucket_size && a->value_index == b->value_index;
+}
+
+static bool
+stat_array_equal(const struct ks_seg_target_def *a, const struct ks_seg_target_def *b)
+{
+	if (a->nr_stats != b->nr_stats)
+		return false;
+	if (a->stats == b->stats)
+		return true;
+	for (uint32_t i = 0; i < a->nr_stats; i++)
+		if (!stat_def_equal(&a->stats[i], &b->stats[i]))
+			return false;
+	return true;
+}
+
+static uint64_t
+str_bytes(const char *s)
+{
+	return (s != NULL ? strlen(s) : 0) + 1;
+}
+
+/*
+ * The definition must be sane enough for the layout arithmetic; the rest
+ * (enums, value ranges, duplicates) is left to the validator afterwards.
+ */
+static int
+check_def(const struct ks_seg_def *def, struct kvmstats_error *err)
+{
+	if (def->vm_name == NULL || def->vm_name[0] == '\0')
+		return ks_err(err, -EINVAL, "segment definition: no VM name");
+	if (def->ring_depth < 2 || def->ring_depth > KS_RING_DEPTH_LIMIT)
+		return ks_err(err, -EINVAL, "VM %s: ring depth %u outside 2..%u",
+			      def->vm_name, def->ring_depth, KS_RING_DEPTH_LIMIT);
+	if (def->nr_providers < 1 || def->nr_providers > KS_PROVIDERS_MAX)
+		return ks_err(err, -EINVAL, "VM %s: %u providers, expected 1..%u",
+			      def->vm_name, def->nr_providers, KS_PROVIDERS_MAX);
+	if (def->nr_targets < 1 || def->nr_targets > KS_TARGETS_MAX)
+		return ks_err(err, -EINVAL, "VM %s: %u targets, expected 1..%u",
+			      def->vm_name, def->nr_targets, KS_TARGETS_MAX);
+	for (uint32_t p = 0; p < def->nr_providers; p++)
+		if (def->providers[p] == NULL)
+			return ks_err(err, -EINVAL, "VM %s: provider %u has no name",
+				      def->vm_name, p);
+	for (uint32_t t = 0; t < def->nr_targets; t++) {
+		const struct ks_seg_target_def *td = &def->targets[t];
+
+		/* The stride is a u32: keep a record well below 4 GiB. */
+		if (td->record_words > (1u << 28))
+			return ks_err(err, -EINVAL, "VM %s: target %u: %u words per record is too many",
+				      def->vm_name, t, td->record_words);
+		if (td->nr_stats > KS_STATS_MAX || (td->nr_stats > 0 && td->stats == NULL))
+			return ks_err(err, -EINVAL, "VM %s: target %u: bad stat array (%u stats)",
+				      def->vm_name, t, td->nr_stats);
+		for (uint32_t i = 0; i < td->nr_stats; i++)
+			if (td->stats[i].name == NULL)
+				return ks_err(err, -EINVAL, "VM %s: target %u: stat %u has no name",
+					      def->vm_name, t, i);
+	}
+	return 0;
+}
+
+/* Give each target its range of the stat table, sharing equal arrays. */
+static int
+layout_stats(const struct ks_seg_def *def, struct layout *lo, uint64_t *strings,
+	     struct kvmstats_error *err)
+{
+	uint64_t total = 0;
+
+	for (uint32_t t = 0; t < def->nr_targets; t++) {
+		const struct ks_seg_target_def *td = &def->targets[t];
+		uint32_t u;
+
+		/* An earlier target with an equal array lends its range. */
+		for (u = 0; u < t; u++)
+			if (stat_array_equal(&def->targets[u], td))
+				break;
+		if (u < t) {
+			lo->stats_first[t] = lo->stats_first[u];
+			continue;
+		}
+		lo->stats_first[t] = (uint32_t)total;
+		total += td->nr_stats;
+		if (total > KS_STATS_MAX)
+			return ks_err(err, -EINVAL, "VM %s: more than %u distinct stats",
+				      def->vm_name, KS_STATS_MAX);
+		for (uint32_t i = 0; i < td->nr_stats; i++)
+			*strings += str_bytes(td->stats[i].name);
+	}
+	lo->nr_stats = (uint32_t)total;
+	return 0;
+}
+
+static int
+layout_compute(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_error *err)
+{
+	uint64_t strings = str_bytes(def->vm_name);
+	uint64_t data = 0;
+	int rc;
+
+	rc = layout_stats(def, lo, &strings, err);
+	if (rc < 0)
+		return rc;
+	for (uint32_t p = 0; p < def->nr_providers; p++)
+		strings += str_bytes(def->providers[p]);
+	for (uint32_t t = 0; t < def->nr_targets; t++)
+		strings += str_bytes(def->targets[t].label) + str_bytes(def->targets[t].id);
+
+	lo->providers_off = sizeof(struct ks_shm_header);
+	lo->targets_off = ROUNDUP(lo->providers_off +
+		(uint64_t)def->nr_providers * sizeof(struct ks_shm_provider), KS_CACHELINE);
+	lo->stats_off = ROUNDUP(lo->targets_off +
+		(uint64_t)def->nr_targets * sizeof(struct ks_shm_target), KS_CACHELINE);
+	lo->strings_off = ROUNDUP(lo->stats_off +
+		(uint64_t)lo->nr_stats * sizeof(struct ks_shm_stat), KS_CACHELINE);
+	lo->strings_size = strings;
+	lo->data_off = ROUNDUP(lo->strings_off + strings, KS_DATA_ALIGN);
+	if (lo->data_off > KS_SCHEMA_MAX)
+		return ks_err(err, -EINVAL, "VM %s: schema of %llu bytes exceeds %u",
+			      def->vm_name, (unsigned long long)lo->data_off, KS_SCHEMA_MAX);
+
+	/* Strides are multiples of 64, so consecutive rings stay 64-aligned. */
+	for (uint32_t t = 0; t < def->nr_targets; t++) {
+		uint64_t stride = ROUNDUP(ks_slot_bytes(def->targets[t].record_words),
+					  KS_SLOT_ALIGN);
+
+		lo->stride[t] = (uint32_t)stride;
+		lo->ring_off[t] = lo->data_off + data;
+		data += stride * def->ring_depth;
+	}
+	lo->data_size = data;
+	if (lo->data_off + data > (uint64_t)SIZE_MAX / 2 || lo->data_off + data > (uint64_t)INT64_MAX)
+		return ks_err(err, -EINVAL, "VM %s: segment too large", def->vm_name);
+	return 0;
+}
+
+/* Append @s (NULL: "") to the string table; return its offset. */
+static uint32_t
+put_string(uint8_t *strings, uint64_t *used, const char *s, uint32_t *len)
+{
+	uint64_t off = *used;
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n > 0)
+		memcpy(strings + off, s, n);
+	strings[off + n] = '\0';
+	*used = off + n + 1;
+	*len = (uint32_t)n;
+	return (uint32_t)off;
+}
+
+static void
+write_header(struct ks_segment_writer *w, const struct ks_seg_def *def,
+	     const struct layout *lo)
+{
+	struct ks_shm_header *h = w->hdr;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	memcpy(h->magic, KS_ABI_MAGIC, KS_ABI_MAGIC_LEN);
+	h->abi_major = KS_ABI_MAJOR;
+	h->abi_minor = KS_ABI_MINOR;
+	h->header_size = sizeof(*h);
+	h->endian = KS_ABI_ENDIAN;
+	h->segment_size = w->size;
+	h->publisher_pid = (int32_t)getpid();
+	h->incarnation = def->incarnation;
+	h->generation = def->generation;
+	h->created_mono_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	h->poll_period_ns = def->poll_period_ns;
+	h->ring_depth = def->ring_depth;
+	h->nr_providers = def->nr_providers;
+	h->nr_targets = def->nr_targets;
+	h->nr_stats = lo->nr_stats;
+	h->providers_off = (uint32_t)lo->providers_off;
+	h->targets_off = (uint32_t)lo->targets_off;
+	h->stats_off = (uint32_t)lo->stats_off;
+	h->strings_off = (uint32_t)lo->strings_off;
+	h->strings_size = (uint32_t)lo->strings_size;
+	h->provider_entry_size = sizeof(struct ks_shm_provider);
+	h->target_entry_size = sizeof(struct ks_shm_target);
+	h->stat_entry_size = sizeof(struct ks_shm_stat);
+	h->data_off = lo->data_off;
+	h->data_size = lo->data_size;
+	/* Nobody can see the file yet: plain stores would do, but these are atomics. */
+	atomic_store_explicit(&h->state, KS_STATE_BUILDING, memory_order_relaxed);
+	atomic_store_explicit(&h->ready, 0, memory_order_relaxed);
+}
+
+static void
+write_stats(uint8_t *base, const struct ks_seg_target_def *td, uint32_t first,
+	    uint8_t *strings, uint64_t *used)
+{
+	struct ks_shm_stat *st = (struct ks_shm_stat *)(base + ((struct ks_shm_header *)base)->stats_off);
+
+	for (uint32_t i = 0; i < td->nr_stats; i++) {
+		const struct ks_seg_stat_def *sd = &td->stats[i];
+		struct ks_shm_stat *e = &st[first + i];
+
+		e->name_off = put_string(strings, used, sd->name, &e->name_len);
+		e->provider = sd->provider;
+		e->type = sd->type;
+		e->unit = sd->unit;
+		e->base = sd->base;
+		e->exponent = sd->exponent;
+		e->size = sd->size;
+		e->bucket_size = sd->bucket_size;
+		e->value_index = sd->value_index;
+	}
+}
+
+static void
+write_tables(struct ks_segment_writer *w, const struct ks_seg_def *def,
+	     const struct layout *lo)
+{
+	struct ks_shm_header *h = w->hdr;
+	struct ks_shm_provider *prov = (struct ks_shm_provider *)(w->base + lo->providers_off);
+	struct ks_shm_target *tgt = (struct ks_shm_target *)(w->base + lo->targets_off);
+	uint8_t *strings = w->base + lo->strings_off;
+	uint64_t used = 0;
+	uint32_t next_first = 0;
+
+	h->vm_name_off = put_string(strings, &used, def->vm_name, &h->vm_name_len);
+	for (uint32_t p = 0; p < def->nr_providers; p++)
+		prov[p].name_off = put_string(strings, &used, def->providers[p],
+					      &prov[p].name_len);
+	for (uint32_t t = 0; t < def->nr_targets; t++) {
+		const struct ks_seg_target_def *td = &def->targets[t];
+		struct ks_shm_target *e = &tgt[t];
+
+		e->kind = td->kind;
+		e->vcpu_index = td->vcpu_index;
+		e->label_off = put_string(strings, &used, td->label, &e->label_len);
+		e->id_off = put_string(strings, &used, td->id, &e->id_len);
+		e->stats_first = lo->stats_first[t];
+		e->stats_count = td->nr_stats;
+		e->record_words = td->record_words;
+		e->slot_stride = lo->stride[t];
+		e->ring_off = lo->ring_off[t];
+		/* Only the target that introduced a range writes its entries. */
+		if (lo->stats_first[t] == next_first && td->nr_stats > 0) {
+			write_stats(w->base, td, next_first, strings, &used);
+			next_first += td->nr_stats;
+		}
+		w->targets[t].ring = w->base + lo->ring_off[t];
+		w->targets[t].stride = lo->stride[t];
+		w->targets[t].words = td->record_words;
+	}
+}
+
+/* A hidden name no reader enumerates and no other publisher picks. */
+static char *
+tmp_name(const char *file)
+{
+	uint64_t rnd;
+	char *name;
+
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		rnd = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30);
+	}
+	if (asprintf(&name, ".kvmstats.tmp.%s.%d.%016llx", file, (int)getpid(),
+		     (unsigned long long)rnd) < 0)
+		return NULL;
+	return name;
+}
+
+static int
+open_tmp(struct ks_segment_writer *w, const struct ks_seg_place *place,
+	 const char *dir, struct kvmstats_error *err)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		free(w->tmp_file);
+		w->tmp_file = tmp_name(w->file);
+		if (w->tmp_file == NULL)
+			return ks_err(err, -ENOMEM, "out of memory");
+		w->fd = openat(w->dirfd, w->tmp_file,
+			       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			       place->mode);
+		if (w->fd >= 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	free(w->tmp_file);
+	w->tmp_file = NULL;
+	return ks_err(err, -errno, "cannot create a segment file in %s: %s",
+		      dir, strerror(errno));
+}
+
+/* Mode, group and every byte of storage, before anything is mapped. */
+static int
+size_file(struct ks_segment_writer *w, const struct ks_seg_place *place,
+	  const char *dir, struct kvmstats_error *err)
+{
+	int rc;
+
+	/* The creation mode went through the umask; the caller asked for exactly this. */
+	if (fchmod(w->fd, place->mode) < 0)
+		return ks_err(err, -errno, "%s/%s: fchmod %04o: %s", dir, w->tmp_file,
+			      (unsigned)place->mode, strerror(errno));
+	if (place->gid != (gid_t)-1 && fchown(w->fd, (uid_t)-1, place->gid) < 0)
+		return ks_err(err, -errno, "%s/%s: cannot give the segment to group %u: %s",
+			      dir, w->tmp_file, (unsigned)place->gid, strerror(errno));
+	if (ftruncate(w->fd, (off_t)w->size) < 0)
+		return ks_err(err, -errno, "%s/%s: ftruncate to %zu bytes: %s", dir,
+			      w->tmp_file, w->size, strerror(errno));
+	/*
+	 * Reserve every page now: on a full tmpfs a sparse file would fail
+	 * later, as SIGBUS in the publisher or in a reader.
+	 */
+	rc = posix_fallocate(w->fd, 0, (off_t)w->size);
+	if (rc == ENOSPC)
+		return ks_err(err, -ENOSPC,
+			      "no room for a %zu-byte segment in %s: free space there (or lower the ring depth)",
+			      w->size, dir);
+	if (rc != 0)
+		return ks_err(err, -rc, "%s/%s: posix_fallocate of %zu bytes: %s", dir,
+			      w->tmp_file, w->size, strerror(rc));
+	return 0;
+}
+
+static int
+map_file(struct ks_segment_writer *w, const char *dir, struct kvmstats_error *err)
+{
+	void *p = mmap(NULL, w->size, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+
+	if (p == MAP_FAILED)
+		return ks_err(err, -errno, "%s/%s: mmap of %zu bytes: %s", dir,
+			      w->tmp_file, w->size, strerror(errno));
+	w->base = p;
+	w->hdr = p;
+	return 0;
+}
+
+static int
+writer_alloc(const struct ks_seg_def *def, const struct ks_seg_place *place,
+	     struct ks_segment_writer **wp, struct kvmstats_error *err)
+{
+	struct ks_segment_writer *w = calloc(1, sizeof(*w));
+	char buf[256];
+	int rc;
+
+	if (w == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	*wp = w;
+	w->dirfd = -1;
+	w->fd = -1;
+	w->ring_depth = def->ring_depth;
+	w->nr_targets = def->nr_targets;
+	w->targets = calloc(def->nr_targets, sizeof(*w->targets));
+	if (w->targets == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	if (place->file != NULL && place->file[0] != '\0') {
+		if (strchr(place->file, '/') != NULL || place->file[0] == '.')
+			return ks_err(err, -EINVAL, "bad segment file name \"%s\"", place->file);
+		w->file = strdup(place->file);
+	} else {
+		rc = ks_shm_file_name(def->vm_name, buf, sizeof(buf));
+		if (rc < 0)
+			return ks_err(err, rc, "VM name \"%s\" cannot name a segment file",
+				      def->vm_name);
+		w->file = strdup(buf);
+	}
+	if (w->file == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static void
+layout_free(struct layout *lo)
+{
+	free(lo->stats_first);
+	free(lo->ring_off);
+	free(lo->stride);
+}
+
+static int
+layout_alloc(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_error *err)
+{
+	memset(lo, 0, sizeof(*lo));
+	lo->stats_first = calloc(def->nr_targets, sizeof(*lo->stats_first));
+	lo->ring_off = calloc(def->nr_targets, sizeof(*lo->ring_off));
+	lo->stride = calloc(def->nr_targets, sizeof(*lo->stride));
+	if (lo->stats_first == NULL || lo->ring_off == NULL || lo->stride == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	return layout_compute(def, lo, err);
+}
+
+/* The publisher runs the readers' validator on its own work. */
+static int
+self_check(struct ks_segment_writer *w, struct kvmstats_error *err)
+{
+	struct kvmstats_error verr;
+	int rc;
+
+	rc = ks_validate_segment(w->base, w->hdr->data_off, w->size, w->file,
+				 KS_VALIDATE_UNPUBLISHED, &verr);
+	if (rc < 0)
+		return ks_err(err, -EINVAL, "invalid segment definition: %s", verr.msg);
+	return 0;
+}
+
+static int
+create_file(struct ks_segment_writer *w, const struct ks_seg_def *def,
+	    const struct ks_seg_place *place, const struct layout *lo,
+	    struct kvmstats_error *err)
+{
+	const char *dir = ks_shm_dir(place->dir);
+	int rc;
+
+	w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->dirfd < 0)
+		return ks_err(err, -errno, "cannot open the segment directory %s: %s",
+			      dir, strerror(errno));
+	w->size = (size_t)(lo->data_off + lo->data_size);
+	rc = open_tmp(w, place, dir, err);
+	if (rc == 0)
+		rc = size_file(w, place, dir, err);
+	if (rc == 0)
+		rc = map_file(w, dir, err);
+	if (rc < 0)
+		return rc;
+	/* A fresh file reads as zeros: every slot starts with seq 0, sweep 0. */
+	write_header(w, def, lo);
+	write_tables(w, def, lo);
+	return self_check(w, err);
+}
+
+int
+ks_segment_create(const struct ks_seg_def *def, const struct ks_seg_place *place,
+		  struct ks_segment_writer **out, struct kvmstats_error *err)
+{
+	struct ks_segment_writer *w = NULL;
+	struct layout lo;
+	int rc;
+
+	*out = NULL;
+	memset(&lo, 0, sizeof(lo));
+	rc = check_def(def, err);
+	if (rc == 0)
+		rc = writer_alloc(def, place, &w, err);
+	if (rc == 0)
+		rc = layout_alloc(def, &lo, err);
+	if (rc == 0)
+		rc = create_file(w, def, place, &lo, err);
+	layout_free(&lo);
+	if (rc < 0) {
+		ks_segment_destroy(&w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int
+ks_segment_publish(struct ks_segment_writer *w, struct kvmstats_error *err)
+{
+	if (w->tmp_file == NULL)
+		return ks_err(err, -EALREADY, "segment %s is already published", w->file);
+	atomic_store_explicit(&w->hdr->state, KS_STATE_LIVE, memory_order_relaxed);
+	/*
+	 * Release, and last: the schema, the first samples and the state
+	 * above are visible to whoever sees the ready magic.  Pairs with the
+	 * acquire load of header.ready in the reader's attach
+	 * (reader/attach.c: wait_ready()).
+	 */
+	atomic_store_explicit(&w->hdr->ready, KS_READY_MAGIC, memory_order_release);
+	/* Atomically replaces an older segment of the same name. */
+	if (renameat(w->dirfd, w->tmp_file, w->dirfd, w->file) < 0)
+		return ks_err(err, -errno, "cannot publish segment %s: rename: %s",
+			      w->file, strerror(errno));
+	free(w->tmp_file);
+	w->tmp_file = NULL;
+	return 0;
+}
+
+void
+ks_segment_set_state(struct ks_segment_writer *w, enum ks_shm_state state)
+{
+	/*
+	 * Release: a reader that sees ENDED or SUPERSEDED also sees every
+	 * sweep published before it.  Pairs with the acquire load of
+	 * header.state in kvmstats_status() (reader/read.c).
+	 */
+	atomic_store_explicit(&w->hdr->state, (uint32_t)state, memory_order_release);
+}
+
+/* True if @name in the directory is still our file, not a successor's. */
+static bool
+name_is_ours(const struct ks_segment_writer *w, const char *name)
+{
+	struct stat a, b;
+
+	if (fstat(w->fd, &a) < 0 || fstatat(w->dirfd, name, &b, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+int
+ks_segment_unlink(struct ks_segment_writer *w)
+{
+	const char *name = w->tmp_file != NULL ? w->tmp_file : w->file;
+
+	/* A newer generation may have been renamed over our name: leave it. */
+	if (!name_is_ours(w, name))
+		return -ENOENT;
+	if (unlinkat(w->dirfd, name, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+void
+ks_segment_destroy(struct ks_segment_writer **wp)
+{
+	struct ks_segment_writer *w = *wp;
+
+	if (w == NULL)
+		return;
+	*wp = NULL;
+	/* Never published: nobody will ever want the temporary file. */
+	if (w->tmp_file != NULL && w->fd >= 0 && w->dirfd >= 0)
+		(void)unlinkat(w->dirfd, w->tmp_file, 0);
+	if (w->base != NULL)
+		munmap(w->base, w->size);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->dirfd >= 0)
+		close(w->dirfd);
+	free(w->tmp_file);
+	free(w->file);
+	free(w->targets);
+	free(w);
+}
