@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ks_reader.h - the reader library's private view of an attached segment.
+ * NOT A PUBLIC API: only the reader library includes it.
+ *
+ * Everything here was derived at attach time from a private, validated
+ * copy of the schema.  The read paths compute addresses from these fields
+ * only; what they load from the mapping (sweeps, stamps, values, state) is
+ * data and never used to address anything but a slot index taken modulo
+ * the private ring depth.
+ */
+#ifndef KVMSTATS_READER_KS_READER_H
+#define KVMSTATS_READER_KS_READER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kvmstats/reader.h"
+#include "ks_abi.h"
+
+#define KS_SEGMENT_MAGIC	0x4b535347u	/* catches use after detach */
+
+/* Where a target's samples are, in the mapping. */
+struct ks_ring {
+	const uint8_t *ring;		/* slot 0 */
+	uint32_t stride;		/* bytes between slots */
+	uint32_t words;			/* record_words */
+	uint32_t stats_first;		/* into seg->stats */
+	uint32_t stats_count;
+};
+
+struct kvmstats_segment {
+	unsigned magic;
+	const uint8_t *map;		/* PROT_READ, MAP_SHARED */
+	size_t map_size;
+	const struct ks_shm_header *hdr;	/* in the mapping: hot fields only */
+	uint32_t ring_depth;		/* private copy: slot index = sweep % this */
+	uint32_t nr_targets;
+	uint32_t nr_providers;
+	uint32_t nr_stats;
+	size_t cut_words;
+	void *schema;			/* validated copy of [0, data_off) */
+	char *dir;			/* for kvmstats_reattach() */
+	char *file;
+	uid_t owner_opt;
+	struct kvmstats_segment_info info;
+	struct kvmstats_provider_info *providers;
+	struct kvmstats_target_info *targets;
+	struct kvmstats_stat_info *stats;
+	struct ks_ring *rings;
+};
+
+/* Build the private schema (reader/schema.c) from seg->schema. */
+int ks_reader_build_schema(struct kvmstats_segment *seg, struct kvmstats_error *err);
+
+/* Free what ks_reader_build_schema() allocated. */
+void ks_reader_free_schema(struct kvmstats_segment *seg);
+
+#endif /* KVMSTATS_READER_KS_READER_H */

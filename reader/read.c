@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * read.c - the wait-free reads: no system call, no lock, no allocation.
+ *
+ * Each read follows ks_seqlock.h: load header.sweep (acquire), go to that
+ * sweep's slot, read it inside a seqlock section, and accept it only if
+ * the section was clean and the slot is stamped with the sweep wanted.
+ * Otherwise the publisher lapped the ring meanwhile: take the newer sweep
+ * and try again, at most KVMSTATS_READ_RETRIES times.
+ *
+ * Addresses come only from the private ring table (reader/schema.c); a
+ * sweep loaded from shared memory selects a slot modulo the private ring
+ * depth, so even a hostile value stays inside the ring.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "ks_reader.h"
+#include "ks_seqlock.h"
+
+/* A slot read that failed; the caller decides whether to retry. */
+#define SLOT_MISS	1
+
+static const struct ks_shm_slot *
+slot_of(const struct kvmstats_segment *seg, const struct ks_ring *r, uint64_t sweep)
+{
+	return (const struct ks_shm_slot *)(r->ring +
+		(uint64_t)ks_slot_of_sweep(sweep, seg->ring_depth) * r->stride);
+}
+
+/*
+ * read_slot() - words [first, first + n) of sweep @sweep of one target.
+ * Return: 0 with @dst and @smp filled, or SLOT_MISS (being written,
+ * overwritten by a later sweep, or never written).
+ */
+static int
+read_slot(const struct kvmstats_segment *seg, const struct ks_ring *r, uint64_t sweep,
+	  uint32_t first, uint32_t n, uint64_t *dst, struct kvmstats_sample *smp)
+{
+	const struct ks_shm_slot *slot = slot_of(seg, r, sweep);
+	uint64_t seq, stamp, time_ns, flags;
+
+	seq = ks_slot_read_begin(slot);
+	if (seq & 1)
+		return SLOT_MISS;
+	stamp = ks_load_word(&slot->sweep);
+	time_ns = ks_load_word(&slot->time_ns);
+	flags = ks_load_word(&slot->flags);
+	ks_load_words(dst, slot->values + first, n);
+	if (ks_slot_read_retry(slot, seq) || stamp != sweep)
+		return SLOT_MISS;
+	smp->sweep = stamp;
+	smp->time_ns = time_ns;
+	smp->flags = (flags & KS_SLOT_STALE) ? KVMSTATS_SAMPLE_STALE : 0;
+	smp->retries = 0;
+	return 0;
+}
+
+/* The newest sample of one target, retrying while the publisher laps us. */
+static int
+read_newest(const struct kvmstats_segment *seg, const struct ks_ring *r, uint32_t first,
+	    uint32_t n, uint64_t *dst, struct kvmstats_sample *smp)
+{
+	for (uint32_t tries = 0; tries < KVMSTATS_READ_RETRIES; tries++) {
+		uint64_t sweep = ks_header_sweep(seg->hdr);
+
+		if (sweep == 0)
+			return -ENODATA;
+		if (read_slot(seg, r, sweep, first, n, dst, smp) == 0) {
+			smp->retries = tries;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+static bool
+seg_ok(const struct kvmstats_segment *seg)
+{
+	return seg != NULL && seg->magic == KS_SEGMENT_MAGIC;
+}
+
+/* A handle is used only if its info really is one of its target's stats. */
+static const struct ks_ring *
+handle_ring(const struct kvmstats_segment *seg, const struct kvmstats_stat_handle *h)
+{
+	const struct ks_ring *r;
+
+	if (!seg_ok(seg) || h == NULL || h->target >= seg->nr_targets)
+		return NULL;
+	r = &seg->rings[h->target];
+	if (h->info < seg->stats + r->stats_first ||
+	    h->info >= seg->stats + r->stats_first + r->stats_count)
+		return NULL;
+	return r;
+}
+
+int
+kvmstats_read_values(const struct kvmstats_segment *seg, const struct kvmstats_stat_handle *h,
+		     uint64_t *values, size_t n, struct kvmstats_sample *sample)
+{
+	const struct ks_ring *r = handle_ring(seg, h);
+	struct kvmstats_sample local;
+
+	if (r == NULL || values == NULL || n < h->info->size)
+		return -EINVAL;
+	return read_newest(seg, r, h->info->value_index, h->info->size, values,
+			   sample != NULL ? sample : &local);
+}
+
+int
+kvmstats_read_scalar(const struct kvmstats_segment *seg, const struct kvmstats_stat_handle *h,
+		     uint64_t *value, struct kvmstats_sample *sample)
+{
+	const struct ks_ring *r = handle_ring(seg, h);
+	struct kvmstats_sample local;
+
+	/* A histogram is not a scalar: read its buckets with read_values. */
+	if (r == NULL || value == NULL || h->info->size != 1)
+		return -EINVAL;
+	return read_newest(seg, r, h->info->value_index, 1, value,
+			   sample != NULL ? sample : &local);
+}
+
+int
+kvmstats_read_record(const struct kvmstats_segment *seg, unsigned target, uint64_t *values,
+		     size_t n, struct kvmstats_sample *sample)
+{
+	struct kvmstats_sample local;
+	const struct ks_ring *r;
+
+	if (!seg_ok(seg) || target >= seg->nr_targets || values == NULL)
+		return -EINVAL;
+	r = &seg->rings[target];
+	if (n < r->words)
+		return -EINVAL;
+	return read_newest(seg, r, 0, r->words, values, sample != NULL ? sample : &local);
+}
+
+size_t
+kvmstats_cut_words(const struct kvmstats_segment *seg)
+{
+	return seg->cut_words;
+}
+
+/* Every target at @sweep; SLOT_MISS as soon as one target misses. */
+static int
+read_cut_at(const struct kvmstats_segment *seg, uint64_t sweep, uint64_t *values,
+	    struct kvmstats_sample *samples)
+{
+	for (uint32_t t = 0; t < seg->nr_targets; t++) {
+		const struct ks_ring *r = &seg->rings[t];
+		struct kvmstats_sample local;
+
+		if (read_slot(seg, r, sweep, 0, r->words, values + seg->targets[t].cut_offset,
+			      samples != NULL ? &samples[t] : &local) != 0)
+			return SLOT_MISS;
+	}
+	return 0;
+}
+
+int
+kvmstats_read_cut(const struct kvmstats_segment *seg, uint64_t *values, size_t n,
+		  struct kvmstats_sample *samples)
+{
+	if (!seg_ok(seg) || values == NULL || n < seg->cut_words)
+		return -EINVAL;
+	for (uint32_t tries = 0; tries < KVMSTATS_READ_RETRIES; tries++) {
+		uint64_t sweep = ks_header_sweep(seg->hdr);
+
+		if (sweep == 0)
+			return -ENODATA;
+		/* One target lapped: the whole cut moves to a newer sweep. */
+		if (read_cut_at(seg, sweep, values, samples) != 0)
+			continue;
+		for (uint32_t t = 0; samples != NULL && t < seg->nr_targets; t++)
+			samples[t].retries = tries;
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+int
+kvmstats_read_history(const struct kvmstats_segment *seg, unsigned target, unsigned nsamples,
+		      uint64_t *values, size_t n, struct kvmstats_sample *samples,
+		      unsigned *got)
+{
+	struct kvmstats_sample first, older;
+	const struct ks_ring *r;
+	unsigned want, k;
+	int rc;
+
+	if (got != NULL)
+		*got = 0;
+	if (!seg_ok(seg) || target >= seg->nr_targets || values == NULL || got == NULL)
+		return -EINVAL;
+	r = &seg->rings[target];
+	/* More than ring_depth sweeps are never in the ring at once. */
+	want = nsamples < seg->ring_depth ? nsamples : seg->ring_depth;
+	if (want == 0)
+		return 0;
+	if (n / want < r->words)
+		return -EINVAL;
+	rc = read_newest(seg, r, 0, r->words, values, &first);
+	if (rc < 0)
+		return rc;
+	if (samples != NULL)
+		samples[0] = first;
+	/* Older sweeps, consecutive: stop at the first one already gone. */
+	for (k = 1; k < want && first.sweep > k; k++) {
+		if (read_slot(seg, r, first.sweep - k, 0, r->words,
+			      values + (size_t)k * r->words, &older) != 0)
+			break;
+		if (samples != NULL)
+			samples[k] = older;
+	}
+	*got = k;
+	return 0;
+}
+
+void
+kvmstats_status(const struct kvmstats_segment *seg, struct kvmstats_status *st)
+{
+	const struct ks_shm_header *h = seg->hdr;
+
+	/*
+	 * Acquire: pairs with the release store in ks_segment_set_state(),
+	 * so ENDED is seen only with the final sweeps before it.
+	 */
+	st->state = (enum kvmstats_state)atomic_load_explicit((_Atomic uint32_t *)&h->state,
+							      memory_order_acquire);
+	st->sweep = ks_header_sweep(h);
+	st->heartbeat_ns = atomic_load_explicit((_Atomic uint64_t *)&h->heartbeat_ns,
+						memory_order_relaxed);
+	st->overruns = atomic_load_explicit((_Atomic uint64_t *)&h->overruns,
+					    memory_order_relaxed);
+	st->read_errors = atomic_load_explicit((_Atomic uint64_t *)&h->read_errors,
+					       memory_order_relaxed);
+}
+
+uint64_t
+kvmstats_now_ns(void)
+{
+	struct timespec ts;
+
+	/* CLOCK_MONOTONIC is served by the vDSO on x86-64: no system call. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

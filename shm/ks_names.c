@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* ks_names.c - the QMP spellings of the model's enums (qapi/stats.json). */
+#include <stddef.h>
+
+#include "kvmstats/types.h"
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static const char *const kind_names[] = { "vm", "vcpu" };
+static const char *const type_names[] = {
+	"cumulative", "instant", "peak", "linear-histogram", "log2-histogram",
+};
+/* QMP has no unit for plain numbers: NONE has no name. */
+static const char *const unit_names[] = { NULL, "bytes", "seconds", "cycles", "boolean" };
+static const char *const state_names[] = { "building", "live", "ended", "superseded" };
+
+const char *
+kvmstats_target_kind_name(unsigned kind)
+{
+	return kind < ARRAY_SIZE(kind_names) ? kind_names[kind] : NULL;
+}
+
+const char *
+kvmstats_type_name(unsigned type)
+{
+	return type < ARRAY_SIZE(type_names) ? type_names[type] : NULL;
+}
+
+const char *
+kvmstats_unit_name(unsigned unit)
+{
+	return unit < ARRAY_SIZE(unit_names) ? unit_names[unit] : NULL;
+}
+
+const char *
+kvmstats_state_name(unsigned state)
+{
+	return state < ARRAY_SIZE(state_names) ? state_names[state] : NULL;
+}
