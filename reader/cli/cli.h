@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h - what the kvmstats subcommands share: options, errors, opening
+ * a VM's segment and reading one consistent cut of it.
+ */
+#ifndef KVMSTATS_CLI_CLI_H
+#define KVMSTATS_CLI_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kvmstats/reader.h"
+
+#define KS_CLI_VERSION	"1.0.0"
+
+/* Exit codes, documented in "kvmstats --help". */
+enum {
+	KS_EXIT_OK = 0,
+	KS_EXIT_RUNTIME = 1,	/* no such VM, segment ended, no data yet ... */
+	KS_EXIT_USAGE = 2,	/* the command line is wrong or incomplete */
+};
+
+/* Options every subcommand takes (also accepted before the subcommand). */
+struct ks_cli {
+	const char *dir;	/* NULL: $KVMSTATS_SHM_DIR or /dev/shm */
+	uid_t owner;		/* KVMSTATS_OWNER_DEFAULT unless --owner */
+	const char *cmd;	/* subcommand name, for messages */
+};
+
+/* getopt_long entries and short letters of the common options. */
+#define KS_CLI_COMMON_SHORT	"hd:o:"
+#define KS_CLI_COMMON_LONG					\
+	{ "help",  no_argument,       NULL, 'h' },		\
+	{ "dir",   required_argument, NULL, 'd' },		\
+	{ "owner", required_argument, NULL, 'o' }
+
+/*
+ * ks_cli_getopt() - getopt_long() for a subcommand, with the common
+ * options and errors handled.  Return: the next subcommand-specific
+ * option, -1 at the end, or -2 when the caller should exit with *@rc
+ * (after --help: KS_EXIT_OK; after a usage error: KS_EXIT_USAGE).
+ */
+int ks_cli_getopt(struct ks_cli *cli, int argc, char **argv, const char *shortopts,
+		  const struct option *longopts, void (*help)(void), int *rc);
+
+/* "kvmstats: <cmd>: <message>" on stderr. */
+void ks_cli_error(const struct ks_cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Print a usage error with a pointer to --help; returns KS_EXIT_USAGE. */
+int ks_cli_usage_error(const struct ks_cli *cli, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Parse an unsigned decimal number into [0, max].  Return: 0 or -EINVAL. */
+int ks_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* The segment directory in effect, for messages. */
+const char *ks_cli_dir(const struct ks_cli *cli);
+
+/*
+ * ks_cli_open_vm() - attach to @vm, or with @vm NULL to the only segment
+ * in the directory.  A superseded segment is followed to its successor.
+ * Return: KS_EXIT_OK with *@segp set, or an exit code (message printed).
+ */
+int ks_cli_open_vm(const struct ks_cli *cli, const char *vm,
+		   struct kvmstats_segment **segp);
+
+/*
+ * ks_cli_require_live() - refuse a segment whose VM has ended: its values
+ * are final and no longer describe a running VM.  Return: an exit code.
+ */
+int ks_cli_require_live(const struct ks_cli *cli, const struct kvmstats_segment *seg);
+
+/*
+ * ks_cli_read_cut() - every target's record as of one sweep, in a new
+ * buffer (free() it).  Return: an exit code (message printed on error).
+ */
+int ks_cli_read_cut(const struct ks_cli *cli, const struct kvmstats_segment *seg,
+		    uint64_t **valuesp);
+
+/*
+ * ks_cli_check_provider() - @name (NULL: no filter) must be one of the
+ * segment's providers.  Return: an exit code (message printed).
+ */
+int ks_cli_check_provider(const struct ks_cli *cli, const struct kvmstats_segment *seg,
+			  const char *name);
+
+/* Whether @s names a target kind ("vm", "vcpu"); sets *@kind. */
+bool ks_cli_parse_kind(const char *s, enum kvmstats_target_kind *kind);
+
+/* Write errors on stdout (disk full, closed pipe) are runtime errors. */
+int ks_cli_finish_stdout(const struct ks_cli *cli, int rc);
+
+/* The subcommands. */
+int ks_cmd_list(struct ks_cli *cli, int argc, char **argv);
+int ks_cmd_schema(struct ks_cli *cli, int argc, char **argv);
+int ks_cmd_query(struct ks_cli *cli, int argc, char **argv);
+int ks_cmd_info(struct ks_cli *cli, int argc, char **argv);
+
+#endif /* KVMSTATS_CLI_CLI_H */

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_query.c - "kvmstats query": stat values as the return value of QMP
+ * query-stats, from one consistent cut of the segment.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "filter.h"
+#include "hmp_units.h"
+#include "json.h"
+
+static void
+query_help(void)
+{
+	printf("Usage: kvmstats query [VM] --target vm|vcpu [--vcpus LIST]\n"
+	       "                      [--provider P] [--names LIST] [--dir DIR] [--owner UID]\n"
+	       "\n"
+	       "Print stat values in the shape of the return value of QMP query-stats:\n"
+	       "a JSON array of {\"provider\", \"qom-path\" (vcpu targets only: the\n"
+	       "vCPU's label), \"stats\": [{\"name\", \"value\"}]}.  Values are exact\n"
+	       "unsigned 64-bit numbers, true/false for booleans, lists in bucket\n"
+	       "order for histograms.  All values come from one sweep of the publisher.\n"
+	       "\n"
+	       "  -t, --target vm|vcpu  which targets (required)\n"
+	       "      --vcpus LIST      vCPUs by label (QOM path), id or index number,\n"
+	       "                        comma-separated; vcpu target only; default all\n"
+	       "  -p, --provider P      only provider P (default all)\n"
+	       "  -n, --names LIST      only these stats, comma-separated (default all)\n"
+	       "\n"
+	       "As in QMP: an empty LIST (\"\") selects nothing; unknown stat names are\n"
+	       "ignored; a target left with no stats gets no entry.  Unlike QMP, an\n"
+	       "unknown vCPU or provider is an error.  Order is not a contract.\n"
+	       "VM may be left out when exactly one VM publishes.\n");
+}
+
+struct query_args {
+	const char *vm;
+	const char *target;
+	const char *vcpus;
+	struct ks_filter f;
+	struct ks_strlist vcpu_list;
+};
+
+static void
+print_value(struct ks_json *j, const struct kvmstats_stat_info *si, const uint64_t *v)
+{
+	if (ks_hmp_is_boolean(si)) {
+		ks_json_bool(j, v[0] != 0);
+		return;
+	}
+	if (si->size == 1) {
+		ks_json_u64(j, v[0]);
+		return;
+	}
+	ks_json_begin_inline(j);
+	for (uint32_t i = 0; i < si->size; i++)
+		ks_json_u64(j, v[i]);
+	ks_json_end_array(j);
+}
+
+/* One result: target @t's stats of provider @p, if any pass the filter. */
+static void
+print_result(struct ks_json *j, const struct kvmstats_segment *seg, const struct ks_filter *f,
+	     unsigned p, unsigned t, const uint64_t *cut)
+{
+	const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+	const uint64_t *rec = cut + ti->cut_offset;
+	bool opened = false;
+
+	for (unsigned k = 0; k < ti->nr_stats; k++) {
+		const struct kvmstats_stat_info *si = kvmstats_target_stat(seg, t, k);
+
+		if (!si || si->provider != p || !ks_filter_stat(f, si))
+			continue;
+		if (!opened) {
+			ks_json_begin_object(j);
+			ks_json_kv_string(j, "provider", si->provider_name);
+			if (ti->kind == KVMSTATS_TARGET_VCPU)
+				ks_json_kv_string(j, "qom-path", ti->label);
+			ks_json_key(j, "stats");
+			ks_json_begin_array(j);
+			opened = true;
+		}
+		ks_json_begin_object(j);
+		ks_json_kv_string(j, "name", si->name);
+		ks_json_key(j, "value");
+		print_value(j, si, rec + si->value_index);
+		ks_json_end_object(j);
+	}
+	if (opened) {
+		ks_json_end_array(j);
+		ks_json_end_object(j);
+	}
+}
+
+/* Like QEMU: providers outer, each provider's targets inner. */
+static void
+print_query(const struct kvmstats_segment *seg, const struct ks_filter *f,
+	    const uint64_t *cut)
+{
+	struct ks_json j;
+
+	ks_json_init(&j, stdout);
+	ks_json_begin_array(&j);
+	for (unsigned p = 0; p < kvmstats_nr_providers(seg); p++) {
+		if (f->provider && strcmp(f->provider, kvmstats_provider(seg, p)->name) != 0)
+			continue;
+		for (unsigned t = 0; t < kvmstats_nr_targets(seg); t++)
+			if (ks_filter_target(f, seg, t))
+				print_result(&j, seg, f, p, t, cut);
+	}
+	ks_json_end_array(&j);
+	ks_json_finish(&j);
+}
+
+static int
+parse_args(struct ks_cli *cli, int argc, char **argv, struct query_args *a)
+{
+	static const struct option longopts[] = {
+		KS_CLI_COMMON_LONG,
+		{ "target",   required_argument, NULL, 't' },
+		{ "vcpus",    required_argument, NULL, 'c' },
+		{ "provider", required_argument, NULL, 'p' },
+		{ "names",    required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc = KS_EXIT_OK;
+
+	while ((c = ks_cli_getopt(cli, argc, argv, ":" KS_CLI_COMMON_SHORT "t:p:n:",
+				  longopts, query_help, &rc)) != -1) {
+		switch (c) {
+		case -2:
+			return rc;
+		case 't':
+			a->target = optarg;
+			break;
+		case 'c':
+			a->vcpus = optarg;
+			break;
+		case 'p':
+			a->f.provider = optarg;
+			break;
+		case 'n':
+			if (a->f.names.present)
+				return ks_cli_usage_error(cli, "--names given twice");
+			if (ks_strlist_parse(&a->f.names, optarg) < 0)
+				return ks_cli_usage_error(cli, "--names '%s': empty name in the "
+							  "list", optarg);
+			break;
+		}
+	}
+	if (optind < argc)
+		a->vm = argv[optind++];
+	if (optind < argc)
+		return ks_cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
+	if (a->target == NULL)
+		return ks_cli_usage_error(cli, "--target vm|vcpu is required");
+	if (!ks_cli_parse_kind(a->target, &a->f.kind))
+		return ks_cli_usage_error(cli, "--target '%s': must be vm or vcpu", a->target);
+	if (a->vcpus && a->f.kind != KVMSTATS_TARGET_VCPU)
+		return ks_cli_usage_error(cli, "--vcpus needs --target vcpu");
+	if (a->vcpus && ks_strlist_parse(&a->vcpu_list, a->vcpus) < 0)
+		return ks_cli_usage_error(cli, "--vcpus '%s': empty vCPU in the list", a->vcpus);
+	return KS_EXIT_OK;
+}
+
+static int
+select_vcpus(const struct ks_cli *cli, const struct kvmstats_segment *seg,
+	     struct query_args *a)
+{
+	const char *bad = NULL;
+	int r;
+
+	if (!a->vcpu_list.present)
+		return KS_EXIT_OK;
+	r = ks_filter_select_targets(&a->f, seg, &a->vcpu_list, &bad);
+	if (r == -ENOENT) {
+		ks_cli_error(cli, "VM '%s' has no vCPU '%s'; name vCPUs by label, id or "
+			     "index ('kvmstats query %s --target vcpu' shows the labels)",
+			     kvmstats_info(seg)->vm_name, bad, kvmstats_info(seg)->vm_name);
+		return KS_EXIT_RUNTIME;
+	}
+	if (r < 0) {
+		ks_cli_error(cli, "out of memory");
+		return KS_EXIT_RUNTIME;
+	}
+	return KS_EXIT_OK;
+}
+
+int
+ks_cmd_query(struct ks_cli *cli, int argc, char **argv)
+{
+	struct query_args a = { 0 };
+	struct kvmstats_segment *seg = NULL;
+	uint64_t *cut = NULL;
+	int rc;
+
+	rc = parse_args(cli, argc, argv, &a);
+	if (rc == KS_EXIT_OK)
+		rc = ks_cli_open_vm(cli, a.vm, &seg);
+	if (rc == KS_EXIT_OK)
+		rc = ks_cli_require_live(cli, seg);
+	if (rc == KS_EXIT_OK)
+		rc = ks_cli_check_provider(cli, seg, a.f.provider);
+	if (rc == KS_EXIT_OK)
+		rc = select_vcpus(cli, seg, &a);
+	if (rc == KS_EXIT_OK)
+		rc = ks_cli_read_cut(cli, seg, &cut);
+	if (rc == KS_EXIT_OK)
+		print_query(seg, &a.f, cut);
+	free(cut);
+	if (seg)
+		kvmstats_detach(&seg);
+	ks_filter_free(&a.f);
+	ks_strlist_free(&a.vcpu_list);
+	return rc;
+}

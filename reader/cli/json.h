@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * json.h - a small streaming JSON writer for the kvmstats CLI.
+ *
+ * Output is indented by two spaces per level; arrays opened with
+ * ks_json_begin_inline() keep their (scalar) elements on one line, which
+ * keeps histograms readable.  Numbers are written from integers, never
+ * through a double, so every u64 comes out exactly.  The writer does not
+ * check that keys and values alternate: the CLI's callers are the grammar.
+ */
+#ifndef KVMSTATS_CLI_JSON_H
+#define KVMSTATS_CLI_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define KS_JSON_MAX_DEPTH	16
+
+struct ks_json {
+	FILE *f;
+	unsigned depth;
+	bool after_key;			/* the next value follows "key": */
+	bool empty[KS_JSON_MAX_DEPTH];	/* no element in this container yet */
+	bool inline_[KS_JSON_MAX_DEPTH];	/* elements on the opening line */
+};
+
+void ks_json_init(struct ks_json *j, FILE *f);
+
+void ks_json_begin_object(struct ks_json *j);
+void ks_json_end_object(struct ks_json *j);
+void ks_json_begin_array(struct ks_json *j);
+/* An array whose elements stay on one line (lists of numbers). */
+void ks_json_begin_inline(struct ks_json *j);
+void ks_json_end_array(struct ks_json *j);
+
+void ks_json_key(struct ks_json *j, const char *key);
+void ks_json_string(struct ks_json *j, const char *s);
+void ks_json_u64(struct ks_json *j, uint64_t v);
+void ks_json_i64(struct ks_json *j, int64_t v);
+void ks_json_bool(struct ks_json *j, bool v);
+void ks_json_null(struct ks_json *j);
+
+/* Convenience: "key": value. */
+void ks_json_kv_string(struct ks_json *j, const char *key, const char *s);
+void ks_json_kv_u64(struct ks_json *j, const char *key, uint64_t v);
+void ks_json_kv_i64(struct ks_json *j, const char *key, int64_t v);
+
+/* Finish the document with a newline.  Return: 0, or -EIO on a write error. */
+int ks_json_finish(struct ks_json *j);
+
+/*
+ * ks_json_write_string() - @s as a JSON string literal: quotes and
+ * backslashes escaped, control characters (and DEL) as \n, \t ... or
+ * \u00XX, bytes from 0x80 up passed through unchanged (UTF-8 stays UTF-8).
+ */
+void ks_json_write_string(FILE *f, const char *s);
+
+#endif /* KVMSTATS_CLI_JSON_H */
