@@ -20,7 +20,7 @@ SO_VERSION	:= 1.0.0
 WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wvla
 KS_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC $(WARN) \
-	     -Iinclude -Ishm -Ipublisher -Ireader -pthread
+	     -Iinclude -Ishm -Ipublisher -Ireader -Itests/lib -pthread
 KS_LDFLAGS := -pthread
 ifneq ($(SAN),)
 KS_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer

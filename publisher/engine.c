@@ -617,6 +617,22 @@ ks_engine_remove_vm(struct ks_engine *e, struct ks_engine_vm *vm)
 		ks_engine_stop(e);
 }
 
+int
+ks_engine_sweep(struct ks_engine *e)
+{
+	struct ks_engine_vm *vm;
+
+	if (e->running)
+		return -EBUSY;
+	/* No poll thread: nothing else walks the list; e->lock keeps updaters out. */
+	pthread_mutex_lock(&e->lock);
+	cds_list_for_each_entry(vm, &e->vms, node)
+		sweep_vm(e, vm);
+	pthread_mutex_unlock(&e->lock);
+	relaxed_add(&e->sweeps, 1);
+	return 0;
+}
+
 void
 ks_engine_get_stats(const struct ks_engine *e, struct ks_engine_stats *st)
 {

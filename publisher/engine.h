@@ -109,6 +109,13 @@ int ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
 /* ks_engine_remove_vm() - mark the segment ended, unlink it (unless keep). */
 void ks_engine_remove_vm(struct ks_engine *e, struct ks_engine_vm *vm);
 
+/*
+ * ks_engine_sweep() - one sweep of every VM, on the calling thread, for a
+ * caller that drives sweeps itself (tests, a VMM's own loop).  Only while
+ * the poll thread is not running.  Return: 0, or -EBUSY if it is.
+ */
+int ks_engine_sweep(struct ks_engine *e);
+
 /* Counters of the whole engine, for logs and benchmarks. */
 struct ks_engine_stats {
 	uint64_t sweeps;

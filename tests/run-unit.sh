@@ -5,6 +5,9 @@
 set -u
 build=$1
 mode=${2:-}
+# Tests that run the programs find them here.
+KVMSTATS_BUILD=$build
+export KVMSTATS_BUILD
 pass=0
 fail=0
 failed=""

@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_engine.c - the publisher engine end to end: stats fds in, segments
+ * out, read back through the reader library.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+#include "kvm_x86_tables.h"
+#include "ks_shmdir.h"
+#include "kvmstats/reader.h"
+#include "sim_vm.h"
+#include "synth_vm.h"
+#include "vm_builder.h"
+
+static struct ks_engine *
+new_engine(unsigned hz, bool keep)
+{
+	struct ks_engine_config cfg;
+	struct kvmstats_error err;
+	struct ks_engine *e;
+
+	ks_engine_config_init(&cfg);
+	cfg.hz = hz;
+	cfg.keep = keep;
+	if (ks_engine_create(&cfg, &e, &err) < 0)
+		fail_msg("engine: %s", err.msg);
+	return e;
+}
+
+static struct kvmstats_segment *
+attach(const char *vm)
+{
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+
+	if (kvmstats_attach(vm, NULL, &seg, &err) < 0)
+		fail_msg("attach %s: %s", vm, err.msg);
+	return seg;
+}
+
+static struct ks_engine_vm *
+add_synth(struct ks_engine *e, const char *vm, unsigned vcpus, unsigned fail_target,
+	  unsigned fail_every)
+{
+	struct kvmstats_error err;
+	struct ks_engine_vm *v;
+	struct synth_vm sv;
+
+	assert_int_equal(synth_vm_init(&sv, vm, vcpus, fail_target, fail_every), 0);
+	if (ks_engine_add_vm(e, &sv.def, &v, &err) < 0)
+		fail_msg("add_vm: %s", err.msg);
+	synth_vm_clear(&sv);
+	return v;
+}
+
+/* The simulated VM, through the real parse + pread path. */
+static void
+engine_publishes_sim_vm_exactly(void **state)
+{
+	struct ks_engine *e = new_engine(100, false);
+	struct kvmstats_error err;
+	struct ks_sim_vm *sim;
+	struct ks_fd_target fds[4];
+	struct ks_vm_build b;
+	struct kvmstats_segment *seg;
+	uint64_t rec[KS_X86_VCPU_DATA_SIZE / 8], raw[KS_X86_VCPU_DATA_SIZE / 8];
+	char id[64];
+
+	(void)state;
+	assert_int_equal(ks_sim_vm_create(3, &sim, &err), 0);
+	for (int i = 0; i < 4; i++)
+		fds[i] = (struct ks_fd_target) {
+			.kind = i ? KS_TARGET_VCPU : KS_TARGET_VM,
+			.vcpu_index = i ? (uint32_t)(i - 1) : KS_VCPU_INDEX_NONE,
+			.fd = ks_sim_vm_stats_fd(sim, i - 1),
+		};
+	if (ks_vm_build(NULL, NULL, fds, 4, NULL, &b, &err) < 0)
+		fail_msg("build: %s", err.msg);
+	assert_string_equal(b.def.vm_name, ks_sim_vm_name(sim));
+	if (ks_engine_add_vm(e, &b.def, NULL, &err) < 0)
+		fail_msg("add: %s", err.msg);
+	ks_vm_build_clear(&b, true);
+
+	seg = attach(ks_sim_vm_name(sim));
+	assert_int_equal(kvmstats_nr_targets(seg), 4);
+	assert_int_equal(kvmstats_nr_providers(seg), 1);
+	assert_string_equal(kvmstats_provider(seg, 0)->name, "kvm");
+	for (unsigned t = 0; t < 4; t++) {
+		const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+		const struct ks_image_desc *tab = t ? ks_x86_vcpu_desc : ks_x86_vm_desc;
+		unsigned n = t ? KS_X86_VCPU_NR_DESC : KS_X86_VM_NR_DESC;
+
+		if (t == 0)
+			snprintf(id, sizeof(id), "%s", ks_sim_vm_name(sim));
+		else
+			snprintf(id, sizeof(id), "%s/vcpu-%u", ks_sim_vm_name(sim), t - 1);
+		assert_string_equal(ti->id, id);
+		assert_string_equal(ti->label, id);	/* no label given: the id */
+		assert_int_equal(ti->kind, t ? KVMSTATS_TARGET_VCPU : KVMSTATS_TARGET_VM);
+		assert_int_equal(ti->nr_stats, n);
+		assert_int_equal(ti->record_words,
+				 (t ? KS_X86_VCPU_DATA_SIZE : KS_X86_VM_DATA_SIZE) / 8);
+		for (unsigned j = 0; j < n; j++) {
+			const struct kvmstats_stat_info *si = kvmstats_target_stat(seg, t, j);
+
+			assert_string_equal(si->name, tab[j].name);
+			assert_int_equal(si->size, tab[j].size);
+			assert_int_equal(si->value_index, tab[j].offset / 8);
+			assert_int_equal(si->exponent, tab[j].exponent);
+		}
+	}
+
+	/* Published values are exactly what a pread of the fd returns at that sweep. */
+	for (uint64_t sweep = 2; sweep < 40; sweep++) {
+		struct kvmstats_sample s;
+
+		ks_sim_vm_step(sim);
+		assert_int_equal(ks_engine_sweep(e), 0);
+		for (unsigned t = 0; t < 4; t++) {
+			const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+			off_t data_off = t ? 2952 : 1032;
+
+			assert_int_equal(kvmstats_read_record(seg, t, rec, ti->record_words, &s), 0);
+			assert_int_equal(s.sweep, sweep);
+			assert_int_equal(s.flags, 0);
+			assert_int_equal(pread(ks_sim_vm_stats_fd(sim, (int)t - 1), raw,
+					       ti->record_words * 8, data_off),
+					 (ssize_t)(ti->record_words * 8));
+			assert_memory_equal(rec, raw, ti->record_words * 8);
+		}
+	}
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+	ks_sim_vm_destroy(&sim);
+}
+
+static void
+engine_replace_supersedes(void **state)
+{
+	struct ks_engine *e = new_engine(100, false);
+	struct kvmstats_segment *seg;
+	struct kvmstats_status st;
+	struct kvmstats_error err;
+	struct ks_engine_vm *v, *v2;
+	struct synth_vm sv;
+	char vm[64];
+
+	(void)state;
+	snprintf(vm, sizeof(vm), "replace-%d", getpid());
+	v = add_synth(e, vm, 2, 0, 0);
+	seg = attach(vm);
+	assert_int_equal(kvmstats_info(seg)->generation, 1);
+	assert_int_equal(kvmstats_nr_targets(seg), 3);
+
+	assert_int_equal(synth_vm_init(&sv, vm, 4, 0, 0), 0);
+	if (ks_engine_replace_vm(e, v, &sv.def, &v2, &err) < 0)
+		fail_msg("replace: %s", err.msg);
+	synth_vm_clear(&sv);
+
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.state, KVMSTATS_STATE_SUPERSEDED);
+	assert_int_equal(kvmstats_reattach(&seg, &err), 0);
+	assert_int_equal(kvmstats_info(seg)->generation, 2);
+	assert_int_equal(kvmstats_nr_targets(seg), 5);
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.state, KVMSTATS_STATE_LIVE);
+	assert_int_equal(st.sweep, 1);		/* published with its first sample */
+
+	ks_engine_remove_vm(e, v2);
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.state, KVMSTATS_STATE_ENDED);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+}
+
+static void
+engine_remove_ends_and_unlinks(void **state)
+{
+	struct ks_engine *e = new_engine(100, false);
+	struct kvmstats_segment *seg, *again;
+	struct kvmstats_status st;
+	struct kvmstats_error err;
+	struct ks_engine_vm *v;
+	char vm[64];
+
+	(void)state;
+	snprintf(vm, sizeof(vm), "remove-%d", getpid());
+	v = add_synth(e, vm, 1, 0, 0);
+	seg = attach(vm);
+	ks_engine_remove_vm(e, v);
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.state, KVMSTATS_STATE_ENDED);
+	/* The mapping stays readable; the name is gone. */
+	assert_int_equal(kvmstats_read_record(seg, 0, (uint64_t[SYNTH_VM_WORDS]){ 0 },
+					      SYNTH_VM_WORDS, NULL), 0);
+	assert_int_equal(kvmstats_attach(vm, NULL, &again, &err), -ENOENT);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+}
+
+static void
+engine_keep_leaves_ended_segment(void **state)
+{
+	struct ks_engine *e = new_engine(100, true);
+	struct kvmstats_segment *seg;
+	struct kvmstats_status st;
+	char vm[64], file[128], path[512];
+
+	(void)state;
+	snprintf(vm, sizeof(vm), "keep-%d", getpid());
+	add_synth(e, vm, 1, 0, 0);
+	ks_engine_destroy(&e);
+	seg = attach(vm);
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.state, KVMSTATS_STATE_ENDED);
+	kvmstats_detach(&seg);
+	assert_int_equal(ks_shm_file_name(vm, file, sizeof(file)), 0);
+	snprintf(path, sizeof(path), "%s/%s", ks_shm_dir(NULL), file);
+	assert_int_equal(unlink(path), 0);
+}
+
+static void
+engine_failed_source_gives_stale_sample(void **state)
+{
+	struct ks_engine *e = new_engine(100, false);
+	struct kvmstats_segment *seg;
+	struct kvmstats_sample s;
+	struct kvmstats_status st;
+	uint64_t rec[SYNTH_VCPU_WORDS];
+	char vm[64];
+
+	(void)state;
+	snprintf(vm, sizeof(vm), "stale-%d", getpid());
+	add_synth(e, vm, 2, 1, 3);		/* vCPU 0 fails on sweeps 3, 6, ... */
+	seg = attach(vm);
+	for (uint64_t sweep = 2; sweep <= 7; sweep++) {
+		bool stale = sweep % 3 == 0;
+
+		assert_int_equal(ks_engine_sweep(e), 0);
+		assert_int_equal(kvmstats_read_record(seg, 1, rec, SYNTH_VCPU_WORDS, &s), 0);
+		assert_int_equal(s.sweep, sweep);
+		assert_int_equal(!!(s.flags & KVMSTATS_SAMPLE_STALE), stale);
+		for (uint32_t w = 0; w < SYNTH_VCPU_WORDS; w++)
+			assert_int_equal(rec[w], synth_value(stale ? sweep - 1 : sweep, 1, w));
+		/* The healthy vCPU is never stale. */
+		assert_int_equal(kvmstats_read_record(seg, 2, rec, SYNTH_VCPU_WORDS, &s), 0);
+		assert_int_equal(s.flags, 0);
+	}
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.read_errors, 2);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+}
+
+static void
+engine_poll_thread_sweeps(void **state)
+{
+	struct ks_engine *e = new_engine(1000, false);
+	struct kvmstats_segment *seg;
+	struct kvmstats_status st, st2;
+	struct kvmstats_error err;
+	struct ks_engine_stats es;
+	char vm[64];
+
+	(void)state;
+	snprintf(vm, sizeof(vm), "poll-%d", getpid());
+	add_synth(e, vm, 2, 0, 0);
+	seg = attach(vm);
+	assert_int_equal(kvmstats_info(seg)->poll_period_ns, 1000000);
+	kvmstats_status(seg, &st);
+	assert_int_equal(ks_engine_start(e, &err), 0);
+	for (int i = 0; i < 5000; i++) {
+		kvmstats_status(seg, &st2);
+		if (st2.sweep >= st.sweep + 20)
+			break;
+		usleep(1000);
+	}
+	assert_true(st2.sweep >= st.sweep + 20);
+	assert_true(st2.heartbeat_ns > st.heartbeat_ns);
+	assert_int_equal(st2.state, KVMSTATS_STATE_LIVE);
+	ks_engine_get_stats(e, &es);
+	assert_true(es.sweeps >= 20);
+	assert_int_equal(ks_engine_sweep(e), -EBUSY);
+	ks_engine_destroy(&e);
+	kvmstats_status(seg, &st2);
+	assert_int_equal(st2.state, KVMSTATS_STATE_ENDED);
+	kvmstats_detach(&seg);
+}
+
+static void
+engine_rejects_bad_config(void **state)
+{
+	struct ks_engine_config cfg;
+	struct kvmstats_error err;
+	struct ks_engine *e = NULL;
+
+	(void)state;
+	ks_engine_config_init(&cfg);
+	cfg.hz = 0;
+	assert_int_equal(ks_engine_create(&cfg, &e, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "rate 0 Hz out of range"));
+	cfg.hz = KS_HZ_MAX + 1;
+	assert_int_equal(ks_engine_create(&cfg, &e, &err), -EINVAL);
+	cfg.hz = 100;
+	cfg.ring_depth = 1;
+	assert_int_equal(ks_engine_create(&cfg, &e, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "ring depth 1 out of range"));
+	assert_null(e);
+}
+
+static void
+engine_segment_mode_ignores_umask(void **state)
+{
+	struct ks_engine_config cfg;
+	struct kvmstats_error err;
+	struct ks_engine *e;
+	struct stat sb;
+	char vm[64], path[512];
+	mode_t old = umask(077);
+
+	(void)state;
+	ks_engine_config_init(&cfg);
+	cfg.mode = 0644;
+	assert_int_equal(ks_engine_create(&cfg, &e, &err), 0);
+	snprintf(vm, sizeof(vm), "mode-%d", getpid());
+	add_synth(e, vm, 1, 0, 0);
+	snprintf(path, sizeof(path), "%s/kvmstats.%s", ks_shm_dir(NULL), vm);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0644);
+	ks_engine_destroy(&e);
+	assert_int_equal(stat(path, &sb), -1);
+	umask(old);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(engine_publishes_sim_vm_exactly),
+		cmocka_unit_test(engine_replace_supersedes),
+		cmocka_unit_test(engine_remove_ends_and_unlinks),
+		cmocka_unit_test(engine_keep_leaves_ended_segment),
+		cmocka_unit_test(engine_failed_source_gives_stale_sample),
+		cmocka_unit_test(engine_poll_thread_sweeps),
+		cmocka_unit_test(engine_rejects_bad_config),
+		cmocka_unit_test(engine_segment_mode_ignores_umask),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
