@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "kvmstats/reader.h"
@@ -89,6 +90,12 @@ int ks_cli_check_provider(const struct ks_cli *cli, const struct kvmstats_segmen
 
 /* Whether @s names a target kind ("vm", "vcpu"); sets *@kind. */
 bool ks_cli_parse_kind(const char *s, enum kvmstats_target_kind *kind);
+
+/*
+ * ks_cli_put_text() - @s for a terminal: control characters (a label may
+ * hold any byte) as \xNN, everything else, UTF-8 included, as it is.
+ */
+void ks_cli_put_text(FILE *f, const char *s);
 
 /* Write errors on stdout (disk full, closed pipe) are runtime errors. */
 int ks_cli_finish_stdout(const struct ks_cli *cli, int rc);

@@ -180,8 +180,11 @@ print_provider(const struct kvmstats_segment *seg, const struct info_args *a,
 
 		if (!si || si->provider != p || !ks_filter_stat(&a->f, si))
 			continue;
-		if (!*announced && ti->kind == KVMSTATS_TARGET_VCPU && !a->vcpu)
-			printf("vcpu %u (%s):\n", (unsigned)ti->vcpu_index, ti->label);
+		if (!*announced && ti->kind == KVMSTATS_TARGET_VCPU && !a->vcpu) {
+			printf("vcpu %u (", (unsigned)ti->vcpu_index);
+			ks_cli_put_text(stdout, ti->label);
+			printf("):\n");
+		}
 		*announced = true;
 		if (printed++ == 0 && !a->provider)
 			printf("provider: %s\n", si->provider_name);

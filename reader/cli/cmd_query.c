@@ -85,7 +85,7 @@ print_result(struct ks_json *j, const struct kvmstats_segment *seg, const struct
 			ks_json_begin_array(j);
 			opened = true;
 		}
-		ks_json_begin_object(j);
+		ks_json_begin_object_inline(j);
 		ks_json_kv_string(j, "name", si->name);
 		ks_json_key(j, "value");
 		print_value(j, si, rec + si->value_index);

@@ -93,7 +93,7 @@ collect(const struct kvmstats_segment *seg, unsigned p, enum kvmstats_target_kin
 static void
 print_stat(struct ks_json *j, const struct kvmstats_stat_info *si)
 {
-	ks_json_begin_object(j);
+	ks_json_begin_object_inline(j);
 	ks_json_kv_string(j, "name", si->name);
 	ks_json_kv_string(j, "type", kvmstats_type_name(si->type));
 	if (si->unit != KVMSTATS_UNIT_NONE)

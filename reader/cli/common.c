@@ -331,3 +331,14 @@ ks_cli_check_provider(const struct ks_cli *cli, const struct kvmstats_segment *s
 		     kvmstats_info(seg)->vm_name, name, have[0] ? have : "none");
 	return KS_EXIT_RUNTIME;
 }
+
+void
+ks_cli_put_text(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
+}

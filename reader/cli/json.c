@@ -91,6 +91,12 @@ ks_json_begin_object(struct ks_json *j)
 }
 
 void
+ks_json_begin_object_inline(struct ks_json *j)
+{
+	open_container(j, '{', true);
+}
+
+void
 ks_json_end_object(struct ks_json *j)
 {
 	close_container(j, '}');

@@ -2,9 +2,9 @@
 /*
  * json.h - a small streaming JSON writer for the kvmstats CLI.
  *
- * Output is indented by two spaces per level; arrays opened with
- * ks_json_begin_inline() keep their (scalar) elements on one line, which
- * keeps histograms readable.  Numbers are written from integers, never
+ * Output is indented by two spaces per level; containers opened with
+ * ks_json_begin_inline() or ks_json_begin_object_inline() keep all they
+ * hold on one line, which keeps histograms and stat lists readable.  Numbers are written from integers, never
  * through a double, so every u64 comes out exactly.  The writer does not
  * check that keys and values alternate: the CLI's callers are the grammar.
  */
@@ -28,6 +28,8 @@ struct ks_json {
 void ks_json_init(struct ks_json *j, FILE *f);
 
 void ks_json_begin_object(struct ks_json *j);
+/* An object whose members stay on one line (one stat per line). */
+void ks_json_begin_object_inline(struct ks_json *j);
 void ks_json_end_object(struct ks_json *j);
 void ks_json_begin_array(struct ks_json *j);
 /* An array whose elements stay on one line (lists of numbers). */

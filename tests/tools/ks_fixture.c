@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ks_fixture.c - make one segment with fixed contents, for the CLI's
+ * golden tests.
+ *
+ *   ks_fixture [--dir DIR] [--mode x86|formats] [--name VM] [--keep] [--ended]
+ *
+ * x86 (default): VM "kvm-4242" with the real kvm_amd tables, a VM target
+ * and two vCPUs labelled as QEMU labels them.  formats: VM "kvm-formats",
+ * two providers and stats that exercise every HMP unit rule, u64 values
+ * that a double would round, and labels that need JSON escaping.
+ *
+ * One sweep is written, with values that are a function of the target and
+ * the value's place in the record (never of time), the segment is
+ * published, and its file name is printed.  With --keep the segment stays
+ * after exit, as if its publisher had died; without, it is removed again.
+ * --ended marks it ended, as a publisher does when its VM goes away.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kvm_x86_tables.h"
+#include "ks_seqlock.h"
+#include "segment_writer.h"
+
+#define FIX_INCARNATION		1700000000000000000ull
+#define FIX_PERIOD_NS		100000000ull	/* 10 Hz */
+#define FIX_RING_DEPTH		4
+#define FIX_SWEEP		1
+
+struct fixture {
+	const char *dir;
+	const char *name;
+	const char *mode;
+	bool keep, ended;
+};
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- values ---------------------------------------------------------- */
+
+/*
+ * The value of word @w of target @t: counters 1000 * (t + 1) + w, so a
+ * reader that takes a stat from the wrong place shows it; booleans
+ * alternate; histogram buckets are sparse and distinct.
+ */
+static void
+fill_stat(uint64_t *rec, unsigned t, const struct ks_seg_stat_def *sd)
+{
+	uint64_t *v = rec + sd->value_index;
+
+	if (sd->size > 1) {
+		for (unsigned i = 0; i < sd->size; i++)
+			v[i] = i % 5 == t % 5 ? t * 100 + i + 1 : 0;
+		return;
+	}
+	if (sd->unit == KS_UNIT_BOOLEAN)
+		v[0] = (t + sd->value_index) & 1;
+	else
+		v[0] = 1000ull * (t + 1) + sd->value_index;
+	/* Values QEMU's HMP prints negative and a double would round. */
+	if (strcmp(sd->name, "big_counter") == 0)
+		v[0] = UINT64_MAX - 1;
+	else if (strcmp(sd->name, "exact_2p53") == 0)
+		v[0] = (1ull << 53) + 1;
+	else if (strcmp(sd->name, "dirty_peak") == 0)
+		v[0] = 1;
+}
+
+static int
+write_sweep(struct ks_segment_writer *w, const struct ks_seg_def *def)
+{
+	uint64_t now = mono_ns();
+
+	for (uint32_t t = 0; t < def->nr_targets; t++) {
+		const struct ks_seg_target_def *td = &def->targets[t];
+		struct ks_shm_slot *slot = ks_segment_slot(w, t, FIX_SWEEP);
+		uint64_t *rec = calloc(td->record_words + 1, sizeof(*rec));
+
+		if (!rec)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < td->nr_stats; i++)
+			fill_stat(rec, t, &td->stats[i]);
+		ks_slot_write_begin(slot);
+		ks_slot_stamp(slot, FIX_SWEEP, now, 0);
+		ks_store_words(slot->values, rec, td->record_words);
+		ks_slot_write_end(slot);
+		free(rec);
+	}
+	ks_header_publish_sweep(w->hdr, FIX_SWEEP, now);
+	return 0;
+}
+
+/* ---- x86: the real kvm_amd tables --------------------------------------- */
+
+static void
+from_desc(struct ks_seg_stat_def *sd, const struct ks_image_desc *d)
+{
+	memset(sd, 0, sizeof(*sd));
+	sd->name = d->name;
+	sd->provider = 0;
+	sd->type = (d->flags & KVM_STATS_TYPE_MASK) >> KVM_STATS_TYPE_SHIFT;
+	sd->unit = (d->flags & KVM_STATS_UNIT_MASK) >> KVM_STATS_UNIT_SHIFT;
+	sd->base = (d->flags & KVM_STATS_BASE_MASK) == KVM_STATS_BASE_POW2 ? 2 : 10;
+	sd->exponent = d->exponent;
+	sd->size = d->size;
+	sd->bucket_size = d->bucket_size;
+	sd->value_index = d->offset / 8;
+}
+
+static struct ks_seg_stat_def x86_vm_stats[KS_X86_VM_NR_DESC];
+static struct ks_seg_stat_def x86_vcpu_stats[KS_X86_VCPU_NR_DESC];
+static const char *const kvm_only[] = { "kvm" };
+
+static void
+x86_def(struct ks_seg_def *def, struct ks_seg_target_def *targets, const char *name)
+{
+	static char ids[3][64];
+
+	for (unsigned i = 0; i < KS_X86_VM_NR_DESC; i++)
+		from_desc(&x86_vm_stats[i], &ks_x86_vm_desc[i]);
+	for (unsigned i = 0; i < KS_X86_VCPU_NR_DESC; i++)
+		from_desc(&x86_vcpu_stats[i], &ks_x86_vcpu_desc[i]);
+	snprintf(ids[0], sizeof(ids[0]), "%s", name);
+	snprintf(ids[1], sizeof(ids[1]), "%s/vcpu-0", name);
+	snprintf(ids[2], sizeof(ids[2]), "%s/vcpu-1", name);
+	targets[0] = (struct ks_seg_target_def){
+		.kind = KS_TARGET_VM, .vcpu_index = KS_VCPU_INDEX_NONE,
+		.label = ids[0], .id = ids[0], .nr_stats = KS_X86_VM_NR_DESC,
+		.stats = x86_vm_stats, .record_words = KS_X86_VM_DATA_SIZE / 8 };
+	for (unsigned c = 0; c < 2; c++)
+		targets[1 + c] = (struct ks_seg_target_def){
+			.kind = KS_TARGET_VCPU, .vcpu_index = c,
+			.label = c == 0 ? "/machine/unattached/device[0]" :
+					  "/machine/unattached/device[1]",
+			.id = ids[1 + c], .nr_stats = KS_X86_VCPU_NR_DESC,
+			.stats = x86_vcpu_stats, .record_words = KS_X86_VCPU_DATA_SIZE / 8 };
+	def->nr_providers = 1;
+	def->providers = kvm_only;
+	def->nr_targets = 3;
+}
+
+/* ---- formats: every HMP scale rule --------------------------------------- */
+
+#define CUM	KS_TYPE_CUMULATIVE
+#define INST	KS_TYPE_INSTANT
+#define PEAK	KS_TYPE_PEAK
+#define LIN	KS_TYPE_LINEAR_HIST
+#define LOG	KS_TYPE_LOG_HIST
+#define S(nm, prov, ty, un, ba, ex, sz, bs) \
+	{ .name = nm, .provider = prov, .type = ty, .unit = KS_UNIT_##un, \
+	  .base = ba, .exponent = ex, .size = sz, .bucket_size = bs }
+
+/* Providers interleave on purpose: order within a provider is what counts. */
+static struct ks_seg_stat_def fmt_vm_stats[] = {
+	S("mem_kib", 0, INST, BYTES, 2, 10, 1, 0),		/* KiB */
+	S("mem_mib", 0, INST, BYTES, 2, 20, 1, 0),		/* MiB */
+	S("wait_ns", 1, CUM, SECONDS, 10, -9, 1, 0),		/* ns */
+	S("page_units", 0, INST, BYTES, 2, 12, 1, 0),		/* * 2^12 bytes */
+	S("bytes_plain", 0, CUM, BYTES, 10, 0, 1, 0),		/* B */
+	S("bytes_kb", 0, CUM, BYTES, 10, 3, 1, 0),		/* KB */
+	S("mem_gib", 0, INST, BYTES, 2, 30, 1, 0),		/* GiB */
+	S("mem_2p70", 0, INST, BYTES, 2, 70, 1, 0),		/* * 2^70 bytes */
+	S("big_counter", 0, CUM, NONE, 10, 0, 1, 0),		/* prints -2 in HMP */
+	S("exact_2p53", 0, CUM, NONE, 10, 0, 1, 0),		/* 2^53 + 1 */
+	S("dirty_peak", 0, PEAK, BOOLEAN, 10, 0, 1, 0),		/* boolean peak */
+	S("kilo_count", 0, CUM, NONE, 10, 3, 1, 0),		/* * 10^3 */
+	S("wait_us", 1, CUM, SECONDS, 10, -6, 1, 0),		/* us */
+	S("wait_ms", 1, CUM, SECONDS, 10, -3, 1, 0),		/* ms */
+	S("wait_cs", 1, CUM, SECONDS, 10, -2, 1, 0),		/* * 10^-2 seconds */
+	S("wait_s", 1, CUM, SECONDS, 10, 0, 1, 0),		/* s */
+	S("wait_as", 1, CUM, SECONDS, 10, -18, 1, 0),		/* as */
+	S("wait_zs", 1, CUM, SECONDS, 10, -21, 1, 0),		/* * 10^-21 seconds */
+	S("kcycles", 1, CUM, CYCLES, 10, 3, 1, 0),		/* * 10^3 cycles */
+	S("cycles", 1, CUM, CYCLES, 10, 0, 1, 0),		/* cycles */
+	S("lat_hist", 1, LIN, SECONDS, 10, -6, 8, 50),		/* us, bucket size=50 */
+	S("size_hist", 1, LOG, BYTES, 2, 0, 6, 0),		/* B */
+	S("flag_hist", 1, LIN, BOOLEAN, 10, 0, 2, 1),		/* list, not yes/no */
+};
+
+static struct ks_seg_stat_def fmt_vcpu_stats[] = {
+	S("exits", 0, CUM, NONE, 10, 0, 1, 0),
+	S("guest_mode", 0, INST, BOOLEAN, 10, 0, 1, 0),
+	S("steal_kcycles", 1, CUM, CYCLES, 10, 3, 1, 0),
+	S("tick_hist", 0, LIN, NONE, 10, 0, 4, 10),
+	S("run_ns", 0, CUM, SECONDS, 10, -9, 1, 0),
+};
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static uint32_t
+layout(struct ks_seg_stat_def *st, size_t n)
+{
+	uint32_t words = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		st[i].value_index = words;
+		words += st[i].size;
+	}
+	return words;
+}
+
+static const char *const fmt_providers[] = { "kvm", "synth" };
+
+static void
+formats_def(struct ks_seg_def *def, struct ks_seg_target_def *targets, const char *name)
+{
+	uint32_t vm_words = layout(fmt_vm_stats, ARRAY_SIZE(fmt_vm_stats));
+	uint32_t vcpu_words = layout(fmt_vcpu_stats, ARRAY_SIZE(fmt_vcpu_stats));
+
+	targets[0] = (struct ks_seg_target_def){
+		.kind = KS_TARGET_VM, .vcpu_index = KS_VCPU_INDEX_NONE,
+		.label = name, .id = name, .nr_stats = ARRAY_SIZE(fmt_vm_stats),
+		.stats = fmt_vm_stats, .record_words = vm_words };
+	/* vCPU ids need not be dense (QEMU uses APIC ids); labels need escaping. */
+	targets[1] = (struct ks_seg_target_def){
+		.kind = KS_TARGET_VCPU, .vcpu_index = 0, .label = "/machine/cpu0",
+		.id = "formats/vcpu-0", .nr_stats = ARRAY_SIZE(fmt_vcpu_stats),
+		.stats = fmt_vcpu_stats, .record_words = vcpu_words };
+	targets[2] = (struct ks_seg_target_def){
+		.kind = KS_TARGET_VCPU, .vcpu_index = 4,
+		.label = "cpu \"four\"\\\t\xc3\xa9\x01",
+		.id = "formats/vcpu-4", .nr_stats = ARRAY_SIZE(fmt_vcpu_stats),
+		.stats = fmt_vcpu_stats, .record_words = vcpu_words };
+	def->nr_providers = ARRAY_SIZE(fmt_providers);
+	def->providers = fmt_providers;
+	def->nr_targets = 3;
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static int
+usage(int rc)
+{
+	fprintf(rc ? stderr : stdout,
+		"usage: ks_fixture [--dir DIR] [--mode x86|formats] [--name VM] [--keep] [--ended]\n");
+	return rc;
+}
+
+static int
+parse(int argc, char **argv, struct fixture *fx)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "keep", no_argument, NULL, 'k' },
+		{ "ended", no_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "d:m:n:keh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': fx->dir = optarg; break;
+		case 'm': fx->mode = optarg; break;
+		case 'n': fx->name = optarg; break;
+		case 'k': fx->keep = true; break;
+		case 'e': fx->ended = true; break;
+		case 'h': exit(usage(0));
+		default: return -1;
+		}
+	}
+	if (optind != argc || (strcmp(fx->mode, "x86") && strcmp(fx->mode, "formats")))
+		return -1;
+	if (!fx->name)
+		fx->name = strcmp(fx->mode, "x86") == 0 ? "kvm-4242" : "kvm-formats";
+	if (!fx->dir) {
+		fx->dir = getenv("KVMSTATS_SHM_DIR");
+		if (!fx->dir || !fx->dir[0])
+			fx->dir = "/dev/shm";
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct fixture fx = { .mode = "x86" };
+	struct ks_seg_target_def targets[3];
+	struct ks_seg_def def = {
+		.incarnation = FIX_INCARNATION, .generation = 1,
+		.poll_period_ns = FIX_PERIOD_NS, .ring_depth = FIX_RING_DEPTH,
+		.targets = targets,
+	};
+	struct kvmstats_error err = { 0 };
+	struct ks_segment_writer *w = NULL;
+	char file[256];
+
+	if (parse(argc, argv, &fx) < 0)
+		return usage(2);
+	def.vm_name = fx.name;
+	if (strcmp(fx.mode, "x86") == 0)
+		x86_def(&def, targets, fx.name);
+	else
+		formats_def(&def, targets, fx.name);
+	snprintf(file, sizeof(file), "kvmstats.%s", fx.name);
+	struct ks_seg_place place = { .dir = fx.dir, .file = file, .mode = 0640,
+				      .gid = (gid_t)-1 };
+
+	if (ks_segment_create(&def, &place, &w, &err) < 0 || write_sweep(w, &def) < 0 ||
+	    ks_segment_publish(w, &err) < 0) {
+		fprintf(stderr, "ks_fixture: %s\n", err.msg[0] ? err.msg : "out of memory");
+		if (w)
+			ks_segment_unlink(w);
+		ks_segment_destroy(&w);
+		return 1;
+	}
+	if (fx.ended)
+		ks_segment_set_state(w, KS_STATE_ENDED);
+	printf("%s\n", file);
+	if (!fx.keep)
+		ks_segment_unlink(w);
+	ks_segment_destroy(&w);
+	return 0;
+}
