@@ -348,7 +348,7 @@ shape_fault(const struct ks_kvm_desc *d, char *why, size_t why_len)
 	if (d->size == 0)
 		return "size is 0";
 	if (!hist && d->size != 1) {
-		snprintf(why, why_len, "size is %u, but a %s stat has one value",
+		snprintf(why, why_len, "size is %u, but %s stats have one value",
 			 d->size, type_name(d->type));
 		return why;
 	}
