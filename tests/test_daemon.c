@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_daemon.c - kvmstatsd as a user runs it: it publishes, a reader in
+ * another process sees sweeps advance, SIGTERM/SIGINT end the segment and
+ * remove it (or keep it with --keep), and bad command lines exit 2 with a
+ * message.  The binary is found through $KVMSTATS_BUILD (set by
+ * tests/run-unit.sh), default "build".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ks_shmdir.h"
+#include "kvmstats/reader.h"
+
+static char daemon_path[512];
+
+static pid_t
+spawn(char *const argv[], int err_fd)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (err_fd >= 0)
+			dup2(err_fd, STDERR_FILENO);
+		execv(daemon_path, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int
+wait_exit(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status))
+		fail_msg("kvmstatsd died of signal %d", WTERMSIG(status));
+	return WEXITSTATUS(status);
+}
+
+/* Attach by name, waiting up to 10 s for the daemon to publish. */
+static struct kvmstats_segment *
+attach_wait(const char *name)
+{
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+
+	for (int i = 0; i < 1000; i++) {
+		if (kvmstats_attach(name, NULL, &seg, &err) == 0)
+			return seg;
+		usleep(10000);
+	}
+	fail_msg("kvmstatsd never published %s: %s", name, err.msg);
+	return NULL;
+}
+
+static void
+run_and_stop(int sig, bool keep)
+{
+	char name[64];
+	char *argv[] = { "kvmstatsd", "--simulate", "3", "--hz", "500", "--name", name,
+			 "--quiet", keep ? "--keep" : NULL, NULL };
+	struct kvmstats_segment *seg, *again;
+	struct kvmstats_status st, st2;
+	struct kvmstats_error err;
+	pid_t pid;
+
+	snprintf(name, sizeof(name), "kvmstats.daemon-%d-%d-%d", getpid(), sig, keep);
+	pid = spawn(argv, -1);
+	seg = attach_wait(name);
+	assert_int_equal(kvmstats_nr_targets(seg), 4);
+	assert_int_equal(kvmstats_info(seg)->publisher_pid, pid);
+	assert_int_equal(kvmstats_info(seg)->poll_period_ns, 2000000);
+	kvmstats_status(seg, &st);
+	for (int i = 0; i < 1000; i++) {
+		kvmstats_status(seg, &st2);
+		if (st2.sweep > st.sweep + 10)
+			break;
+		usleep(2000);
+	}
+	assert_true(st2.sweep > st.sweep + 10);
+	assert_int_equal(st2.state, KVMSTATS_STATE_LIVE);
+
+	assert_int_equal(kill(pid, sig), 0);
+	assert_int_equal(wait_exit(pid), 0);
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.state, KVMSTATS_STATE_ENDED);
+	if (keep) {
+		assert_int_equal(kvmstats_attach(name, NULL, &again, &err), 0);
+		kvmstats_detach(&again);
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/%s", ks_shm_dir(NULL), name);
+		assert_int_equal(unlink(path), 0);
+	} else {
+		assert_int_equal(kvmstats_attach(name, NULL, &again, &err), -ENOENT);
+	}
+	kvmstats_detach(&seg);
+}
+
+static void
+sigterm_ends_and_removes(void **state)
+{
+	(void)state;
+	run_and_stop(SIGTERM, false);
+}
+
+static void
+sigint_with_keep_leaves_ended(void **state)
+{
+	(void)state;
+	run_and_stop(SIGINT, true);
+}
+
+/* Run with @args, expect exit status @code and @needle on stderr. */
+static void
+expect_exit(char *const argv[], int code, const char *needle)
+{
+	char path[] = "/tmp/kvmstatsd-test-XXXXXX", out[4096] = { 0 };
+	int fd = mkstemp(path);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(wait_exit(spawn(argv, fd)), code);
+	n = pread(fd, out, sizeof(out) - 1, 0);
+	close(fd);
+	assert_true(n >= 0);
+	if (strstr(out, needle) == NULL)
+		fail_msg("stderr \"%s\" lacks \"%s\"", out, needle);
+}
+
+static void
+bad_command_lines_exit_2(void **state)
+{
+	(void)state;
+	expect_exit((char *[]){ "kvmstatsd", NULL }, 2, "nothing to publish");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "0", NULL }, 2,
+		    "--simulate: \"0\" is not a number from 1 to 1024");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "2x", NULL }, 2, "is not a number");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "2", "--hz", "0", NULL }, 2,
+		    "--hz");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "2", "--ring-depth", "1", NULL }, 2,
+		    "--ring-depth");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "2", "--mode", "999", NULL }, 2,
+		    "(octal)");
+	expect_exit((char *[]){ "kvmstatsd", "--bogus", NULL }, 2, "unknown option");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", NULL }, 2, "needs an argument");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "extra", NULL }, 2,
+		    "unexpected argument");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--name", "a/b", NULL }, 1,
+		    "bad segment name");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", "/nonexistent/dir",
+				NULL }, 1, "/nonexistent/dir");
+}
+
+static void
+help_exits_0(void **state)
+{
+	char path[] = "/tmp/kvmstatsd-help-XXXXXX", out[8192] = { 0 };
+	int fd = mkstemp(path);
+	pid_t pid;
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fd, STDOUT_FILENO);
+		execv(daemon_path, (char *[]){ "kvmstatsd", "--help", NULL });
+		_exit(127);
+	}
+	assert_int_equal(wait_exit(pid), 0);
+	assert_true(pread(fd, out, sizeof(out) - 1, 0) > 0);
+	close(fd);
+	assert_non_null(strstr(out, "Usage: kvmstatsd"));
+	assert_non_null(strstr(out, "Exit status"));
+}
+
+int
+main(void)
+{
+	const char *build = getenv("KVMSTATS_BUILD");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sigterm_ends_and_removes),
+		cmocka_unit_test(sigint_with_keep_leaves_ended),
+		cmocka_unit_test(bad_command_lines_exit_2),
+		cmocka_unit_test(help_exits_0),
+	};
+
+	snprintf(daemon_path, sizeof(daemon_path), "%s/kvmstatsd", build ? build : "build");
+	if (access(daemon_path, X_OK) != 0) {
+		fprintf(stderr, "test_daemon: %s not found: build it first (make), or set "
+			"KVMSTATS_BUILD\n", daemon_path);
+		return 1;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
