@@ -21,6 +21,7 @@ enum {
 	KS_EXIT_OK = 0,
 	KS_EXIT_RUNTIME = 1,	/* no such VM, segment ended, no data yet ... */
 	KS_EXIT_USAGE = 2,	/* the command line is wrong or incomplete */
+	KS_EXIT_HELP = -1,	/* internal: help printed, stop and exit 0 */
 };
 
 /* Options every subcommand takes (also accepted before the subcommand). */
@@ -41,7 +42,7 @@ struct ks_cli {
  * ks_cli_getopt() - getopt_long() for a subcommand, with the common
  * options and errors handled.  Return: the next subcommand-specific
  * option, -1 at the end, or -2 when the caller should exit with *@rc
- * (after --help: KS_EXIT_OK; after a usage error: KS_EXIT_USAGE).
+ * (after --help: KS_EXIT_HELP; after a usage error: KS_EXIT_USAGE).
  */
 int ks_cli_getopt(struct ks_cli *cli, int argc, char **argv, const char *shortopts,
 		  const struct option *longopts, void (*help)(void), int *rc);

@@ -106,7 +106,7 @@ ks_cli_getopt(struct ks_cli *cli, int argc, char **argv, const char *shortopts,
 		switch (c) {
 		case 'h':
 			help();
-			*rc = KS_EXIT_OK;
+			*rc = KS_EXIT_HELP;
 			return -2;
 		case 'd':
 			if (optarg[0] == '\0') {
@@ -213,7 +213,12 @@ static int
 attach_error(const struct ks_cli *cli, const char *vm, int r,
 	     const struct kvmstats_error *err)
 {
-	const char *hint = r == -ENOENT ? "; 'kvmstats list' shows the VMs" : "";
+	const char *hint = "";
+
+	if (r == -ENOENT)
+		hint = "; 'kvmstats list' shows the VMs";
+	else if (r == -EPERM)
+		hint = "; if you trust that owner, pass --owner UID";
 
 	ks_cli_error(cli, "VM '%s': %s%s", vm, err->msg[0] ? err->msg : strerror(-r),
 		     hint);

@@ -87,7 +87,7 @@ main(int argc, char **argv)
 	int rc = KS_EXIT_OK;
 
 	if (parse_global(&cli, argc, argv, &rc) < 0)
-		return ks_cli_finish_stdout(&cli, rc);
+		return ks_cli_finish_stdout(&cli, rc == KS_EXIT_HELP ? KS_EXIT_OK : rc);
 	if (optind >= argc)
 		return ks_cli_usage_error(&cli, "no command given (list, schema, query, info)");
 	sc = find_subcommand(argv[optind]);
@@ -99,5 +99,5 @@ main(int argc, char **argv)
 	argv += optind;
 	optind = 0;	/* glibc: start the subcommand's getopt afresh */
 	rc = sc->run(&cli, argc, argv);
-	return ks_cli_finish_stdout(&cli, rc);
+	return ks_cli_finish_stdout(&cli, rc == KS_EXIT_HELP ? KS_EXIT_OK : rc);
 }
