@@ -163,7 +163,7 @@ check_apart(struct parse_ctx *c, const struct range *a, const struct range *b)
 		      (unsigned long long)b->start, (unsigned long long)b->end);
 }
 
-/* A regular file tells its size; a KVM anon-inode fd says 0 and is checked by reading. */
+/* A regular file tells its size; a KVM anon-inode fd does not and is checked by reading. */
 static int
 check_in_file(struct parse_ctx *c, const struct range *r)
 {
@@ -566,7 +566,11 @@ parse(struct parse_ctx *c)
 	rc = read_block(c, &c->hdr, sizeof(c->hdr), 0, "header");
 	if (rc < 0)
 		return rc;
-	if (fstat(c->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+	/*
+	 * Size 0 means unknown (procfs-like files); the header just read
+	 * proves the file is not empty.
+	 */
+	if (fstat(c->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
 		c->have_size = true;
 		c->file_size = (uint64_t)st.st_size;
 	}

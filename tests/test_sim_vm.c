@@ -334,6 +334,24 @@ check_variety(const struct tracked *t, const char *const *quiet)
 	}
 }
 
+/* Exits rise fastest: no other plain vCPU counter overtakes them. */
+static void
+check_exits_fastest(const struct tracked *t)
+{
+	uint64_t exits = val(&t->s, t->cur, "exits");
+	const struct ks_kvm_desc *d;
+	uint32_t i;
+
+	for (i = 0; i < t->s.nr_desc; i++) {
+		d = &t->s.desc[i];
+		if (d->type == KS_TYPE_CUMULATIVE && d->unit == KS_UNIT_NONE &&
+		    t->cur[d->offset / 8] > exits)
+			fail_msg("%s (%llu) outgrew exits (%llu)", d->name,
+				 (unsigned long long)t->cur[d->offset / 8],
+				 (unsigned long long)exits);
+	}
+}
+
 static void
 test_steps(void **state)
 {
@@ -357,6 +375,8 @@ test_steps(void **state)
 	}
 	for (i = 0; i <= NR_VCPUS; i++) {
 		check_variety(&t[i], quiet);
+		if (i > 0)
+			check_exits_fastest(&t[i]);
 		track_close(&t[i]);
 	}
 	ks_sim_vm_destroy(&vm);
