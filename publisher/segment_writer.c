@@ -75,6 +75,8 @@ check_def(const struct ks_seg_def *def, struct kvmstats_error *err)
 {
 	if (def->vm_name == NULL || def->vm_name[0] == '\0')
 		return ks_err(err, -EINVAL, "segment definition: no VM name");
+	if (def->providers == NULL || def->targets == NULL)
+		return ks_err(err, -EINVAL, "VM %s: no provider or target array", def->vm_name);
 	if (def->ring_depth < 2 || def->ring_depth > KS_RING_DEPTH_LIMIT)
 		return ks_err(err, -EINVAL, "VM %s: ring depth %u outside 2..%u",
 			      def->vm_name, def->ring_depth, KS_RING_DEPTH_LIMIT);
