@@ -95,10 +95,16 @@ int ks_segment_publish(struct ks_segment_writer *w, struct kvmstats_error *err);
 
 void ks_segment_set_state(struct ks_segment_writer *w, enum ks_shm_state state);
 
-/* Remove the public (or temporary) name; the mapping stays valid. */
+/*
+ * Remove the public name, unless a newer segment was renamed over it
+ * (then -ENOENT); the mapping stays valid for readers.
+ */
 int ks_segment_unlink(struct ks_segment_writer *w);
 
-/* Unmap and close (does not unlink); sets *@wp to NULL. */
+/*
+ * Unmap and close; sets *@wp to NULL.  A published segment keeps its name
+ * (ks_segment_unlink() removes it); an unpublished one loses its temporary file.
+ */
 void ks_segment_destroy(struct ks_segment_writer **wp);
 
 #endif /* KVMSTATS_PUBLISHER_SEGMENT_WRITER_H */
