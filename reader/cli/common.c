@@ -16,7 +16,7 @@
 /* How many VM names an "ambiguous VM" message lists before "...". */
 #define KS_CLI_LIST_NAMES	8
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 vmessage(const struct ks_cli *cli, const char *fmt, va_list ap)
 {
 	fputs("kvmstats: ", stderr);

@@ -5,6 +5,8 @@
 # Makes fixed segments with BUILD/tests/tools/ks_fixture in $KVMSTATS_SHM_DIR
 # (else a temporary directory), runs BUILD/kvmstats on them and compares the
 # output with tests/cli/golden/*; then checks error messages and exit codes.
+# KVMSTATS_CLI_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full"
+# runs every kvmstats command under that wrapper.
 # UPDATE_GOLDEN=1 rewrites the golden files instead: review every diff
 # against docs before committing them.
 # Last line: "cli: N passed, N failed"; non-zero exit on any failure.
@@ -78,7 +80,7 @@ golden() {
 	name=$1
 	dir=$2
 	shift 2
-	KVMSTATS_SHM_DIR=$dir "$kvmstats" "$@" >"$tmp/raw" 2>"$tmp/err"
+	KVMSTATS_SHM_DIR=$dir ${KVMSTATS_CLI_WRAPPER:-} "$kvmstats" "$@" >"$tmp/raw" 2>"$tmp/err"
 	rc=$?
 	case $name in
 	list*)	normalise_list "$name" <"$tmp/raw" >"$tmp/out" ;;
@@ -116,7 +118,7 @@ fails() {
 	pattern=$2
 	dir=$3
 	shift 3
-	KVMSTATS_SHM_DIR=$dir "$kvmstats" "$@" >"$tmp/out" 2>"$tmp/err"
+	KVMSTATS_SHM_DIR=$dir ${KVMSTATS_CLI_WRAPPER:-} "$kvmstats" "$@" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	if [ $rc -ne "$code" ]; then
 		bad "kvmstats $*: exit $rc, want $code ($(cat "$tmp/err"))"

@@ -299,6 +299,7 @@ main(int argc, char **argv)
 	};
 	struct kvmstats_error err = { 0 };
 	struct ks_segment_writer *w = NULL;
+	struct ks_seg_place place = { .mode = 0640, .gid = (gid_t)-1 };
 	char file[256];
 
 	if (parse(argc, argv, &fx) < 0)
@@ -309,9 +310,8 @@ main(int argc, char **argv)
 	else
 		formats_def(&def, targets, fx.name);
 	snprintf(file, sizeof(file), "kvmstats.%s", fx.name);
-	struct ks_seg_place place = { .dir = fx.dir, .file = file, .mode = 0640,
-				      .gid = (gid_t)-1 };
-
+	place.dir = fx.dir;
+	place.file = file;
 	if (ks_segment_create(&def, &place, &w, &err) < 0 || write_sweep(w, &def) < 0 ||
 	    ks_segment_publish(w, &err) < 0) {
 		fprintf(stderr, "ks_fixture: %s\n", err.msg[0] ? err.msg : "out of memory");
