@@ -77,6 +77,7 @@ struct sim_file {
 	uint64_t *data;
 	const struct ks_image_desc *table;
 	uint64_t rng;
+	uint64_t step_ns;		/* VM time one step stands for */
 };
 
 struct ks_sim_vm {
@@ -226,23 +227,33 @@ step_vm(struct sim_file *f)
 
 /*
  * One halt: poll first; a failed poll blocks until a wakeup.  Each sample
- * goes to a histogram and its duration to the matching *_ns counter.
+ * goes to a histogram and its duration to the matching *_ns counter.  The
+ * durations come out of *@budget, the step's share of wall time, so that a
+ * vCPU never polls and waits longer than the time that passed.
  * Return: whether the vCPU blocked.
  */
 static bool
-sim_halt(struct sim_file *f)
+sim_halt(struct sim_file *f, uint64_t *budget)
 {
+	uint64_t poll_ns = rnd_duration(f, 8, 17), wait_ns;
+
+	if (poll_ns > *budget)
+		poll_ns = *budget;
+	*budget -= poll_ns;
 	add(f, VC_HALT_ATTEMPTED_POLL, 1);
-	if (rnd(f, 256) == 0)
+	if (rnd(f, 32) == 0)
 		add(f, VC_HALT_POLL_INVALID, 1);
 	if (rnd(f, 2) == 0) {
 		add(f, VC_HALT_SUCCESSFUL_POLL, 1);
-		hist_sample(f, VC_HALT_POLL_SUCCESS_HIST, VC_HALT_POLL_SUCCESS_NS,
-			    rnd_duration(f, 8, 17));
+		hist_sample(f, VC_HALT_POLL_SUCCESS_HIST, VC_HALT_POLL_SUCCESS_NS, poll_ns);
 		return false;
 	}
-	hist_sample(f, VC_HALT_POLL_FAIL_HIST, VC_HALT_POLL_FAIL_NS, rnd_duration(f, 10, 18));
-	hist_sample(f, VC_HALT_WAIT_HIST, VC_HALT_WAIT_NS, rnd_duration(f, 16, 24));
+	hist_sample(f, VC_HALT_POLL_FAIL_HIST, VC_HALT_POLL_FAIL_NS, poll_ns);
+	wait_ns = rnd_duration(f, 12, 21);
+	if (wait_ns > *budget)
+		wait_ns = *budget;
+	*budget -= wait_ns;
+	hist_sample(f, VC_HALT_WAIT_HIST, VC_HALT_WAIT_NS, wait_ns);
 	add(f, VC_HALT_WAKEUP, 1);
 	return true;
 }
@@ -251,9 +262,10 @@ sim_halt(struct sim_file *f)
 static void
 step_exits(struct sim_file *f)
 {
-	uint64_t exits = 200 + rnd(f, 2000);
+	uint64_t exits = 50 + rnd(f, 500);
 	uint64_t halts = rnd(f, (exits / 16 < SIM_MAX_HALTS ? exits / 16 : SIM_MAX_HALTS) + 1);
 	uint64_t mmio = rnd(f, exits / 8 + 1), irq = rnd(f, exits / 8 + 1);
+	uint64_t budget = f->step_ns;
 	bool blocked = false;
 	uint64_t i;
 
@@ -262,7 +274,6 @@ step_exits(struct sim_file *f)
 	add(f, VC_MMIO_EXITS, mmio);
 	add(f, VC_IRQ_EXITS, irq);
 	add(f, VC_IRQ_WINDOW_EXITS, rnd(f, exits / 16 + 1));
-	add(f, VC_HALT_EXITS, halts);
 	add(f, VC_REQUEST_IRQ_EXITS, rnd(f, 2));
 	add(f, VC_SIGNAL_EXITS, rnd(f, 4) == 0);
 	add(f, VC_NMI_WINDOW_EXITS, rnd(f, 64) == 0);
@@ -272,8 +283,9 @@ step_exits(struct sim_file *f)
 	add(f, VC_INSN_EMULATION, mmio + rnd(f, 10));
 	add(f, VC_INSN_EMULATION_FAIL, rnd(f, 512) == 0);
 	add(f, VC_IRQ_INJECTIONS, irq + rnd(f, 10));
-	for (i = 0; i < halts; i++)
-		blocked |= sim_halt(f);
+	for (i = 0; i < halts && budget > 0; i++)
+		blocked |= sim_halt(f, &budget);
+	add(f, VC_HALT_EXITS, i);
 	set(f, VC_BLOCKING, blocked && rnd(f, 2));
 }
 
@@ -335,6 +347,7 @@ open_file(struct sim_file *f, const char *id, const char *memfd_name,
 
 	f->table = table;
 	f->rng = splitmix64(seed) | 1;	/* xorshift must not start at 0 */
+	f->step_ns = 1000 * 1000;	/* a step stands for 1 ms until a thread says otherwise */
 	f->fd = ks_image_memfd(&spec, memfd_name, err);
 	if (f->fd < 0)
 		return f->fd;
@@ -521,6 +534,10 @@ ks_sim_vm_start(struct ks_sim_vm *vm, unsigned hz, struct kvmstats_error *err)
 		return ks_err(err, -EINVAL, "simulated VM %s: %u Hz, must be 1..%u",
 			      vm->name, hz, SIM_HZ_MAX);
 	vm->period_ns = NSEC_PER_SEC / hz;
+	/* Before the thread exists: it reads these without step_lock ordering issues. */
+	vm->vm.step_ns = vm->period_ns;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].step_ns = vm->period_ns;
 	atomic_store_explicit(&vm->stop, false, memory_order_relaxed);
 	rc = pthread_create(&vm->thread, NULL, sim_thread, vm);
 	if (rc != 0)

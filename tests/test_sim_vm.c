@@ -370,8 +370,15 @@ test_steps(void **state)
 		ks_sim_vm_step(vm);
 		for (i = 0; i <= NR_VCPUS; i++)
 			sample(&t[i]);
-		for (i = 1; i <= NR_VCPUS; i++)
+		for (i = 1; i <= NR_VCPUS; i++) {
+			const struct ks_statsfd_schema *sc = &t[i].s;
+
 			check_vcpu_relations(&t[i]);
+			/* A step is 1 ms of VM time: never more polling and waiting than that. */
+			assert_true(val(sc, t[i].cur, "halt_poll_success_ns") +
+				    val(sc, t[i].cur, "halt_poll_fail_ns") +
+				    val(sc, t[i].cur, "halt_wait_ns") <= (uint64_t)(k + 1) * 1000000);
+		}
 	}
 	for (i = 0; i <= NR_VCPUS; i++) {
 		check_variety(&t[i], quiet);
