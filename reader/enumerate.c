@@ -73,7 +73,8 @@ collect(const char *dir, struct names *nm, struct kvmstats_error *err)
 	closedir(d);
 	if (rc < 0)
 		return ks_err(err, rc, "out of memory listing %s", dir);
-	qsort(nm->v, nm->n, sizeof(*nm->v), cmp_name);
+	if (nm->n > 1)		/* qsort(NULL, 0, ...) is undefined */
+		qsort(nm->v, nm->n, sizeof(*nm->v), cmp_name);
 	return 0;
 }
 
