@@ -7,10 +7,10 @@
 #      (schema, a hole in the record, histograms, a stale slot, a minor
 #      version with larger entries): every value and schema field as written;
 #   2. corrupted copies of such a segment and of a C-made one: exit 2;
-#   3. when the C tools are built: a segment made by the C publisher
-#      (the ks_fixture test tool if there is one, else kvmstatsd --simulate),
-#      dumped by abi_reader.py and by "kvmstats query/schema"; every value
-#      and schema field must agree.
+#   3. when the C tools are built: segments made by the C publisher (the
+#      ks_fixture test tool, both modes, and a live kvmstatsd --simulate),
+#      and the Python-written ones, dumped by abi_reader.py and by
+#      "kvmstats query/schema"; every value and schema field must agree.
 #
 #   tests/test_python_reader.sh [BUILD]       (BUILD defaults to "build")
 #
@@ -430,34 +430,47 @@ corrupt_all py "$shm/py-normal/kvmstats.kvm-77"
 kvmstats="$build/kvmstats"
 kvmstatsd="$build/kvmstatsd"
 fixture="$build/tests/tools/ks_fixture"
-cdir="$shm/c"
-mkdir -p "$cdir"
-cvm=""
 
-if [ -x "$fixture" ] && [ -x "$kvmstats" ]; then
-	# A deterministic segment; the fixture prints nothing we depend on.
-	if KVMSTATS_SHM_DIR="$cdir" "$fixture" >"$work/fixture.out" 2>&1; then
-		cvm=$(cd "$cdir" && ls | sed -n 's/^kvmstats\.//p' | head -1)
+# compare_c DIR WHAT: the one segment in DIR, through abi_reader.py and
+# through "kvmstats query/schema".  A live segment may move on between the
+# reads: two python dumps of the same sweep bracket the CLI's reads.
+compare_c() {
+	vm=$(cd "$1" && ls | sed -n 's/^kvmstats\.//p' | head -1)
+	if [ -z "$vm" ]; then
+		ko "$2: no segment in $1"
+		return
 	fi
-	[ -n "$cvm" ] || { ko "ks_fixture made no segment"; cat "$work/fixture.out"; }
-elif [ -x "$kvmstatsd" ] && [ -x "$kvmstats" ]; then
-	# A live simulated VM at 1 sweep per second: between two python dumps
-	# of the same sweep, the CLI read that sweep too.
-	"$kvmstatsd" --simulate 3 --hz 1 --dir "$cdir" -q &
-	daemon=$!
-	for _ in $(seq 50); do
-		cvm=$(cd "$cdir" && ls | sed -n 's/^kvmstats\.//p' | head -1)
-		[ -n "$cvm" ] && break
-		sleep 0.1
+	agreed=""
+	for try in 1 2 3 4 5; do
+		python3 "$reader" --dir "$1" "$vm" >"$work/c-py1.json" 2>"$work/c-py.err" || break
+		"$kvmstats" --dir "$1" query "$vm" --target vm >"$work/c-vm.json" 2>"$work/c-cli.err" &&
+		"$kvmstats" --dir "$1" query "$vm" --target vcpu >"$work/c-vcpu.json" 2>>"$work/c-cli.err" &&
+		"$kvmstats" --dir "$1" schema "$vm" >"$work/c-schema.json" 2>>"$work/c-cli.err" || break
+		python3 "$reader" --dir "$1" "$vm" >"$work/c-py2.json" 2>>"$work/c-py.err" || break
+		s1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sweep"])' "$work/c-py1.json")
+		s2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sweep"])' "$work/c-py2.json")
+		if [ "$s1" = "$s2" ]; then
+			agreed=$s1
+			break
+		fi
 	done
-	[ -n "$cvm" ] || ko "kvmstatsd --simulate made no segment"
-else
-	echo "note: $kvmstats or the publisher is not built: C cross-check skipped"
-fi
+	if [ -z "$agreed" ]; then
+		cat "$work/c-py.err" "$work/c-cli.err" 2>/dev/null
+		ko "$2 $vm: no stable sweep to compare (or a reader failed)"
+	elif python3 "$work/compare_cli.py" "$work/c-py1.json" "$work/c-vm.json" \
+		"$work/c-vcpu.json" "$work/c-schema.json"; then
+		ok "$2 $vm (sweep $agreed): abi_reader.py == kvmstats query/schema"
+	else
+		ko "$2 $vm: abi_reader.py and kvmstats disagree"
+	fi
+	cp "$1/kvmstats.$vm" "$work/c-copy"
+}
 
-# The C reader on segments written from the document (one of them a later
-# minor version with larger entries and non-zero reserved fields).
-if [ -x "$kvmstats" ]; then
+if [ ! -x "$kvmstats" ]; then
+	echo "note: $kvmstats is not built: C cross-check skipped"
+else
+	# The C reader on segments written from the document (one of them a
+	# later minor version with larger entries and non-zero reserved fields).
 	for v in normal extended; do
 		d="$shm/py-$v"
 		if "$kvmstats" --dir "$d" query kvm-77 --target vm >"$work/p-vm.json" 2>"$work/p.err" &&
@@ -471,34 +484,38 @@ if [ -x "$kvmstats" ]; then
 			ko "python-written segment ($v): kvmstats query/schema"
 		fi
 	done
-fi
 
-if [ -n "$cvm" ]; then
-	agreed=""
-	for try in 1 2 3 4 5; do
-		python3 "$reader" --dir "$cdir" "$cvm" >"$work/c-py1.json" 2>"$work/c-py.err" || break
-		"$kvmstats" --dir "$cdir" query "$cvm" --target vm >"$work/c-vm.json" 2>"$work/c-cli.err" &&
-		"$kvmstats" --dir "$cdir" query "$cvm" --target vcpu >"$work/c-vcpu.json" 2>>"$work/c-cli.err" &&
-		"$kvmstats" --dir "$cdir" schema "$cvm" >"$work/c-schema.json" 2>>"$work/c-cli.err" || break
-		python3 "$reader" --dir "$cdir" "$cvm" >"$work/c-py2.json" 2>>"$work/c-py.err" || break
-		s1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sweep"])' "$work/c-py1.json")
-		s2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sweep"])' "$work/c-py2.json")
-		if [ "$s1" = "$s2" ]; then
-			agreed=$s1
-			break
-		fi
-	done
-	if [ -z "$agreed" ]; then
-		cat "$work/c-py.err" "$work/c-cli.err" 2>/dev/null
-		ko "C segment: no stable sweep to compare (or a reader failed)"
-	elif python3 "$work/compare_cli.py" "$work/c-py1.json" "$work/c-vm.json" \
-		"$work/c-vcpu.json" "$work/c-schema.json"; then
-		ok "C segment $cvm (sweep $agreed): abi_reader.py == kvmstats query/schema"
+	# The deterministic fixture: the real x86 tables, and two providers
+	# with every unit rule.
+	if [ -x "$fixture" ]; then
+		for m in x86 formats; do
+			d="$shm/fixture-$m"
+			mkdir -p "$d"
+			if "$fixture" --dir "$d" --mode "$m" --keep >"$work/fixture.out" 2>&1; then
+				compare_c "$d" "ks_fixture --mode $m"
+				[ "$m" = x86 ] && corrupt_all fixture "$work/c-copy"
+			else
+				cat "$work/fixture.out"
+				ko "ks_fixture --mode $m"
+			fi
+		done
 	else
-		ko "C segment $cvm: abi_reader.py and kvmstats disagree"
+		echo "note: $fixture is not built: fixture cross-check skipped"
 	fi
-	cp "$cdir/kvmstats.$cvm" "$work/c-copy"
-	corrupt_all c "$work/c-copy"
+
+	# A live publisher with a simulated VM (x86 layout), 1 sweep a second.
+	if [ -x "$kvmstatsd" ]; then
+		d="$shm/live"
+		mkdir -p "$d"
+		"$kvmstatsd" --simulate 3 --hz 1 --dir "$d" -q &
+		daemon=$!
+		for _ in $(seq 50); do
+			[ -n "$(ls "$d")" ] && break
+			sleep 0.1
+		done
+		compare_c "$d" "kvmstatsd --simulate 3"
+		[ -f "$work/c-copy" ] && corrupt_all live "$work/c-copy"
+	fi
 fi
 
 echo "python-reader: $pass passed, $fail failed"
