@@ -18,14 +18,14 @@
 # non-zero if anything failed.  Without python3 the test is skipped.
 set -u
 build=${1:-build}
-here=$(cd "$(dirname "$0")" && pwd)
-reader="$here/abi_reader.py"
 
 if ! command -v python3 >/dev/null 2>&1; then
 	echo "skipped: python3 is missing"
 	echo "python-reader: 0 passed, 0 failed"
 	exit 0
 fi
+here=$(cd "$(dirname "$0")" && pwd)
+reader="$here/abi_reader.py"
 
 pass=0
 fail=0
@@ -43,7 +43,7 @@ cleanup() {
 	rm -rf "$work" "$shm"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT PIPE TERM
 
 # ---- helpers in Python --------------------------------------------------
 
