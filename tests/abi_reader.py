@@ -139,9 +139,9 @@ def segment_path(vm, directory):
 
 
 def open_segment(path, owner):
-    """Checks 1-3: open O_RDONLY|O_NOFOLLOW, fstat, owner, map PROT_READ."""
+    """Checks 1-3: open O_RDONLY|O_NOFOLLOW|O_NONBLOCK, fstat, owner, map PROT_READ."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as e:
         err = {2: "ENOENT", 13: "EACCES", 40: "ELOOP"}.get(e.errno, "EIO")
         raise SegmentError(err, "%s: cannot open: %s" % (path, e.strerror))
