@@ -52,6 +52,16 @@ if [ -x tests/cli/run.sh ] || [ -f tests/cli/run.sh ]; then
 	fi
 fi
 
+if [ "$mode" != valgrind ]; then
+	echo "== independent Python reader (docs/ABI.md) against the C tools"
+	if KVMSTATS_SHM_DIR="$shmroot/python" sh tests/test_python_reader.sh "$build"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed="$failed python-reader"
+	fi
+fi
+
 [ -n "$failed" ] && echo "failed:$failed"
 echo "unit: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
