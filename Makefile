@@ -60,50 +60,59 @@ TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
 all: $(LIB_READER) $(LIB_PUB) $(SO_READER) $(SO_PUB) $(KVMSTATSD) $(KVMSTATS)
 
+# Quiet by default; V=1 shows every command.
+ifeq ($(V),1)
+Q :=
+say =
+else
+Q := @
+say = @printf '  %-7s %s\n' $(1) $(2);
+endif
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(call say,CC,$@)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 $(LIB_READER): $(call obj,$(SHM_SRC) $(READER_SRC))
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(LIB_PUB): $(call obj,$(PUB_SRC))
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)ar rcs $@ $^
 
 $(SO_READER): $(call obj,$(SHM_SRC) $(READER_SRC))
-	$(CC) -shared -Wl,-soname,libkvmstats.so.$(SO_MAJOR) -o $@ $^ $(ALL_LDFLAGS)
-	ln -sf $(notdir $@) $(BUILD)/libkvmstats.so.$(SO_MAJOR)
-	ln -sf $(notdir $@) $(BUILD)/libkvmstats.so
+	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libkvmstats.so.$(SO_MAJOR) -o $@ $^ $(ALL_LDFLAGS)
+	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats.so.$(SO_MAJOR)
+	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats.so
 
 $(SO_PUB): $(call obj,$(PUB_SRC)) $(SO_READER)
-	$(CC) -shared -Wl,-soname,libkvmstats-publisher.so.$(SO_MAJOR) -o $@ \
+	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libkvmstats-publisher.so.$(SO_MAJOR) -o $@ \
 		$(call obj,$(PUB_SRC)) -L$(BUILD) -lkvmstats $(URCU_LIBS) $(ALL_LDFLAGS)
-	ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so.$(SO_MAJOR)
-	ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so
+	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so.$(SO_MAJOR)
+	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so
 
 $(KVMSTATSD): $(call obj,publisher/kvmstatsd.c) $(LIB_PUB) $(LIB_READER)
-	$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
 
 $(KVMSTATS): $(call obj,$(CLI_SRC)) $(LIB_READER)
-	$(CC) -o $@ $^ $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $^ $(ALL_LDFLAGS) -lm
 
 $(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER) \
+	$(call say,LD,$@)$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER) \
 		$(CMOCKA_LIBS) $(URCU_LIBS) $(ALL_LDFLAGS) -lm
 
 # Helper programs of the tests (fixtures, fake VMMs): same libraries, no cmocka.
 $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
 
 $(BUILD)/bench/%: $(call obj,bench/%.c) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
 
 # ---- installing what the build and the tests need (Debian 12) ----------
 deps:
@@ -125,7 +134,8 @@ check-cli: all $(TEST_TOOLS)
 check: unit-tests
 
 check-clang:
-	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang all $(patsubst $(BUILD)/%,build/clang/%,$(TESTS))
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang unit-tests
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/clang $(patsubst $(BUILD)/%,build/clang/%,$(BENCHES))
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT=-O1 unit-tests
@@ -137,7 +147,7 @@ check-valgrind: all $(TESTS) $(TEST_TOOLS)
 	@sh tests/run-unit.sh $(BUILD) valgrind
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCHES)
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory check-asan
@@ -153,3 +163,6 @@ bench: all $(BENCHES)
 
 clean:
 	rm -rf build
+
+# Keep objects made by pattern rules (tests, benchmarks) between runs.
+.SECONDARY:

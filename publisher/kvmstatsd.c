@@ -38,6 +38,8 @@ struct options {
 
 static bool quiet;
 
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 say(const char *fmt, ...)
 {
