@@ -41,6 +41,7 @@ TEST_SRC	:= $(wildcard tests/test_*.c)
 TESTLIB_SRC	:= $(wildcard tests/lib/*.c)
 BENCH_SRC	:= $(wildcard bench/bench_*.c)
 TOOL_SRC	:= $(wildcard tests/tools/*.c)
+PRELOAD_SRC	:= $(wildcard publisher/preload/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -53,12 +54,13 @@ KVMSTATS	:= $(BUILD)/kvmstats
 TESTS		:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES		:= $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
+PRELOAD		:= $(if $(PRELOAD_SRC),$(BUILD)/libkvmstats-preload.so)
 
 .PHONY: all deps run test unit-tests check check-asan check-tsan check-valgrind \
 	check-clang check-cli torture bench clean
 .DEFAULT_GOAL := all
 
-all: $(LIB_READER) $(LIB_PUB) $(SO_READER) $(SO_PUB) $(KVMSTATSD) $(KVMSTATS)
+all: $(LIB_READER) $(LIB_PUB) $(SO_READER) $(SO_PUB) $(KVMSTATSD) $(KVMSTATS) $(PRELOAD)
 
 # Quiet by default; V=1 shows every command.
 ifeq ($(V),1)
@@ -104,6 +106,12 @@ $(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER) \
 		$(CMOCKA_LIBS) $(URCU_LIBS) $(ALL_LDFLAGS) -lm
+
+# The LD_PRELOAD shim carries its own copy of the publisher (a VMM needs no
+# other kvmstats library) and exports nothing but the functions it wraps.
+$(PRELOAD): $(call obj,$(PRELOAD_SRC)) $(LIB_PUB) $(LIB_READER) publisher/preload/exports.map
+	$(call say,LD,$@)$(CC) -shared -o $@ $(call obj,$(PRELOAD_SRC)) $(LIB_PUB) $(LIB_READER) \
+		-Wl,--version-script=publisher/preload/exports.map $(URCU_LIBS) -ldl $(ALL_LDFLAGS)
 
 # Helper programs of the tests (fixtures, fake VMMs): same libraries, no cmocka.
 $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_PUB) $(LIB_READER)

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * attach.h - publish the stats of a VMM that is already running
+ * (`kvmstatsd --attach PID`), without its cooperation.
+ *
+ * A VMM from another process cannot be asked for stats fds (every VM and
+ * vCPU ioctl from outside fails with EIO), but the stats fds it already
+ * holds can be duplicated: /proc/PID/fd links named exactly
+ * "anon_inode:kvm-vcpu-stats:N" and "anon_inode:kvm-vm-stats" are taken
+ * with pidfd_getfd().  QEMU >= 8.1 keeps one per vCPU open.  A monitor
+ * thread rescans now and then (vCPU hotplug: a new segment generation) and
+ * watches the pidfd (the VMM exited: the segment ends).
+ */
+#ifndef KVMSTATS_PUBLISHER_ATTACH_H
+#define KVMSTATS_PUBLISHER_ATTACH_H
+
+#include <sys/types.h>
+
+#include "engine.h"
+#include "vm_builder.h"
+
+struct ks_attach;
+
+struct ks_attach_opts {
+	pid_t pid;
+	const char *vm_name;		/* NULL: "kvm-<pid>" */
+	const char *file;		/* NULL: the default segment name */
+	unsigned rescan_ms;		/* 0: 1000 */
+	ks_warn_fn warn;		/* NULL: silent */
+	/* Called once, from the monitor thread, when the VMM has exited. */
+	void (*on_end)(void *arg);
+	void *arg;
+};
+
+/*
+ * ks_attach_start() - find and duplicate the VMM's stats fds, publish them,
+ * start the monitor thread.  Errors say what to do: EPERM (ptrace access
+ * rules, Yama ptrace_scope: run as the VMM's user or with CAP_SYS_PTRACE),
+ * ENOENT (no such process), ENODATA (the VMM holds no stats fds: QEMU
+ * < 8.1 or another VMM that closes them: use the preload shim or the
+ * intake socket instead), ENOSYS (kernel without pidfd_getfd, < 5.6).
+ */
+int ks_attach_start(struct ks_engine *e, const struct ks_attach_opts *o,
+		    struct ks_attach **out, struct kvmstats_error *err);
+
+/* The segment file currently published (changes with each generation). */
+const char *ks_attach_file(const struct ks_attach *a);
+
+/* Stop monitoring and end the VM's segment; sets *@ap to NULL. */
+void ks_attach_stop(struct ks_attach **ap);
+
+#endif /* KVMSTATS_PUBLISHER_ATTACH_H */
