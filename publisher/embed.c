@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * embed.c - the embedded publisher API (include/kvmstats/publisher.h):
+ * a thin layer over the engine and the VM builder, so that a VMM gets
+ * exactly the segments kvmstatsd makes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "ks_err.h"
+#include "kvmstats/publisher.h"
+#include "vm_builder.h"
+
+/* The public enum and the ABI's have the same values (types.h says so). */
+_Static_assert((int)KVMSTATS_TARGET_VM == (int)KS_TARGET_VM, "target kinds agree");
+_Static_assert((int)KVMSTATS_TARGET_VCPU == (int)KS_TARGET_VCPU, "target kinds agree");
+
+struct kvmstats_vm {
+	struct ks_engine_vm *evm;
+	char *name;				/* as asked, NULL: from the fds */
+	struct kvmstats_vm *prev, *next;	/* in the publisher's list */
+};
+
+struct kvmstats_publisher {
+	struct ks_engine *engine;
+	pthread_mutex_t lock;			/* the list of VMs */
+	struct kvmstats_vm *vms;
+};
+
+static void
+vm_link(struct kvmstats_publisher *pub, struct kvmstats_vm *vm)
+{
+	pthread_mutex_lock(&pub->lock);
+	vm->next = pub->vms;
+	if (pub->vms)
+		pub->vms->prev = vm;
+	pub->vms = vm;
+	pthread_mutex_unlock(&pub->lock);
+}
+
+static void
+vm_unlink(struct kvmstats_publisher *pub, struct kvmstats_vm *vm)
+{
+	pthread_mutex_lock(&pub->lock);
+	if (vm->prev)
+		vm->prev->next = vm->next;
+	else
+		pub->vms = vm->next;
+	if (vm->next)
+		vm->next->prev = vm->prev;
+	pthread_mutex_unlock(&pub->lock);
+}
+
+static void
+vm_free(struct kvmstats_vm *vm)
+{
+	free(vm->name);
+	free(vm);
+}
+
+void
+kvmstats_publisher_opts_init(struct kvmstats_publisher_opts *opts)
+{
+	struct ks_engine_config cfg;
+
+	ks_engine_config_init(&cfg);
+	*opts = (struct kvmstats_publisher_opts) {
+		.hz = cfg.hz, .ring_depth = cfg.ring_depth, .dir = cfg.dir,
+		.mode = cfg.mode, .gid = cfg.gid, .keep = cfg.keep,
+	};
+}
+
+int
+kvmstats_publisher_create(const struct kvmstats_publisher_opts *opts,
+			  struct kvmstats_publisher **out, struct kvmstats_error *err)
+{
+	struct kvmstats_publisher *pub;
+	struct kvmstats_publisher_opts o;
+	struct ks_engine_config cfg;
+	int ret;
+
+	kvmstats_publisher_opts_init(&o);
+	if (opts != NULL) {
+		/* Zero fields keep their defaults. */
+		o.hz = opts->hz ? opts->hz : o.hz;
+		o.ring_depth = opts->ring_depth ? opts->ring_depth : o.ring_depth;
+		o.dir = opts->dir;
+		o.mode = opts->mode ? opts->mode : o.mode;
+		o.gid = opts->gid;
+		o.keep = opts->keep;
+	}
+	pub = calloc(1, sizeof(*pub));
+	if (pub == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&pub->lock, NULL);
+	ks_engine_config_init(&cfg);
+	cfg.hz = o.hz;
+	cfg.ring_depth = o.ring_depth;
+	cfg.dir = o.dir;
+	cfg.mode = o.mode;
+	cfg.gid = o.gid;
+	cfg.keep = o.keep;
+	ret = ks_engine_create(&cfg, &pub->engine, err);
+	if (ret == 0)
+		ret = ks_engine_start(pub->engine, err);
+	if (ret < 0) {
+		ks_engine_destroy(&pub->engine);
+		pthread_mutex_destroy(&pub->lock);
+		free(pub);
+		return ret;
+	}
+	*out = pub;
+	return 0;
+}
+
+/* Duplicate the caller's fds: the VMM keeps and closes its own. */
+static int
+dup_fds(const struct kvmstats_fd *fds, unsigned n, struct ks_fd_target *out,
+	struct kvmstats_error *err)
+{
+	for (unsigned i = 0; i < n; i++) {
+		int fd = fcntl(fds[i].fd, F_DUPFD_CLOEXEC, 3);
+
+		if (fd < 0) {
+			int e = errno;
+
+			while (i-- > 0)
+				close(out[i].fd);
+			return ks_err(err, -e, "cannot duplicate stats fd %d: %s", fds[i].fd,
+				      strerror(e));
+		}
+		out[i] = (struct ks_fd_target) {
+			.kind = fds[i].kind == KVMSTATS_TARGET_VM ? KS_TARGET_VM : KS_TARGET_VCPU,
+			.vcpu_index = fds[i].kind == KVMSTATS_TARGET_VM ?
+				      KS_VCPU_INDEX_NONE : fds[i].vcpu_index,
+			.fd = fd,
+			.own_fd = true,
+			.label = fds[i].label,
+		};
+	}
+	return 0;
+}
+
+/* Parse @fds into an engine definition; on error nothing is left open. */
+static int
+build(const char *name, const struct kvmstats_fd *fds, unsigned n,
+      struct ks_vm_build *b, struct kvmstats_error *err)
+{
+	struct ks_fd_target *t;
+	int ret;
+
+	if (fds == NULL || n == 0)
+		return ks_err(err, -EINVAL, "no stats fds to publish");
+	for (unsigned i = 0; i < n; i++)
+		if (fds[i].kind != KVMSTATS_TARGET_VM && fds[i].kind != KVMSTATS_TARGET_VCPU)
+			return ks_err(err, -EINVAL, "fd %u: target kind %d is neither vm nor vcpu",
+				      i, (int)fds[i].kind);
+	t = calloc(n, sizeof(*t));
+	if (t == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	ret = dup_fds(fds, n, t, err);
+	if (ret == 0)
+		ret = ks_vm_build(name, NULL, t, n, NULL, b, err);
+	free(t);
+	return ret;
+}
+
+int
+kvmstats_publisher_add_vm(struct kvmstats_publisher *pub, const char *vm_name,
+			  const struct kvmstats_fd *fds, unsigned nr_fds,
+			  struct kvmstats_vm **out, struct kvmstats_error *err)
+{
+	struct kvmstats_vm *vm = calloc(1, sizeof(*vm));
+	struct ks_vm_build b;
+	int ret;
+
+	if (vm == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	if (vm_name && (vm->name = strdup(vm_name)) == NULL) {
+		free(vm);
+		return ks_err(err, -ENOMEM, "out of memory");
+	}
+	ret = build(vm_name, fds, nr_fds, &b, err);
+	if (ret == 0) {
+		ret = ks_engine_add_vm(pub->engine, &b.def, &vm->evm, err);
+		ks_vm_build_clear(&b, true);
+	}
+	if (ret < 0) {
+		vm_free(vm);
+		return ret;
+	}
+	vm_link(pub, vm);
+	*out = vm;
+	return 0;
+}
+
+int
+kvmstats_publisher_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm *vm,
+			     const struct kvmstats_fd *fds, unsigned nr_fds,
+			     struct kvmstats_error *err)
+{
+	struct ks_engine_vm *next;
+	struct ks_vm_build b;
+	int ret;
+
+	ret = build(vm->name, fds, nr_fds, &b, err);
+	if (ret < 0)
+		return ret;
+	/* Same name as the generation before, so the new segment replaces it. */
+	if (vm->name == NULL)
+		b.def.file = ks_engine_vm_file(vm->evm);
+	ret = ks_engine_replace_vm(pub->engine, vm->evm, &b.def, &next, err);
+	ks_vm_build_clear(&b, true);
+	if (ret == 0)
+		vm->evm = next;
+	return ret;
+}
+
+const char *
+kvmstats_vm_segment(const struct kvmstats_vm *vm)
+{
+	return ks_engine_vm_file(vm->evm);
+}
+
+void
+kvmstats_publisher_remove_vm(struct kvmstats_publisher *pub, struct kvmstats_vm *vm)
+{
+	if (vm == NULL)
+		return;
+	vm_unlink(pub, vm);
+	ks_engine_remove_vm(pub->engine, vm->evm);
+	vm_free(vm);
+}
+
+void
+kvmstats_publisher_destroy(struct kvmstats_publisher **pubp)
+{
+	struct kvmstats_publisher *pub = pubp ? *pubp : NULL;
+
+	if (pub == NULL)
+		return;
+	/* The engine ends every VM still published; their handles go with it. */
+	ks_engine_destroy(&pub->engine);
+	while (pub->vms) {
+		struct kvmstats_vm *vm = pub->vms;
+
+		pub->vms = vm->next;
+		vm_free(vm);
+	}
+	pthread_mutex_destroy(&pub->lock);
+	free(pub);
+	*pubp = NULL;
+}
