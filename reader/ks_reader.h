@@ -25,8 +25,8 @@ struct ks_ring {
 	const uint8_t *ring;		/* slot 0 */
 	uint32_t stride;		/* bytes between slots */
 	uint32_t words;			/* record_words */
-	uint32_t stats_first;		/* into seg->stats */
-	uint32_t stats_count;
+	uint32_t stats_first;		/* into seg->stats: known stats only */
+	uint32_t stats_count;		/* its known stats */
 };
 
 struct kvmstats_segment {
@@ -37,7 +37,7 @@ struct kvmstats_segment {
 	uint32_t ring_depth;		/* private copy: slot index = sweep % this */
 	uint32_t nr_targets;
 	uint32_t nr_providers;
-	uint32_t nr_stats;
+	uint32_t nr_stats;		/* in seg->stats: the stat table's known entries */
 	size_t cut_words;
 	void *schema;			/* validated copy of [0, data_off) */
 	char *dir;			/* for kvmstats_reattach() */

@@ -5,6 +5,12 @@
  * Built once at attach from the validated copy; strings point into that
  * copy, ring addresses are computed from its offsets.  Nothing here is
  * ever re-read from the shared mapping.
+ *
+ * Stats whose type, unit or base this library does not know (a later
+ * minor version's, see ks_stat_known()) are left out of seg->stats, and
+ * each target's range is renumbered into what remains, so that no lookup
+ * or enumeration can hand one out.  Records keep their words as they are:
+ * such a stat's values are still read with the record, just not described.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -27,14 +33,41 @@ build_providers(struct kvmstats_segment *seg)
 	}
 }
 
-static void
-build_stats(struct kvmstats_segment *seg)
+/*
+ * known[i]: how many of the stat table's entries [0, i) this library knows,
+ * for i in [0, nr_stats].  Filtering keeps the table's order, so a target's
+ * range [first, first + count) of the table becomes the contiguous range
+ * [known[first], known[first + count]) of seg->stats.
+ */
+static uint32_t *
+count_known(const void *schema, uint32_t nr_stats)
 {
-	for (uint32_t i = 0; i < seg->nr_stats; i++) {
-		struct kvmstats_stat_info *si = &seg->stats[i];
+	uint32_t *known = malloc(((size_t)nr_stats + 1) * sizeof(*known));
+
+	if (known == NULL)
+		return NULL;
+	known[0] = 0;
+	for (uint32_t i = 0; i < nr_stats; i++) {
+		struct ks_shm_stat e;
+
+		ks_copy_stat(schema, i, &e);
+		known[i + 1] = known[i] + (ks_stat_known(e.type, e.unit, e.base) ? 1 : 0);
+	}
+	return known;
+}
+
+static void
+build_stats(struct kvmstats_segment *seg, uint32_t nr_entries)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < nr_entries; i++) {
+		struct kvmstats_stat_info *si = &seg->stats[k];
 		struct ks_shm_stat e;
 
 		ks_copy_stat(seg->schema, i, &e);
+		if (!ks_stat_known(e.type, e.unit, e.base))
+			continue;
 		si->name = ks_copy_string(seg->schema, e.name_off);
 		si->provider = e.provider;
 		si->provider_name = seg->providers[e.provider].name;
@@ -45,11 +78,12 @@ build_stats(struct kvmstats_segment *seg)
 		si->size = e.size;
 		si->bucket_size = e.bucket_size;
 		si->value_index = e.value_index;
+		k++;
 	}
 }
 
 static void
-build_targets(struct kvmstats_segment *seg)
+build_targets(struct kvmstats_segment *seg, const uint32_t *known)
 {
 	size_t cut = 0;
 
@@ -57,14 +91,18 @@ build_targets(struct kvmstats_segment *seg)
 		struct kvmstats_target_info *ti = &seg->targets[t];
 		struct ks_ring *r = &seg->rings[t];
 		struct ks_shm_target e;
+		uint32_t first, end;
 
 		ks_copy_target(seg->schema, t, &e);
+		/* Validated: stats_first + stats_count <= nr_stats (in 64 bits). */
+		first = known[e.stats_first];
+		end = known[(uint64_t)e.stats_first + e.stats_count];
 		ti->index = t;
 		ti->kind = (enum kvmstats_target_kind)e.kind;
 		ti->vcpu_index = e.vcpu_index;
 		ti->label = ks_copy_string(seg->schema, e.label_off);
 		ti->id = ks_copy_string(seg->schema, e.id_off);
-		ti->nr_stats = e.stats_count;
+		ti->nr_stats = end - first;
 		ti->record_words = e.record_words;
 		ti->cut_offset = cut;
 		cut += e.record_words;
@@ -72,8 +110,8 @@ build_targets(struct kvmstats_segment *seg)
 		r->ring = seg->map + e.ring_off;
 		r->stride = e.slot_stride;
 		r->words = e.record_words;
-		r->stats_first = e.stats_first;
-		r->stats_count = e.stats_count;
+		r->stats_first = first;
+		r->stats_count = end - first;
 	}
 	seg->cut_words = cut;
 }
@@ -82,22 +120,28 @@ int
 ks_reader_build_schema(struct kvmstats_segment *seg, struct kvmstats_error *err)
 {
 	const struct ks_shm_header *h = seg->schema;
+	uint32_t *known = count_known(seg->schema, h->nr_stats);
 
+	if (known == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
 	seg->ring_depth = h->ring_depth;
 	seg->nr_providers = h->nr_providers;
 	seg->nr_targets = h->nr_targets;
-	seg->nr_stats = h->nr_stats;
+	seg->nr_stats = known[h->nr_stats];
 	seg->providers = calloc(seg->nr_providers, sizeof(*seg->providers));
 	seg->targets = calloc(seg->nr_targets, sizeof(*seg->targets));
 	seg->rings = calloc(seg->nr_targets, sizeof(*seg->rings));
-	/* +1: a segment may have no stats at all; calloc(0) may give NULL. */
+	/* +1: a segment may have no (known) stats at all; calloc(0) may give NULL. */
 	seg->stats = calloc((size_t)seg->nr_stats + 1, sizeof(*seg->stats));
 	if (seg->providers == NULL || seg->targets == NULL || seg->rings == NULL ||
-	    seg->stats == NULL)
+	    seg->stats == NULL) {
+		free(known);
 		return ks_err(err, -ENOMEM, "out of memory");
+	}
 	build_providers(seg);
-	build_stats(seg);
-	build_targets(seg);
+	build_stats(seg, h->nr_stats);
+	build_targets(seg, known);
+	free(known);
 	return 0;
 }
 

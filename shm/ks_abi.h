@@ -22,6 +22,7 @@
 #define KVMSTATS_SHM_KS_ABI_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +85,24 @@ enum ks_stat_unit {
 /* stat.base holds the number itself: 10 or 2. */
 #define KS_BASE_POW10		10
 #define KS_BASE_POW2		2
+
+/*
+ * ks_stat_known() - does this reader know what a stat's values mean?
+ *
+ * A later 1.x minor version may define new types (another histogram kind),
+ * units or bases, as KVM does for its descriptors.  Readers skip a stat
+ * they do not know instead of refusing the segment, the rule QEMU applies
+ * to KVM's descriptors, so that old readers keep working and just do not
+ * show it.  Only the meaning is unknown: such a stat still passes every
+ * check on its layout (name, provider, size, value range), because a
+ * broken entry is a broken segment whatever its type.
+ */
+static inline bool
+ks_stat_known(uint8_t type, uint8_t unit, uint8_t base)
+{
+	return type <= KS_TYPE_MAX && unit <= KS_UNIT_MAX &&
+	       (base == KS_BASE_POW10 || base == KS_BASE_POW2);
+}
 
 /* slot.flags */
 #define KS_SLOT_STALE		(1u << 0)	/* source read failed: values repeat the previous sample */

@@ -140,7 +140,14 @@ void kvmstats_status(const struct kvmstats_segment *seg, struct kvmstats_status 
 /* CLOCK_MONOTONIC in ns (vDSO, no syscall on x86-64 Linux). */
 uint64_t kvmstats_now_ns(void);
 
-/* ---- the schema (private copies, validated at attach) --------------- */
+/*
+ * ---- the schema (private copies, validated at attach) ---------------
+ *
+ * A stat whose type, unit or base this library does not know (added by a
+ * later ABI minor version) is skipped: no count, enumeration or lookup
+ * below shows it.  Its values stay in the target's record (record_words,
+ * cut offsets and kvmstats_read_record() are unchanged), undescribed.
+ */
 
 struct kvmstats_provider_info {
 	unsigned index;
