@@ -290,14 +290,15 @@ check_stat(const struct vctx *c, uint32_t i)
 	if (s.provider >= c->h->nr_providers)
 		return BAD(c, "segment %s: stat %" PRIu32 ": provider %u but nr_providers is %" PRIu32,
 			   c->name, i, s.provider, c->h->nr_providers);
-	if (s.type > KS_TYPE_MAX)
-		return BAD(c, "segment %s: stat %" PRIu32 ": type %u unknown", c->name, i, s.type);
-	if (s.unit > KS_UNIT_MAX)
-		return BAD(c, "segment %s: stat %" PRIu32 ": unit %u unknown", c->name, i, s.unit);
-	if (s.base != KS_BASE_POW10 && s.base != KS_BASE_POW2)
-		return BAD(c, "segment %s: stat %" PRIu32 ": base %u is neither 2 nor 10", c->name, i, s.base);
 	if (s.size < 1)
 		return BAD(c, "segment %s: stat %" PRIu32 ": size 0", c->name, i);
+	/*
+	 * A type, unit or base from a later minor version is not an error:
+	 * readers skip that stat (ks_stat_known()).  What bucket_size must
+	 * be is only defined for the types we know.
+	 */
+	if (!ks_stat_known(s.type, s.unit, s.base))
+		return 0;
 	if ((s.bucket_size != 0) != (s.type == KS_TYPE_LINEAR_HIST))
 		return BAD(c, "segment %s: stat %" PRIu32 ": bucket_size %" PRIu32 " with type %u (nonzero iff linear histogram)",
 			   c->name, i, s.bucket_size, s.type);

@@ -6,6 +6,9 @@
  * able to plant a file with the right owner), so every offset, count,
  * string and enum is checked, with 64-bit arithmetic that cannot wrap, and
  * a failure is an error with a message naming the field, never a crash.
+ * The one exception is a stat's type, unit or base: a value this reader
+ * does not know comes from a later minor version and is not an error; such
+ * a stat passes every other check and readers skip it (ks_stat_known()).
  *
  * Validation runs on a private copy of [0, data_off): header and schema
  * never change after the ready gate opens, but a copy is what makes it

@@ -28,6 +28,7 @@
 #define VCPU_WORDS	9
 #define VM_WORDS	2
 #define DEPTH		4
+#define MAX_WORDS	16	/* the largest record of any test segment */
 
 static char shm_dir[4096];
 
@@ -142,11 +143,12 @@ time_of(uint64_t sweep, uint32_t t)
 static void
 write_sweep(struct ks_segment_writer *w, uint64_t sweep, uint32_t stale_target)
 {
-	uint64_t v[VCPU_WORDS];
+	uint64_t v[MAX_WORDS];
 
 	for (uint32_t t = 0; t < w->nr_targets; t++) {
 		struct ks_shm_slot *slot = ks_segment_slot(w, t, sweep);
 
+		assert_true(w->targets[t].words <= MAX_WORDS);
 		for (uint32_t i = 0; i < w->targets[t].words; i++)
 			v[i] = val(sweep, t, i);
 		ks_slot_write_begin(slot);
@@ -659,7 +661,9 @@ enum corruption {
 	C_DATA_SIZE, C_DEPTH_1, C_DEPTH_BIG, C_NO_PROVIDERS, C_PROVIDERS_OFF, C_STATS_OFF,
 	C_NR_STATS_HUGE, C_NR_STATS_OVER, C_NR_TARGETS, C_STRINGS_SIZE, C_ENTRY_SIZE,
 	C_VM_NAME_LEN, C_VM_NAME_NUL, C_STATE, C_PROV_OFF, C_PROV_EMBEDDED_NUL,
-	C_PROV_DUP, C_STAT_TYPE, C_STAT_UNIT, C_STAT_BASE, C_STAT_SIZE, C_STAT_BUCKET,
+	C_PROV_DUP, C_STAT_TYPE, C_STAT_UNIT, C_STAT_BASE, C_UNKNOWN_BUCKET,
+	C_UNKNOWN_NAME, C_UNKNOWN_PROVIDER, C_UNKNOWN_SIZE, C_UNKNOWN_VALUE_INDEX,
+	C_UNKNOWN_DUP, C_STAT_SIZE, C_STAT_BUCKET,
 	C_STAT_NO_BUCKET, C_STAT_PROVIDER, C_STAT_VALUE_INDEX, C_STAT_DUP, C_TGT_KIND,
 	C_TGT_VCPU_INDEX, C_TGT_STATS_RANGE, C_TGT_STATS_WRAP, C_TGT_LABEL,
 	C_RING_OUTSIDE, C_RING_BEFORE, C_RING_ALIGN, C_RING_OVERLAP, C_STRIDE_SMALL,
@@ -698,9 +702,21 @@ static const struct corruption_case cases[] = {
 	{ C_PROV_OFF, "provider name offset out of bounds", -EBADMSG, "provider 1: string" },
 	{ C_PROV_EMBEDDED_NUL, "provider name with a NUL", -EBADMSG, "has a NUL inside" },
 	{ C_PROV_DUP, "duplicate provider names", -EBADMSG, "same name" },
-	{ C_STAT_TYPE, "stat type 9", -EBADMSG, "stat 3: type 9" },
-	{ C_STAT_UNIT, "stat unit 7", -EBADMSG, "stat 0: unit 7" },
-	{ C_STAT_BASE, "stat base 3", -EBADMSG, "base 3" },
+	/*
+	 * An unknown type, unit or base is a later minor version's stat:
+	 * readers skip it (test_unknown_stats), but everything else about
+	 * it is still checked.
+	 */
+	{ C_STAT_TYPE, "stat type 9 is skipped", 0, NULL },
+	{ C_STAT_UNIT, "stat unit 7 is skipped", 0, NULL },
+	{ C_STAT_BASE, "stat base 3 is skipped", 0, NULL },
+	{ C_UNKNOWN_BUCKET, "bucket_size rule not applied to an unknown type", 0, NULL },
+	{ C_UNKNOWN_NAME, "unknown stat, name out of bounds", -EBADMSG, "stat 1: string" },
+	{ C_UNKNOWN_PROVIDER, "unknown stat, provider out of range", -EBADMSG, "stat 5: provider 5" },
+	{ C_UNKNOWN_SIZE, "unknown stat, size 0", -EBADMSG, "stat 2: size 0" },
+	{ C_UNKNOWN_VALUE_INDEX, "unknown stat, values beyond the record", -EBADMSG,
+	  "stat 3 values [7, +4) beyond record_words 9" },
+	{ C_UNKNOWN_DUP, "unknown stat, duplicate name", -EBADMSG, "same provider and name \"exits\"" },
 	{ C_STAT_SIZE, "stat size 0", -EBADMSG, "stat 2: size 0" },
 	{ C_STAT_BUCKET, "bucket_size on a log histogram", -EBADMSG, "bucket_size 5" },
 	{ C_STAT_NO_BUCKET, "linear histogram without bucket_size", -EBADMSG, "bucket_size 0" },
@@ -765,6 +781,18 @@ corrupt_schema(uint8_t *b, enum corruption what)
 	case C_STAT_TYPE: STAT(b, 3)->type = 9; break;
 	case C_STAT_UNIT: STAT(b, 0)->unit = 7; break;
 	case C_STAT_BASE: STAT(b, 1)->base = 3; break;
+	case C_UNKNOWN_BUCKET: STAT(b, 3)->type = 9; STAT(b, 3)->bucket_size = 5; break;
+	case C_UNKNOWN_NAME:
+		STAT(b, 1)->unit = 7;
+		STAT(b, 1)->name_off = HDR(b)->strings_size;
+		break;
+	case C_UNKNOWN_PROVIDER: STAT(b, 5)->base = 16; STAT(b, 5)->provider = 5; break;
+	case C_UNKNOWN_SIZE: STAT(b, 2)->type = 200; STAT(b, 2)->size = 0; break;
+	case C_UNKNOWN_VALUE_INDEX: STAT(b, 3)->type = 9; STAT(b, 3)->value_index = 7; break;
+	case C_UNKNOWN_DUP:	/* a second kvm "exits", of a type from the future */
+		STAT(b, 5)->type = 9;
+		STAT(b, 5)->provider = 0;
+		break;
 	case C_STAT_SIZE: STAT(b, 2)->size = 0; break;
 	case C_STAT_BUCKET: STAT(b, 3)->bucket_size = 5; break;
 	case C_STAT_NO_BUCKET: STAT(b, 4)->bucket_size = 0; break;
@@ -794,6 +822,191 @@ remove_file(const char *file)
 
 	snprintf(path, sizeof(path), "%s/%s", shm_dir, file);
 	unlink(path);
+}
+
+/* ---- stats of a later minor version: skipped, not refused ---- */
+
+#define MIXED_VM_WORDS		4
+#define MIXED_VCPU_WORDS	14
+
+/* The VM's range starts and ends with a stat this reader cannot know. */
+static const struct ks_seg_stat_def mixed_vm_stats[] = {
+	{ .name = "future_vm", .provider = 0, .type = 9, .unit = KS_UNIT_NONE,
+	  .base = 10, .size = 2, .value_index = 0 },
+	{ .name = "pages_4k", .provider = 0, .type = KS_TYPE_INSTANT, .unit = KS_UNIT_BYTES,
+	  .base = 2, .exponent = 12, .size = 1, .value_index = 2 },
+	{ .name = "vm_joules", .provider = 1, .type = KS_TYPE_CUMULATIVE, .unit = 7,
+	  .base = 10, .size = 1, .value_index = 3 },
+};
+
+/* Known and unknown interleaved; only entries 0, 2, 4 and 6 are known. */
+static const struct ks_seg_stat_def mixed_vcpu_stats[] = {
+	{ .name = "exits", .provider = 0, .type = KS_TYPE_CUMULATIVE, .unit = KS_UNIT_NONE,
+	  .base = 10, .size = 1, .value_index = 0 },
+	/* A new histogram kind with a bucket_size: no 1.0 rule applies to it. */
+	{ .name = "future_hist", .provider = 0, .type = 9, .unit = KS_UNIT_SECONDS,
+	  .base = 10, .exponent = -9, .size = 3, .bucket_size = 7, .value_index = 1 },
+	{ .name = "halt_wait_hist", .provider = 0, .type = KS_TYPE_LOG_HIST,
+	  .unit = KS_UNIT_SECONDS, .base = 10, .exponent = -9, .size = 4, .value_index = 4 },
+	{ .name = "joules", .provider = 0, .type = KS_TYPE_CUMULATIVE, .unit = 7,
+	  .base = 10, .size = 1, .value_index = 8 },
+	{ .name = "lin", .provider = 0, .type = KS_TYPE_LINEAR_HIST, .unit = KS_UNIT_NONE,
+	  .base = 10, .size = 3, .bucket_size = 10, .value_index = 9 },
+	{ .name = "hex", .provider = 1, .type = KS_TYPE_INSTANT, .unit = KS_UNIT_NONE,
+	  .base = 16, .size = 1, .value_index = 12 },
+	{ .name = "exits", .provider = 1, .type = KS_TYPE_PEAK, .unit = KS_UNIT_CYCLES,
+	  .base = 10, .size = 1, .value_index = 13 },
+};
+static const unsigned mixed_vcpu_known[] = { 0, 2, 4, 6 };
+
+/* Stat table: VM entries 0-2, the two vCPUs' shared range 3-9. */
+#define MIXED_FUTURE_HIST	4
+
+static struct ks_segment_writer *
+publish_mixed(const char *vm)
+{
+	static const struct ks_seg_target_def mixed_targets[] = {
+		{ .kind = KS_TARGET_VM, .vcpu_index = KS_VCPU_INDEX_NONE, .label = "",
+		  .id = "", .nr_stats = 3, .stats = mixed_vm_stats,
+		  .record_words = MIXED_VM_WORDS },
+		{ .kind = KS_TARGET_VCPU, .vcpu_index = 0, .label = "/machine/cpu[0]",
+		  .id = "", .nr_stats = 7, .stats = mixed_vcpu_stats,
+		  .record_words = MIXED_VCPU_WORDS },
+		{ .kind = KS_TARGET_VCPU, .vcpu_index = 1, .label = "/machine/cpu[1]",
+		  .id = "", .nr_stats = 7, .stats = mixed_vcpu_stats,
+		  .record_words = MIXED_VCPU_WORDS },
+	};
+	const struct ks_seg_def def = {
+		.vm_name = vm, .incarnation = 1, .generation = 1, .poll_period_ns = 1000000,
+		.ring_depth = DEPTH, .nr_providers = 2, .providers = providers,
+		.nr_targets = 3, .targets = mixed_targets,
+	};
+	struct ks_segment_writer *w;
+	struct kvmstats_error err;
+	struct ks_seg_place pl;
+	char file[256];
+
+	make_place(&pl, file, sizeof(file), vm);
+	/* The writer runs the validator: unknown kinds must pass it. */
+	if (ks_segment_create(&def, &pl, &w, &err) < 0)
+		fail_msg("create %s: %s", vm, err.msg);
+	if (ks_segment_publish(w, &err) < 0)
+		fail_msg("publish %s: %s", vm, err.msg);
+	return w;
+}
+
+static void
+check_mixed_schema(const struct kvmstats_segment *seg)
+{
+	struct kvmstats_stat_handle h;
+	static const char *const hidden[] = { "future_hist", "joules", "hex" };
+
+	assert_int_equal(kvmstats_info(seg)->nr_stats, 1 + 4);
+	assert_int_equal(kvmstats_target(seg, 0)->nr_stats, 1);
+	assert_int_equal(kvmstats_target(seg, 0)->record_words, MIXED_VM_WORDS);
+	check_stat(kvmstats_target_stat(seg, 0, 0), &mixed_vm_stats[1]);
+	assert_null(kvmstats_target_stat(seg, 0, 1));
+	assert_int_equal(kvmstats_stat_lookup(seg, 0, NULL, "future_vm", &h), -ENOENT);
+	assert_int_equal(kvmstats_stat_lookup(seg, 0, "sim", "vm_joules", &h), -ENOENT);
+	for (unsigned t = 1; t <= 2; t++) {
+		const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+
+		assert_int_equal(ti->nr_stats, 4);
+		/* The record is the publisher's, unknown stats' words included. */
+		assert_int_equal(ti->record_words, MIXED_VCPU_WORDS);
+		assert_int_equal(ti->cut_offset, MIXED_VM_WORDS + (t - 1) * MIXED_VCPU_WORDS);
+		for (unsigned j = 0; j < 4; j++) {
+			check_stat(kvmstats_target_stat(seg, t, j),
+				   &mixed_vcpu_stats[mixed_vcpu_known[j]]);
+			/* Still one shared range after the renumbering. */
+			assert_ptr_equal(kvmstats_target_stat(seg, t, j),
+					 kvmstats_target_stat(seg, 1, j));
+		}
+		assert_null(kvmstats_target_stat(seg, t, 4));
+		for (unsigned k = 0; k < 3; k++) {
+			assert_int_equal(kvmstats_stat_lookup(seg, t, NULL, hidden[k], &h), -ENOENT);
+			assert_int_equal(kvmstats_stat_lookup(seg, t, "kvm", hidden[k], &h), -ENOENT);
+			assert_int_equal(kvmstats_stat_lookup(seg, t, "sim", hidden[k], &h), -ENOENT);
+		}
+	}
+	assert_int_equal(kvmstats_cut_words(seg), MIXED_VM_WORDS + 2 * MIXED_VCPU_WORDS);
+}
+
+static void
+check_mixed_values(const struct kvmstats_segment *seg, uint64_t sweep)
+{
+	struct kvmstats_stat_handle h;
+	uint64_t v[64];
+
+	assert_int_equal(kvmstats_stat_lookup(seg, 0, NULL, "pages_4k", &h), 0);
+	assert_int_equal(kvmstats_read_scalar(seg, &h, v, NULL), 0);
+	assert_int_equal(v[0], val(sweep, 0, 2));
+	for (uint32_t t = 1; t <= 2; t++) {
+		assert_int_equal(kvmstats_stat_lookup(seg, t, "kvm", "exits", &h), 0);
+		assert_int_equal(kvmstats_read_scalar(seg, &h, v, NULL), 0);
+		assert_int_equal(v[0], val(sweep, t, 0));
+		assert_int_equal(kvmstats_stat_lookup(seg, t, NULL, "halt_wait_hist", &h), 0);
+		assert_int_equal(kvmstats_read_values(seg, &h, v, 4, NULL), 0);
+		for (uint32_t i = 0; i < 4; i++)
+			assert_int_equal(v[i], val(sweep, t, 4 + i));
+		assert_int_equal(kvmstats_stat_lookup(seg, t, NULL, "lin", &h), 0);
+		assert_int_equal(kvmstats_read_values(seg, &h, v, 3, NULL), 0);
+		for (uint32_t i = 0; i < 3; i++)
+			assert_int_equal(v[i], val(sweep, t, 9 + i));
+		assert_int_equal(kvmstats_stat_lookup(seg, t, "sim", "exits", &h), 0);
+		assert_int_equal(h.info->value_index, 13);
+		assert_int_equal(kvmstats_read_scalar(seg, &h, v, NULL), 0);
+		assert_int_equal(v[0], val(sweep, t, 13));
+		assert_int_equal(kvmstats_read_record(seg, t, v, MIXED_VCPU_WORDS, NULL), 0);
+		check_record(v, sweep, t, MIXED_VCPU_WORDS);
+	}
+	assert_int_equal(kvmstats_read_cut(seg, v, 64, NULL), 0);
+	for (uint32_t t = 0; t <= 2; t++) {
+		const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+
+		check_record(v + ti->cut_offset, sweep, t, ti->record_words);
+	}
+}
+
+static void
+test_unknown_stats(void **state)
+{
+	struct ks_segment_writer *w;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	struct image img;
+
+	(void)state;
+	assert_true(ks_stat_known(KS_TYPE_MAX, KS_UNIT_MAX, KS_BASE_POW2));
+	assert_true(ks_stat_known(0, 0, KS_BASE_POW10));
+	assert_false(ks_stat_known(KS_TYPE_MAX + 1, 0, KS_BASE_POW10));
+	assert_false(ks_stat_known(0, KS_UNIT_MAX + 1, KS_BASE_POW10));
+	assert_false(ks_stat_known(0, 0, 16));
+	assert_false(ks_stat_known(0, 0, 0));
+
+	w = publish_mixed("abi-unknown");
+	write_sweep(w, 1, UINT32_MAX);
+	write_sweep(w, 2, UINT32_MAX);
+	seg = attach_ok("abi-unknown");
+	check_mixed_schema(seg);
+	check_mixed_values(seg, 2);
+	kvmstats_detach(&seg);
+
+	/* The same segment with the unknown stat's values beyond the record. */
+	img.size = w->size;
+	img.buf = malloc(img.size);
+	assert_non_null(img.buf);
+	memcpy(img.buf, w->base, img.size);
+	assert_int_equal(ks_segment_unlink(w), 0);
+	ks_segment_destroy(&w);
+	assert_int_equal(attach_image("abi-unknown", img.buf, img.size, &err), 0);
+	assert_string_equal(STR(img.buf, STAT(img.buf, MIXED_FUTURE_HIST)->name_off),
+			    "future_hist");
+	STAT(img.buf, MIXED_FUTURE_HIST)->value_index = MIXED_VCPU_WORDS - 2;
+	assert_int_equal(attach_image("abi-unknown", img.buf, img.size, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "stat 4 values [12, +3) beyond record_words 14"));
+	remove_file("kvmstats.abi-unknown");
+	free(img.buf);
 }
 
 static void
@@ -998,6 +1211,7 @@ main(void)
 		cmocka_unit_test(test_enumerate),
 		cmocka_unit_test(test_bad_definition),
 		cmocka_unit_test(test_corrupt_table),
+		cmocka_unit_test(test_unknown_stats),
 		cmocka_unit_test(test_random_corruption),
 		cmocka_unit_test(test_live_writer),
 	};
