@@ -6,7 +6,8 @@ docs/ABI.md alone (Python 3 standard library only).
 It opens a segment read-only, makes every attach-time check of ABI.md
 section 8, decodes the schema, reads the newest sample of each target and
 one VM-wide consistent cut with the seqlock recipe of section 9, and prints
-a JSON dump.
+a JSON dump.  Stats whose type, unit or base ABI 1.0 does not define are
+checked like the others but left out of the dump (section 5.3).
 
 Python has no memory model: the seqlock reads below rely on x86-64 TSO and
 on CPython copying each aligned native 8-byte field with one load (ABI.md
@@ -48,6 +49,7 @@ TYPE_NAMES = ("cumulative", "instant", "peak", "linear-histogram", "log2-histogr
 UNIT_NAMES = (None, "bytes", "seconds", "cycles", "boolean")
 TYPE_LINEAR_HIST = 3
 UNIT_BOOLEAN = 4
+BASES = (2, 10)
 SLOT_STALE = 1
 
 # Sanity limits (section 8, check 10-11, 24).
@@ -281,20 +283,17 @@ def decode_schema(mm, file_size):
         name = string_at(copy, h, what, name_off, name_len, True)
         if prov >= h["nr_providers"]:
             raise bad("%s: provider %d but nr_providers is %d" % (what, prov, h["nr_providers"]))
-        if typ > 4:
-            raise bad("%s: type %d unknown" % (what, typ))
-        if unit > 4:
-            raise bad("%s: unit %d unknown" % (what, unit))
-        if base not in (2, 10):
-            raise bad("%s: base %d is neither 2 nor 10" % (what, base))
         if size < 1:
             raise bad("%s: size 0" % what)
-        if (bucket_size != 0) != (typ == TYPE_LINEAR_HIST):
+        # Checks 18-19: a type, unit or base of a later minor version makes
+        # the stat unknown, not the segment invalid (section 5.3).
+        known = typ < len(TYPE_NAMES) and unit < len(UNIT_NAMES) and base in BASES
+        if known and (bucket_size != 0) != (typ == TYPE_LINEAR_HIST):
             raise bad("%s: bucket_size %d with type %d (non-zero iff linear histogram)"
                       % (what, bucket_size, typ))
         stats.append(dict(name=name, provider=prov, type=typ, unit=unit, base=base,
                           exponent=exponent, size=size, bucket_size=bucket_size,
-                          value_index=value_index))
+                          value_index=value_index, known=known))
 
     targets = []
     refs = 0
@@ -443,6 +442,8 @@ def dump(mm, seg):
         stats = []
         for j in range(t["stats_first"], t["stats_first"] + t["stats_count"]):
             s = seg["stats"][j]
+            if not s["known"]:
+                continue            # its words are a hole to this reader
             stats.append(dict(name=s["name"], provider=seg["providers"][s["provider"]],
                               type=TYPE_NAMES[s["type"]], unit=UNIT_NAMES[s["unit"]],
                               base=s["base"], exponent=s["exponent"], size=s["size"],

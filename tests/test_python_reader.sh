@@ -7,6 +7,9 @@
 #      (schema, a hole in the record, histograms, a stale slot, a minor
 #      version with larger entries): every value and schema field as written;
 #   2. corrupted copies of such a segment and of a C-made one: exit 2;
+#      copies with a stat of a type, unit or base that 1.0 does not define
+#      (a later minor version's): that stat is skipped, the rest is read,
+#      and the C CLI agrees;
 #   3. when the C tools are built: segments made by the C publisher (the
 #      ks_fixture test tool, both modes, and a live kvmstatsd --simulate),
 #      and the Python-written ones, dumped by abi_reader.py and by
@@ -253,12 +256,27 @@ elif kind == "stat-name-oob":
     put("I", stat(0), H["strings_size"] - 1)
 elif kind == "stat-provider":
     put("H", stat(0) + 8, 9)
-elif kind == "stat-type":
+elif kind == "stat-type":          # skipped, not refused (ABI.md 5.3)
     put("B", stat(0) + 10, 9)
 elif kind == "stat-unit":
     put("B", stat(0) + 11, 9)
 elif kind == "stat-base":
     put("B", stat(0) + 12, 3)
+elif kind == "unknown-name-oob":   # unknown stats are still checked
+    put("B", stat(0) + 10, 9)
+    put("I", stat(0), H["strings_size"] - 1)
+elif kind == "unknown-provider":
+    put("B", stat(0) + 11, 9)
+    put("H", stat(0) + 8, 9)
+elif kind == "unknown-size":
+    put("B", stat(0) + 12, 3)
+    put("H", stat(0) + 16, 0)
+elif kind == "unknown-value-index-oob":
+    put("B", stat(0) + 10, 9)
+    put("I", stat(0) + 24, 100000)
+elif kind == "unknown-dup":        # stat 1 takes stat 0's provider and name
+    b[stat(1):stat(1) + 10] = b[stat(0):stat(0) + 10]
+    put("B", stat(1) + 10, 9)
 elif kind == "stat-size":
     put("H", stat(0) + 16, 0)
 elif kind == "stat-bucket":
@@ -284,6 +302,36 @@ elif kind == "state":
 else:
     sys.exit("unknown corruption " + kind)
 open(dst, "wb").write(b)
+EOF
+
+# A dump of a copy whose stat 0 has a type, unit or base 1.0 does not
+# define: exactly that stat is gone from the targets whose range holds it.
+cat >"$work/check_skip.py" <<'EOF'
+import json, struct, sys
+ref, got = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+b = open(sys.argv[3], "rb").read()
+nr_targets, _, prov_off, tgt_off, stats_off, str_off = struct.unpack_from("=IIIIII", b, 80)
+pe, te = struct.unpack_from("=HH", b, 108)
+name_off, name_len, prov = struct.unpack_from("=IIH", b, stats_off)
+pname_off, pname_len = struct.unpack_from("=II", b, prov_off + prov * pe)
+name = b[str_off + name_off:str_off + name_off + name_len].decode()
+pname = b[str_off + pname_off:str_off + pname_off + pname_len].decode()
+bad, gone = [], 0
+for t, (r, g) in enumerate(zip(ref["targets"], got["targets"])):
+    first, count = struct.unpack_from("=II", b, tgt_off + t * te + 24)
+    want = r["stats"]
+    if first == 0 and count > 0:
+        want = [s for s in want if (s["provider"], s["name"]) != (pname, name)]
+        gone += len(r["stats"]) - len(want)
+    if g["stats"] != want:
+        bad.append("target %d: stats differ from the reference less %s/%s" % (t, pname, name))
+if len(ref["targets"]) != len(got["targets"]):
+    bad.append("%d targets, expected %d" % (len(got["targets"]), len(ref["targets"])))
+if gone == 0:
+    bad.append("%s/%s was not in the reference dump" % (pname, name))
+for m in bad:
+    print("  " + m)
+sys.exit(1 if bad else 0)
 EOF
 
 # Compare abi_reader.py's dump with "kvmstats query" (vm, vcpu) and "kvmstats schema".
@@ -411,9 +459,50 @@ fi
 
 corruptions="truncated short-header magic major endian not-ready segment-size
 data-off-unaligned header-size ring-depth strings-oob stats-table-oob entry-size
-vm-name-oob vm-name-no-nul stat-name-oob stat-provider stat-type stat-unit stat-base
-stat-size stat-bucket value-index-oob target-kind target-vcpu-index target-stats-oob
-ring-oob ring-unaligned ring-overlap stride-small state"
+vm-name-oob vm-name-no-nul stat-name-oob stat-provider stat-size stat-bucket
+value-index-oob unknown-name-oob unknown-provider unknown-size
+unknown-value-index-oob unknown-dup target-kind target-vcpu-index
+target-stats-oob ring-oob ring-unaligned ring-overlap stride-small state"
+# A later minor version's type, unit or base: that stat is skipped.
+skips="stat-type stat-unit stat-base"
+
+# skip_one LABEL SEGMENT KIND: the copy reads like the original less stat 0,
+# through abi_reader.py and, when it is built, through the C CLI.
+skip_one() {
+	f="$shm/bad/kvmstats.$1-$3"
+	python3 "$work/corrupt.py" "$2" "$f" "$3" || { ko "corrupt $3"; return; }
+	python3 "$reader" --file "$f" >"$work/skip.json" 2>"$work/err"
+	rc=$?
+	# A copy of a live segment may hold a slot mid-write (exit 1): the
+	# original then fails the same way, and only "not refused" is checked.
+	if [ "$rc" -ne "$ref_rc" ]; then
+		ko "$1 segment, $3 skipped: exit $rc, the original exits $ref_rc"
+		head -5 "$work/err"
+		return
+	fi
+	if [ "$rc" -ne 0 ]; then
+		ok "$1 segment, $3 skipped: exit $rc like the original"
+		return
+	fi
+	if ! python3 "$work/check_skip.py" "$work/skip-ref.json" "$work/skip.json" "$f"; then
+		ko "$1 segment, $3 skipped: abi_reader.py"
+		return
+	fi
+	if [ ! -x "$build/kvmstats" ]; then
+		ok "$1 segment, $3 skipped: abi_reader.py"
+		return
+	fi
+	if "$build/kvmstats" --dir "$shm/bad" query "$1-$3" --target vm >"$work/s-vm.json" 2>"$work/s.err" &&
+	   "$build/kvmstats" --dir "$shm/bad" query "$1-$3" --target vcpu >"$work/s-vcpu.json" 2>>"$work/s.err" &&
+	   "$build/kvmstats" --dir "$shm/bad" schema "$1-$3" >"$work/s-schema.json" 2>>"$work/s.err" &&
+	   python3 "$work/compare_cli.py" "$work/skip.json" "$work/s-vm.json" \
+		"$work/s-vcpu.json" "$work/s-schema.json"; then
+		ok "$1 segment, $3 skipped: abi_reader.py, kvmstats query/schema agree"
+	else
+		cat "$work/s.err"
+		ko "$1 segment, $3 skipped: kvmstats query/schema"
+	fi
+}
 
 corrupt_all() {	# corrupt_all LABEL SEGMENT
 	mkdir -p "$shm/bad"
@@ -421,6 +510,11 @@ corrupt_all() {	# corrupt_all LABEL SEGMENT
 		f="$shm/bad/kvmstats.$1-$k"
 		python3 "$work/corrupt.py" "$2" "$f" "$k" || { ko "corrupt $k"; continue; }
 		expect_rc 2 "$1 segment, $k" python3 "$reader" --file "$f"
+	done
+	python3 "$reader" --file "$2" >"$work/skip-ref.json" 2>/dev/null
+	ref_rc=$?
+	for k in $skips; do
+		skip_one "$1" "$2" "$k"
 	done
 }
 corrupt_all py "$shm/py-normal/kvmstats.kvm-77"
