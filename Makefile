@@ -164,7 +164,19 @@ test: deps
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory check-valgrind
+	@$(MAKE) --no-print-directory test-kvm
 	@echo "make test: all suites passed"
+
+# Real-kernel tests (tests/test_real_*) against the KVM of a stock Debian
+# kernel booted under QEMU TCG (nested AMD SVM): works with or without a
+# /dev/kvm on this host.  test-kvm-host runs them on this host's own KVM.
+.PHONY: test-kvm test-kvm-host
+test-kvm: deps
+	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_TOOLS)
+	@sh tools/kvm-guest/run.sh $(BUILD)
+
+test-kvm-host: all $(TESTS) $(TEST_TOOLS)
+	@KVMSTATS_REQUIRE_KVM=1 sh tests/run-kvm.sh $(BUILD)
 
 torture: all $(BUILD)/tests/test_torture
 	KVMSTATS_TORTURE_READS=200000000 $(BUILD)/tests/test_torture
