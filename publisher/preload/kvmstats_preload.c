@@ -1,0 +1,812 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kvmstats_preload.c - libkvmstats-preload.so: KVM statistics of an
+ * unmodified VMM, by LD_PRELOAD.
+ *
+ * The shim wraps the C library's ioctl().  Every request goes straight to
+ * the real ioctl after one compare, except KVM_CREATE_VM and
+ * KVM_CREATE_VCPU: when one of those succeeds, the shim takes the new VM's
+ * or vCPU's stats fd (KVM_GET_STATS_FD) at once, on the creating thread -
+ * later a vCPU ioctl would block behind KVM_RUN - and either publishes it
+ * from inside the VMM with the embedded publisher ("inprocess") or hands it
+ * to kvmstatsd over the intake socket ("socket").
+ *
+ * Whatever goes wrong, the VMM must not notice: its ioctl's return value and
+ * errno are its own, failures are logged once and switch the shim off, and
+ * nothing is printed on success unless KVMSTATS_PRELOAD_VERBOSE=1.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "intake.h"
+#include "kvmstats/publisher.h"
+
+/* The declaration <sys/ioctl.h> already gives; repeated for the reader. */
+int ioctl(int fd, unsigned long request, ...);
+
+#define SHIM_NAME_MAX		48	/* base VM name; ".<n>" and a NUL still fit 64 */
+#define SHIM_QUIET_NS		(200 * 1000 * 1000ull)	/* fd set stable this long: publish */
+#define SHIM_IDLE_NS		(10 * 1000 * 1000 * 1000ull)
+#define SHIM_SOCK_TIMEOUT_S	5	/* a stuck daemon must not hang the VMM for long */
+#define SHIM_DEFAULT_HZ		100
+#define SHIM_DEFAULT_SOCKET	"/run/kvmstats/intake.sock"
+
+/*
+ * KVM_CREATE_VM and KVM_CREATE_VCPU differ in a single bit, so that
+ * "request | bit == KVM_CREATE_VCPU" is true for exactly these two: the
+ * fast path costs one OR and one compare.
+ */
+#define CREATE_BIT	((unsigned long)(KVM_CREATE_VM ^ KVM_CREATE_VCPU))
+_Static_assert(CREATE_BIT != 0 && (CREATE_BIT & (CREATE_BIT - 1)) == 0,
+	       "KVM_CREATE_VM and KVM_CREATE_VCPU differ in one bit");
+_Static_assert((KVM_CREATE_VM | CREATE_BIT) == KVM_CREATE_VCPU, "the bit is VCPU's");
+
+typedef int (*ioctl_fn)(int fd, unsigned long request, ...);
+
+enum shim_mode {
+	MODE_OFF,
+	MODE_INPROCESS,
+	MODE_SOCKET,
+};
+
+struct shim_vcpu {
+	int stats_fd;
+	uint32_t id;
+};
+
+/* One VM of the VMM, keyed by its VM fd number. */
+struct shim_vm {
+	struct shim_vm *next;
+	int vm_fd;
+	char name[64];
+	int stats_fd;			/* inprocess: kept for every generation; socket: -1 */
+	struct shim_vcpu *vcpus;
+	unsigned nr_vcpus, cap_vcpus;
+	bool dirty;			/* fd set changed since it was last published */
+	bool gone;			/* its fd number went to a new VM: end it */
+	uint64_t changed_ns;
+	struct kvmstats_vm *pub;	/* the publisher thread's alone */
+};
+
+static struct shim {
+	/* Read once, at the first KVM_CREATE_VM. */
+	enum shim_mode mode;
+	bool verbose;
+	unsigned hz;
+	char name[SHIM_NAME_MAX + 1];
+	char socket_path[108];
+	pid_t pid;			/* the process that read them: only it publishes */
+	atomic_bool configured;
+
+	atomic_bool disabled;		/* a failure switched the shim off */
+	atomic_bool failure_logged;
+
+	pthread_mutex_t lock;		/* everything below */
+	pthread_cond_t cond;		/* wakes the publisher thread */
+	bool stopping;
+	unsigned nr_vms_named;
+	struct shim_vm *vms;
+	bool thread_started;
+	pthread_t thread;
+	struct kvmstats_publisher *pub;	/* created and used by the publisher thread */
+	int sock;			/* socket mode: the intake connection, or -1 */
+} shim = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.sock = -1,
+};
+
+static ioctl_fn _Atomic real_ioctl;
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+static pthread_t _Atomic resolver;	/* the thread inside dlsym(), if any */
+
+/* ---- the real ioctl ------------------------------------------------- */
+
+/* Used while dlsym() runs (it may allocate, and an allocator may ioctl). */
+static int
+syscall_ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
+static void
+resolve(void)
+{
+	ioctl_fn f;
+
+	atomic_store(&resolver, pthread_self());
+	f = (ioctl_fn)dlsym(RTLD_NEXT, "ioctl");
+	atomic_store(&resolver, (pthread_t)0);
+	atomic_store_explicit(&real_ioctl, f ? f : syscall_ioctl, memory_order_release);
+}
+
+static ioctl_fn
+resolve_real_ioctl(void)
+{
+	/* dlsym() called back into us: pthread_once() would deadlock. */
+	if (pthread_equal(atomic_load(&resolver), pthread_self()))
+		return syscall_ioctl;
+	pthread_once(&resolve_once, resolve);
+	return atomic_load_explicit(&real_ioctl, memory_order_acquire);
+}
+
+/* ---- messages ------------------------------------------------------- */
+
+static void shim_vsay(const char *fmt, va_list ap, const char *suffix)
+	__attribute__((format(printf, 1, 0)));
+static void shim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void shim_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+shim_vsay(const char *fmt, va_list ap, const char *suffix)
+{
+	char buf[768];
+	int n = snprintf(buf, sizeof(buf), "kvmstats-preload: ");
+
+	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	if (n >= (int)sizeof(buf) - 1)
+		n = (int)sizeof(buf) - 2;
+	n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s\n", suffix);
+	if (n >= (int)sizeof(buf))
+		n = (int)sizeof(buf) - 1;
+	/* One write(): no stdio lock, no line torn by the VMM's own output. */
+	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
+		return;
+}
+
+/* A failure: said once per process, and the shim takes no more fds. */
+static void
+shim_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	atomic_store(&shim.disabled, true);
+	if (atomic_exchange(&shim.failure_logged, true))
+		return;
+	va_start(ap, fmt);
+	shim_vsay(fmt, ap, "; the VMM goes on without KVM stats");
+	va_end(ap);
+}
+
+static void
+shim_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!shim.verbose)
+		return;
+	va_start(ap, fmt);
+	shim_vsay(fmt, ap, "");
+	va_end(ap);
+}
+
+static const char *
+errstr(int e, char *buf, size_t len)
+{
+	return strerror_r(e, buf, len);
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- configuration -------------------------------------------------- */
+
+static bool
+parse_mode(const char *s)
+{
+	if (s == NULL || *s == '\0' || strcmp(s, "inprocess") == 0)
+		shim.mode = MODE_INPROCESS;
+	else if (strcmp(s, "socket") == 0)
+		shim.mode = MODE_SOCKET;
+	else if (strcmp(s, "off") == 0)
+		shim.mode = MODE_OFF;
+	else
+		return false;
+	return true;
+}
+
+static bool
+parse_hz(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	shim.hz = SHIM_DEFAULT_HZ;
+	if (s == NULL || *s == '\0')
+		return true;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end != '\0' || v < KS_HZ_MIN || v > KS_HZ_MAX)
+		return false;
+	shim.hz = (unsigned)v;
+	return true;
+}
+
+static bool
+parse_name(const char *s)
+{
+	if (s == NULL || *s == '\0') {
+		snprintf(shim.name, sizeof(shim.name), "kvm-%d", (int)shim.pid);
+		return true;
+	}
+	if (strlen(s) > SHIM_NAME_MAX || strchr(s, '/') != NULL)
+		return false;
+	strcpy(shim.name, s);
+	return true;
+}
+
+static bool
+parse_socket(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		s = SHIM_DEFAULT_SOCKET;
+	if (strlen(s) >= sizeof(shim.socket_path))
+		return false;
+	strcpy(shim.socket_path, s);
+	return true;
+}
+
+static void
+read_config(void)
+{
+	const char *mode = secure_getenv("KVMSTATS_PRELOAD_MODE");
+	const char *hz = secure_getenv("KVMSTATS_PRELOAD_HZ");
+	const char *name = secure_getenv("KVMSTATS_PRELOAD_NAME");
+	const char *sock = secure_getenv("KVMSTATS_SOCKET");
+	const char *verbose = secure_getenv("KVMSTATS_PRELOAD_VERBOSE");
+	pthread_condattr_t ca;
+
+	shim.pid = getpid();
+	shim.verbose = verbose != NULL && strcmp(verbose, "1") == 0;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&shim.cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	if (!parse_mode(mode))
+		shim_fail("KVMSTATS_PRELOAD_MODE=%s is not inprocess, socket or off", mode);
+	else if (!parse_hz(hz))
+		shim_fail("KVMSTATS_PRELOAD_HZ=%s is not a number from %d to %d", hz,
+			  KS_HZ_MIN, KS_HZ_MAX);
+	else if (!parse_name(name))
+		shim_fail("KVMSTATS_PRELOAD_NAME=%s is longer than %d characters or has a '/'",
+			  name, SHIM_NAME_MAX);
+	else if (!parse_socket(sock))
+		shim_fail("KVMSTATS_SOCKET=%s is too long for a socket path", sock);
+	else if (shim.mode == MODE_INPROCESS)
+		shim_info("in-process publisher at %u Hz, VM name %s", shim.hz, shim.name);
+	else if (shim.mode == MODE_SOCKET)
+		shim_info("handing stats fds to kvmstatsd at %s, VM name %s",
+			  shim.socket_path, shim.name);
+	atomic_store(&shim.configured, true);
+}
+
+/*
+ * May this process take stats fds now?  A forked child shares our table,
+ * fds and lock state but none of our threads: it publishes nothing.
+ */
+static bool
+shim_active(void)
+{
+	pthread_once(&config_once, read_config);
+	if (shim.mode == MODE_OFF || atomic_load(&shim.disabled))
+		return false;
+	return getpid() == shim.pid;
+}
+
+/* ---- taking stats fds ----------------------------------------------- */
+
+/* Is @fd a KVM VM fd?  Unknown (no /proc) counts as yes: the request said so. */
+static bool
+is_vm_fd(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return true;
+	link[n] = '\0';
+	return strcmp(link, "anon_inode:kvm-vm") == 0;
+}
+
+static int
+take_stats_fd(int fd, const char *what, unsigned id)
+{
+	ioctl_fn real = atomic_load_explicit(&real_ioctl, memory_order_acquire);
+	char eb[128];
+	int sfd, flags;
+
+	sfd = real(fd, KVM_GET_STATS_FD, NULL);
+	if (sfd < 0) {
+		int e = errno;
+
+		shim_fail("KVM_GET_STATS_FD on %s %u failed: %s%s", what, id,
+			  errstr(e, eb, sizeof(eb)),
+			  e == EINVAL || e == ENOTTY ? " (Linux before 5.14 has no binary stats)" : "");
+		return -1;
+	}
+	/* The kernel makes it O_CLOEXEC; a helper the VMM execs must not inherit it. */
+	flags = fcntl(sfd, F_GETFD);
+	if (flags >= 0 && !(flags & FD_CLOEXEC))
+		fcntl(sfd, F_SETFD, flags | FD_CLOEXEC);
+	return sfd;
+}
+
+/* ---- the table of VMs (shim.lock held) ------------------------------- */
+
+static struct shim_vm *
+vm_find(int vm_fd)
+{
+	struct shim_vm *vm;
+
+	for (vm = shim.vms; vm; vm = vm->next)
+		if (vm->vm_fd == vm_fd && !vm->gone)
+			return vm;
+	return NULL;
+}
+
+static void
+vm_free(struct shim_vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		close(vm->vcpus[i].stats_fd);
+	if (vm->stats_fd >= 0)
+		close(vm->stats_fd);
+	free(vm->vcpus);
+	free(vm);
+}
+
+static void
+vm_unlink(struct shim_vm *vm)
+{
+	struct shim_vm **p;
+
+	for (p = &shim.vms; *p; p = &(*p)->next) {
+		if (*p == vm) {
+			*p = vm->next;
+			return;
+		}
+	}
+}
+
+/* A new VM: the first gets the base name, later ones "<name>.<n>". */
+static struct shim_vm *
+vm_new(int vm_fd, int stats_fd)
+{
+	struct shim_vm *vm = calloc(1, sizeof(*vm));
+
+	if (vm == NULL) {
+		shim_fail("out of memory for VM fd %d", vm_fd);
+		return NULL;
+	}
+	vm->vm_fd = vm_fd;
+	vm->stats_fd = stats_fd;
+	if (++shim.nr_vms_named == 1)
+		snprintf(vm->name, sizeof(vm->name), "%s", shim.name);
+	else
+		snprintf(vm->name, sizeof(vm->name), "%s.%u", shim.name, shim.nr_vms_named);
+	vm->dirty = true;
+	vm->changed_ns = now_ns();
+	vm->next = shim.vms;
+	shim.vms = vm;
+	return vm;
+}
+
+static bool
+vm_add_vcpu(struct shim_vm *vm, int stats_fd, uint32_t id)
+{
+	if (vm->nr_vcpus == vm->cap_vcpus) {
+		unsigned cap = vm->cap_vcpus ? 2 * vm->cap_vcpus : 8;
+		struct shim_vcpu *v = realloc(vm->vcpus, cap * sizeof(*v));
+
+		if (v == NULL) {
+			shim_fail("out of memory for vCPU %u of VM %s", id, vm->name);
+			return false;
+		}
+		vm->vcpus = v;
+		vm->cap_vcpus = cap;
+	}
+	vm->vcpus[vm->nr_vcpus++] = (struct shim_vcpu) { .stats_fd = stats_fd, .id = id };
+	vm->dirty = true;
+	vm->changed_ns = now_ns();
+	return true;
+}
+
+/* ---- inprocess: the publisher thread ---------------------------------- */
+
+static bool
+ensure_publisher(void)
+{
+	struct kvmstats_publisher_opts o;
+	struct kvmstats_error err;
+
+	if (shim.pub)
+		return true;
+	kvmstats_publisher_opts_init(&o);
+	o.hz = shim.hz;
+	o.dir = NULL;			/* $KVMSTATS_SHM_DIR or /dev/shm */
+	if (kvmstats_publisher_create(&o, &shim.pub, &err) < 0) {
+		shim_fail("cannot start the in-process publisher: %s", err.msg);
+		return false;
+	}
+	return true;
+}
+
+/* The VM's whole fd set, for the embedded API.  Lock held. */
+static struct kvmstats_fd *
+vm_fd_set(const struct shim_vm *vm, unsigned *n)
+{
+	struct kvmstats_fd *fds = calloc(1 + vm->nr_vcpus, sizeof(*fds));
+
+	if (fds == NULL) {
+		shim_fail("out of memory publishing VM %s", vm->name);
+		return NULL;
+	}
+	fds[0] = (struct kvmstats_fd) { vm->stats_fd, KVMSTATS_TARGET_VM, 0, NULL };
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		fds[1 + i] = (struct kvmstats_fd) {
+			vm->vcpus[i].stats_fd, KVMSTATS_TARGET_VCPU, vm->vcpus[i].id, NULL,
+		};
+	*n = 1 + vm->nr_vcpus;
+	return fds;
+}
+
+/* Publish a VM (first time) or its next generation.  Lock held, dropped inside. */
+static void
+publish_vm(struct shim_vm *vm)
+{
+	struct kvmstats_error err;
+	struct kvmstats_fd *fds;
+	unsigned n = 0;
+	int ret;
+
+	vm->dirty = false;
+	fds = vm_fd_set(vm, &n);
+	if (fds == NULL)
+		return;
+	pthread_mutex_unlock(&shim.lock);
+	if (!ensure_publisher())
+		ret = -1;
+	else if (vm->pub == NULL)
+		ret = kvmstats_publisher_add_vm(shim.pub, vm->name, fds, n, &vm->pub, &err);
+	else
+		ret = kvmstats_publisher_update_vm(shim.pub, vm->pub, fds, n, &err);
+	free(fds);
+	if (ret == 0)
+		shim_info("published VM %s with %u vCPUs as %s", vm->name, n - 1,
+			  kvmstats_vm_segment(vm->pub));
+	else if (shim.pub)
+		shim_fail("cannot publish VM %s: %s", vm->name, err.msg);
+	pthread_mutex_lock(&shim.lock);
+}
+
+/* A VM whose fd number a new VM took: end its segment.  Lock held, dropped inside. */
+static void
+end_vm(struct shim_vm *vm)
+{
+	vm_unlink(vm);
+	pthread_mutex_unlock(&shim.lock);
+	if (vm->pub) {
+		kvmstats_publisher_remove_vm(shim.pub, vm->pub);
+		shim_info("VM %s ended", vm->name);
+	}
+	vm_free(vm);
+	pthread_mutex_lock(&shim.lock);
+}
+
+/* The next VM with work to do, or NULL and how long until one is due. */
+static struct shim_vm *
+next_due(uint64_t *wait_ns)
+{
+	uint64_t now = now_ns();
+	struct shim_vm *vm;
+
+	*wait_ns = SHIM_IDLE_NS;
+	for (vm = shim.vms; vm; vm = vm->next) {
+		uint64_t age = now - vm->changed_ns;
+
+		if (vm->gone)
+			return vm;
+		if (!vm->dirty || atomic_load(&shim.disabled))
+			continue;
+		if (age >= SHIM_QUIET_NS)
+			return vm;
+		if (SHIM_QUIET_NS - age < *wait_ns)
+			*wait_ns = SHIM_QUIET_NS - age;
+	}
+	return NULL;
+}
+
+static void
+wait_for(uint64_t ns)
+{
+	uint64_t t = now_ns() + ns;
+	struct timespec ts = { .tv_sec = (time_t)(t / 1000000000ull),
+			       .tv_nsec = (long)(t % 1000000000ull) };
+
+	pthread_cond_timedwait(&shim.cond, &shim.lock, &ts);
+}
+
+/*
+ * Publishes each VM once its fd set has been quiet for SHIM_QUIET_NS, so a
+ * VMM creating 64 vCPUs makes one segment, not 64 generations.
+ */
+static void *
+publisher_thread(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&shim.lock);
+	while (!shim.stopping) {
+		uint64_t wait_ns;
+		struct shim_vm *vm = next_due(&wait_ns);
+
+		if (vm == NULL)
+			wait_for(wait_ns);
+		else if (vm->gone)
+			end_vm(vm);
+		else
+			publish_vm(vm);
+	}
+	pthread_mutex_unlock(&shim.lock);
+	return NULL;
+}
+
+/*
+ * Start a thread that takes none of the VMM's signals (a VMM may expect
+ * SIGUSR1 or SIGTERM on threads of its own); the engine's poll thread,
+ * created from it, inherits the mask.  Lock held.
+ */
+static bool
+ensure_thread(void)
+{
+	sigset_t all, old;
+	int ret;
+
+	if (shim.thread_started)
+		return true;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&shim.thread, NULL, publisher_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret != 0) {
+		char eb[128];
+
+		shim_fail("cannot start the publisher thread: %s", errstr(ret, eb, sizeof(eb)));
+		return false;
+	}
+	shim.thread_started = true;
+	return true;
+}
+
+/* ---- socket: hand each fd to kvmstatsd --------------------------------- */
+
+/* Lock held. */
+static bool
+ensure_connected(void)
+{
+	struct timeval tv = { .tv_sec = SHIM_SOCK_TIMEOUT_S };
+	struct kvmstats_error err;
+	int s;
+
+	if (shim.sock >= 0)
+		return true;
+	s = ks_intake_connect(shim.socket_path, &err);
+	if (s < 0) {
+		shim_fail("cannot connect to kvmstatsd at %s: %s", shim.socket_path, err.msg);
+		return false;
+	}
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	shim.sock = s;
+	shim_info("connected to kvmstatsd at %s", shim.socket_path);
+	return true;
+}
+
+/* Send one stats fd, then close ours: the daemon holds its own.  Lock held. */
+static void
+send_stats_fd(const struct shim_vm *vm, enum ks_target_kind kind, uint32_t id, int fd)
+{
+	struct kvmstats_error err;
+
+	if (ks_intake_send_fd(shim.sock, vm->name, kind, id, "", fd, &err) < 0)
+		shim_fail("kvmstatsd did not take the stats fd of VM %s%s: %s", vm->name,
+			  kind == KS_TARGET_VM ? "" : " vCPU", err.msg);
+	else if (kind == KS_TARGET_VM)
+		shim_info("sent the stats fd of VM %s", vm->name);
+	else
+		shim_info("sent the stats fd of VM %s vCPU %u", vm->name, id);
+	close(fd);
+}
+
+/* The VM fd number went to a new VM: tell the daemon the old VM ended.  Lock held. */
+static void
+socket_end_vm(struct shim_vm *vm)
+{
+	struct kvmstats_error err;
+
+	vm_unlink(vm);
+	if (shim.sock >= 0)
+		ks_intake_send_op(shim.sock, vm->name, KS_INTAKE_OP_END, &err);
+	vm_free(vm);
+}
+
+/* ---- the two hooks ---------------------------------------------------- */
+
+static void
+on_create_vm(int vm_fd)
+{
+	struct shim_vm *old, *vm;
+	int sfd;
+
+	if (!shim_active() || !is_vm_fd(vm_fd))
+		return;
+	sfd = take_stats_fd(vm_fd, "VM fd", (unsigned)vm_fd);
+	if (sfd < 0)
+		return;
+	pthread_mutex_lock(&shim.lock);
+	if (shim.stopping || atomic_load(&shim.disabled))
+		goto drop;
+	/* The VMM closed a VM and the kernel gave its fd number to this one. */
+	old = vm_find(vm_fd);
+	if (old && shim.mode == MODE_SOCKET)
+		socket_end_vm(old);
+	else if (old)
+		old->gone = true;
+	if (shim.mode == MODE_SOCKET) {
+		if (!ensure_connected() || (vm = vm_new(vm_fd, -1)) == NULL)
+			goto drop;
+		send_stats_fd(vm, KS_TARGET_VM, 0, sfd);
+	} else {
+		if (!ensure_thread() || vm_new(vm_fd, sfd) == NULL)
+			goto drop;
+		pthread_cond_signal(&shim.cond);
+	}
+	pthread_mutex_unlock(&shim.lock);
+	return;
+drop:
+	pthread_mutex_unlock(&shim.lock);
+	close(sfd);
+}
+
+static void
+on_create_vcpu(int vm_fd, unsigned long id, int vcpu_fd)
+{
+	struct shim_vm *vm;
+	int sfd;
+
+	if (!shim_active())
+		return;
+	pthread_mutex_lock(&shim.lock);
+	vm = vm_find(vm_fd);
+	pthread_mutex_unlock(&shim.lock);
+	if (vm == NULL)			/* a VM we do not publish */
+		return;
+	sfd = take_stats_fd(vcpu_fd, "vCPU", (unsigned)id);
+	if (sfd < 0)
+		return;
+	pthread_mutex_lock(&shim.lock);
+	/* Look again: only the publisher thread frees VMs, but it may have. */
+	vm = vm_find(vm_fd);
+	if (vm == NULL || shim.stopping || atomic_load(&shim.disabled)) {
+		close(sfd);
+	} else if (shim.mode == MODE_SOCKET) {
+		send_stats_fd(vm, KS_TARGET_VCPU, (uint32_t)id, sfd);
+	} else if (vm_add_vcpu(vm, sfd, (uint32_t)id)) {
+		pthread_cond_signal(&shim.cond);
+	} else {
+		close(sfd);
+	}
+	pthread_mutex_unlock(&shim.lock);
+}
+
+/* The VMM's KVM_CREATE_VM or KVM_CREATE_VCPU: its result and errno stay its own. */
+static int __attribute__((noinline))
+ioctl_create(ioctl_fn real, int fd, unsigned long request, void *arg)
+{
+	int ret = real(fd, request, arg);
+	int saved;
+
+	if (ret < 0)
+		return ret;
+	saved = errno;
+	if (request == KVM_CREATE_VM)
+		on_create_vm(ret);
+	else
+		on_create_vcpu(fd, (unsigned long)arg, ret);
+	errno = saved;
+	return ret;
+}
+
+int
+ioctl(int fd, unsigned long request, ...)
+{
+	ioctl_fn real = atomic_load_explicit(&real_ioctl, memory_order_acquire);
+	va_list ap;
+	void *arg;
+
+	/* glibc passes the third argument through as a pointer-sized word. */
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (__builtin_expect(real == NULL, 0))
+		real = resolve_real_ioctl();
+	if (__builtin_expect((request | CREATE_BIT) != KVM_CREATE_VCPU, 1))
+		return real(fd, request, arg);
+	return ioctl_create(real, fd, request, arg);
+}
+
+/* ---- exit --------------------------------------------------------------- */
+
+static void
+free_table(void)
+{
+	while (shim.vms) {
+		struct shim_vm *vm = shim.vms;
+
+		shim.vms = vm->next;
+		vm_free(vm);
+	}
+}
+
+/*
+ * At exit (or unload), end every VM: segments marked ended and removed, or
+ * the intake connection closed, which ends them in the daemon.  A forked
+ * child's exit must not end its parent's VMs.
+ */
+__attribute__((destructor)) static void
+shim_fini(void)
+{
+	bool started;
+	int saved = errno;
+
+	if (!atomic_load(&shim.configured) || getpid() != shim.pid)
+		return;
+	pthread_mutex_lock(&shim.lock);
+	shim.stopping = true;
+	started = shim.thread_started;
+	pthread_cond_signal(&shim.cond);
+	pthread_mutex_unlock(&shim.lock);
+	if (started)
+		pthread_join(shim.thread, NULL);
+	if (shim.pub) {
+		kvmstats_publisher_destroy(&shim.pub);
+		shim_info("every VM ended");
+	}
+	if (shim.sock >= 0) {
+		close(shim.sock);
+		shim.sock = -1;
+	}
+	free_table();
+	errno = saved;
+}
