@@ -1,0 +1,744 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_real_attach.c - attach to a running VMM (tests/tools/test_vmm) on the
+ * real kernel and read it back through the reader library.
+ *
+ * Without a usable /dev/kvm the KVM tests are skipped with the reason
+ * (KVMSTATS_REQUIRE_KVM=1 makes that a failure instead); the tests of a
+ * process without stats fds and of a missing process run everywhere.
+ * Under valgrind (<= 3.19 knows neither pidfd_open nor pidfd_getfd) attach
+ * must fail with ENOSYS and say so; that is what is checked there.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "attach.h"
+#include "kvmstats/reader.h"
+#include "statsfd.h"
+
+#define LINE_TIMEOUT_MS		20000	/* a TCG-emulated guest is slow */
+#define STATE_TIMEOUT_MS	10000
+#define RESCAN_MS		50
+
+struct vmm {
+	pid_t pid;
+	int out;			/* its stdout */
+};
+
+static atomic_int ends;
+
+/* ---- environment -------------------------------------------------------- */
+
+static bool
+under_valgrind(void)
+{
+	const char *v = getenv("KVMSTATS_UNDER_VALGRIND");
+
+	return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}
+
+/* Return: false (after saying why) when this host cannot make a VM. */
+static bool
+kvm_usable(void)
+{
+	const char *req = getenv("KVMSTATS_REQUIRE_KVM");
+	char why[160] = "";
+	int kvm, vm;
+
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0) {
+		snprintf(why, sizeof(why), "/dev/kvm: %s", strerror(errno));
+	} else {
+		vm = ioctl(kvm, KVM_CREATE_VM, 0);
+		if (vm < 0)
+			snprintf(why, sizeof(why), "KVM_CREATE_VM: %s", strerror(errno));
+		else if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) <= 0)
+			snprintf(why, sizeof(why), "kernel lacks KVM_CAP_BINARY_STATS_FD");
+		if (vm >= 0)
+			close(vm);
+		close(kvm);
+	}
+	if (why[0] == '\0')
+		return true;
+	if (req != NULL && strcmp(req, "1") == 0)
+		fail_msg("KVMSTATS_REQUIRE_KVM=1 but KVM is not usable: %s", why);
+	print_message("skip: %s\n", why);
+	return false;
+}
+
+static void
+vmm_path(char *buf, size_t len)
+{
+	const char *build = getenv("KVMSTATS_BUILD");
+
+	snprintf(buf, len, "%s/tests/tools/test_vmm", build && *build ? build : "build");
+}
+
+/* ---- the test VMM ------------------------------------------------------- */
+
+/* One line of the child's stdout, without the newline; fails on timeout. */
+static void
+read_line(int fd, char *buf, size_t len)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t n = 0;
+	char c;
+
+	for (;;) {
+		if (poll(&p, 1, LINE_TIMEOUT_MS) != 1)
+			fail_msg("test_vmm said nothing for %d ms", LINE_TIMEOUT_MS);
+		if (read(fd, &c, 1) != 1)
+			fail_msg("test_vmm closed its stdout (did it fail? see above)");
+		if (c == '\n')
+			break;
+		if (n + 1 < len)
+			buf[n++] = c;
+	}
+	buf[n] = '\0';
+}
+
+static struct vmm
+vmm_spawn(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	char path[512], line[64], want[64];
+	struct vmm v;
+	int p[2];
+
+	vmm_path(path, sizeof(path));
+	if (access(path, X_OK) != 0)
+		fail_msg("%s: %s (build it: make BUILD=... %s)", path, strerror(errno), path);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	v.pid = fork();
+	assert_true(v.pid >= 0);
+	if (v.pid == 0) {
+		dup2(p[1], STDOUT_FILENO);
+		execl(path, path, a1, a2, a3, a4, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	v.out = p[0];
+	read_line(v.out, line, sizeof(line));
+	snprintf(want, sizeof(want), "ready %d", (int)v.pid);
+	assert_string_equal(line, want);
+	return v;
+}
+
+/* SIGUSR1/SIGUSR2, then wait for "hotplug <n>". */
+static void
+vmm_hotplug(const struct vmm *v, int sig, unsigned want_n)
+{
+	char line[64], want[64];
+
+	assert_int_equal(kill(v->pid, sig), 0);
+	read_line(v->out, line, sizeof(line));
+	snprintf(want, sizeof(want), "hotplug %u", want_n);
+	assert_string_equal(line, want);
+}
+
+static void
+vmm_stop(struct vmm *v)
+{
+	int status;
+
+	if (v->pid <= 0)
+		return;
+	kill(v->pid, SIGTERM);
+	assert_int_equal(waitpid(v->pid, &status, 0), v->pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(v->out);
+	v->pid = -1;
+}
+
+/*
+ * The VMM's stats fds, found and duplicated here independently of
+ * attach.c (kind VM: vcpu -1), in fd order.
+ */
+struct their_fd {
+	int vcpu;
+	int fd;
+	struct ks_statsfd_schema s;
+};
+
+static unsigned
+take_their_fds(pid_t pid, struct their_fd *out, unsigned max)
+{
+	char path[64], link[128];
+	unsigned n = 0;
+	int pidfd, fd, vcpu;
+	ssize_t len;
+
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	assert_true(pidfd >= 0);
+	for (fd = 0; fd < 256 && n < max; fd++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len < 0)
+			continue;
+		link[len] = '\0';
+		if (strcmp(link, "anon_inode:kvm-vm-stats") == 0)
+			vcpu = -1;
+		else if (sscanf(link, "anon_inode:kvm-vcpu-stats:%d", &vcpu) != 1)
+			continue;
+		out[n].vcpu = vcpu;
+		out[n].fd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+		assert_true(out[n].fd >= 0);
+		n++;
+	}
+	close(pidfd);
+	return n;
+}
+
+static void
+parse_their_fds(struct their_fd *t, unsigned n)
+{
+	struct kvmstats_error err;
+
+	for (unsigned i = 0; i < n; i++)
+		if (ks_statsfd_parse(t[i].fd, "duplicated stats fd", &t[i].s, &err) < 0)
+			fail_msg("%s", err.msg);
+}
+
+static void
+drop_their_fds(struct their_fd *t, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		ks_statsfd_schema_clear(&t[i].s);
+		close(t[i].fd);
+	}
+}
+
+/* ---- the publisher side ------------------------------------------------- */
+
+static struct ks_engine *
+new_engine(unsigned hz)
+{
+	struct ks_engine_config cfg;
+	struct kvmstats_error err;
+	struct ks_engine *e;
+
+	ks_engine_config_init(&cfg);
+	cfg.hz = hz;
+	if (ks_engine_create(&cfg, &e, &err) < 0)
+		fail_msg("engine: %s", err.msg);
+	if (ks_engine_start(e, &err) < 0)
+		fail_msg("engine start: %s", err.msg);
+	return e;
+}
+
+static void
+count_end(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&ends, 1);
+}
+
+static int
+try_attach(struct ks_engine *e, pid_t pid, struct ks_attach **a, struct kvmstats_error *err)
+{
+	struct ks_attach_opts o = {
+		.pid = pid,
+		.rescan_ms = RESCAN_MS,
+		.on_end = count_end,
+	};
+
+	return ks_attach_start(e, &o, a, err);
+}
+
+/* Return: false when valgrind cannot run pidfd_open (the test then ends). */
+static bool
+attach_vmm(struct ks_engine *e, pid_t pid, struct ks_attach **a)
+{
+	struct kvmstats_error err;
+	int ret = try_attach(e, pid, a, &err);
+
+	if (ret == -ENOSYS && under_valgrind()) {
+		assert_non_null(strstr(err.msg, "not implemented"));
+		print_message("valgrind knows no pidfd_open: checked the ENOSYS error only: %s\n",
+			      err.msg);
+		return false;
+	}
+	if (ret < 0)
+		fail_msg("attach %d: %s", (int)pid, err.msg);
+	return true;
+}
+
+static struct kvmstats_segment *
+reader_attach(pid_t pid)
+{
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	char vm[32];
+
+	snprintf(vm, sizeof(vm), "kvm-%d", (int)pid);
+	if (kvmstats_attach(vm, NULL, &seg, &err) < 0)
+		fail_msg("reader: %s", err.msg);
+	return seg;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+wait_state(const struct kvmstats_segment *seg, enum kvmstats_state want)
+{
+	struct kvmstats_status st;
+
+	for (unsigned ms = 0; ms < STATE_TIMEOUT_MS; ms += 5) {
+		kvmstats_status(seg, &st);
+		if (st.state == want)
+			return;
+		sleep_ms(5);
+	}
+	fail_msg("segment still %s after %d ms, want %s", kvmstats_state_name(st.state),
+		 STATE_TIMEOUT_MS, kvmstats_state_name(want));
+}
+
+static uint64_t
+wait_sweep_after(const struct kvmstats_segment *seg, uint64_t after)
+{
+	struct kvmstats_status st;
+
+	for (unsigned ms = 0; ms < STATE_TIMEOUT_MS; ms++) {
+		kvmstats_status(seg, &st);
+		if (st.sweep > after)
+			return st.sweep;
+		sleep_ms(1);
+	}
+	fail_msg("no sweep after %llu within %d ms", (unsigned long long)after,
+		 STATE_TIMEOUT_MS);
+	return 0;
+}
+
+/* vCPU targets of @seg, in order: their ids must be 0..n-1. */
+static void
+check_vcpus(const struct kvmstats_segment *seg, unsigned first, unsigned n)
+{
+	assert_int_equal(kvmstats_nr_targets(seg), first + n);
+	for (unsigned i = 0; i < n; i++) {
+		const struct kvmstats_target_info *ti = kvmstats_target(seg, first + i);
+
+		assert_int_equal(ti->kind, KVMSTATS_TARGET_VCPU);
+		assert_int_equal(ti->vcpu_index, i);
+	}
+}
+
+/* Target @t publishes exactly the descriptors the kernel gave for @s. */
+static void
+check_schema(const struct kvmstats_segment *seg, unsigned t, const struct ks_statsfd_schema *s)
+{
+	const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+
+	assert_string_equal(ti->id, s->id);
+	assert_string_equal(ti->label, s->id);
+	assert_int_equal(ti->nr_stats, s->nr_desc);
+	assert_int_equal(ti->record_words, s->data_size / 8);
+	for (unsigned j = 0; j < s->nr_desc; j++) {
+		const struct kvmstats_stat_info *si = kvmstats_target_stat(seg, t, j);
+		const struct ks_kvm_desc *d = &s->desc[j];
+
+		assert_string_equal(si->name, d->name);
+		assert_string_equal(si->provider_name, "kvm");
+		assert_int_equal(si->type, d->type);
+		assert_int_equal(si->unit, d->unit);
+		assert_int_equal(si->base, d->base);
+		assert_int_equal(si->exponent, d->exponent);
+		assert_int_equal(si->size, d->size);
+		assert_int_equal(si->bucket_size, d->bucket_size);
+		assert_int_equal(si->value_index, d->offset / 8);
+	}
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+/*
+ * First, while this process has no threads: the child forks off and
+ * drops to uid 65534, which may not look into a root process's fds.
+ */
+static void
+attach_eperm(void **state)
+{
+	struct kvmstats_error err = { 0 };
+	struct vmm v;
+	char msg[sizeof(err.msg)] = "";
+	ssize_t n;
+	pid_t child;
+	int p[2], status;
+
+	(void)state;
+	if (!kvm_usable()) {
+		skip();
+		return;
+	}
+	if (geteuid() != 0) {
+		print_message("skip: the EPERM test needs root (to drop to uid 65534)\n");
+		skip();
+		return;
+	}
+	v = vmm_spawn("--vcpus", "1", NULL, NULL);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct ks_engine_config cfg;
+		struct ks_engine *e;
+		struct ks_attach *a;
+		int ret;
+
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(3);
+		ks_engine_config_init(&cfg);
+		if (ks_engine_create(&cfg, &e, &err) < 0)
+			_exit(4);
+		ret = try_attach(e, v.pid, &a, &err);
+		if (write(p[1], err.msg, strlen(err.msg)) < 0)
+			_exit(5);
+		_exit(ret == -EPERM ? 0 : ret == -ENOSYS && under_valgrind() ? 6 : 1);
+	}
+	close(p[1]);
+	n = read(p[0], msg, sizeof(msg) - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	vmm_stop(&v);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 6) {
+		print_message("valgrind knows no pidfd_open: %s\n", msg);
+		return;
+	}
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("want EPERM, child exit %d: %s", WEXITSTATUS(status), msg);
+	print_message("EPERM says: %s\n", msg);
+	assert_non_null(strstr(msg, "permission denied"));
+	assert_non_null(strstr(msg, "CAP_SYS_PTRACE"));
+	assert_non_null(strstr(msg, "uid 0"));
+	assert_non_null(strstr(msg, "(test_vmm"));
+	if (access("/proc/sys/kernel/yama/ptrace_scope", R_OK) == 0)
+		assert_non_null(strstr(msg, "ptrace_scope is"));
+}
+
+/* A guest that does not run: every published value equals a pread. */
+static void
+attach_publishes_kernel_tables(void **state)
+{
+	struct ks_engine *e;
+	struct ks_attach *a;
+	struct kvmstats_segment *seg;
+	struct their_fd t[4];
+	uint64_t rec[4096], raw[4096];
+	struct vmm v;
+	char name[64];
+	unsigned n;
+
+	(void)state;
+	if (!kvm_usable()) {
+		skip();
+		return;
+	}
+	v = vmm_spawn("--vcpus", "2", "--vm-stats-fd", NULL);
+	e = new_engine(200);
+	if (!attach_vmm(e, v.pid, &a)) {
+		ks_engine_destroy(&e);
+		vmm_stop(&v);
+		return;
+	}
+	snprintf(name, sizeof(name), "kvmstats.kvm-%d", (int)v.pid);
+	assert_string_equal(ks_attach_file(a), name);
+	seg = reader_attach(v.pid);
+	assert_int_equal(kvmstats_info(seg)->generation, 1);
+	snprintf(name, sizeof(name), "kvm-%d", (int)v.pid);
+	assert_string_equal(kvmstats_info(seg)->vm_name, name);
+
+	/* The VM and two vCPUs; not the VM or vCPU fds, whose names share a prefix. */
+	n = take_their_fds(v.pid, t, 4);
+	assert_int_equal(n, 3);
+	parse_their_fds(t, n);
+	assert_int_equal(kvmstats_target(seg, 0)->kind, KVMSTATS_TARGET_VM);
+	check_vcpus(seg, 1, 2);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned tg = t[i].vcpu < 0 ? 0 : (unsigned)t[i].vcpu + 1;
+		const struct kvmstats_target_info *ti = kvmstats_target(seg, tg);
+		struct kvmstats_sample s;
+
+		check_schema(seg, tg, &t[i].s);
+		assert_true(ti->record_words <= 4096);
+		wait_sweep_after(seg, 1);
+		assert_int_equal(kvmstats_read_record(seg, tg, rec, 4096, &s), 0);
+		assert_int_equal(s.flags, 0);
+		assert_int_equal(ks_statsfd_read_data(t[i].fd, &t[i].s, raw), 0);
+		assert_memory_equal(rec, raw, ti->record_words * 8);
+	}
+	drop_their_fds(t, n);
+
+	/* Stopping ends the segment; the VMM is not touched. */
+	ks_attach_stop(&a);
+	assert_null(a);
+	wait_state(seg, KVMSTATS_STATE_ENDED);	/* written when the poll thread retires it */
+	assert_int_equal(kill(v.pid, 0), 0);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+	vmm_stop(&v);
+}
+
+/* One counter of vCPU target @tg: the published value lies between two preads. */
+static uint64_t
+check_between(const struct kvmstats_segment *seg, unsigned tg, const struct their_fd *t,
+	      const char *stat)
+{
+	struct kvmstats_stat_handle h;
+	struct kvmstats_status st;
+	struct kvmstats_sample s;
+	uint64_t before, pub, after;
+	off_t off = -1;
+
+	for (unsigned j = 0; j < t->s.nr_desc; j++)
+		if (strcmp(t->s.desc[j].name, stat) == 0)
+			off = (off_t)(t->s.data_offset + t->s.desc[j].offset);
+	assert_true(off >= 0);
+	assert_int_equal(kvmstats_stat_lookup(seg, tg, "kvm", stat, &h), 0);
+	assert_int_equal(pread(t->fd, &before, 8, off), 8);
+	kvmstats_status(seg, &st);
+	/* Sweep st.sweep + 2 began after the status load, so after "before". */
+	wait_sweep_after(seg, st.sweep + 1);
+	assert_int_equal(kvmstats_read_scalar(seg, &h, &pub, &s), 0);
+	assert_true(s.sweep >= st.sweep + 2);
+	assert_int_equal(pread(t->fd, &after, 8, off), 8);
+	if (before > pub || pub > after)
+		fail_msg("%s: pread %llu, published %llu, pread %llu", stat,
+			 (unsigned long long)before, (unsigned long long)pub,
+			 (unsigned long long)after);
+	return pub;
+}
+
+static void
+attach_counters_move(void **state)
+{
+	struct ks_engine *e;
+	struct ks_attach *a;
+	struct kvmstats_segment *seg;
+	struct their_fd t[2];
+	struct vmm v;
+	unsigned n;
+
+	(void)state;
+	if (!kvm_usable()) {
+		skip();
+		return;
+	}
+	v = vmm_spawn("--vcpus", "2", "--run", NULL);
+	e = new_engine(200);
+	if (!attach_vmm(e, v.pid, &a)) {
+		ks_engine_destroy(&e);
+		vmm_stop(&v);
+		return;
+	}
+	seg = reader_attach(v.pid);
+	/* QEMU's shape: no VM stats fd, so the vCPUs are the only targets. */
+	check_vcpus(seg, 0, 2);
+	n = take_their_fds(v.pid, t, 2);
+	assert_int_equal(n, 2);
+	parse_their_fds(t, n);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t first = check_between(seg, (unsigned)t[i].vcpu, &t[i], "exits");
+		uint64_t later = first;
+
+		check_between(seg, (unsigned)t[i].vcpu, &t[i], "io_exits");
+		for (unsigned ms = 0; later == first && ms < STATE_TIMEOUT_MS; ms += 20) {
+			sleep_ms(20);
+			later = check_between(seg, (unsigned)t[i].vcpu, &t[i], "exits");
+		}
+		if (later <= first)
+			fail_msg("vCPU %d: exits stayed at %llu", t[i].vcpu,
+				 (unsigned long long)first);
+		assert_true(check_between(seg, (unsigned)t[i].vcpu, &t[i], "halt_exits") > 0);
+	}
+	drop_their_fds(t, n);
+	ks_attach_stop(&a);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+	vmm_stop(&v);
+}
+
+/* Reattach after a generation change: @nr vCPUs, generation @gen. */
+static void
+expect_generation(struct kvmstats_segment **seg, unsigned nr, uint64_t gen)
+{
+	struct kvmstats_error err;
+
+	wait_state(*seg, KVMSTATS_STATE_SUPERSEDED);
+	if (kvmstats_reattach(seg, &err) < 0)
+		fail_msg("reattach: %s", err.msg);
+	assert_int_equal(kvmstats_info(*seg)->generation, gen);
+	check_vcpus(*seg, 0, nr);
+}
+
+static void
+attach_hotplug_and_exit(void **state)
+{
+	struct kvmstats_segment *seg;
+	struct kvmstats_status st;
+	struct ks_engine *e;
+	struct ks_attach *a;
+	struct vmm v;
+	int status;
+
+	(void)state;
+	if (!kvm_usable()) {
+		skip();
+		return;
+	}
+	v = vmm_spawn("--vcpus", "1", "--run", NULL);
+	e = new_engine(200);
+	if (!attach_vmm(e, v.pid, &a)) {
+		ks_engine_destroy(&e);
+		vmm_stop(&v);
+		return;
+	}
+	atomic_store(&ends, 0);
+	seg = reader_attach(v.pid);
+	check_vcpus(seg, 0, 1);
+
+	vmm_hotplug(&v, SIGUSR1, 2);
+	expect_generation(&seg, 2, 2);
+	vmm_hotplug(&v, SIGUSR1, 3);
+	expect_generation(&seg, 3, 3);
+	vmm_hotplug(&v, SIGUSR2, 2);
+	expect_generation(&seg, 2, 4);
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.state, KVMSTATS_STATE_LIVE);
+
+	/* Nothing changes: no new generation over several rescans. */
+	sleep_ms(5 * RESCAN_MS);
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.state, KVMSTATS_STATE_LIVE);
+
+	/* The VMM exits: the segment ends and on_end runs once. */
+	assert_int_equal(kill(v.pid, SIGTERM), 0);
+	assert_int_equal(waitpid(v.pid, &status, 0), v.pid);
+	close(v.out);
+	wait_state(seg, KVMSTATS_STATE_ENDED);
+	for (unsigned ms = 0; atomic_load(&ends) == 0 && ms < STATE_TIMEOUT_MS; ms++)
+		sleep_ms(1);
+	assert_int_equal(atomic_load(&ends), 1);
+	ks_attach_stop(&a);
+	assert_int_equal(atomic_load(&ends), 1);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+}
+
+static void
+expect_no_fds(struct ks_engine *e, pid_t pid, const char *comm)
+{
+	struct kvmstats_error err;
+	struct ks_attach *a = NULL;
+	char want[64];
+	int ret = try_attach(e, pid, &a, &err);
+
+	if (ret == -ENOSYS && under_valgrind())
+		return;
+	assert_int_equal(ret, -ENODATA);
+	assert_null(a);
+	snprintf(want, sizeof(want), "process %d (%s) holds no KVM stats fds", (int)pid, comm);
+	assert_non_null(strstr(err.msg, want));
+	assert_non_null(strstr(err.msg, "QEMU >= 8.1"));
+	assert_non_null(strstr(err.msg, "libkvmstats-preload.so"));
+	assert_non_null(strstr(err.msg, "kvmstatsd --listen"));
+}
+
+static void
+attach_no_stats_fds(void **state)
+{
+	struct ks_engine *e = new_engine(100);
+	struct vmm v;
+	pid_t child;
+	int status;
+
+	(void)state;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		execlp("sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	sleep_ms(100);		/* let it become "sleep" */
+	expect_no_fds(e, child, "sleep");
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, &status, 0), child);
+
+	/* VM and vCPU fds but no stats fds (QEMU < 8.1): their names must not match. */
+	if (kvm_usable()) {
+		v = vmm_spawn("--vcpus", "2", "--no-vcpu-stats-fds", NULL);
+		expect_no_fds(e, v.pid, "test_vmm");
+		vmm_stop(&v);
+	}
+	ks_engine_destroy(&e);
+}
+
+static void
+attach_no_such_process(void **state)
+{
+	struct ks_engine *e = new_engine(100);
+	struct kvmstats_error err;
+	struct ks_attach *a = NULL;
+	char want[64];
+	pid_t child;
+	int ret, status;
+
+	(void)state;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	ret = try_attach(e, child, &a, &err);
+	if (!(ret == -ENOSYS && under_valgrind())) {
+		assert_int_equal(ret, -ENOENT);
+		snprintf(want, sizeof(want), "no process %d", (int)child);
+		assert_non_null(strstr(err.msg, want));
+	}
+	assert_null(a);
+	assert_int_equal(try_attach(e, 0, &a, &err), -EINVAL);
+	assert_int_equal(try_attach(e, -5, &a, &err), -EINVAL);
+	ks_engine_destroy(&e);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(attach_eperm),		/* first: no threads yet */
+		cmocka_unit_test(attach_publishes_kernel_tables),
+		cmocka_unit_test(attach_counters_move),
+		cmocka_unit_test(attach_hotplug_and_exit),
+		cmocka_unit_test(attach_no_stats_fds),
+		cmocka_unit_test(attach_no_such_process),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
