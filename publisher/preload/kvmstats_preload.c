@@ -623,7 +623,7 @@ ensure_connected(void)
 		return true;
 	s = ks_intake_connect(shim.socket_path, &err);
 	if (s < 0) {
-		shim_fail("cannot connect to kvmstatsd at %s: %s", shim.socket_path, err.msg);
+		shim_fail("socket mode: %s", err.msg);
 		return false;
 	}
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
