@@ -48,6 +48,15 @@ int ks_own_vm_start(struct ks_own_vm *vm, unsigned wake_us, struct kvmstats_erro
 /* How many times each vCPU's guest loop ran (port writes seen), for tests. */
 uint64_t ks_own_vm_loops(const struct ks_own_vm *vm, unsigned vcpu);
 
+/*
+ * ks_own_vm_pause() - stop the vCPU threads and keep everything else: the
+ * fds stay open and no vCPU runs, so every stat holds still (tests compare
+ * published values with a direct pread).  ks_own_vm_start() with the same
+ * @wake_us resumes the guest where it stopped.  Threads are kicked out of
+ * KVM_RUN with SIGUSR1, which the own VM takes over (a no-op handler).
+ */
+void ks_own_vm_pause(struct ks_own_vm *vm);
+
 /* Stop the vCPU threads, close every fd, free; sets *@vmp to NULL. */
 void ks_own_vm_destroy(struct ks_own_vm **vmp);
 

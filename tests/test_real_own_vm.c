@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_real_own_vm.c - a VM of our own on the running kernel's KVM, its
+ * guest making the counters move, published and read back.
+ *
+ * Without a usable /dev/kvm every test is skipped with the reason, unless
+ * KVMSTATS_REQUIRE_KVM=1 says KVM must work here (the CI's KVM guest): then
+ * the reason is a failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+#include "kvm_x86_tables.h"
+#include "kvmstats/reader.h"
+#include "own_vm.h"
+#include "statsfd.h"
+#include "vm_builder.h"
+
+#define NR_VCPUS	2
+#define WAKE_US		1000u
+#define RUN_NS		1500000000ull	/* how long the guest runs in the moving test */
+#define SWEEP_GAP_US	10000		/* between sweeps while it runs */
+
+/*
+ * With VMX or SVM the guest's OUT is intercepted and counted in io_exits.
+ * PVM (kvm_pvm, a KVM that runs guests without VMX/SVM) emulates a
+ * non-PVM guest's instructions instead: the OUT then counts in
+ * insn_emulation and io_exits stays 0.
+ */
+static bool pio_emulated;
+
+static bool
+module_loaded(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/module/%s", name);
+	return access(path, F_OK) == 0;
+}
+
+/* Return: whether KVM is usable here; otherwise skip, or fail if it must be. */
+static bool
+kvm_here(void)
+{
+	struct kvmstats_error err;
+	const char *req = getenv("KVMSTATS_REQUIRE_KVM");
+
+	if (ks_own_vm_available(&err) == 0) {
+		pio_emulated = module_loaded("kvm_pvm") && !module_loaded("kvm_intel") &&
+			       !module_loaded("kvm_amd");
+		return true;
+	}
+	if (req != NULL && strcmp(req, "1") == 0)
+		fail_msg("KVMSTATS_REQUIRE_KVM=1 but no VM can be made here: %s", err.msg);
+	print_message("skipped: %s\n", err.msg);
+	return false;
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The kernel writes the pid in the initial PID namespace.  Return: our pid
+ * if that is the namespace we are in (NSpid has one entry), else -1.
+ */
+static int
+pid_as_kernel_sees_it(void)
+{
+	char line[256];
+	int fields = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+	char *tok, *save;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "NSpid:", 6) != 0)
+			continue;
+		for (tok = strtok_r(line + 6, " \t\n", &save); tok != NULL;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			fields++;
+	}
+	fclose(f);
+	return fields == 1 ? (int)getpid() : -1;
+}
+
+static struct ks_own_vm *
+new_vm(void)
+{
+	struct kvmstats_error err;
+	struct ks_own_vm *vm;
+
+	if (ks_own_vm_create(NR_VCPUS, &vm, &err) < 0)
+		fail_msg("own VM: %s", err.msg);
+	return vm;
+}
+
+static void
+parse(int fd, const char *what, struct ks_statsfd_schema *s)
+{
+	struct kvmstats_error err;
+
+	if (ks_statsfd_parse(fd, what, s, &err) < 0)
+		fail_msg("parse %s: %s", what, err.msg);
+}
+
+/* ---- (a) ids ------------------------------------------------------------- */
+
+static void
+own_vm_ids(void **state)
+{
+	struct ks_statsfd_schema s;
+	struct ks_own_vm *vm;
+	char want[64], what[64];
+	int pid = pid_as_kernel_sees_it(), fd;
+
+	(void)state;
+	if (!kvm_here()) {
+		skip();
+		return;
+	}
+	vm = new_vm();
+	assert_int_equal(ks_own_vm_nr_vcpus(vm), NR_VCPUS);
+	assert_int_equal(ks_own_vm_stats_fd(vm, NR_VCPUS), -EINVAL);
+	assert_int_equal(ks_own_vm_stats_fd(vm, -2), -EINVAL);
+	if (pid > 0) {
+		snprintf(want, sizeof(want), "kvm-%d", pid);
+		assert_string_equal(ks_own_vm_name(vm), want);
+	}
+	for (int v = -1; v < NR_VCPUS; v++) {
+		fd = ks_own_vm_stats_fd(vm, v);
+		assert_true(fd >= 0);
+		assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		snprintf(what, sizeof(what), "own VM stats fd of target %d", v);
+		parse(fd, what, &s);
+		/* The kernel's own id string: the VM's name, and name/vcpu-<n>. */
+		if (v < 0)
+			snprintf(want, sizeof(want), "%s", ks_own_vm_name(vm));
+		else
+			snprintf(want, sizeof(want), "%s/vcpu-%d", ks_own_vm_name(vm), v);
+		assert_string_equal(s.id, want);
+		assert_true(s.nr_desc > 0);
+		ks_statsfd_schema_clear(&s);
+	}
+	ks_own_vm_destroy(&vm);
+	assert_null(vm);
+}
+
+static void
+own_vm_rejects_bad_arguments(void **state)
+{
+	struct kvmstats_error err;
+	struct ks_own_vm *vm = (struct ks_own_vm *)1;
+
+	(void)state;
+	assert_int_equal(ks_own_vm_create(0, &vm, &err), -EINVAL);
+	assert_null(vm);
+	assert_int_equal(ks_own_vm_create(KS_OWN_VM_MAX_VCPUS + 1, &vm, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "vCPUs, must be 1.."));
+	ks_own_vm_destroy(&vm);		/* NULL: nothing to do */
+	if (!kvm_here()) {
+		skip();
+		return;
+	}
+	vm = new_vm();
+	assert_int_equal(ks_own_vm_start(vm, 0, &err), -EINVAL);
+	assert_int_equal(ks_own_vm_start(vm, 5000000, &err), -EINVAL);
+	assert_int_equal(ks_own_vm_start(vm, WAKE_US, &err), 0);
+	assert_int_equal(ks_own_vm_start(vm, WAKE_US, &err), -EBUSY);
+	ks_own_vm_pause(vm);
+	ks_own_vm_pause(vm);		/* idempotent */
+	/* The guest's timer was programmed with the first period. */
+	assert_int_equal(ks_own_vm_start(vm, 2 * WAKE_US, &err), -EINVAL);
+	ks_own_vm_destroy(&vm);		/* never restarted: destroy of a paused VM */
+}
+
+/* ---- publishing the VM ----------------------------------------------------- */
+
+struct published {
+	struct ks_own_vm *vm;
+	struct ks_engine *e;
+	struct kvmstats_segment *seg;
+	unsigned nr_targets;		/* VM target 0, vCPU v is target 1 + v */
+	uint64_t *rec[1 + NR_VCPUS];	/* latest record read */
+	uint64_t *prev[1 + NR_VCPUS];	/* the one before */
+	struct kvmstats_sample sample;
+};
+
+/* Build the VM from its fds, add it to an engine that is not started, attach. */
+static void
+publish(struct published *p)
+{
+	struct ks_fd_target fds[1 + NR_VCPUS];
+	struct ks_engine_config cfg;
+	struct kvmstats_error err;
+	struct ks_vm_build b;
+
+	memset(p, 0, sizeof(*p));
+	p->vm = new_vm();
+	for (int t = 0; t <= NR_VCPUS; t++)
+		fds[t] = (struct ks_fd_target) {
+			.kind = t ? KS_TARGET_VCPU : KS_TARGET_VM,
+			.vcpu_index = t ? (uint32_t)(t - 1) : KS_VCPU_INDEX_NONE,
+			.fd = ks_own_vm_stats_fd(p->vm, t - 1),
+		};
+	if (ks_vm_build(NULL, NULL, fds, 1 + NR_VCPUS, NULL, &b, &err) < 0)
+		fail_msg("build: %s", err.msg);
+	assert_string_equal(b.def.vm_name, ks_own_vm_name(p->vm));
+	ks_engine_config_init(&cfg);
+	cfg.hz = 100;
+	if (ks_engine_create(&cfg, &p->e, &err) < 0)
+		fail_msg("engine: %s", err.msg);
+	if (ks_engine_add_vm(p->e, &b.def, NULL, &err) < 0)
+		fail_msg("add: %s", err.msg);
+	ks_vm_build_clear(&b, true);
+	if (kvmstats_attach(ks_own_vm_name(p->vm), NULL, &p->seg, &err) < 0)
+		fail_msg("attach %s: %s", ks_own_vm_name(p->vm), err.msg);
+	p->nr_targets = kvmstats_nr_targets(p->seg);
+	assert_int_equal(p->nr_targets, 1 + NR_VCPUS);
+	for (unsigned t = 0; t < p->nr_targets; t++) {
+		const struct kvmstats_target_info *ti = kvmstats_target(p->seg, t);
+
+		assert_int_equal(ti->kind, t ? KVMSTATS_TARGET_VCPU : KVMSTATS_TARGET_VM);
+		p->rec[t] = calloc(ti->record_words, 8);
+		p->prev[t] = calloc(ti->record_words, 8);
+		assert_non_null(p->rec[t]);
+		assert_non_null(p->prev[t]);
+	}
+}
+
+static void
+unpublish(struct published *p)
+{
+	kvmstats_detach(&p->seg);
+	ks_engine_destroy(&p->e);
+	ks_own_vm_destroy(&p->vm);
+	for (unsigned t = 0; t < p->nr_targets; t++) {
+		free(p->rec[t]);
+		free(p->prev[t]);
+	}
+}
+
+/* One sweep, then every target's record through the reader library. */
+static void
+sweep_and_read(struct published *p)
+{
+	struct kvmstats_sample s;
+
+	assert_int_equal(ks_engine_sweep(p->e), 0);
+	for (unsigned t = 0; t < p->nr_targets; t++) {
+		const struct kvmstats_target_info *ti = kvmstats_target(p->seg, t);
+
+		memcpy(p->prev[t], p->rec[t], ti->record_words * 8ul);
+		assert_int_equal(kvmstats_read_record(p->seg, t, p->rec[t], ti->record_words,
+						      &s), 0);
+		assert_int_equal(s.flags, 0);
+		if (t > 0)
+			assert_int_equal(s.sweep, p->sample.sweep);
+		p->sample = s;
+	}
+}
+
+static uint32_t
+value_index(const struct published *p, unsigned t, const char *name)
+{
+	struct kvmstats_stat_handle h;
+
+	if (kvmstats_stat_lookup(p->seg, t, "kvm", name, &h) < 0)
+		fail_msg("target %u has no stat %s", t, name);
+	return h.info->value_index;
+}
+
+static uint64_t
+val(const struct published *p, unsigned t, const char *name)
+{
+	return p->rec[t][value_index(p, t, name)];
+}
+
+static uint64_t
+hist_sum(const struct published *p, unsigned t, const char *name)
+{
+	struct kvmstats_stat_handle h;
+	uint64_t sum = 0;
+
+	if (kvmstats_stat_lookup(p->seg, t, "kvm", name, &h) < 0)
+		fail_msg("target %u has no stat %s", t, name);
+	for (uint32_t i = 0; i < h.info->size; i++)
+		sum += p->rec[t][h.info->value_index + i];
+	return sum;
+}
+
+/*
+ * Cumulative counters, peaks and histogram buckets never go down between
+ * sweeps; booleans are 0 or 1.
+ */
+static void
+check_semantics(const struct published *p, unsigned t)
+{
+	const struct kvmstats_target_info *ti = kvmstats_target(p->seg, t);
+
+	for (unsigned j = 0; j < ti->nr_stats; j++) {
+		const struct kvmstats_stat_info *si = kvmstats_target_stat(p->seg, t, j);
+
+		for (uint32_t i = 0; i < si->size; i++) {
+			uint64_t now = p->rec[t][si->value_index + i];
+			uint64_t before = p->prev[t][si->value_index + i];
+
+			if (si->unit == KVMSTATS_UNIT_BOOLEAN && now > 1)
+				fail_msg("target %u %s = %llu, not a boolean", t, si->name,
+					 (unsigned long long)now);
+			if (si->type != KVMSTATS_TYPE_INSTANT && now < before)
+				fail_msg("target %u %s[%u] went down: %llu -> %llu", t, si->name,
+					 i, (unsigned long long)before, (unsigned long long)now);
+		}
+	}
+}
+
+/*
+ * The guest's loop is "out 0x80; inc; hlt; jmp": the kernel counts the io
+ * exit before KVM_RUN returns and our thread counts the loop, so at any
+ * instant loops <= io_exits <= loops + 1.  The sweep happened between
+ * reading loops0 and loops1, hence loops0 <= io_exits <= loops1 + 1.
+ * Every hlt follows an out, and each out but possibly the last is followed
+ * by a hlt: loops - 1 <= halt_exits <= loops, hence the halt bounds below.
+ * (A host with AMD's idle-HLT intercept would skip the exit of a HLT that
+ * finds its interrupt already pending; none of ours has it.)
+ */
+static void
+check_against_loops(const struct published *p, unsigned v, uint64_t loops0, uint64_t loops1)
+{
+	uint64_t io = val(p, 1 + v, "io_exits"), halts = val(p, 1 + v, "halt_exits");
+
+	if (pio_emulated) {
+		/* Every loop's OUT went through the emulator instead. */
+		io = val(p, 1 + v, "insn_emulation");
+		if (io < loops0)
+			fail_msg("vCPU %u: insn_emulation %llu below the loops done, %llu",
+				 v, (unsigned long long)io, (unsigned long long)loops0);
+	} else if (io < loops0 || io > loops1 + 1)
+		fail_msg("vCPU %u: io_exits %llu outside the loops seen around the sweep "
+			 "[%llu, %llu + 1]", v, (unsigned long long)io,
+			 (unsigned long long)loops0, (unsigned long long)loops1);
+	if (halts + 1 < loops0 || halts > loops1)
+		fail_msg("vCPU %u: halt_exits %llu outside [%llu - 1, %llu]", v,
+			 (unsigned long long)halts, (unsigned long long)loops0,
+			 (unsigned long long)loops1);
+}
+
+static void
+sweep_checked(struct published *p)
+{
+	uint64_t loops0[NR_VCPUS], loops1[NR_VCPUS];
+
+	for (unsigned v = 0; v < NR_VCPUS; v++)
+		loops0[v] = ks_own_vm_loops(p->vm, v);
+	sweep_and_read(p);
+	for (unsigned v = 0; v < NR_VCPUS; v++)
+		loops1[v] = ks_own_vm_loops(p->vm, v);
+	for (unsigned t = 0; t < p->nr_targets; t++)
+		check_semantics(p, t);
+	for (unsigned v = 0; v < NR_VCPUS; v++)
+		check_against_loops(p, v, loops0[v], loops1[v]);
+}
+
+struct moves {
+	uint64_t exits, io_exits, halt_exits, halt_wait_ns, halt_wait_samples, loops;
+};
+
+static void
+take_moves(const struct published *p, unsigned v, struct moves *m)
+{
+	m->exits = val(p, 1 + v, "exits");
+	m->io_exits = val(p, 1 + v, "io_exits");
+	m->halt_exits = val(p, 1 + v, "halt_exits");
+	m->halt_wait_ns = val(p, 1 + v, "halt_wait_ns");
+	m->halt_wait_samples = hist_sum(p, 1 + v, "halt_wait_hist");
+	m->loops = ks_own_vm_loops(p->vm, v);
+}
+
+/*
+ * The wake-up rate: never above the timer's 1/WAKE_US (no other interrupt
+ * wakes the guest; 10% for the edges of the window), and not far below it:
+ * KVM's APIC bus is 1 GHz, so a wrong count or divider would be off by a
+ * large factor, while a loaded or emulated host only loses some wake-ups.
+ */
+static void
+check_rate(unsigned v, const struct moves *a, const struct moves *b, uint64_t ns)
+{
+	double secs = (double)ns / 1e9, rate = (double)(b->loops - a->loops) / secs;
+	double want = 1e6 / WAKE_US;
+
+	print_message("vCPU %u over %.2f s: %.0f loops/s (timer %.0f/s), exits +%llu, "
+		      "io_exits +%llu, halt_exits +%llu, halt_wait_ns +%llu "
+		      "(%.1f%% of the time), halt_wait_hist samples +%llu\n",
+		      v, secs, rate, want, (unsigned long long)(b->exits - a->exits),
+		      (unsigned long long)(b->io_exits - a->io_exits),
+		      (unsigned long long)(b->halt_exits - a->halt_exits),
+		      (unsigned long long)(b->halt_wait_ns - a->halt_wait_ns),
+		      100.0 * (double)(b->halt_wait_ns - a->halt_wait_ns) / (double)ns,
+		      (unsigned long long)(b->halt_wait_samples - a->halt_wait_samples));
+	if (rate > want * 1.1 || rate < want * 0.2)
+		fail_msg("vCPU %u: %.0f wake-ups a second, the APIC timer was set for %.0f",
+			 v, rate, want);
+}
+
+/* (b) with the guest running, every vCPU's exit and halt counters move. */
+static void
+own_vm_counters_move(void **state)
+{
+	struct moves first[NR_VCPUS], last[NR_VCPUS];
+	struct kvmstats_error err;
+	struct published p;
+	uint64_t t0, t1;
+	unsigned sweeps = 0;
+
+	(void)state;
+	if (!kvm_here()) {
+		skip();
+		return;
+	}
+	publish(&p);
+	sweep_and_read(&p);
+	if (ks_own_vm_start(p.vm, WAKE_US, &err) < 0)
+		fail_msg("start: %s", err.msg);
+	usleep(50000);			/* past the guest's first APIC programming */
+	sweep_checked(&p);
+	t0 = mono_ns();
+	for (unsigned v = 0; v < NR_VCPUS; v++)
+		take_moves(&p, v, &first[v]);
+	do {
+		usleep(SWEEP_GAP_US);
+		sweep_checked(&p);
+		sweeps++;
+	} while (mono_ns() - t0 < RUN_NS);
+	t1 = mono_ns();
+	for (unsigned v = 0; v < NR_VCPUS; v++) {
+		take_moves(&p, v, &last[v]);
+		assert_true(last[v].exits > first[v].exits);
+		assert_true(pio_emulated || last[v].io_exits > first[v].io_exits);
+		assert_true(last[v].halt_exits > first[v].halt_exits);
+		assert_true(last[v].halt_wait_ns > first[v].halt_wait_ns);
+		assert_true(last[v].halt_wait_samples > first[v].halt_wait_samples);
+		check_rate(v, &first[v], &last[v], t1 - t0);
+	}
+	print_message("%u sweeps, each checked: cumulative stats never went down, "
+		      "booleans 0/1, %s and halt_exits within the loop bounds\n", sweeps,
+		      pio_emulated ? "insn_emulation" : "io_exits");
+	if (pio_emulated)
+		print_message("note: this KVM (kvm_pvm) emulates the guest's port I/O: "
+			      "io_exits stays 0, insn_emulation counts it instead\n");
+	unpublish(&p);
+}
+
+/* ---- (c), (d) a paused guest: published == pread ----------------------------- */
+
+/* pread every target's data block: what the engine must have published. */
+static void
+pread_equals_published(const struct published *p, struct ks_statsfd_schema *schema)
+{
+	for (unsigned t = 0; t < p->nr_targets; t++) {
+		const struct kvmstats_target_info *ti = kvmstats_target(p->seg, t);
+		int fd = ks_own_vm_stats_fd(p->vm, (int)t - 1);
+		uint64_t *raw = malloc(schema[t].data_size);
+
+		assert_non_null(raw);
+		assert_int_equal(ti->record_words * 8ul, schema[t].data_size);
+		assert_int_equal(ks_statsfd_read_data(fd, &schema[t], raw), 0);
+		assert_memory_equal(p->rec[t], raw, schema[t].data_size);
+		free(raw);
+	}
+}
+
+/* The segment describes the VM target with exactly the kernel's VM table. */
+static void
+vm_table_published(const struct published *p, const struct ks_statsfd_schema *vm)
+{
+	const struct kvmstats_target_info *ti = kvmstats_target(p->seg, 0);
+	bool x86_ref = vm->nr_desc == KS_X86_VM_NR_DESC;
+
+	assert_string_equal(ti->id, ks_own_vm_name(p->vm));
+	assert_int_equal(ti->nr_stats, vm->nr_desc);
+	for (unsigned j = 0; j < vm->nr_desc; j++) {
+		const struct kvmstats_stat_info *si = kvmstats_target_stat(p->seg, 0, j);
+
+		assert_string_equal(si->name, vm->desc[j].name);
+		assert_int_equal(si->value_index, vm->desc[j].offset / 8);
+		assert_int_equal(si->size, vm->desc[j].size);
+		x86_ref = x86_ref && strcmp(si->name, ks_x86_vm_desc[j].name) == 0;
+	}
+	/* Informational: which VM values a 64 KiB guest moves depends on the MMU. */
+	print_message("VM table: %u stats (%s the x86 reference table), published equal "
+		      "to pread; nonzero:", vm->nr_desc, x86_ref ? "same as" : "differs from");
+	for (unsigned j = 0; j < vm->nr_desc; j++)
+		if (p->rec[0][vm->desc[j].offset / 8] != 0)
+			print_message(" %s=%llu", vm->desc[j].name,
+				      (unsigned long long)p->rec[0][vm->desc[j].offset / 8]);
+	print_message("\n");
+}
+
+static void
+own_vm_paused_equals_pread(void **state)
+{
+	struct ks_statsfd_schema schema[1 + NR_VCPUS];
+	struct kvmstats_error err;
+	struct published p;
+	uint64_t loops;
+	char what[64];
+
+	(void)state;
+	if (!kvm_here()) {
+		skip();
+		return;
+	}
+	publish(&p);
+	for (int t = 0; t <= NR_VCPUS; t++) {
+		snprintf(what, sizeof(what), "own VM target %d", t);
+		parse(ks_own_vm_stats_fd(p.vm, t - 1), what, &schema[t]);
+	}
+	if (ks_own_vm_start(p.vm, WAKE_US, &err) < 0)
+		fail_msg("start: %s", err.msg);
+	for (int i = 0; i < 30; i++) {
+		usleep(SWEEP_GAP_US);
+		sweep_checked(&p);
+	}
+	/*
+	 * No vCPU runs now, and KVM updates a vCPU's stats only from inside
+	 * its KVM_RUN (the VM's from vCPU page faults): nothing moves, so the
+	 * published record must equal a pread byte for byte, sweep after sweep.
+	 */
+	ks_own_vm_pause(p.vm);
+	for (int i = 0; i < 3; i++) {
+		sweep_and_read(&p);
+		pread_equals_published(&p, schema);
+		if (i > 0)
+			for (unsigned t = 0; t < p.nr_targets; t++)
+				assert_memory_equal(p.rec[t], p.prev[t], schema[t].data_size);
+	}
+	/* At rest the bounds of check_against_loops() close to exact values. */
+	for (unsigned v = 0; v < NR_VCPUS; v++) {
+		loops = ks_own_vm_loops(p.vm, v);
+		assert_true(loops > 0);
+		if (!pio_emulated)
+			assert_int_equal(val(&p, 1 + v, "io_exits"), loops);
+		assert_in_range(val(&p, 1 + v, "halt_exits"), loops - 1, loops);
+	}
+	/* (d) the VM's own stats fd: the kernel's VM table, values published above. */
+	vm_table_published(&p, &schema[0]);
+
+	/* Resumed, the guest goes on where it stopped. */
+	loops = ks_own_vm_loops(p.vm, 0);
+	if (ks_own_vm_start(p.vm, WAKE_US, &err) < 0)
+		fail_msg("resume: %s", err.msg);
+	for (int i = 0; i < 10; i++) {
+		usleep(SWEEP_GAP_US);
+		sweep_checked(&p);
+	}
+	assert_true(ks_own_vm_loops(p.vm, 0) > loops);
+	for (int t = 0; t <= NR_VCPUS; t++)
+		ks_statsfd_schema_clear(&schema[t]);
+	unpublish(&p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(own_vm_ids),
+		cmocka_unit_test(own_vm_rejects_bad_arguments),
+		cmocka_unit_test(own_vm_counters_move),
+		cmocka_unit_test(own_vm_paused_equals_pread),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
