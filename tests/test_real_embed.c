@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_real_embed.c - the embedded publisher API (kvmstats/publisher.h)
+ * with the running kernel's stats fds.
+ *
+ * The test is its own VMM: it creates a VM and vCPUs with raw ioctls,
+ * registers their stats fds with labels, and reads the segment as any
+ * reader would.  No vCPU ever runs, so every value is stable and must
+ * equal a pread() of the kernel's file.  Without a usable /dev/kvm every
+ * test is skipped with the reason, or fails if KVMSTATS_REQUIRE_KVM=1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kvmstats/publisher.h"
+#include "kvmstats/reader.h"
+#include "statsfd.h"
+
+#define NR_VCPUS	3	/* 2 at first, the third hot-added */
+#define WAIT_MS		5000
+
+struct real_vm {
+	int kvm, vm;
+	int vcpu[NR_VCPUS];
+	int stats[1 + NR_VCPUS];	/* [0] the VM's, [1 + i] vCPU i's */
+};
+
+static const char *const labels[1 + NR_VCPUS] = {
+	"vm-label", "/machine/unattached/device[0]", "/machine/unattached/device[1]",
+	"/machine/peripheral/cpu2",
+};
+
+static char kvm_why[600];
+
+static void
+close_all(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+static void
+close_vm(struct real_vm *r)
+{
+	close_all(r->stats, 1 + NR_VCPUS);
+	close_all(r->vcpu, NR_VCPUS);
+	close_all(&r->vm, 1);
+	close_all(&r->kvm, 1);
+}
+
+/* Fresh stats fds of the VM and every vCPU.  Return: false with kvm_why. */
+static bool
+take_stats(struct real_vm *r)
+{
+	r->stats[0] = ioctl(r->vm, KVM_GET_STATS_FD, NULL);
+	for (unsigned i = 0; i < NR_VCPUS && r->stats[0] >= 0; i++)
+		if ((r->stats[1 + i] = ioctl(r->vcpu[i], KVM_GET_STATS_FD, NULL)) < 0)
+			break;
+	for (unsigned i = 0; i <= NR_VCPUS; i++) {
+		if (r->stats[i] < 0) {
+			snprintf(kvm_why, sizeof(kvm_why), "KVM_GET_STATS_FD: %s",
+				 strerror(errno));
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+make_vm(struct real_vm *r)
+{
+	memset(r, -1, sizeof(*r));
+	r->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (r->kvm < 0) {
+		snprintf(kvm_why, sizeof(kvm_why), "/dev/kvm: %s", strerror(errno));
+		return false;
+	}
+	r->vm = ioctl(r->kvm, KVM_CREATE_VM, 0);
+	if (r->vm < 0) {
+		snprintf(kvm_why, sizeof(kvm_why), "KVM_CREATE_VM: %s", strerror(errno));
+		return false;
+	}
+	for (unsigned i = 0; i < NR_VCPUS; i++) {
+		r->vcpu[i] = ioctl(r->vm, KVM_CREATE_VCPU, i);
+		if (r->vcpu[i] < 0) {
+			snprintf(kvm_why, sizeof(kvm_why), "KVM_CREATE_VCPU: %s", strerror(errno));
+			return false;
+		}
+	}
+	return take_stats(r);
+}
+
+/* Skip without KVM, unless KVMSTATS_REQUIRE_KVM=1 makes that a failure. */
+static int
+setup(void **state)
+{
+	struct real_vm *r = calloc(1, sizeof(*r));
+	const char *req = getenv("KVMSTATS_REQUIRE_KVM");
+
+	assert_non_null(r);
+	if (!make_vm(r)) {
+		close_vm(r);
+		free(r);
+		if (req && strcmp(req, "1") == 0)
+			fail_msg("KVMSTATS_REQUIRE_KVM=1 but KVM is unusable: %s", kvm_why);
+		print_message("skip: %s\n", kvm_why);
+		*state = NULL;
+		return 0;
+	}
+	*state = r;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct real_vm *r = *state;
+
+	if (r) {
+		close_vm(r);
+		free(r);
+	}
+	return 0;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static struct kvmstats_fd *
+stats_set(const struct real_vm *r, unsigned nr_vcpus, struct kvmstats_fd *fds)
+{
+	fds[0] = (struct kvmstats_fd) { r->stats[0], KVMSTATS_TARGET_VM, 0, labels[0] };
+	for (unsigned i = 0; i < nr_vcpus; i++)
+		fds[1 + i] = (struct kvmstats_fd) {
+			r->stats[1 + i], KVMSTATS_TARGET_VCPU, i, labels[1 + i],
+		};
+	return fds;
+}
+
+/* Target @t is the kernel's file @fd: same table, and every value equal to a pread(). */
+static void
+check_target(struct kvmstats_segment *seg, unsigned t, int fd)
+{
+	const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+	struct ks_statsfd_schema k;
+	struct kvmstats_error err;
+	uint64_t *file, vals[256];
+
+	assert_non_null(ti);
+	assert_int_equal(ks_statsfd_parse(fd, "test fd", &k, &err), 0);
+	assert_string_equal(ti->id, k.id);
+	assert_int_equal(ti->nr_stats, k.nr_desc);
+	file = calloc(1, k.data_size);
+	assert_non_null(file);
+	assert_int_equal(ks_statsfd_read_data(fd, &k, file), 0);
+	for (unsigned j = 0; j < k.nr_desc; j++) {
+		const struct kvmstats_stat_info *s = kvmstats_target_stat(seg, t, j);
+		struct kvmstats_stat_handle h = { .target = t, .info = s };
+
+		assert_non_null(s);
+		assert_string_equal(s->provider_name, "kvm");
+		assert_string_equal(s->name, k.desc[j].name);
+		assert_int_equal(s->type, k.desc[j].type);
+		assert_int_equal(s->unit, k.desc[j].unit);
+		assert_int_equal(s->exponent, k.desc[j].exponent);
+		assert_int_equal(s->size, k.desc[j].size);
+		assert_true(s->size <= 256);
+		assert_int_equal(kvmstats_read_values(seg, &h, vals, 256, NULL), 0);
+		assert_memory_equal(vals, file + k.desc[j].offset / 8, 8 * s->size);
+	}
+	free(file);
+	ks_statsfd_schema_clear(&k);
+}
+
+static void
+check_segment(struct kvmstats_segment *seg, const struct real_vm *r, unsigned nr_vcpus)
+{
+	assert_int_equal(kvmstats_nr_targets(seg), 1 + nr_vcpus);
+	assert_int_equal(kvmstats_target(seg, 0)->kind, KVMSTATS_TARGET_VM);
+	for (unsigned t = 0; t <= nr_vcpus; t++) {
+		assert_string_equal(kvmstats_target(seg, t)->label, labels[t]);
+		if (t > 0) {
+			assert_int_equal(kvmstats_target(seg, t)->kind, KVMSTATS_TARGET_VCPU);
+			assert_int_equal(kvmstats_target(seg, t)->vcpu_index, t - 1);
+			assert_int_equal(kvmstats_target_lookup(seg, KVMSTATS_TARGET_VCPU,
+								labels[t]), (int)t);
+		}
+		check_target(seg, t, r->stats[t]);
+	}
+}
+
+static enum kvmstats_state
+wait_state(struct kvmstats_segment *seg, enum kvmstats_state want)
+{
+	struct kvmstats_status st;
+
+	for (int t = 0; t < WAIT_MS; t += 5) {
+		kvmstats_status(seg, &st);
+		if (st.state == want)
+			break;
+		sleep_ms(5);
+	}
+	return st.state;
+}
+
+/* A few sweeps go by without a read error. */
+static void
+check_sweeping(struct kvmstats_segment *seg)
+{
+	struct kvmstats_status a, b;
+
+	kvmstats_status(seg, &a);
+	for (int t = 0; t < WAIT_MS; t += 5) {
+		sleep_ms(5);
+		kvmstats_status(seg, &b);
+		if (b.sweep >= a.sweep + 3)
+			break;
+	}
+	assert_true(b.sweep >= a.sweep + 3);
+	assert_int_equal(b.state, KVMSTATS_STATE_LIVE);
+	assert_int_equal(b.read_errors, 0);
+}
+
+static void
+test_real_embed_lifecycle(void **state)
+{
+	struct real_vm *r = *state;
+	struct kvmstats_publisher_opts o;
+	struct kvmstats_fd fds[1 + NR_VCPUS];
+	struct kvmstats_publisher *pub;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	struct kvmstats_vm *vm;
+	char name[64], file[80];
+
+	if (r == NULL)
+		skip();
+	snprintf(name, sizeof(name), "embed-%d", (int)getpid());
+	snprintf(file, sizeof(file), "kvmstats.%s", name);
+	kvmstats_publisher_opts_init(&o);
+	o.hz = 1000;
+	if (kvmstats_publisher_create(&o, &pub, &err) < 0 ||
+	    kvmstats_publisher_add_vm(pub, name, stats_set(r, 2, fds), 3, &vm, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(kvmstats_vm_segment(vm), file);
+	if (kvmstats_attach(name, NULL, &seg, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(kvmstats_info(seg)->generation, 1);
+	assert_int_equal(kvmstats_info(seg)->publisher_pid, getpid());
+	check_segment(seg, r, 2);
+
+	/* Our fds closed: the publisher reads its own copies on. */
+	close_all(r->stats, 1 + NR_VCPUS);
+	check_sweeping(seg);
+
+	/* Hotplug: the whole new set, from fresh stats fds. */
+	assert_true(take_stats(r));
+	if (kvmstats_publisher_update_vm(pub, vm, stats_set(r, 3, fds), 4, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(wait_state(seg, KVMSTATS_STATE_SUPERSEDED), KVMSTATS_STATE_SUPERSEDED);
+	assert_int_equal(kvmstats_reattach(&seg, &err), 0);
+	assert_int_equal(kvmstats_info(seg)->generation, 2);
+	check_segment(seg, r, 3);
+	check_sweeping(seg);
+
+	kvmstats_publisher_remove_vm(pub, vm);
+	assert_int_equal(wait_state(seg, KVMSTATS_STATE_ENDED), KVMSTATS_STATE_ENDED);
+	kvmstats_detach(&seg);
+	assert_int_equal(kvmstats_attach(name, NULL, &seg, &err), -ENOENT);
+	kvmstats_publisher_destroy(&pub);
+	assert_null(pub);
+}
+
+/* destroy() ends what is still published; a NULL VM name is the VM's id string. */
+static void
+test_real_embed_destroy_ends(void **state)
+{
+	struct real_vm *r = *state;
+	struct kvmstats_fd fds[1 + NR_VCPUS];
+	struct kvmstats_publisher *pub;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	struct kvmstats_vm *vm;
+	char name[32];
+
+	if (r == NULL)
+		skip();
+	snprintf(name, sizeof(name), "kvm-%d", (int)getpid());
+	if (kvmstats_publisher_create(NULL, &pub, &err) < 0 ||
+	    kvmstats_publisher_add_vm(pub, NULL, stats_set(r, 2, fds), 3, &vm, &err) < 0)
+		fail_msg("%s", err.msg);
+	if (kvmstats_attach(name, NULL, &seg, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(kvmstats_info(seg)->vm_name, name);
+	kvmstats_publisher_destroy(&pub);
+	assert_int_equal(wait_state(seg, KVMSTATS_STATE_ENDED), KVMSTATS_STATE_ENDED);
+	kvmstats_detach(&seg);
+	assert_int_equal(kvmstats_attach(name, NULL, &seg, &err), -ENOENT);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_real_embed_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_real_embed_destroy_ends, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
