@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_preload.c - what libkvmstats-preload.so adds to a VMM's ioctls.
+ *
+ *   bench_preload [-n CALLS]
+ *
+ * Re-executes itself with LD_PRELOAD=<build>/libkvmstats-preload.so, then
+ * times the same cheap ioctl (KVM_CHECK_EXTENSION on /dev/kvm, or TCGETS on
+ * /dev/null without KVM) through the shim's ioctl and through the C
+ * library's own, in alternating batches so that both see the same machine.
+ * Prints both per-call costs (median batch) and the ratio wrapped/libc.
+ * No goal is asserted: the shim should add one compare to a system call.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/kvm.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH		10000
+#define DEFAULT_CALLS	1000000
+
+typedef int (*ioctl_fn)(int fd, unsigned long request, ...);
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* ns per call of one batch. */
+static double
+batch(ioctl_fn f, int fd, unsigned long req, unsigned long arg)
+{
+	struct termios t;
+	uint64_t t0 = mono_ns();
+
+	for (int i = 0; i < BATCH; i++) {
+		if (req == TCGETS)
+			f(fd, req, &t);
+		else
+			f(fd, req, arg);
+	}
+	return (double)(mono_ns() - t0) / BATCH;
+}
+
+/* Not yet preloaded: run ourselves again with the shim. */
+static void
+reexec_with_shim(char **argv)
+{
+	char exe[PATH_MAX], dir[PATH_MAX], shim[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n < 0) {
+		perror("bench_preload: /proc/self/exe");
+		exit(1);
+	}
+	exe[n] = '\0';
+	memcpy(dir, exe, (size_t)n + 1);	/* dirname() writes into its argument */
+	snprintf(shim, sizeof(shim), "%s/../libkvmstats-preload.so", dirname(dir));
+	if (access(shim, R_OK) != 0) {
+		fprintf(stderr, "bench_preload: %s: %s (make all first)\n", shim, strerror(errno));
+		exit(1);
+	}
+	setenv("LD_PRELOAD", shim, 1);
+	setenv("KVMSTATS_PRELOAD_MODE", "off", 1);
+	execv(exe, argv);
+	perror("bench_preload: exec");
+	exit(1);
+}
+
+int
+main(int argc, char **argv)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	ioctl_fn real = libc ? (ioctl_fn)dlsym(libc, "ioctl") : NULL;
+	ioctl_fn wrapped = (ioctl_fn)dlsym(RTLD_DEFAULT, "ioctl");
+	unsigned long calls = DEFAULT_CALLS, req = TCGETS, arg = 0;
+	const char *what = "TCGETS on /dev/null";
+	double *w, *r;
+	unsigned nb;
+	int fd, opt;
+
+	while ((opt = getopt(argc, argv, "n:")) != -1) {
+		if (opt != 'n' || (calls = strtoul(optarg, NULL, 10)) < BATCH) {
+			fprintf(stderr, "usage: bench_preload [-n CALLS >= %d]\n", BATCH);
+			return 2;
+		}
+	}
+	if (real == NULL || wrapped == NULL) {
+		fprintf(stderr, "bench_preload: cannot find the C library's ioctl\n");
+		return 1;
+	}
+	if (real == wrapped)
+		reexec_with_shim(argv);
+
+	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		req = KVM_CHECK_EXTENSION;
+		arg = KVM_CAP_BINARY_STATS_FD;
+		what = "KVM_CHECK_EXTENSION on /dev/kvm";
+	} else {
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	nb = (unsigned)(calls / BATCH);
+	w = calloc(nb, sizeof(*w));
+	r = calloc(nb, sizeof(*r));
+	if (fd < 0 || w == NULL || r == NULL) {
+		perror("bench_preload");
+		return 1;
+	}
+	for (unsigned i = 0; i < nb; i++) {
+		w[i] = batch(wrapped, fd, req, arg);
+		r[i] = batch(real, fd, req, arg);
+	}
+	qsort(w, nb, sizeof(*w), cmp_double);
+	qsort(r, nb, sizeof(*r), cmp_double);
+	printf("preload shim: %lu x ioctl(%s), median of %u batches of %d\n",
+	       nb * (unsigned long)BATCH, what, nb, BATCH);
+	printf("  through the shim  %8.1f ns/call\n", w[nb / 2]);
+	printf("  libc ioctl        %8.1f ns/call\n", r[nb / 2]);
+	printf("  ratio shim/libc   %8.3f\n", w[nb / 2] / r[nb / 2]);
+	free(w);
+	free(r);
+	close(fd);
+	return 0;
+}
