@@ -213,7 +213,7 @@ test_embed_lifecycle(void **state)
 	struct kvmstats_fd fds[1 + NR_VCPUS];
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
-	struct kvmstats_vm *vm;
+	struct kvmstats_vm *vm = NULL;
 	char file[96];
 
 	if (kvmstats_publisher_add_vm(f->pub, f->name, stats_set(f, 2, fds), 3, &vm, &err) < 0)
@@ -251,7 +251,7 @@ test_embed_default_name(void **state)
 	struct kvmstats_fd fds[1 + NR_VCPUS];
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
-	struct kvmstats_vm *vm;
+	struct kvmstats_vm *vm = NULL;
 
 	if (kvmstats_publisher_add_vm(f->pub, NULL, stats_set(f, 1, fds), 2, &vm, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -325,7 +325,7 @@ test_embed_bad_update(void **state)
 	struct kvmstats_fd fds[1 + NR_VCPUS];
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
-	struct kvmstats_vm *vm;
+	struct kvmstats_vm *vm = NULL;
 	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	assert_true(devnull >= 0);

@@ -252,7 +252,7 @@ test_real_embed_lifecycle(void **state)
 	struct kvmstats_publisher *pub;
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
-	struct kvmstats_vm *vm;
+	struct kvmstats_vm *vm = NULL;
 	char name[64], file[80];
 
 	if (r == NULL)
@@ -302,7 +302,7 @@ test_real_embed_destroy_ends(void **state)
 	struct kvmstats_publisher *pub;
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
-	struct kvmstats_vm *vm;
+	struct kvmstats_vm *vm = NULL;
 	char name[32];
 
 	if (r == NULL)
