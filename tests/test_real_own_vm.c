@@ -335,15 +335,24 @@ check_semantics(const struct published *p, unsigned t)
 }
 
 /*
- * The guest's loop is "out 0x80; inc; hlt; jmp": the kernel counts the io
- * exit before KVM_RUN returns and our thread counts the loop, so at any
- * instant loops <= io_exits <= loops + 1.  The sweep happened between
+ * The guest's loop is "out 0x80; inc; sti; hlt; jmp": the kernel counts
+ * the io exit before KVM_RUN returns and our thread counts the loop, so at
+ * any instant loops <= io_exits <= loops + 1.  The sweep happened between
  * reading loops0 and loops1, hence loops0 <= io_exits <= loops1 + 1.
- * Every hlt follows an out, and each out but possibly the last is followed
- * by a hlt: loops - 1 <= halt_exits <= loops, hence the halt bounds below.
- * (A host with AMD's idle-HLT intercept would skip the exit of a HLT that
- * finds its interrupt already pending; none of ours has it.)
+ *
+ * Every HLT follows an OUT, so halt_exits <= loops, exactly.  The other
+ * way is looser: a HLT makes no exit when the wake-up interrupt gets in
+ * before it, i.e. when the STI shadow is lost.  Real VMX and SVM keep the
+ * shadow, but QEMU TCG's emulated SVM (the CI's nested KVM) drops it now
+ * and then (measured: 2 of 242 loops), as would AMD's idle-HLT intercept.
+ * 10% of the loops, plus the one HLT not yet reached, bounds that.
  */
+static uint64_t
+halts_low(uint64_t loops)
+{
+	return loops > 1 + loops / 10 ? loops - 1 - loops / 10 : 0;
+}
+
 static void
 check_against_loops(const struct published *p, unsigned v, uint64_t loops0, uint64_t loops1)
 {
@@ -359,9 +368,10 @@ check_against_loops(const struct published *p, unsigned v, uint64_t loops0, uint
 		fail_msg("vCPU %u: io_exits %llu outside the loops seen around the sweep "
 			 "[%llu, %llu + 1]", v, (unsigned long long)io,
 			 (unsigned long long)loops0, (unsigned long long)loops1);
-	if (halts + 1 < loops0 || halts > loops1)
-		fail_msg("vCPU %u: halt_exits %llu outside [%llu - 1, %llu]", v,
-			 (unsigned long long)halts, (unsigned long long)loops0,
+	if (halts < halts_low(loops0) || halts > loops1)
+		fail_msg("vCPU %u: halt_exits %llu outside [%llu, %llu] (loops %llu..%llu)", v,
+			 (unsigned long long)halts, (unsigned long long)halts_low(loops0),
+			 (unsigned long long)loops1, (unsigned long long)loops0,
 			 (unsigned long long)loops1);
 }
 
@@ -408,10 +418,11 @@ check_rate(unsigned v, const struct moves *a, const struct moves *b, uint64_t ns
 	double secs = (double)ns / 1e9, rate = (double)(b->loops - a->loops) / secs;
 	double want = 1e6 / WAKE_US;
 
-	print_message("vCPU %u over %.2f s: %.0f loops/s (timer %.0f/s), exits +%llu, "
-		      "io_exits +%llu, halt_exits +%llu, halt_wait_ns +%llu "
+	print_message("vCPU %u over %.2f s: %.0f loops/s (timer %.0f/s), loops +%llu, "
+		      "exits +%llu, io_exits +%llu, halt_exits +%llu, halt_wait_ns +%llu "
 		      "(%.1f%% of the time), halt_wait_hist samples +%llu\n",
-		      v, secs, rate, want, (unsigned long long)(b->exits - a->exits),
+		      v, secs, rate, want, (unsigned long long)(b->loops - a->loops),
+		      (unsigned long long)(b->exits - a->exits),
 		      (unsigned long long)(b->io_exits - a->io_exits),
 		      (unsigned long long)(b->halt_exits - a->halt_exits),
 		      (unsigned long long)(b->halt_wait_ns - a->halt_wait_ns),
@@ -560,7 +571,11 @@ own_vm_paused_equals_pread(void **state)
 		assert_true(loops > 0);
 		if (!pio_emulated)
 			assert_int_equal(val(&p, 1 + v, "io_exits"), loops);
-		assert_in_range(val(&p, 1 + v, "halt_exits"), loops - 1, loops);
+		assert_in_range(val(&p, 1 + v, "halt_exits"), halts_low(loops), loops);
+		print_message("vCPU %u paused after %llu loops: io_exits %llu, halt_exits %llu\n",
+			      v, (unsigned long long)loops,
+			      (unsigned long long)val(&p, 1 + v, "io_exits"),
+			      (unsigned long long)val(&p, 1 + v, "halt_exits"));
 	}
 	/* (d) the VM's own stats fd: the kernel's VM table, values published above. */
 	vm_table_published(&p, &schema[0]);
