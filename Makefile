@@ -152,6 +152,7 @@ check-asan:
 
 check-tsan:
 	@KVMSTATS_TORTURE_READS=$${KVMSTATS_TORTURE_READS:-400000} \
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $${TSAN_OPTIONS:-}" \
 	$(MAKE) --no-print-directory CC=clang BUILD=build/tsan SAN=thread OPT=-O1 unit-tests
 
 check-valgrind: all $(TESTS) $(TEST_TOOLS)

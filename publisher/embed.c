@@ -127,11 +127,11 @@ dup_fds(const struct kvmstats_fd *fds, unsigned n, struct ks_fd_target *out,
 		int fd = fcntl(fds[i].fd, F_DUPFD_CLOEXEC, 3);
 
 		if (fd < 0) {
-			int e = errno;
+			int e = errno, bad = fds[i].fd;
 
 			while (i-- > 0)
 				close(out[i].fd);
-			return ks_err(err, -e, "cannot duplicate stats fd %d: %s", fds[i].fd,
+			return ks_err(err, -e, "cannot duplicate stats fd %d: %s", bad,
 				      strerror(e));
 		}
 		out[i] = (struct ks_fd_target) {

@@ -4,11 +4,16 @@
  *
  * Concurrency (see engine.h for the model):
  *
- *   e->vms      RCU list.  Walked by the poll thread only, lock-free, inside
- *               its QSBR online periods; changed by the control threads
- *               under e->lock with the rculist primitives, whose
- *               rcu_assign_pointer() publishes a fully built VM.
- *   e->retired  VMs taken out of e->vms, waiting for call_rcu().  QSBR asks
+ *   e->vms      RCU list, singly linked through vm->next.  Walked by the
+ *               poll thread only, lock-free, inside its QSBR online periods,
+ *               with acquire loads; changed by the control threads under
+ *               e->lock with release stores, which publish a fully built VM
+ *               (rcu_assign_pointer() in C11 terms, so that ThreadSanitizer
+ *               sees the ordering too).  A removed VM keeps its next
+ *               pointer, so a sweep standing on it walks on correctly.
+ *   e->retired  VMs taken out of e->vms, waiting for call_rcu(), linked
+ *               through vm->retired_next (never through vm->next, which a
+ *               sweep may still be following).  QSBR asks
  *               the caller of call_rcu() to be a registered, online RCU
  *               thread; the only such thread is the poll thread, so control
  *               threads queue retired VMs here (under e->lock) and the poll
@@ -27,8 +32,6 @@
 #include <time.h>
 
 #include <urcu-qsbr.h>
-#include <urcu/list.h>
-#include <urcu/rculist.h>
 
 #include "engine.h"
 #include "ks_err.h"
@@ -38,6 +41,29 @@
 #define NSEC_PER_SEC		1000000000ull
 /* The poll thread checks for stop at least this often, even at 1 Hz. */
 #define STOP_CHECK_NS		(50 * 1000 * 1000ull)
+
+/*
+ * ThreadSanitizer cannot see a grace period (liburcu waits with futexes
+ * and volatile accesses), so under TSan the poll thread's quiescent states
+ * release a token that call_rcu() callbacks acquire: the happens-before
+ * edge the grace period really provides.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define KS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KS_TSAN 1
+#endif
+#endif
+#ifdef KS_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define grace_release(e)	__tsan_release(&(e)->grace_token)
+#define grace_acquire(e)	__tsan_acquire(&(e)->grace_token)
+#else
+#define grace_release(e)	((void)(e))
+#define grace_acquire(e)	((void)(e))
+#endif
 
 struct engine_block {
 	const struct ks_source_ops *ops;
@@ -52,8 +78,10 @@ struct engine_target {
 };
 
 struct ks_engine_vm {
-	struct cds_list_head node;		/* in e->vms, then e->retired */
+	_Atomic(struct ks_engine_vm *) next;	/* in e->vms */
+	struct ks_engine_vm *retired_next;	/* in e->retired, under e->lock */
 	struct rcu_head rcu;
+	struct ks_engine *e;
 	struct ks_segment_writer *seg;
 	uint32_t nr_targets;
 	struct engine_target *targets;
@@ -69,12 +97,13 @@ struct ks_engine {
 	uint64_t incarnation;
 
 	pthread_mutex_t lock;			/* control side: vms and retired */
-	struct cds_list_head vms;
-	struct cds_list_head retired;
+	_Atomic(struct ks_engine_vm *) vms;
+	struct ks_engine_vm *retired;
 	atomic_bool retired_pending;
+	char grace_token;			/* see grace_release() */
 
 	pthread_t thread;
-	bool running;
+	atomic_bool running;
 	atomic_bool stop;
 
 	_Atomic uint64_t sweeps;
@@ -215,6 +244,7 @@ vm_retire_rcu(struct rcu_head *head)
 {
 	struct ks_engine_vm *vm = caa_container_of(head, struct ks_engine_vm, rcu);
 
+	grace_acquire(vm->e);
 	if (vm->seg)
 		ks_segment_set_state(vm->seg, vm->final_state);
 	vm_free(vm);
@@ -224,19 +254,18 @@ vm_retire_rcu(struct rcu_head *head)
 static void
 reap_retired(struct ks_engine *e)
 {
-	struct ks_engine_vm *vm, *tmp;
-	CDS_LIST_HEAD(batch);
+	struct ks_engine_vm *vm, *next;
 
 	if (!atomic_load_explicit(&e->retired_pending, memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&e->lock);
-	cds_list_splice(&e->retired, &batch);
-	CDS_INIT_LIST_HEAD(&e->retired);
+	vm = e->retired;
+	e->retired = NULL;
 	atomic_store_explicit(&e->retired_pending, false, memory_order_relaxed);
 	pthread_mutex_unlock(&e->lock);
 
-	cds_list_for_each_entry_safe(vm, tmp, &batch, node) {
-		cds_list_del(&vm->node);
+	for (; vm != NULL; vm = next) {
+		next = vm->retired_next;
 		call_rcu(&vm->rcu, vm_retire_rcu);
 	}
 }
@@ -246,8 +275,42 @@ static void
 queue_retired(struct ks_engine *e, struct ks_engine_vm *vm, enum ks_shm_state state)
 {
 	vm->final_state = state;
-	cds_list_add_tail(&vm->node, &e->retired);
+	vm->retired_next = e->retired;
+	e->retired = vm;
 	atomic_store_explicit(&e->retired_pending, true, memory_order_relaxed);
+}
+
+/* Control side, under e->lock: the link that points at @vm. */
+static _Atomic(struct ks_engine_vm *) *
+link_to(struct ks_engine *e, struct ks_engine_vm *vm)
+{
+	_Atomic(struct ks_engine_vm *) *link = &e->vms;
+	struct ks_engine_vm *p;
+
+	while ((p = atomic_load_explicit(link, memory_order_relaxed)) != vm) {
+		if (p == NULL)
+			return NULL;
+		link = &p->next;
+	}
+	return link;
+}
+
+/*
+ * Control side, under e->lock: put @vm where @link points.  The release
+ * store publishes every store that built @vm (its segment, its sources);
+ * pairs with the acquire loads of the sweep's walk.
+ */
+static void
+link_publish(_Atomic(struct ks_engine_vm *) *link, struct ks_engine_vm *vm)
+{
+	atomic_store_explicit(link, vm, memory_order_release);
+}
+
+/* Poll thread: the first VM, or the one after @vm.  Pairs with link_publish(). */
+static struct ks_engine_vm *
+walk(struct ks_engine *e, struct ks_engine_vm *vm)
+{
+	return atomic_load_explicit(vm ? &vm->next : &e->vms, memory_order_acquire);
 }
 
 /* ---- the poll thread ------------------------------------------------------ */
@@ -291,7 +354,7 @@ poll_thread(void *arg)
 
 		reap_retired(e);
 		rcu_read_lock();
-		cds_list_for_each_entry_rcu(vm, &e->vms, node)
+		for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 			sweep_vm(e, vm);
 		rcu_read_unlock();
 		t1 = mono_ns();
@@ -316,11 +379,13 @@ poll_thread(void *arg)
 		 * for our period (up to a second at 1 Hz).  Going offline is
 		 * this sweep's quiescent state.
 		 */
+		grace_release(e);
 		rcu_thread_offline();
 		sleep_until(e, next);
 		rcu_thread_online();
 	}
 	reap_retired(e);
+	grace_release(e);	/* unregistering is this thread's last quiescent state */
 	rcu_unregister_thread();
 	return NULL;
 }
@@ -454,6 +519,7 @@ vm_create(struct ks_engine *e, const struct ks_vm_def *def, uint64_t generation,
 		release_def_sources(def);
 		return ks_err(err, -ENOMEM, "VM %s: out of memory", def->vm_name);
 	}
+	vm->e = e;
 	vm->generation = generation;
 	if (def->nr_targets == 0) {
 		ret = ks_err(err, -EINVAL, "VM %s: no targets to publish", def->vm_name);
@@ -539,8 +605,6 @@ ks_engine_create(const struct ks_engine_config *cfg, struct ks_engine **out,
 	e->period_ns = NSEC_PER_SEC / cfg->hz;
 	e->incarnation = realtime_ns();
 	pthread_mutex_init(&e->lock, NULL);
-	CDS_INIT_LIST_HEAD(&e->vms);
-	CDS_INIT_LIST_HEAD(&e->retired);
 	*out = e;
 	return 0;
 }
@@ -550,13 +614,13 @@ ks_engine_start(struct ks_engine *e, struct kvmstats_error *err)
 {
 	int ret;
 
-	if (e->running)
+	if (atomic_load(&e->running))
 		return 0;
 	atomic_store(&e->stop, false);
 	ret = pthread_create(&e->thread, NULL, poll_thread, e);
 	if (ret != 0)
 		return ks_err(err, -ret, "cannot start the poll thread: %s", strerror(ret));
-	e->running = true;
+	atomic_store(&e->running, true);
 	return 0;
 }
 
@@ -570,7 +634,8 @@ ks_engine_add_vm(struct ks_engine *e, const struct ks_vm_def *def,
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&e->lock);
-	cds_list_add_tail_rcu(&vm->node, &e->vms);
+	atomic_store_explicit(&vm->next, NULL, memory_order_relaxed);
+	link_publish(link_to(e, NULL), vm);	/* at the tail */
 	pthread_mutex_unlock(&e->lock);
 	if (out)
 		*out = vm;
@@ -585,15 +650,26 @@ ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
 	struct ks_engine_vm *vm;
 	int ret;
 
+	pthread_mutex_lock(&e->lock);
+	ret = link_to(e, old) == NULL;
+	pthread_mutex_unlock(&e->lock);
+	if (ret) {
+		release_def_sources(def);
+		return ks_err(err, -ENOENT, "VM %s: the VM to replace is not published",
+			      def->vm_name);
+	}
 	/* The new segment is renamed over the old name inside vm_create(). */
 	ret = vm_create(e, def, old->generation + 1, &vm, err);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&e->lock);
-	cds_list_replace_rcu(&old->node, &vm->node);
+	atomic_store_explicit(&vm->next,
+			      atomic_load_explicit(&old->next, memory_order_relaxed),
+			      memory_order_relaxed);
+	link_publish(link_to(e, old), vm);
 	queue_retired(e, old, KS_STATE_SUPERSEDED);
 	pthread_mutex_unlock(&e->lock);
-	if (!e->running)
+	if (!atomic_load(&e->running))
 		ks_engine_stop(e);	/* no poll thread: retire at once */
 	if (out)
 		*out = vm;
@@ -603,8 +679,16 @@ ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
 void
 ks_engine_remove_vm(struct ks_engine *e, struct ks_engine_vm *vm)
 {
+	_Atomic(struct ks_engine_vm *) *link;
+
 	pthread_mutex_lock(&e->lock);
-	cds_list_del_rcu(&vm->node);
+	link = link_to(e, vm);
+	if (link == NULL) {		/* not ours, or removed already */
+		pthread_mutex_unlock(&e->lock);
+		return;
+	}
+	/* vm->next stays as it is: a sweep standing on vm walks on from there. */
+	link_publish(link, atomic_load_explicit(&vm->next, memory_order_relaxed));
 	/*
 	 * The name goes now, so a VM re-added under it is never unlinked by
 	 * this one's late retirement; the mapping stays valid for readers.
@@ -613,7 +697,7 @@ ks_engine_remove_vm(struct ks_engine *e, struct ks_engine_vm *vm)
 		ks_segment_unlink(vm->seg);
 	queue_retired(e, vm, KS_STATE_ENDED);
 	pthread_mutex_unlock(&e->lock);
-	if (!e->running)
+	if (!atomic_load(&e->running))
 		ks_engine_stop(e);
 }
 
@@ -622,11 +706,11 @@ ks_engine_sweep(struct ks_engine *e)
 {
 	struct ks_engine_vm *vm;
 
-	if (e->running)
+	if (atomic_load(&e->running))
 		return -EBUSY;
 	/* No poll thread: nothing else walks the list; e->lock keeps updaters out. */
 	pthread_mutex_lock(&e->lock);
-	cds_list_for_each_entry(vm, &e->vms, node)
+	for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 		sweep_vm(e, vm);
 	pthread_mutex_unlock(&e->lock);
 	relaxed_add(&e->sweeps, 1);
@@ -658,16 +742,16 @@ ks_engine_vm_file(const struct ks_engine_vm *vm)
 void
 ks_engine_stop(struct ks_engine *e)
 {
-	struct ks_engine_vm *vm, *tmp;
+	struct ks_engine_vm *vm, *next;
 
-	if (e->running) {
+	if (atomic_load(&e->running)) {
 		atomic_store(&e->stop, true);
 		pthread_join(e->thread, NULL);
-		e->running = false;
+		atomic_store(&e->running, false);
 	}
 	pthread_mutex_lock(&e->lock);
-	cds_list_for_each_entry_safe(vm, tmp, &e->retired, node) {
-		cds_list_del(&vm->node);
+	for (vm = e->retired, e->retired = NULL; vm != NULL; vm = next) {
+		next = vm->retired_next;
 		vm_retire_rcu(&vm->rcu);
 	}
 	atomic_store_explicit(&e->retired_pending, false, memory_order_relaxed);
@@ -679,12 +763,12 @@ void
 ks_engine_destroy(struct ks_engine **ep)
 {
 	struct ks_engine *e = *ep;
-	struct ks_engine_vm *vm, *tmp;
+	struct ks_engine_vm *vm;
 
 	if (e == NULL)
 		return;
 	ks_engine_stop(e);
-	cds_list_for_each_entry_safe(vm, tmp, &e->vms, node)
+	while ((vm = atomic_load(&e->vms)) != NULL)
 		ks_engine_remove_vm(e, vm);
 	pthread_mutex_destroy(&e->lock);
 	free(e->dir);
