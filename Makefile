@@ -3,7 +3,8 @@
 #   make            libraries, kvmstatsd, kvmstats (into $(BUILD)/)
 #   make run        install missing packages, build, publish a VM, show live stats
 #   make test       install missing packages, build, run every test (sanitizers too)
-#   make bench      benchmarks, each beside its baseline
+#   make bench      benchmarks, each beside its baseline (bench/REPORT.md)
+#   make bench-quick  the same, fewer samples, under a minute
 #   make torture    the long torture run
 #
 # Variables: CC (gcc or clang), BUILD (output dir), SAN (address,undefined |
@@ -20,7 +21,7 @@ SO_VERSION	:= 1.0.0
 WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wvla
 KS_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC $(WARN) \
-	     -Iinclude -Ishm -Ipublisher -Ireader -Itests/lib -pthread
+	     -Iinclude -Ishm -Ipublisher -Ipublisher/daemon -Ireader -Itests/lib -pthread
 KS_LDFLAGS := -pthread
 ifneq ($(SAN),)
 KS_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
@@ -37,6 +38,7 @@ SHM_SRC		:= $(wildcard shm/*.c)
 READER_SRC	:= $(wildcard reader/*.c)
 CLI_SRC		:= $(wildcard reader/cli/*.c)
 PUB_SRC		:= $(filter-out publisher/kvmstatsd.c,$(wildcard publisher/*.c))
+DAEMON_SRC	:= publisher/kvmstatsd.c $(wildcard publisher/daemon/*.c)
 TEST_SRC	:= $(wildcard tests/test_*.c)
 TESTLIB_SRC	:= $(wildcard tests/lib/*.c)
 BENCH_SRC	:= $(wildcard bench/bench_*.c)
@@ -57,7 +59,7 @@ TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 PRELOAD		:= $(if $(PRELOAD_SRC),$(BUILD)/libkvmstats-preload.so)
 
 .PHONY: all deps run test unit-tests check check-asan check-tsan check-valgrind \
-	check-clang check-cli torture bench clean
+	check-clang check-cli torture bench bench-quick clean
 .DEFAULT_GOAL := all
 
 all: $(LIB_READER) $(LIB_PUB) $(SO_READER) $(SO_PUB) $(KVMSTATSD) $(KVMSTATS) $(PRELOAD)
@@ -96,7 +98,7 @@ $(SO_PUB): $(call obj,$(PUB_SRC)) $(SO_READER)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so.$(SO_MAJOR)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so
 
-$(KVMSTATSD): $(call obj,publisher/kvmstatsd.c) $(LIB_PUB) $(LIB_READER)
+$(KVMSTATSD): $(call obj,$(DAEMON_SRC)) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
 
 $(KVMSTATS): $(call obj,$(CLI_SRC)) $(LIB_READER)
@@ -118,9 +120,13 @@ $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
 
-$(BUILD)/bench/%: $(call obj,bench/%.c) $(LIB_PUB) $(LIB_READER)
+# Benchmarks: the tests' synthetic VM (checked values) and, when liburing
+# is installed (bench/install-deps.sh), the batched-read variant.
+BENCH_URING := $(shell pkg-config --exists liburing 2>/dev/null && echo -luring)
+$(BUILD)/obj/bench/%.o: KS_CFLAGS += $(if $(BENCH_URING),-DKS_BENCH_URING)
+$(BUILD)/bench/%: $(call obj,bench/%.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(BENCH_URING) $(ALL_LDFLAGS) -lm
 
 # ---- installing what the build and the tests need (Debian 12) ----------
 deps:
@@ -182,8 +188,14 @@ test-kvm-host: all $(TESTS) $(TEST_TOOLS)
 torture: all $(BUILD)/tests/test_torture
 	KVMSTATS_TORTURE_READS=200000000 $(BUILD)/tests/test_torture
 
-bench: all $(BENCHES)
+bench: all
+	@sh bench/install-deps.sh
+	@$(MAKE) --no-print-directory $(BENCHES)
 	@sh bench/run.sh $(BUILD)
+
+# The same measurements, fewer samples: under a minute.
+bench-quick: all $(BENCHES)
+	@BENCH_QUICK=1 sh bench/run.sh $(BUILD)
 
 clean:
 	rm -rf build

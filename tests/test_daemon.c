@@ -168,6 +168,41 @@ bad_command_lines_exit_2(void **state)
 		    "bad segment name");
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", "/nonexistent/dir",
 				NULL }, 1, "/nonexistent/dir");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--listen", "/tmp/x.sock",
+				"--name", "n", NULL }, 2, "--name needs exactly one VM source");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--attach", "1", "--name", "n",
+				NULL }, 2, "--name needs exactly one VM source");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--allow-uid", "0", NULL }, 2,
+		    "--allow-uid only goes with --listen");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--fallback-simulate", NULL }, 2,
+		    "--fallback-simulate only goes with --spawn-vm");
+	expect_exit((char *[]){ "kvmstatsd", "--spawn-vm", "65", NULL }, 2,
+		    "--spawn-vm: \"65\" is not a number from 1 to 64");
+	expect_exit((char *[]){ "kvmstatsd", "--attach", "0", NULL }, 2, "--attach");
+	expect_exit((char *[]){ "kvmstatsd", "--attach", "2147483647", NULL }, 1,
+		    "2147483647");
+}
+
+/* make run's source: a real VM where KVM works, else a simulated one, said so. */
+static void
+spawn_vm_or_fallback_publishes(void **state)
+{
+	char name[64];
+	char *argv[] = { "kvmstatsd", "--spawn-vm", "2", "--fallback-simulate", "--name", name,
+			 "--quiet", NULL };
+	struct kvmstats_segment *seg;
+	pid_t pid;
+
+	(void)state;
+	snprintf(name, sizeof(name), "kvmstats.spawn-%d", getpid());
+	pid = spawn(argv, -1);
+	seg = attach_wait(name);
+	assert_int_equal(kvmstats_nr_targets(seg), 3);
+	assert_int_equal(kvmstats_target(seg, 0)->kind, KVMSTATS_TARGET_VM);
+	assert_int_equal(kvmstats_target(seg, 2)->vcpu_index, 1);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(wait_exit(pid), 0);
+	kvmstats_detach(&seg);
 }
 
 static void
@@ -201,6 +236,7 @@ main(void)
 		cmocka_unit_test(sigterm_ends_and_removes),
 		cmocka_unit_test(sigint_with_keep_leaves_ended),
 		cmocka_unit_test(bad_command_lines_exit_2),
+		cmocka_unit_test(spawn_vm_or_fallback_publishes),
 		cmocka_unit_test(help_exits_0),
 	};
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# make run: publish a simulated 4-vCPU VM and show its live statistics for a
+# make run: publish a 4-vCPU VM and show its live statistics for a
 # few seconds, the way a monitor would read them: kvmstats, no privileges,
 # no syscall per read.
 #   tools/run-demo.sh BUILD
@@ -15,9 +15,10 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "== kvmstatsd --simulate 4 --hz 1000   (no /dev/kvm VM source yet: a simulated VM"
-echo "   whose stats files have the x86 kernel's exact binary layout)"
-"$build/kvmstatsd" --simulate 4 --hz 1000 &
+# A real VM of our own where /dev/kvm works; otherwise kvmstatsd says why and
+# publishes a simulated VM whose stats files have the kernel's exact layout.
+echo "== kvmstatsd --spawn-vm 4 --fallback-simulate --hz 1000"
+"$build/kvmstatsd" --spawn-vm 4 --fallback-simulate --hz 1000 &
 pid=$!
 for _ in $(seq 50); do
 	[ -n "$(ls "$dir" 2>/dev/null)" ] && break

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * options.c - parse kvmstatsd's command line; every value is checked and a
+ * bad one is reported with what is wrong and what would be right.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+#include "own_vm.h"
+#include "sim_vm.h"
+
+static void
+usage(FILE *f)
+{
+	fputs(
+"Usage: kvmstatsd SOURCE... [OPTIONS]\n"
+"Publish KVM statistics into shared memory, where any number of unprivileged\n"
+"readers (kvmstats, or the libkvmstats reader library) read them without a\n"
+"system call.  One segment per VM: kvmstats.<VM name> in the segment directory.\n"
+"\n"
+"Sources (at least one; they can be combined):\n"
+"  --spawn-vm VCPUS   a real VM of our own (needs /dev/kvm) running a tiny guest\n"
+"                     that loops on port I/O and HLT (1-64 vCPUs)\n"
+"  --wake-us N        its guest's timer wake-up period in us (default 1000)\n"
+"  --fallback-simulate  with --spawn-vm: where no VM can be made, say why and\n"
+"                     publish a simulated VM instead\n"
+"  --simulate VCPUS   a simulated VM (1-1024 vCPUs) whose stats files have the\n"
+"                     x86 kernel's exact binary layout\n"
+"  --sim-hz N         simulator steps per second (default 1000)\n"
+"  --attach PID       a running VMM: duplicate the stats fds it holds (QEMU 8.1+\n"
+"                     keeps one per vCPU); follows vCPU hotplug, ends with the VMM\n"
+"  --rescan-ms N      how often to look for hotplug (default 1000)\n"
+"  --listen PATH      an intake socket: VMMs (or libkvmstats-preload.so) hand\n"
+"                     their stats fds over it (docs/INTAKE.md)\n"
+"  --allow-uid UID    a uid (name or number) allowed to connect; repeatable\n"
+"                     (default: root and the daemon's own uid)\n"
+"  --socket-mode MODE intake socket file mode, octal (default 0660)\n"
+"\n"
+"How to publish:\n"
+"  --hz N             sweeps per second, 1-100000 (default 100)\n"
+"  --ring-depth N     samples kept per vCPU and VM, 2-1024 (default 4)\n"
+"  --name NAME        segment file name (default kvmstats.<VM name>); only with\n"
+"                     a single VM source\n"
+"  --dir DIR          segment directory (default $KVMSTATS_SHM_DIR, else /dev/shm)\n"
+"  --mode MODE        segment file mode, octal (default 0640)\n"
+"  --group GROUP      group of the segment files, a name or a number\n"
+"  --keep             leave segments in place (state \"ended\") on exit\n"
+"  --duration SEC     stop after SEC seconds (default: until SIGINT or SIGTERM,\n"
+"                     or, with --attach alone, until the VMM exits)\n"
+"  -q, --quiet        no progress messages\n"
+"  -h, --help         this text\n"
+"      --version      version\n"
+"\n"
+"Exit status: 0 stopped by a signal, --duration or the attached VMM's exit;\n"
+"1 runtime error; 2 usage error.\n", f);
+}
+
+static int
+parse_uint(const char *opt, const char *arg, unsigned long min, unsigned long max,
+	   int base, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, base);
+	if (errno || end == arg || *end != '\0' || arg[0] == '-' || arg[0] == '+' ||
+	    v < min || v > max) {
+		fprintf(stderr, "kvmstatsd: %s: \"%s\" is not a number from %lu to %lu%s\n",
+			opt, arg, min, max, base == 8 ? " (octal)" : "");
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+parse_group(const char *arg, gid_t *gid)
+{
+	struct group *gr = getgrnam(arg);
+	unsigned long v;
+
+	if (gr) {
+		*gid = gr->gr_gid;
+		return 0;
+	}
+	if (parse_uint("--group", arg, 0, UINT_MAX - 1, 10, &v) < 0)
+		return -1;
+	*gid = (gid_t)v;
+	return 0;
+}
+
+static int
+parse_user(const char *arg, uid_t *uid)
+{
+	struct passwd *pw = getpwnam(arg);
+	unsigned long v;
+
+	if (pw) {
+		*uid = pw->pw_uid;
+		return 0;
+	}
+	if (parse_uint("--allow-uid", arg, 0, UINT_MAX - 1, 10, &v) < 0)
+		return -1;
+	*uid = (uid_t)v;
+	return 0;
+}
+
+static int
+parse_duration(const char *arg, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end != '\0' || !(v > 0) || v > 1e9) {
+		fprintf(stderr, "kvmstatsd: --duration: \"%s\" is not a positive number of seconds\n",
+			arg);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_SIMULATE = 256, OPT_SIM_HZ, OPT_SPAWN_VM, OPT_WAKE_US, OPT_FALLBACK,
+	OPT_ATTACH, OPT_RESCAN_MS, OPT_LISTEN, OPT_ALLOW_UID, OPT_SOCKET_MODE,
+	OPT_HZ, OPT_RING_DEPTH, OPT_NAME, OPT_DIR, OPT_MODE, OPT_GROUP, OPT_KEEP,
+	OPT_DURATION, OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+	{ "simulate", required_argument, NULL, OPT_SIMULATE },
+	{ "sim-hz", required_argument, NULL, OPT_SIM_HZ },
+	{ "spawn-vm", required_argument, NULL, OPT_SPAWN_VM },
+	{ "wake-us", required_argument, NULL, OPT_WAKE_US },
+	{ "fallback-simulate", no_argument, NULL, OPT_FALLBACK },
+	{ "attach", required_argument, NULL, OPT_ATTACH },
+	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "hz", required_argument, NULL, OPT_HZ },
+	{ "ring-depth", required_argument, NULL, OPT_RING_DEPTH },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "dir", required_argument, NULL, OPT_DIR },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "group", required_argument, NULL, OPT_GROUP },
+	{ "keep", no_argument, NULL, OPT_KEEP },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* One option; Return: 0, 1 (help/version done), -1 (usage error, printed). */
+static int
+one_option(int c, char **argv, struct options *o)
+{
+	unsigned long v;
+
+	switch (c) {
+	case OPT_SIMULATE:
+		if (parse_uint("--simulate", optarg, 1, KS_SIM_MAX_VCPUS, 10, &v) < 0)
+			return -1;
+		o->simulate = (unsigned)v;
+		return 0;
+	case OPT_SIM_HZ:
+		if (parse_uint("--sim-hz", optarg, 1, 100000, 10, &v) < 0)
+			return -1;
+		o->sim_hz = (unsigned)v;
+		return 0;
+	case OPT_SPAWN_VM:
+		if (parse_uint("--spawn-vm", optarg, 1, KS_OWN_VM_MAX_VCPUS, 10, &v) < 0)
+			return -1;
+		o->spawn_vm = (unsigned)v;
+		return 0;
+	case OPT_WAKE_US:
+		if (parse_uint("--wake-us", optarg, 100, 10000000, 10, &v) < 0)
+			return -1;
+		o->wake_us = (unsigned)v;
+		return 0;
+	case OPT_FALLBACK:
+		o->fallback_simulate = true;
+		return 0;
+	case OPT_ATTACH:
+		if (parse_uint("--attach", optarg, 1, INT_MAX, 10, &v) < 0)
+			return -1;
+		o->attach = (pid_t)v;
+		return 0;
+	case OPT_RESCAN_MS:
+		if (parse_uint("--rescan-ms", optarg, 10, 3600000, 10, &v) < 0)
+			return -1;
+		o->rescan_ms = (unsigned)v;
+		return 0;
+	case OPT_LISTEN:
+		o->listen = optarg;
+		return 0;
+	case OPT_ALLOW_UID:
+		if (o->nr_allow == KS_MAX_ALLOW_UIDS) {
+			fprintf(stderr, "kvmstatsd: --allow-uid: at most %d uids\n",
+				KS_MAX_ALLOW_UIDS);
+			return -1;
+		}
+		return parse_user(optarg, &o->allow[o->nr_allow++]);
+	case OPT_SOCKET_MODE:
+		if (parse_uint("--socket-mode", optarg, 0, 0777, 8, &v) < 0)
+			return -1;
+		o->socket_mode = (mode_t)v;
+		return 0;
+	case OPT_HZ:
+		if (parse_uint("--hz", optarg, KS_HZ_MIN, KS_HZ_MAX, 10, &v) < 0)
+			return -1;
+		o->cfg.hz = (unsigned)v;
+		return 0;
+	case OPT_RING_DEPTH:
+		if (parse_uint("--ring-depth", optarg, KS_RING_DEPTH_MIN, KS_RING_DEPTH_MAX,
+			       10, &v) < 0)
+			return -1;
+		o->cfg.ring_depth = (unsigned)v;
+		return 0;
+	case OPT_NAME:
+		o->name = optarg;
+		return 0;
+	case OPT_DIR:
+		o->cfg.dir = optarg;
+		return 0;
+	case OPT_MODE:
+		if (parse_uint("--mode", optarg, 0, 0777, 8, &v) < 0)
+			return -1;
+		o->cfg.mode = (mode_t)v;
+		return 0;
+	case OPT_GROUP:
+		return parse_group(optarg, &o->cfg.gid);
+	case OPT_KEEP:
+		o->cfg.keep = true;
+		return 0;
+	case OPT_DURATION:
+		return parse_duration(optarg, &o->duration);
+	case 'q':
+		o->quiet = true;
+		return 0;
+	case 'h':
+		usage(stdout);
+		return 1;
+	case OPT_VERSION:
+		puts("kvmstatsd 1.0.0 (shared-memory ABI 1.0)");
+		return 1;
+	case ':':
+		fprintf(stderr, "kvmstatsd: %s needs an argument; see kvmstatsd --help\n",
+			argv[optind - 1]);
+		return -1;
+	default:
+		fprintf(stderr, "kvmstatsd: unknown option \"%s\"; see kvmstatsd --help\n",
+			argv[optind - 1]);
+		return -1;
+	}
+}
+
+/* Combinations that cannot work, said before anything starts. */
+static int
+check_combination(const struct options *o)
+{
+	unsigned single = (o->simulate > 0) + (o->spawn_vm > 0) + (o->attach > 0);
+
+	if (single == 0 && o->listen == NULL) {
+		fputs("kvmstatsd: nothing to publish: give a source (--spawn-vm VCPUS, "
+		      "--simulate VCPUS, --attach PID or --listen PATH); see kvmstatsd --help\n",
+		      stderr);
+		return -1;
+	}
+	if (o->name && (single != 1 || o->listen)) {
+		fputs("kvmstatsd: --name needs exactly one VM source (--spawn-vm, --simulate "
+		      "or --attach, without --listen)\n", stderr);
+		return -1;
+	}
+	if (o->fallback_simulate && o->spawn_vm == 0) {
+		fputs("kvmstatsd: --fallback-simulate only goes with --spawn-vm\n", stderr);
+		return -1;
+	}
+	if (o->nr_allow && o->listen == NULL) {
+		fputs("kvmstatsd: --allow-uid only goes with --listen\n", stderr);
+		return -1;
+	}
+	return 0;
+}
+
+int
+parse_options(int argc, char **argv, struct options *o)
+{
+	int c, ret;
+
+	ks_engine_config_init(&o->cfg);
+	o->sim_hz = 1000;
+	o->wake_us = 1000;
+	o->rescan_ms = 1000;
+	o->socket_mode = 0660;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":qh", long_options, NULL)) != -1) {
+		ret = one_option(c, argv, o);
+		if (ret != 0)
+			return ret;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kvmstatsd: unexpected argument \"%s\"; see kvmstatsd --help\n",
+			argv[optind]);
+		return -1;
+	}
+	return check_combination(o);
+}

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sources.c - the daemon's sources: a simulated VM, a VM of our own, an
+ * attached VMM, the intake socket.  Each ends up in the same engine.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ks_err.h"
+#include "sources.h"
+#include "vm_builder.h"
+
+/*
+ * Publish a VM whose fds belong to a VM object (simulated or our own): the
+ * engine reads them and never closes them.
+ */
+static int
+publish_vm(struct ks_engine *e, const char *vm_name, const char *file, unsigned nr_vcpus,
+	   int (*stats_fd)(const void *vm, int vcpu), const void *vm, ks_warn_fn warn,
+	   struct kvmstats_error *err)
+{
+	struct ks_fd_target *fds = calloc(nr_vcpus + 1, sizeof(*fds));
+	struct ks_vm_build b;
+	int ret;
+
+	if (fds == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i <= nr_vcpus; i++)
+		fds[i] = (struct ks_fd_target) {
+			.kind = i ? KS_TARGET_VCPU : KS_TARGET_VM,
+			.vcpu_index = i ? i - 1 : KS_VCPU_INDEX_NONE,
+			.fd = stats_fd(vm, (int)i - 1),
+		};
+	ret = ks_vm_build(vm_name, file, fds, nr_vcpus + 1, warn, &b, err);
+	free(fds);
+	if (ret < 0)
+		return ret;
+	ret = ks_engine_add_vm(e, &b.def, NULL, err);
+	ks_vm_build_clear(&b, true);
+	return ret;
+}
+
+static int
+sim_fd(const void *vm, int vcpu)
+{
+	return ks_sim_vm_stats_fd(vm, vcpu);
+}
+
+static int
+own_fd(const void *vm, int vcpu)
+{
+	return ks_own_vm_stats_fd(vm, vcpu);
+}
+
+static int
+start_sim(struct ks_engine *e, const struct options *o, unsigned vcpus, struct sources *s,
+	  ks_warn_fn say_line, struct kvmstats_error *err)
+{
+	char msg[256];
+	int ret;
+
+	if (s->sim)
+		return ks_err(err, -EEXIST, "--fallback-simulate already publishes a simulated VM: "
+			      "drop --simulate, or --fallback-simulate");
+	ret = ks_sim_vm_create(vcpus, &s->sim, err);
+	if (ret == 0)
+		ret = ks_sim_vm_start(s->sim, o->sim_hz, err);
+	if (ret == 0)
+		ret = publish_vm(e, ks_sim_vm_name(s->sim), o->name, vcpus, sim_fd, s->sim,
+				 say_line, err);
+	if (ret == 0) {
+		snprintf(msg, sizeof(msg), "publishing simulated VM %s (%u vCPUs)",
+			 ks_sim_vm_name(s->sim), vcpus);
+		say_line(msg);
+	}
+	return ret;
+}
+
+static int
+start_own(struct ks_engine *e, const struct options *o, struct sources *s,
+	  ks_warn_fn say_line, struct kvmstats_error *err)
+{
+	char msg[600];
+	int ret = ks_own_vm_available(err);
+
+	if (ret < 0 && o->fallback_simulate) {
+		snprintf(msg, sizeof(msg), "cannot run a real VM here (%s); "
+			 "publishing a simulated VM instead", err->msg);
+		say_line(msg);
+		return start_sim(e, o, o->spawn_vm, s, say_line, err);
+	}
+	if (ret == 0)
+		ret = ks_own_vm_create(o->spawn_vm, &s->own, err);
+	if (ret == 0)
+		ret = ks_own_vm_start(s->own, o->wake_us, err);
+	if (ret == 0)
+		ret = publish_vm(e, ks_own_vm_name(s->own), o->name, o->spawn_vm, own_fd,
+				 s->own, say_line, err);
+	if (ret == 0) {
+		snprintf(msg, sizeof(msg), "publishing real VM %s (%u vCPUs, guest woken every %u us)",
+			 ks_own_vm_name(s->own), o->spawn_vm, o->wake_us);
+		say_line(msg);
+	}
+	return ret;
+}
+
+static int
+start_attach(struct ks_engine *e, const struct options *o, struct sources *s,
+	     void (*on_end)(void *), ks_warn_fn say_line, struct kvmstats_error *err)
+{
+	struct ks_attach_opts ao = {
+		.pid = o->attach, .file = o->name, .rescan_ms = o->rescan_ms,
+		.warn = say_line, .on_end = on_end,
+	};
+	char msg[256];
+	int ret = ks_attach_start(e, &ao, &s->attach, err);
+
+	if (ret == 0) {
+		snprintf(msg, sizeof(msg), "attached to VMM %d: publishing %s", (int)o->attach,
+			 ks_attach_file(s->attach));
+		say_line(msg);
+	}
+	return ret;
+}
+
+static int
+start_intake(struct ks_engine *e, const struct options *o, struct sources *s,
+	     ks_warn_fn say_line, struct kvmstats_error *err)
+{
+	struct ks_intake_opts io = {
+		.path = o->listen, .allow = o->nr_allow ? o->allow : NULL,
+		.nr_allow = o->nr_allow, .mode = o->socket_mode, .log = say_line,
+	};
+	/* The intake says "listening on PATH" itself, through say_line. */
+	return ks_intake_start(e, &io, &s->intake, err);
+}
+
+int
+sources_start(struct ks_engine *e, const struct options *o, struct sources *s,
+	      void (*on_attach_end)(void *), ks_warn_fn say_line,
+	      struct kvmstats_error *err)
+{
+	int ret = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (o->spawn_vm)
+		ret = start_own(e, o, s, say_line, err);
+	if (ret == 0 && o->simulate)
+		ret = start_sim(e, o, o->simulate, s, say_line, err);
+	if (ret == 0 && o->attach)
+		ret = start_attach(e, o, s, on_attach_end, say_line, err);
+	if (ret == 0 && o->listen)
+		ret = start_intake(e, o, s, say_line, err);
+	return ret;
+}
+
+void
+sources_stop_feeds(struct sources *s)
+{
+	if (s->attach)
+		ks_attach_stop(&s->attach);
+	if (s->intake)
+		ks_intake_stop(&s->intake);
+}
+
+void
+sources_free(struct sources *s)
+{
+	if (s->own)
+		ks_own_vm_destroy(&s->own);
+	if (s->sim)
+		ks_sim_vm_destroy(&s->sim);
+}
