@@ -386,7 +386,8 @@ err_getfd(const struct ks_attach *a, const struct stats_ref *r, int e,
 	if (e == ESRCH)
 		return err_gone(a, err);
 	if (e == ENOSYS)
-		return ks_err(err, -ENOSYS, "pidfd_getfd: this kernel is older than Linux 5.6: "
+		return ks_err(err, -ENOSYS, "pidfd_getfd: not implemented: this kernel is "
+			      "older than Linux 5.6: "
 			      "use the preload shim (libkvmstats-preload.so) or the intake "
 			      "socket (kvmstatsd --listen) instead");
 	return ks_err(err, -e, "process %d (%s): %s: %s", (int)a->pid, a->comm, what,
@@ -672,9 +673,11 @@ open_pidfd(struct ks_attach *a, struct kvmstats_error *err)
 		return ks_err(err, -ENOENT, "no process %d: check the VMM's pid "
 			      "(pgrep -a qemu)", (int)a->pid);
 	if (errno == ENOSYS)
-		return ks_err(err, -ENOSYS, "pidfd_open: this kernel is older than Linux 5.3 "
-			      "(pidfd_getfd needs 5.6): use the preload shim "
-			      "(libkvmstats-preload.so) or the intake socket (kvmstatsd --listen)");
+		return ks_err(err, -ENOSYS, "pidfd_open: not implemented: this kernel is "
+			      "older than Linux 5.3 (pidfd_getfd needs 5.6), or a tool we run "
+			      "under (valgrind <= 3.19) does not know the call: use the preload "
+			      "shim (libkvmstats-preload.so) or the intake socket "
+			      "(kvmstatsd --listen) instead");
 	return ks_err(err, -errno, "pidfd_open(%d): %s", (int)a->pid, strerror(errno));
 }
 

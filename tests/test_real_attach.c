@@ -652,6 +652,77 @@ attach_hotplug_and_exit(void **state)
 	ks_engine_destroy(&e);
 }
 
+/* Follow generations until the segment shows @nr vCPUs and is live. */
+static void
+settle(struct kvmstats_segment **seg, unsigned nr)
+{
+	struct kvmstats_error err;
+	struct kvmstats_status st;
+
+	for (unsigned ms = 0; ms < STATE_TIMEOUT_MS; ms++) {
+		kvmstats_status(*seg, &st);
+		if (st.state == KVMSTATS_STATE_SUPERSEDED && kvmstats_reattach(seg, &err) < 0)
+			fail_msg("reattach: %s", err.msg);
+		if (st.state == KVMSTATS_STATE_LIVE && kvmstats_nr_targets(*seg) == nr)
+			return;
+		sleep_ms(1);
+	}
+	fail_msg("segment did not settle on %u vCPUs: %u targets, state %s", nr,
+		 kvmstats_nr_targets(*seg), kvmstats_state_name(st.state));
+}
+
+/*
+ * Plug and unplug faster than the monitor rescans (every 1 ms here): fds
+ * vanish between readlink and pidfd_getfd, sets change mid-scan.  Attach
+ * must ride it out and end on the VMM's final set.
+ */
+static void
+attach_hotplug_storm(void **state)
+{
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	struct ks_attach_opts o = { .rescan_ms = 1 };
+	struct ks_engine *e;
+	struct ks_attach *a;
+	struct vmm v;
+	unsigned n = 2;
+
+	(void)state;
+	if (!kvm_usable()) {
+		skip();
+		return;
+	}
+	v = vmm_spawn("--vcpus", "2", NULL, NULL);
+	e = new_engine(1000);
+	o.pid = v.pid;
+	if (ks_attach_start(e, &o, &a, &err) < 0) {
+		if (!(err.code == -ENOSYS && under_valgrind()))
+			fail_msg("attach: %s", err.msg);
+		ks_engine_destroy(&e);
+		vmm_stop(&v);
+		return;
+	}
+	seg = reader_attach(v.pid);
+	for (unsigned i = 0; i < 40; i++) {
+		bool add = i % 3 != 2;
+
+		n += add ? 1 : -1;
+		vmm_hotplug(&v, add ? SIGUSR1 : SIGUSR2, n);
+	}
+	settle(&seg, n);
+	sleep_ms(20);			/* and stays there */
+	settle(&seg, n);
+	for (unsigned t = 1; t < n; t++) {	/* ids are no longer dense */
+		assert_int_equal(kvmstats_target(seg, t)->kind, KVMSTATS_TARGET_VCPU);
+		assert_true(kvmstats_target(seg, t)->vcpu_index >
+			    kvmstats_target(seg, t - 1)->vcpu_index);
+	}
+	ks_attach_stop(&a);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+	vmm_stop(&v);
+}
+
 static void
 expect_no_fds(struct ks_engine *e, pid_t pid, const char *comm)
 {
@@ -736,6 +807,7 @@ main(void)
 		cmocka_unit_test(attach_publishes_kernel_tables),
 		cmocka_unit_test(attach_counters_move),
 		cmocka_unit_test(attach_hotplug_and_exit),
+		cmocka_unit_test(attach_hotplug_storm),
 		cmocka_unit_test(attach_no_stats_fds),
 		cmocka_unit_test(attach_no_such_process),
 	};
