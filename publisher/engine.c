@@ -58,8 +58,10 @@
 #ifdef KS_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
-#define grace_release(e)	__tsan_release(&(e)->grace_token)
-#define grace_acquire(e)	__tsan_acquire(&(e)->grace_token)
+/* One token for all engines: the callback must not read vm->e before it. */
+static char grace_token;
+#define grace_release(e)	((void)(e), __tsan_release(&grace_token))
+#define grace_acquire(e)	((void)(e), __tsan_acquire(&grace_token))
 #else
 #define grace_release(e)	((void)(e))
 #define grace_acquire(e)	((void)(e))
@@ -100,7 +102,6 @@ struct ks_engine {
 	_Atomic(struct ks_engine_vm *) vms;
 	struct ks_engine_vm *retired;
 	atomic_bool retired_pending;
-	char grace_token;			/* see grace_release() */
 
 	pthread_t thread;
 	atomic_bool running;
@@ -244,7 +245,7 @@ vm_retire_rcu(struct rcu_head *head)
 {
 	struct ks_engine_vm *vm = caa_container_of(head, struct ks_engine_vm, rcu);
 
-	grace_acquire(vm->e);
+	grace_acquire(NULL);
 	if (vm->seg)
 		ks_segment_set_state(vm->seg, vm->final_state);
 	vm_free(vm);
