@@ -173,11 +173,23 @@ restore_block(const struct ks_segment_writer *seg, uint32_t t, uint64_t sweep,
 	}
 }
 
+/*
+ * Slot @idx of target @t.  Every target of a sweep lands in the same ring
+ * index, so the sweep computes sweep % ring_depth (a 64-bit division) once
+ * rather than once per target and per prefetch.
+ */
+static inline struct ks_shm_slot *
+slot_at(const struct ks_engine_vm *vm, uint32_t t, uint32_t idx)
+{
+	const struct ks_writer_target *wt = &vm->seg->targets[t];
+
+	return (struct ks_shm_slot *)(wt->ring + (uint64_t)idx * wt->stride);
+}
+
 static uint64_t
-sweep_target(struct ks_engine_vm *vm, uint32_t t, uint64_t sweep)
+sweep_target(struct ks_engine_vm *vm, uint32_t t, uint64_t sweep, struct ks_shm_slot *slot)
 {
 	const struct engine_target *et = &vm->targets[t];
-	struct ks_shm_slot *slot = ks_segment_slot(vm->seg, t, sweep);
 	uint64_t flags = 0, errors = 0;
 
 	ks_slot_write_begin(slot);
@@ -196,14 +208,45 @@ sweep_target(struct ks_engine_vm *vm, uint32_t t, uint64_t sweep)
 	return errors;
 }
 
+/*
+ * Ask for ownership of target @t's slot of @sweep before writing it.  A
+ * reader that read this slot when it was the newest (ring_depth - 1 sweeps
+ * ago) still holds its lines shared, so every store of the coming pread()
+ * would wait for an invalidation of the other core's copy, one line at a
+ * time as the copy reaches it.  Requests issued one target ahead overlap
+ * those round trips with the current target's read.  A hint: it changes
+ * no value, and on a CPU without PREFETCHW it is a no-op.
+ */
+static inline void
+prefetch_slot_for_write(const struct ks_engine_vm *vm, uint32_t t, uint32_t idx)
+{
+	const uint8_t *p, *end;
+
+	if (t >= vm->nr_targets)
+		return;
+	p = (const uint8_t *)slot_at(vm, t, idx);
+	end = p + vm->seg->targets[t].stride;
+	for (; p < end; p += 64) {
+#if defined(__x86_64__) || defined(__i386__)
+		__asm__ volatile("prefetchw %0" : : "m"(*p));
+#else
+		__builtin_prefetch(p, 1, 3);
+#endif
+	}
+}
+
 static void
 sweep_vm(struct ks_engine *e, struct ks_engine_vm *vm)
 {
 	struct ks_shm_header *hdr = vm->seg->hdr;
 	uint64_t sweep = vm->sweep + 1, errors = 0;
+	uint32_t idx = ks_slot_of_sweep(sweep, vm->seg->ring_depth);
 
-	for (uint32_t t = 0; t < vm->nr_targets; t++)
-		errors += sweep_target(vm, t, sweep);
+	prefetch_slot_for_write(vm, 0, idx);
+	for (uint32_t t = 0; t < vm->nr_targets; t++) {
+		prefetch_slot_for_write(vm, t + 1, idx);
+		errors += sweep_target(vm, t, sweep, slot_at(vm, t, idx));
+	}
 	if (errors) {
 		relaxed_add(&e->read_errors, errors);
 		/* Single writer: a plain relaxed update, no read-modify-write needed. */
