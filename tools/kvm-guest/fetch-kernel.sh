@@ -15,32 +15,36 @@
 set -eu
 
 cache=${KVMSTATS_KVM_CACHE:-/var/cache/kvmstats/kvm-guest}
-here=$(cd "$(dirname "$0")" && pwd)
 say() { echo "kvm-guest: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 # Modules the guest needs; their dependencies come from modules.dep.
 WANT="kvm_amd virtio_pci 9pnet_virtio 9p overlay"
 
-# The ABI name (6.1.0-NN) changes with every kernel update: ask apt.
+# The ABI name (6.1.0-NN) changes with every kernel update: ask apt which
+# package the metapackage points at.  KVMSTATS_KVM_KERNEL picks another
+# metapackage, e.g. linux-image-6.12-amd64 (bookworm's newer kernel).
+meta=${KVMSTATS_KVM_KERNEL:-linux-image-amd64}
 resolve() {
-	apt-cache depends linux-image-amd64 2>/dev/null |
+	apt-cache depends "$meta" 2>/dev/null |
 		sed -n 's/^ *Depends: *\(linux-image-[^ ]*\).*/\1/p' | head -n 1
 }
 pkg=$(resolve)
 if [ -z "$pkg" ]; then
 	# A fresh machine may have no package lists yet.
-	say "no package lists for linux-image-amd64; running apt-get update"
+	say "no package lists for $meta; running apt-get update"
 	apt-get update -qq >&2 || true
 	pkg=$(resolve)
 fi
 if [ -z "$pkg" ]; then
 	# Offline: any kit prepared earlier still boots.
-	kit=$(ls -d "$cache"/linux-image-*/ 2>/dev/null | tail -n 1)
-	[ -n "$kit" ] && [ -f "$kit/ready" ] ||
-		die "cannot resolve linux-image-amd64 (apt-cache depends) and no cached kernel in $cache"
-	say "cannot resolve linux-image-amd64; using cached $(basename "$kit")"
-	echo "${kit%/}"
+	kit=""
+	for d in "$cache"/linux-image-*; do
+		[ -f "$d/ready" ] && kit=$d
+	done
+	[ -n "$kit" ] || die "cannot resolve $meta (apt-cache depends) and no cached kernel in $cache"
+	say "cannot resolve $meta; using cached $(basename "$kit")"
+	echo "$kit"
 	exit 0
 fi
 

@@ -49,8 +49,8 @@ mount -t overlay overlay \
 	/root || fail "mount the overlay root"
 
 # The guest's own kernel interfaces, not the host's seen through 9p.
-# /tmp: the overlay would make the host's writable too, but a tmpfs is
-# empty and spares 9p round trips.
+# /tmp stays the overlay's (writable, changes in RAM): a tmpfs there would
+# hide a repository or build cloned under the host's /tmp.
 mkdir -p /dev/pts /dev/shm
 mount -o bind /dev /root/dev || fail "bind /dev"
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /root/dev/pts || fail "mount devpts"
@@ -58,7 +58,6 @@ mount -t tmpfs -o mode=1777 tmpfs /root/dev/shm || fail "mount /dev/shm"
 mount -o bind /proc /root/proc || fail "bind /proc"
 mount -o bind /sys /root/sys || fail "bind /sys"
 mount -t debugfs debugfs /root/sys/kernel/debug || fail "mount debugfs"
-mount -t tmpfs -o mode=1777 tmpfs /root/tmp || fail "mount /tmp"
 
 log=/results/test.log
 {

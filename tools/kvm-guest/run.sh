@@ -7,9 +7,11 @@
 #   tools/kvm-guest/run.sh [BUILD]          BUILD relative to the repo, default build
 # Settings:
 #   KVMSTATS_KVM_CACHE    guest kernel cache (default /var/cache/kvmstats/kvm-guest)
+#   KVMSTATS_KVM_KERNEL   kernel metapackage (default linux-image-amd64)
 #   KVMSTATS_KVM_TIMEOUT  seconds for the whole guest run (default 1200)
 #   KVMSTATS_KVM_MEM      guest MiB (default 2048), KVMSTATS_KVM_CPUS (default 2)
-# Other KVMSTATS_* variables are passed on to the tests in the guest.
+# Other KVMSTATS_* variables are passed on to the tests in the guest
+# (KVMSTATS_KVM_TEST_TIMEOUT: see tests/run-kvm.sh).
 # Exits with the guest tests' status, or 1 if the guest never reported one.
 set -eu
 
@@ -63,7 +65,12 @@ q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 	echo "REPO=$(q "$repo")"
 	echo "BUILD=$(q "$build")"
 	for v in $(env | sed -n 's/^\(KVMSTATS_[A-Za-z0-9_]*\)=.*/\1/p'); do
-		case $v in KVMSTATS_KVM_*|KVMSTATS_SHM_DIR|KVMSTATS_BUILD) continue ;; esac
+		# This script's own settings stay here; run-kvm.sh sets the others.
+		case $v in
+		KVMSTATS_KVM_CACHE|KVMSTATS_KVM_KERNEL|KVMSTATS_KVM_TIMEOUT|KVMSTATS_KVM_MEM|KVMSTATS_KVM_CPUS) continue ;;
+		KVMSTATS_SHM_DIR|KVMSTATS_BUILD) continue ;;
+		esac
+		val=""
 		eval "val=\${$v}"
 		echo "export $v=$(q "$val")"
 	done
@@ -99,6 +106,9 @@ if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 	say "ERROR: the guest did not finish within $limit s (KVMSTATS_KVM_TIMEOUT)" >&2
 elif [ -f "$work/results/setup.err" ]; then
 	say "ERROR: $(cat "$work/results/setup.err")" >&2
+elif grep -q "^kvm-guest: FAILED:" "$work/console.log"; then
+	# Failed before the results share was up (module load, 9p mount).
+	say "ERROR: guest setup failed: $(grep -m 1 "^kvm-guest: FAILED:" "$work/console.log" | cut -d' ' -f3-)" >&2
 elif grep -q "Kernel panic" "$work/console.log"; then
 	say "ERROR: the guest kernel panicked" >&2
 else
