@@ -1,104 +1,514 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_publisher.c - the publisher's cost per sweep beside its floor, a
- * bare loop of pread() over the same stats fds into a private buffer.
+ * bench_publisher.c - what publishing costs, beside its floor.
  *
- * The difference is what publishing adds: the seqlock, the slot stamps,
- * the clock reads and the sweep's bookkeeping.  Stats fds are the
- * simulated VM's memfds, laid out like the kernel's.
+ *   per sweep     ks_engine_sweep() against a bare loop of pread() over the
+ *                 same stats fds into one reused private buffer (the floor),
+ *                 interleaved sweep by sweep, for 1 to 512 vCPUs; and two
+ *                 variants that split the difference: the same bare loop
+ *                 into a ring laid out like the segment's (the cache
+ *                 footprint of publishing into distinct slots), plus one
+ *                 clock_gettime() per target (the time stamp); with
+ *                 liburing, the same reads batched in one io_uring submit
+ *   max rate      the poll thread at rising rates for 1, 8, 64, 256 vCPUs:
+ *                 the highest with no overrun
+ *   CPU           the poll thread's CPU time per wall second at 1 kHz
+ *   memory        segment bytes per vCPU and per ring slot; publisher RSS
+ *
+ * Stats fds are the simulated VM's memfds, laid out like the kernel's, or
+ * with -k a real VM of our own on this host's /dev/kvm.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#if __has_include(<liburing.h>) && defined(KS_BENCH_URING)
+#include <liburing.h>
+#define HAVE_URING 1
+#else
+#define HAVE_URING 0
+#endif
 
 #include "bench_util.h"
 #include "engine.h"
+#include "kvmstats/reader.h"
+#include "own_vm.h"
 #include "sim_vm.h"
+#include "statsfd.h"
 #include "vm_builder.h"
 
-static void
-run(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json)
-{
-	struct ks_engine_config cfg;
-	struct kvmstats_error err;
-	struct ks_engine *e;
+#define STRIDE_ALIGN	64
+
+struct pub {
 	struct ks_sim_vm *sim;
+	struct ks_own_vm *own;
+	const char *env;
+	const char *vm_name;
+	unsigned nr_vcpus;
+	struct ks_statsfd_schema vm_s, vcpu_s;
+	struct ks_engine *e;
+	struct ks_engine_vm *evm;
+	int *fds;			/* [0] the VM, [1 + i] vCPU i */
+	uint8_t *ring;			/* the ring-layout variant */
+	size_t stride;
+#if HAVE_URING
+	struct io_uring uring;
+	bool uring_ok;
+#endif
+};
+
+static bool real;
+
+static void __attribute__((noreturn))
+die(const char *what, const char *msg)
+{
+	fprintf(stderr, "bench_publisher: %s: %s\n", what, msg);
+	exit(1);
+}
+
+static void
+pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg)
+{
+	struct kvmstats_error err;
 	struct ks_fd_target *fds = calloc(nr_vcpus + 1, sizeof(*fds));
 	struct ks_vm_build vb;
-	uint64_t *ours = calloc(sweeps, sizeof(*ours)), *bare = calloc(sweeps, sizeof(*bare));
-	uint8_t buf[1104];
-	struct bench_dist d_ours, d_bare;
-	char name[64];
 
-	ks_engine_config_init(&cfg);
-	if (ks_sim_vm_create(nr_vcpus, &sim, &err) < 0 || ks_engine_create(&cfg, &e, &err) < 0)
-		goto fail;
-	for (unsigned i = 0; i <= nr_vcpus; i++)
+	memset(p, 0, sizeof(*p));
+	p->nr_vcpus = nr_vcpus;
+	if (real) {
+		if (ks_own_vm_create(nr_vcpus, &p->own, &err) < 0)
+			die("own VM", err.msg);
+		p->vm_name = ks_own_vm_name(p->own);
+		p->env = "host /dev/kvm (nested), own VM";
+	} else {
+		if (ks_sim_vm_create(nr_vcpus, &p->sim, &err) < 0)
+			die("sim VM", err.msg);
+		p->vm_name = ks_sim_vm_name(p->sim);
+		p->env = "host, simulated VM memfds";
+	}
+	p->fds = calloc(nr_vcpus + 1, sizeof(*p->fds));
+	for (unsigned i = 0; i <= nr_vcpus; i++) {
+		p->fds[i] = real ? ks_own_vm_stats_fd(p->own, (int)i - 1)
+				 : ks_sim_vm_stats_fd(p->sim, (int)i - 1);
 		fds[i] = (struct ks_fd_target) {
 			.kind = i ? KS_TARGET_VCPU : KS_TARGET_VM,
 			.vcpu_index = i ? i - 1 : KS_VCPU_INDEX_NONE,
-			.fd = ks_sim_vm_stats_fd(sim, (int)i - 1),
+			.fd = p->fds[i],
 		};
-	if (ks_vm_build(NULL, NULL, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
-	    ks_engine_add_vm(e, &vb.def, NULL, &err) < 0)
-		goto fail;
-	ks_vm_build_clear(&vb, true);
-
-	/* Interleave the two so that drift in the machine hits both alike. */
-	for (size_t i = 0; i < sweeps; i++) {
-		uint64_t t0 = bench_ticks(), t1, t2;
-
-		ks_engine_sweep(e);
-		t1 = bench_ticks();
-		for (unsigned v = 0; v <= nr_vcpus; v++) {
-			int fd = ks_sim_vm_stats_fd(sim, (int)v - 1);
-
-			if (pread(fd, buf, v ? 1104 : 120, v ? 2952 : 1032) <= 0) {
-				perror("pread");
-				exit(1);
-			}
-		}
-		t2 = bench_ticks();
-		ours[i] = t1 - t0;
-		bare[i] = t2 - t1;
 	}
-	d_ours = bench_summarise(ours, sweeps, ns_per_tick);
-	d_bare = bench_summarise(bare, sweeps, ns_per_tick);
-	snprintf(name, sizeof(name), "publisher sweep, %u vCPUs", nr_vcpus);
-	bench_report(json, name, "host, simulated VM memfds", d_ours, "bare pread loop", d_bare, 0);
-	printf("%-34s per target p50 %7.1f ns (bare %7.1f ns); overhead %+.1f%%\n", "",
-	       d_ours.p50 / (nr_vcpus + 1), d_bare.p50 / (nr_vcpus + 1),
-	       (d_ours.p50 / d_bare.p50 - 1) * 100);
-	ks_engine_destroy(&e);
-	ks_sim_vm_destroy(&sim);
+	if (ks_statsfd_parse(p->fds[0], "VM", &p->vm_s, &err) < 0 ||
+	    ks_statsfd_parse(p->fds[1], "vCPU", &p->vcpu_s, &err) < 0 ||
+	    ks_engine_create(cfg, &p->e, &err) < 0 ||
+	    ks_vm_build(NULL, NULL, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
+	    ks_engine_add_vm(p->e, &vb.def, &p->evm, &err) < 0)
+		die("setup", err.msg);
+	ks_vm_build_clear(&vb, true);
 	free(fds);
-	free(ours);
-	free(bare);
-	return;
-fail:
-	fprintf(stderr, "bench_publisher: %s\n", err.msg);
-	exit(1);
+	/* Same shape as a segment's rings: a 32-byte slot header, 64-byte stride. */
+	p->stride = (32 + p->vcpu_s.data_size + STRIDE_ALIGN - 1) & ~(size_t)(STRIDE_ALIGN - 1);
+	p->ring = aligned_alloc(64, p->stride * cfg->ring_depth * (nr_vcpus + 1));
+	memset(p->ring, 0, p->stride * cfg->ring_depth * (nr_vcpus + 1));
+#if HAVE_URING
+	p->uring_ok = io_uring_queue_init(1024, &p->uring, 0) == 0 &&
+		      io_uring_register_files(&p->uring, p->fds, nr_vcpus + 1) == 0;
+#endif
+}
+
+static void
+pub_close(struct pub *p)
+{
+#if HAVE_URING
+	if (p->uring_ok)
+		io_uring_queue_exit(&p->uring);
+#endif
+	ks_engine_destroy(&p->e);
+	ks_statsfd_schema_clear(&p->vm_s);
+	ks_statsfd_schema_clear(&p->vcpu_s);
+	if (p->sim)
+		ks_sim_vm_destroy(&p->sim);
+	if (p->own)
+		ks_own_vm_destroy(&p->own);
+	free(p->fds);
+	free(p->ring);
+}
+
+static const struct ks_statsfd_schema *
+schema(const struct pub *p, unsigned i)
+{
+	return i ? &p->vcpu_s : &p->vm_s;
+}
+
+/* The floor: every fd into one reused, hot buffer. */
+static void
+bare_loop(struct pub *p, uint8_t *buf)
+{
+	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
+		const struct ks_statsfd_schema *s = schema(p, i);
+
+		if (pread(p->fds[i], buf, s->data_size, (off_t)s->data_offset) <= 0)
+			die("pread", strerror(errno));
+	}
+}
+
+/* The floor into the segment's layout: distinct slots, ring_depth deep. */
+static void
+ring_loop(struct pub *p, uint64_t sweep, unsigned depth, bool clock)
+{
+	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
+		const struct ks_statsfd_schema *s = schema(p, i);
+		uint8_t *slot = p->ring + ((size_t)i * depth + sweep % depth) * p->stride;
+
+		if (pread(p->fds[i], slot + 32, s->data_size, (off_t)s->data_offset) <= 0)
+			die("pread", strerror(errno));
+		if (clock)
+			*(volatile uint64_t *)slot = bench_mono_ns();
+	}
+}
+
+#if HAVE_URING
+/* The same reads as bare_loop(), one submit and one wait for all of them. */
+static void
+uring_loop(struct pub *p, uint8_t *bufs)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+
+	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
+		const struct ks_statsfd_schema *s = schema(p, i);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&p->uring);
+
+		io_uring_prep_read(sqe, (int)i, bufs + (size_t)i * 2048, s->data_size,
+				   s->data_offset);
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
+	if (io_uring_submit_and_wait(&p->uring, p->nr_vcpus + 1) < 0)
+		die("io_uring", "submit");
+	while (seen < p->nr_vcpus + 1) {
+		io_uring_for_each_cqe(&p->uring, head, cqe) {
+			if (cqe->res <= 0)
+				die("io_uring read", strerror(-cqe->res));
+			seen++;
+		}
+		io_uring_cq_advance(&p->uring, seen);
+		if (seen < p->nr_vcpus + 1 && io_uring_wait_cqe(&p->uring, &cqe) < 0)
+			die("io_uring", "wait");
+	}
+}
+#endif
+
+static void
+emit_pair(FILE *json, const struct pub *p, const char *what, struct bench_dist ours,
+	  const char *ref_name, struct bench_dist ref, double ratio_max, const char *target)
+{
+	char name[96];
+	struct bench_result r = {
+		.name = name, .unit = "ns", .env = p->env, .timing = "raw (a sweep >> timer)",
+		.group = "publisher", .vcpus = p->nr_vcpus, .d = ours, .ref_name = ref_name,
+		.ref = ref, .retries_per_read = -1, .ratio_max = ratio_max, .target = target,
+	};
+
+	snprintf(name, sizeof(name), "%s%s, %u vCPUs", real ? "KVM: " : "", what, p->nr_vcpus);
+	bench_emit(json, &r);
+}
+
+static void
+sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FILE *plot)
+{
+	struct ks_engine_config cfg;
+	struct pub p;
+	enum { OURS, BARE, RING, RING_CLOCK, URING, NR };
+	uint64_t *t[NR];
+	uint8_t *buf = aligned_alloc(64, 2048 * (size_t)(nr_vcpus + 1));
+	struct bench_dist d[NR];
+	bool uring = false;
+
+	ks_engine_config_init(&cfg);
+	pub_open(&p, nr_vcpus, &cfg);
+#if HAVE_URING
+	uring = p.uring_ok;
+#endif
+	for (int k = 0; k < NR; k++)
+		t[k] = calloc(sweeps, sizeof(uint64_t));
+	/*
+	 * Interleave the variants so that drift in the machine hits all
+	 * alike, and rotate their order: whichever runs first after another
+	 * variant's footprint would otherwise pay for it every time.
+	 */
+	for (size_t i = 0; i < sweeps + 20; i++) {
+		for (int j = 0; j < NR; j++) {
+			int k = (int)((i + (size_t)j) % NR);
+			uint64_t t0 = bench_ticks();
+
+			switch (k) {
+			case OURS: ks_engine_sweep(p.e); break;
+			case BARE: bare_loop(&p, buf); break;
+			case RING: ring_loop(&p, i, cfg.ring_depth, false); break;
+			case RING_CLOCK: ring_loop(&p, i, cfg.ring_depth, true); break;
+			default:
+#if HAVE_URING
+				if (uring)
+					uring_loop(&p, buf);
+#endif
+				break;
+			}
+			if (i >= 20)		/* the first rounds warm up */
+				t[k][i - 20] = bench_ticks() - t0;
+		}
+	}
+	for (int k = 0; k < NR; k++)
+		d[k] = bench_summarise(t[k], sweeps, ns_per_tick);
+	emit_pair(json, &p, "publisher sweep", d[OURS], "bare pread loop", d[BARE],
+		  nr_vcpus == 64 ? 1.2 : 0,
+		  nr_vcpus == 64 ? "publisher <= 1.2x the bare pread loop at 64 vCPUs" : NULL);
+	emit_pair(json, &p, "bare pread into a segment-like ring", d[RING], "bare pread loop",
+		  d[BARE], 0, NULL);
+	emit_pair(json, &p, "  ... plus clock_gettime per target", d[RING_CLOCK],
+		  "bare pread loop", d[BARE], 0, NULL);
+	if (uring)
+		emit_pair(json, &p, "io_uring batched reads (one submit)", d[URING],
+			  "bare pread loop", d[BARE], 0, NULL);
+	printf("%-40s per target: sweep %.1f ns, bare %.1f ns, ring %.1f ns, ring+clock %.1f ns"
+	       "%s; overhead %+.1f%%\n", "", d[OURS].p50 / (nr_vcpus + 1),
+	       d[BARE].p50 / (nr_vcpus + 1), d[RING].p50 / (nr_vcpus + 1),
+	       d[RING_CLOCK].p50 / (nr_vcpus + 1), uring ? ", io_uring below" : "",
+	       (d[OURS].p50 / d[BARE].p50 - 1) * 100);
+	if (plot)
+		fprintf(plot, "%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.3f\n", nr_vcpus,
+			d[OURS].p50 / (nr_vcpus + 1), d[BARE].p50 / (nr_vcpus + 1),
+			d[RING].p50 / (nr_vcpus + 1), d[RING_CLOCK].p50 / (nr_vcpus + 1),
+			uring ? d[URING].p50 / (nr_vcpus + 1) : 0, d[OURS].p50 / d[BARE].p50);
+	for (int k = 0; k < NR; k++)
+		free(t[k]);
+	free(buf);
+	pub_close(&p);
+}
+
+/* Process CPU time in ns (the poll thread: the main thread only sleeps). */
+static uint64_t
+cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Run the poll thread at @hz for @ms; return the overruns, and CPU per wall. */
+static uint64_t
+run_at(unsigned nr_vcpus, unsigned hz, unsigned ms, double *cpu_frac)
+{
+	struct ks_engine_config cfg;
+	struct ks_engine_stats st;
+	struct kvmstats_error err;
+	struct pub p;
+	uint64_t c0, w0;
+
+	ks_engine_config_init(&cfg);
+	cfg.hz = hz;
+	pub_open(&p, nr_vcpus, &cfg);
+	/* Unpinned: the scheduler may move the poll thread off a busy CPU. */
+	{
+		cpu_set_t all;
+
+		CPU_ZERO(&all);
+		for (long c = 0; c < sysconf(_SC_NPROCESSORS_ONLN); c++)
+			CPU_SET((int)c, &all);
+		sched_setaffinity(0, sizeof(all), &all);
+	}
+	if (ks_engine_start(p.e, &err) < 0)
+		die("start", err.msg);
+	usleep(50 * 1000);		/* let it settle */
+	ks_engine_get_stats(p.e, &st);
+	{
+		uint64_t o0 = st.overruns;
+
+		c0 = cpu_ns();
+		w0 = bench_mono_ns();
+		usleep(ms * 1000);
+		*cpu_frac = (double)(cpu_ns() - c0) / (double)(bench_mono_ns() - w0);
+		ks_engine_get_stats(p.e, &st);
+		st.overruns -= o0;
+	}
+	ks_engine_stop(p.e);
+	pub_close(&p);
+	return st.overruns;
+}
+
+/*
+ * @slack_ns: 0 leaves the default timer slack (50 us), else the poll thread
+ * inherits this one (prctl(PR_SET_TIMERSLACK) is per thread, inherited by
+ * threads created after it).
+ */
+static void
+max_rate(unsigned nr_vcpus, unsigned ms, unsigned long slack_ns, FILE *json)
+{
+	static const unsigned rates[] = { 100, 1000, 2000, 5000, 10000, 20000, 50000, 100000 };
+	unsigned best = 0;
+	double cpu = 0, cpu_1k = 0;
+	char name[128];
+
+	prctl(PR_SET_TIMERSLACK, slack_ns ? slack_ns : 50000ul, 0, 0, 0);
+
+	for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+		uint64_t over = UINT64_MAX, allowed = (uint64_t)rates[i] * ms / 1000 / 1000;
+
+		/*
+		 * Best of three, and at most one overrun in 1000 ticks: others'
+		 * jobs on this shared 2-CPU machine preempt the poll thread
+		 * for milliseconds now and then, whatever its own cost.
+		 */
+		for (int tries = 0; tries < 3 && over > allowed; tries++)
+			over = run_at(nr_vcpus, rates[i], ms, &cpu);
+
+		if (rates[i] == 1000)
+			cpu_1k = cpu;
+		if (getenv("BENCH_DEBUG"))
+			printf("  %u vCPUs at %u Hz: %llu overruns (allowed %llu)\n", nr_vcpus,
+			       rates[i], (unsigned long long)over, (unsigned long long)allowed);
+		if (over > allowed)
+			break;
+		best = rates[i];
+	}
+	snprintf(name, sizeof(name), "%shighest rate without overruns, %u vCPUs%s",
+		 real ? "KVM: " : "", nr_vcpus,
+		 slack_ns ? ", timer slack 1 us" : "");
+	bench_emit(json, &(struct bench_result) {
+		.name = name, .unit = "Hz", .env = real ? "host /dev/kvm (nested), own VM"
+			: "host, simulated VM memfds", .timing = "poll thread unpinned, 100 Hz..100 kHz, <= 1 overrun per 1000 ticks, best of 3",
+		.group = "rate", .vcpus = nr_vcpus, .d = bench_point(best),
+		.retries_per_read = -1 });
+	prctl(PR_SET_TIMERSLACK, 50000ul, 0, 0, 0);
+	if (slack_ns)
+		return;
+	snprintf(name, sizeof(name), "%spublisher CPU at 1 kHz, %u vCPUs", real ? "KVM: " : "",
+		 nr_vcpus);
+	bench_emit(json, &(struct bench_result) {
+		.name = name, .unit = "%", .env = real ? "host /dev/kvm (nested), own VM"
+			: "host, simulated VM memfds", .timing = "process CPU time / wall time",
+		.group = "cpu", .vcpus = nr_vcpus, .d = bench_point(cpu_1k * 100),
+		.retries_per_read = -1 });
+}
+
+/* Segment bytes, from the file the engine made. */
+static uint64_t
+segment_bytes(unsigned nr_vcpus, unsigned depth)
+{
+	struct ks_engine_config cfg;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	struct pub p;
+	uint64_t size;
+
+	ks_engine_config_init(&cfg);
+	cfg.ring_depth = depth;
+	pub_open(&p, nr_vcpus, &cfg);
+	if (kvmstats_attach(p.vm_name, NULL, &seg, &err) < 0)
+		die("attach", err.msg);
+	size = kvmstats_info(seg)->segment_size;
+	kvmstats_detach(&seg);
+	pub_close(&p);
+	return size;
+}
+
+static void
+memory(FILE *json)
+{
+	uint64_t s8 = segment_bytes(8, 4), s64 = segment_bytes(64, 4), s64d8 = segment_bytes(64, 8);
+	double per_vcpu = (double)(s64 - s8) / 56, per_slot = (double)(s64d8 - s64) / (4.0 * 65);
+	const char *env = real ? "host /dev/kvm (nested), own VM" : "host, simulated VM memfds";
+	static const unsigned sizes[] = { 8, 64, 256 };
+
+	bench_emit(json, &(struct bench_result) {
+		.name = real ? "KVM: segment bytes per vCPU (ring depth 4)"
+			     : "segment bytes per vCPU (ring depth 4)", .unit = "B", .env = env,
+		.timing = "segment size difference 8 -> 64 vCPUs", .group = "memory",
+		.d = bench_point(per_vcpu), .retries_per_read = -1 });
+	bench_emit(json, &(struct bench_result) {
+		.name = real ? "KVM: segment bytes per ring slot" : "segment bytes per ring slot", .unit = "B", .env = env,
+		.timing = "segment size difference depth 4 -> 8, 64 vCPUs", .group = "memory",
+		.d = bench_point(per_slot), .retries_per_read = -1 });
+	printf("segment: 8 vCPUs %llu B, 64 vCPUs %llu B (depth 4), 64 vCPUs depth 8 %llu B\n",
+	       (unsigned long long)s8, (unsigned long long)s64, (unsigned long long)s64d8);
+	/* RSS in a child, so that each size starts from a fresh process. */
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		int pfd[2];
+		long long v[3] = { 0 };
+		pid_t pid;
+
+		if (real && sizes[i] > KS_OWN_VM_MAX_VCPUS)
+			continue;
+		if (pipe(pfd) < 0)
+			die("pipe", strerror(errno));
+		pid = fork();
+		if (pid == 0) {
+			struct ks_engine_config cfg;
+			struct kvmstats_error err;
+			struct pub p;
+
+			long long before = bench_proc_status_kb("self", "VmRSS");
+
+			ks_engine_config_init(&cfg);
+			cfg.hz = 1000;
+			pub_open(&p, sizes[i], &cfg);
+			ks_engine_start(p.e, &err);
+			usleep(200 * 1000);
+			v[0] = bench_proc_status_kb("self", "VmRSS");
+			v[1] = v[0] - before;
+			v[2] = bench_proc_status_kb("self", "RssShmem");
+			if (write(pfd[1], v, sizeof(v)) != (ssize_t)sizeof(v))
+				_exit(1);
+			_exit(0);
+		}
+		close(pfd[1]);
+		if (read(pfd[0], v, sizeof(v)) != (ssize_t)sizeof(v))
+			v[0] = -1;
+		close(pfd[0]);
+		waitpid(pid, NULL, 0);
+		{
+			char name[96];
+
+			snprintf(name, sizeof(name), "%spublisher RSS, %u vCPUs", real ? "KVM: " : "",
+				 sizes[i]);
+			bench_emit(json, &(struct bench_result) {
+				.name = name, .unit = "B", .env = env, .group = "memory",
+				.timing = "VmRSS of a process running the engine at 1 kHz",
+				.vcpus = sizes[i], .d = bench_point((double)v[0]),
+				.retries_per_read = -1 });
+			printf("%-40s added by the engine and VM: %lld B, of which shared "
+			       "memory (the segment) %lld B\n", "", v[1], v[2]);
+		}
+	}
 }
 
 int
 main(int argc, char **argv)
 {
-	static const unsigned sizes[] = { 1, 8, 64, 256 };
+	static const unsigned sizes[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 };
+	static const unsigned rate_sizes[] = { 1, 8, 64, 256 };
 	size_t sweeps = 2000;
-	FILE *json = NULL;
+	unsigned rate_ms = 300;
+	FILE *json = NULL, *plot = NULL;
 	double ns_per_tick;
-	cpu_set_t set;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:j:h")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:j:p:kh")) != -1) {
 		switch (c) {
 		case 'n': sweeps = strtoul(optarg, NULL, 10); break;
+		case 'r': rate_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'j': json = fopen(optarg, "w"); break;
+		case 'p': plot = fopen(optarg, "w"); break;
+		case 'k': real = true; break;
 		default:
-			fprintf(stderr, "usage: bench_publisher [-n SWEEPS] [-j RESULTS.json]\n");
+			fprintf(stderr, "usage: bench_publisher [-n SWEEPS] [-r RATE_MS] [-k] "
+				"[-j RESULTS.json] [-p PLOT.tsv]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -106,15 +516,36 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_publisher: need at least 100 sweeps\n");
 		return 2;
 	}
-	CPU_ZERO(&set);
-	CPU_SET(0, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	if (real) {
+		struct kvmstats_error err;
+
+		if (ks_own_vm_available(&err) < 0) {
+			printf("real-KVM publisher benchmark skipped: %s\n", err.msg);
+			return 0;
+		}
+	}
+	/* CPU 1: the publisher's usual place, away from the readers on CPU 0. */
+	bench_pin(sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 1 : 0);
 	ns_per_tick = bench_calibrate();
-	printf("publisher cost per sweep, simulated VM (memfd stats files), %zu sweeps each, CPU 0\n",
-	       sweeps);
+	printf("publisher cost per sweep, %s, %zu sweeps each%s\n",
+	       real ? "real KVM stats fds (host /dev/kvm)" : "simulated VM (memfd stats files)",
+	       sweeps, HAVE_URING ? ", io_uring variant built" : ", no liburing: no io_uring variant");
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		run(sizes[i], sweeps, ns_per_tick, json);
+		if (!real || sizes[i] <= KS_OWN_VM_MAX_VCPUS)
+			sweep_cost(sizes[i], sweeps, ns_per_tick, json, plot);
+	printf("\nhighest rate without overruns (%u ms per rate), CPU use at 1 kHz\n", rate_ms);
+	for (size_t i = 0; i < sizeof(rate_sizes) / sizeof(rate_sizes[0]); i++)
+		if (!real || rate_sizes[i] <= KS_OWN_VM_MAX_VCPUS)
+			max_rate(rate_sizes[i], rate_ms, 0, json);
+	/* The default 50 us slack is half a period at 10 kHz: the same with 1 us. */
+	for (size_t i = 0; i < sizeof(rate_sizes) / sizeof(rate_sizes[0]); i++)
+		if (!real || rate_sizes[i] <= KS_OWN_VM_MAX_VCPUS)
+			max_rate(rate_sizes[i], rate_ms, 1000, json);
+	printf("\nmemory\n");
+	memory(json);
 	if (json)
 		fclose(json);
+	if (plot)
+		fclose(plot);
 	return 0;
 }

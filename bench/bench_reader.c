@@ -1,39 +1,58 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_reader.c - reader latency beside its baseline, pread() of the same
- * stats fds, in one run.
+ * bench_reader.c - reader latency beside the machine's physical floor and
+ * the other ways to get the same data, in one run.
  *
- *   one stat      kvmstats_read_scalar()  vs  pread() of that stat's 8 bytes
- *   vCPU record   kvmstats_read_record()  vs  pread() of the vCPU data block
- *   VM-wide cut   kvmstats_read_cut()     vs  pread() of every data block
+ *   ops          one stat (kvmstats_read_scalar), one vCPU record (138 u64,
+ *                kvmstats_read_record), a VM-wide cut (kvmstats_read_cut)
+ *   modes        warm: the same data read again and again (it stays in
+ *                this core's cache); fresh: before every read a publisher
+ *                thread on the other core has just swept (rewritten every
+ *                slot), so the read pays the cross-core transfers a monitor
+ *                pays in real life
+ *   references   the one-way cache-line transfer between the two cores
+ *                (ping-pong, timed in batches); a plain memcpy of the same
+ *                bytes, rewritten by the other core before every fresh
+ *                read; pread() of the stats fds (a privileged reader's
+ *                syscall path); a JSON round trip of the same values over a
+ *                Unix socket (the QMP-style path: the server preads the
+ *                fds and formats, the client parses)
  *
- * "warm": the same data read again and again (it stays in this core's
- * cache).  "fresh": before every read, a publisher thread on the other
- * core has just swept (rewritten every slot), so the read pays the
- * cross-core transfers a monitor pays in real life.  The stats fds are the
- * simulated VM's memfds, laid out like the kernel's.
+ * Single reads are timed one by one and reported net of the timer's own
+ * cost (bench_util.h).  Stats fds are the simulated VM's memfds, laid out
+ * like the kernel's, or with -k a real VM of our own on this host's
+ * /dev/kvm.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bench_util.h"
 #include "engine.h"
 #include "kvmstats/reader.h"
+#include "own_vm.h"
 #include "sim_vm.h"
+#include "statsfd.h"
 #include "vm_builder.h"
 
-enum op { OP_SCALAR, OP_RECORD, OP_CUT };
+enum op { OP_SCALAR, OP_RECORD, OP_CUT, NR_OPS };
+
+static const char *const op_names[NR_OPS] = { "one stat", "vCPU record", "VM-wide cut" };
 
 struct bench {
+	/* the VM: simulated, or a real one of our own */
 	struct ks_sim_vm *sim;
+	struct ks_own_vm *own;
+	const char *env;
+	struct ks_statsfd_schema vm_schema, vcpu_schema;
+
 	struct ks_engine *e;
 	struct kvmstats_segment *seg;
 	struct kvmstats_stat_handle exits;
@@ -41,27 +60,54 @@ struct bench {
 	uint64_t *buf;
 	size_t buf_words;
 	uint64_t retries;
-	/* fresh mode: the publisher thread sweeps when asked */
-	atomic_uint turn;		/* odd: publisher's turn */
+
+	/* the plain-copy reference: the cut's bytes, rewritten like the slots */
+	uint64_t *plain;
+	size_t plain_words;
+	uint64_t plain_gen;
+
+	/* fresh mode: the helper thread on CPU 1 sweeps when asked */
+	_Alignas(64) atomic_uint turn;		/* odd: the helper's turn */
 	atomic_bool quit;
-	pthread_t publisher;
+	pthread_t helper;
 	bool fresh;
+
+	/* the JSON round trip */
+	int sock[2];
+	pthread_t server;
+	char *json;
+	size_t json_cap;
+
+	double ns_per_tick;
+	uint64_t timer_ticks;
 };
 
 static int
-pin_to_cpu(int cpu)
+stats_fd(const struct bench *b, int vcpu)
 {
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
+	return b->sim ? ks_sim_vm_stats_fd(b->sim, vcpu) : ks_own_vm_stats_fd(b->own, vcpu);
 }
+
+/* Byte offset, within the data block, of kvmstats' "exits" value. */
+static size_t
+exits_offset(const struct bench *b)
+{
+	return (size_t)b->exits.info->value_index * 8;
+}
+
+static void __attribute__((noreturn))
+die(const char *what, const char *msg)
+{
+	fprintf(stderr, "bench_reader: %s: %s\n", what, msg);
+	exit(1);
+}
+
+/* ---- the operations ----------------------------------------------------- */
 
 static void
 do_ours(struct bench *b, enum op op)
 {
-	struct kvmstats_sample s;
+	struct kvmstats_sample s = { 0 };
 	int ret;
 
 	switch (op) {
@@ -73,202 +119,685 @@ do_ours(struct bench *b, enum op op)
 		break;
 	default:
 		ret = kvmstats_read_cut(b->seg, b->buf, b->buf_words, NULL);
-		s.retries = 0;
 		break;
 	}
-	if (ret < 0) {
-		fprintf(stderr, "bench_reader: read failed: %s\n", strerror(-ret));
-		exit(1);
-	}
+	if (ret < 0)
+		die("read", strerror(-ret));
 	b->retries += s.retries;
+}
+
+/* The same bytes as do_ours(), from a plain buffer the other core wrote. */
+static void
+do_plain(struct bench *b, enum op op)
+{
+	size_t vm_words = b->vm_schema.data_size / 8, off = 0, words = b->plain_words;
+
+	if (op == OP_SCALAR) {
+		off = vm_words + b->exits.info->value_index;
+		words = 1;
+	} else if (op == OP_RECORD) {
+		off = vm_words;
+		words = b->vcpu_schema.data_size / 8;
+	}
+	memcpy(b->buf, b->plain + off, words * 8);
+	/* Keep the copy: the compiler may not drop a store it cannot see used. */
+	__asm__ volatile("" : : "r"(b->buf) : "memory");
 }
 
 /* The syscall path: what a privileged reader holding the fds would do. */
 static void
 do_pread(struct bench *b, enum op op)
 {
-	const struct kvmstats_stat_info *si = b->exits.info;
-	size_t off = 0;
+	const struct ks_statsfd_schema *vs = &b->vcpu_schema;
 	ssize_t r = 0;
 
 	switch (op) {
 	case OP_SCALAR:
-		r = pread(ks_sim_vm_stats_fd(b->sim, 0), b->buf, 8,
-			  2952 + (off_t)si->value_index * 8);
+		r = pread(stats_fd(b, 0), b->buf, 8, (off_t)(vs->data_offset + exits_offset(b)));
 		break;
 	case OP_RECORD:
-		r = pread(ks_sim_vm_stats_fd(b->sim, 0), b->buf, 1104, 2952);
+		r = pread(stats_fd(b, 0), b->buf, vs->data_size, (off_t)vs->data_offset);
 		break;
-	default:
-		r = pread(ks_sim_vm_stats_fd(b->sim, -1), b->buf, 120, 1032);
-		off = 15;
-		for (unsigned v = 0; v < b->nr_vcpus && r > 0; v++, off += 138)
-			r = pread(ks_sim_vm_stats_fd(b->sim, (int)v), b->buf + off, 1104, 2952);
+	default: {
+		size_t off = b->vm_schema.data_size / 8;
+
+		r = pread(stats_fd(b, -1), b->buf, b->vm_schema.data_size,
+			  (off_t)b->vm_schema.data_offset);
+		for (unsigned v = 0; v < b->nr_vcpus && r > 0; v++, off += vs->data_size / 8)
+			r = pread(stats_fd(b, (int)v), b->buf + off, vs->data_size,
+				  (off_t)vs->data_offset);
 		break;
 	}
-	if (r <= 0) {
-		fprintf(stderr, "bench_reader: pread failed\n");
-		exit(1);
 	}
+	if (r <= 0)
+		die("pread", strerror(errno));
+}
+
+/* ---- the JSON round trip (QMP-style) -------------------------------------- */
+
+static char *
+put_u64(char *p, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* Format target @t's values (one pread'ed block) the way query-stats does. */
+static char *
+format_target(const struct bench *b, char *p, unsigned t, const uint64_t *v)
+{
+	const struct kvmstats_target_info *ti = kvmstats_target(b->seg, t);
+
+	p += sprintf(p, "{\"provider\":\"kvm\",\"qom-path\":\"%s\",\"stats\":[", ti->label);
+	for (unsigned j = 0; j < ti->nr_stats; j++) {
+		const struct kvmstats_stat_info *si = kvmstats_target_stat(b->seg, t, j);
+
+		p += sprintf(p, "%s{\"name\":\"%s\",\"value\":", j ? "," : "", si->name);
+		if (si->size == 1) {
+			p = put_u64(p, v[si->value_index]);
+		} else {
+			*p++ = '[';
+			for (uint32_t k = 0; k < si->size; k++) {
+				if (k)
+					*p++ = ',';
+				p = put_u64(p, v[si->value_index + k]);
+			}
+			*p++ = ']';
+		}
+		*p++ = '}';
+	}
+	return p + sprintf(p, "]}");
+}
+
+static bool
+send_all(int fd, const void *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, 0);
+
+		if (w <= 0)
+			return false;
+		p = (const char *)p + w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static bool
+recv_all(int fd, void *p, size_t n)
+{
+	while (n) {
+		ssize_t r = recv(fd, p, n, 0);
+
+		if (r <= 0)
+			return false;
+		p = (char *)p + r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+/* The server: a request names an op; pread, format, send length + JSON. */
+static void *
+server_main(void *arg)
+{
+	struct bench *b = arg;
+	uint64_t *vals = calloc(b->buf_words, sizeof(*vals));
+	uint8_t req;
+
+	bench_pin(1);
+	while (recv_all(b->sock[1], &req, 1) && req < NR_OPS) {
+		const struct ks_statsfd_schema *vs = &b->vcpu_schema;
+		char *p = b->json;
+		uint32_t len;
+
+		p += sprintf(p, "{\"return\":");
+		if (req == OP_SCALAR) {
+			if (pread(stats_fd(b, 0), vals, 8,
+				  (off_t)(vs->data_offset + exits_offset(b))) != 8)
+				die("server pread", strerror(errno));
+			p += sprintf(p, "{\"name\":\"exits\",\"value\":");
+			p = put_u64(p, vals[0]);
+			*p++ = '}';
+		} else {
+			unsigned first = req == OP_RECORD ? 1 : 0;
+			unsigned last = req == OP_RECORD ? 1 : b->nr_vcpus;
+
+			*p++ = '[';
+			for (unsigned t = first; t <= last; t++) {
+				const struct ks_statsfd_schema *s = t ? vs : &b->vm_schema;
+
+				if (pread(stats_fd(b, (int)t - 1), vals, s->data_size,
+					  (off_t)s->data_offset) != (ssize_t)s->data_size)
+					die("server pread", strerror(errno));
+				if (t > first)
+					*p++ = ',';
+				p = format_target(b, p, t, vals);
+			}
+			*p++ = ']';
+		}
+		*p++ = '}';
+		len = (uint32_t)(p - b->json);
+		if (!send_all(b->sock[1], &len, 4) || !send_all(b->sock[1], b->json, len))
+			break;
+	}
+	free(vals);
+	return NULL;
+}
+
+/* The client: ask, receive, parse every number back into b->buf. */
+static void
+do_json(struct bench *b, enum op op)
+{
+	static char *rx;
+	static size_t rx_cap;
+	uint8_t req = (uint8_t)op;
+	uint32_t len;
+	size_t n = 0;
+	const char *p, *end;
+
+	if (!send_all(b->sock[0], &req, 1) || !recv_all(b->sock[0], &len, 4))
+		die("json", "socket");
+	if (len > rx_cap) {
+		rx_cap = len;
+		rx = realloc(rx, rx_cap);
+	}
+	if (!recv_all(b->sock[0], rx, len))
+		die("json", "socket");
+	/* Values are the numbers after "value": (a number or an array of them). */
+	for (p = rx, end = rx + len; p < end && n < b->buf_words; p++) {
+		if (*p != ':' || p[-1] != '"' || p - rx < 7 || memcmp(p - 7, "\"value\"", 7))
+			continue;
+		p++;
+		if (*p == '[')
+			p++;
+		for (;;) {
+			uint64_t v = 0;
+
+			while (*p >= '0' && *p <= '9')
+				v = v * 10 + (uint64_t)(*p++ - '0');
+			b->buf[n++] = v;
+			if (*p != ',' || n >= b->buf_words)
+				break;
+			p++;
+		}
+	}
+	if (n == 0)
+		die("json", "no values parsed");
+}
+
+/* ---- the helper thread and the physical floor ------------------------------ */
+
+static void
+rewrite_plain(struct bench *b)
+{
+	uint64_t g = ++b->plain_gen;
+
+	/* Plain stores over every line, like a sweep over every slot. */
+	for (size_t i = 0; i < b->plain_words; i++)
+		((volatile uint64_t *)b->plain)[i] = g + i;
 }
 
 static void *
-publisher_main(void *arg)
+helper_main(void *arg)
 {
 	struct bench *b = arg;
 
-	pin_to_cpu(1);
-	while (!atomic_load(&b->quit)) {
+	bench_pin(1);
+	while (!atomic_load_explicit(&b->quit, memory_order_relaxed)) {
 		unsigned t = atomic_load_explicit(&b->turn, memory_order_acquire);
 
-		if (!(t & 1))
+		if (!(t & 1)) {
+			__builtin_ia32_pause();
 			continue;
-		ks_sim_vm_step(b->sim);
+		}
+		if (b->sim)
+			ks_sim_vm_step(b->sim);
 		ks_engine_sweep(b->e);
+		rewrite_plain(b);
 		atomic_store_explicit(&b->turn, t + 1, memory_order_release);
 	}
 	return NULL;
 }
 
-/* Before a fresh read: let the publisher sweep, and wait until it has. */
+/* Before a fresh read: let the helper sweep, and wait until it has. */
 static void
-publisher_round(struct bench *b)
+helper_round(struct bench *b)
 {
 	unsigned t = atomic_load_explicit(&b->turn, memory_order_relaxed);
 
 	atomic_store_explicit(&b->turn, t + 1, memory_order_release);
 	while (atomic_load_explicit(&b->turn, memory_order_acquire) == t + 1)
-		;
+		__builtin_ia32_pause();
 }
 
+struct pingpong {
+	_Alignas(64) _Atomic uint64_t line;
+	atomic_bool quit;
+};
+
+static void *
+pong_main(void *arg)
+{
+	struct pingpong *pp = arg;
+	uint64_t want = 1;
+
+	bench_pin(1);
+	while (!atomic_load_explicit(&pp->quit, memory_order_relaxed)) {
+		if (atomic_load_explicit(&pp->line, memory_order_acquire) != want)
+			continue;
+		atomic_store_explicit(&pp->line, want + 1, memory_order_release);
+		want += 2;
+	}
+	return NULL;
+}
+
+/*
+ * One-way cache-line transfer between CPU 0 and CPU 1: half a round trip
+ * of a line bounced by two spinning threads.  Timed in batches of 100
+ * round trips, so the timer is negligible; distribution over batches.
+ */
 static struct bench_dist
-measure(struct bench *b, enum op op, bool ours, size_t samples, double ns_per_tick)
+pingpong(double ns_per_tick, size_t batches)
+{
+	enum { RT = 100 };
+	struct pingpong *pp = aligned_alloc(64, sizeof(*pp));
+	uint64_t next = 1;
+	double *v = calloc(batches, sizeof(*v));
+	struct bench_dist d;
+	pthread_t th;
+
+	atomic_init(&pp->line, 0);
+	atomic_init(&pp->quit, false);
+	pthread_create(&th, NULL, pong_main, pp);
+	for (size_t i = 0; i < batches + 100; i++) {
+		uint64_t t0 = bench_ticks();
+
+		for (int k = 0; k < RT; k++, next += 2) {
+			atomic_store_explicit(&pp->line, next, memory_order_release);
+			while (atomic_load_explicit(&pp->line, memory_order_acquire) != next + 1)
+				;
+		}
+		if (i >= 100)		/* the first batches warm up */
+			v[i - 100] = (double)(bench_ticks() - t0) * ns_per_tick / RT / 2;
+	}
+	atomic_store(&pp->quit, true);
+	atomic_store(&pp->line, 0);
+	pthread_join(th, NULL);
+	d = bench_summarise_d(v, batches);
+	free(v);
+	free(pp);
+	return d;
+}
+
+/* ---- measuring -------------------------------------------------------------- */
+
+enum how { HOW_OURS, HOW_PLAIN, HOW_PREAD, HOW_JSON };
+
+static struct bench_dist
+measure(struct bench *b, enum op op, enum how how, size_t samples)
 {
 	uint64_t *v = calloc(samples, sizeof(*v));
 	struct bench_dist d;
 
-	for (size_t i = 0; i < 1000; i++)		/* warm up code and data */
-		ours ? do_ours(b, op) : do_pread(b, op);
+	for (size_t i = 0; i < samples / 10 + 10; i++) {	/* warm up code and data */
+		switch (how) {
+		case HOW_OURS: do_ours(b, op); break;
+		case HOW_PLAIN: do_plain(b, op); break;
+		case HOW_PREAD: do_pread(b, op); break;
+		case HOW_JSON: do_json(b, op); break;
+		}
+	}
+	b->retries = 0;
 	for (size_t i = 0; i < samples; i++) {
 		uint64_t t0, t1;
 
 		if (b->fresh)
-			publisher_round(b);
+			helper_round(b);
 		t0 = bench_ticks();
-		if (ours)
-			do_ours(b, op);
-		else
-			do_pread(b, op);
+		switch (how) {
+		case HOW_OURS: do_ours(b, op); break;
+		case HOW_PLAIN: do_plain(b, op); break;
+		case HOW_PREAD: do_pread(b, op); break;
+		case HOW_JSON: do_json(b, op); break;
+		}
 		t1 = bench_ticks();
 		v[i] = t1 - t0;
 	}
-	d = bench_summarise(v, samples, ns_per_tick);
+	d = bench_summarise_net(v, samples, b->ns_per_tick, b->timer_ticks);
+	free(v);
+	return d;
+}
+
+/*
+ * Warm reads timed 1000 at a time: for a read of ~20 ns the timer's own
+ * ~30 ns and its granularity dominate a single timed read, subtracted or
+ * not.  Back-to-back reads may overlap in the out-of-order core, so this is
+ * the cost per read in a loop (throughput), reported beside the net
+ * single-read latency.
+ */
+static struct bench_dist
+measure_batched(struct bench *b, enum op op, enum how how, size_t batches)
+{
+	enum { PER = 1000 };
+	double *v = calloc(batches, sizeof(*v));
+	struct bench_dist d;
+
+	for (size_t i = 0; i < batches + 10; i++) {
+		uint64_t t0 = bench_ticks();
+
+		for (int k = 0; k < PER; k++)
+			how == HOW_OURS ? do_ours(b, op) : do_plain(b, op);
+		if (i >= 10)
+			v[i - 10] = (double)(bench_ticks() - t0) * b->ns_per_tick / PER;
+	}
+	d = bench_summarise_d(v, batches);
 	free(v);
 	return d;
 }
 
 static void
-setup(struct bench *b, unsigned nr_vcpus)
+setup(struct bench *b, unsigned nr_vcpus, bool real)
 {
 	struct ks_engine_config cfg;
 	struct kvmstats_error err;
 	struct ks_fd_target *fds = calloc(nr_vcpus + 1, sizeof(*fds));
 	struct ks_vm_build vb;
+	const char *name;
 
 	b->nr_vcpus = nr_vcpus;
 	ks_engine_config_init(&cfg);
-	if (ks_sim_vm_create(nr_vcpus, &b->sim, &err) < 0 ||
+	if (real) {
+		if (ks_own_vm_create(nr_vcpus, &b->own, &err) < 0 ||
+		    ks_own_vm_start(b->own, 1000, &err) < 0)
+			die("own VM", err.msg);
+		name = ks_own_vm_name(b->own);
+		b->env = "host /dev/kvm (nested), own VM, vCPUs waking every 1 ms";
+	} else {
+		if (ks_sim_vm_create(nr_vcpus, &b->sim, &err) < 0)
+			die("sim VM", err.msg);
+		name = ks_sim_vm_name(b->sim);
+		b->env = "host, simulated VM memfds";
+	}
+	if (ks_statsfd_parse(stats_fd(b, -1), "VM", &b->vm_schema, &err) < 0 ||
+	    ks_statsfd_parse(stats_fd(b, 0), "vCPU 0", &b->vcpu_schema, &err) < 0 ||
 	    ks_engine_create(&cfg, &b->e, &err) < 0)
-		goto fail;
+		die("setup", err.msg);
 	for (unsigned i = 0; i <= nr_vcpus; i++)
 		fds[i] = (struct ks_fd_target) {
 			.kind = i ? KS_TARGET_VCPU : KS_TARGET_VM,
 			.vcpu_index = i ? i - 1 : KS_VCPU_INDEX_NONE,
-			.fd = ks_sim_vm_stats_fd(b->sim, (int)i - 1),
+			.fd = stats_fd(b, (int)i - 1),
 		};
 	if (ks_vm_build(NULL, NULL, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
 	    ks_engine_add_vm(b->e, &vb.def, NULL, &err) < 0)
-		goto fail;
+		die("setup", err.msg);
 	ks_vm_build_clear(&vb, true);
 	free(fds);
-	if (kvmstats_attach(ks_sim_vm_name(b->sim), NULL, &b->seg, &err) < 0)
-		goto fail;
-	if (kvmstats_stat_lookup(b->seg, 1, "kvm", "exits", &b->exits) < 0) {
-		fprintf(stderr, "bench_reader: no \"exits\" stat\n");
-		exit(1);
-	}
+	if (kvmstats_attach(name, NULL, &b->seg, &err) < 0)
+		die("attach", err.msg);
+	if (kvmstats_stat_lookup(b->seg, 1, "kvm", "exits", &b->exits) < 0)
+		die("setup", "no \"exits\" stat");
 	b->buf_words = kvmstats_cut_words(b->seg);
-	b->buf = calloc(b->buf_words, sizeof(*b->buf));
-	return;
-fail:
-	fprintf(stderr, "bench_reader: %s\n", err.msg);
-	exit(1);
+	if (b->buf_words != b->vm_schema.data_size / 8 + nr_vcpus * (b->vcpu_schema.data_size / 8))
+		die("setup", "cut and stats fds disagree in size");
+	b->buf = aligned_alloc(64, (b->buf_words * 8 + 63) & ~(size_t)63);
+	b->plain_words = b->buf_words;
+	b->plain = aligned_alloc(64, (b->plain_words * 8 + 63) & ~(size_t)63);
+	rewrite_plain(b);
+	/* The largest reply: ~24 bytes per value plus names. */
+	b->json_cap = b->buf_words * 48 + 4096;
+	b->json = malloc(b->json_cap);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, b->sock) < 0)
+		die("socketpair", strerror(errno));
+	pthread_create(&b->server, NULL, server_main, b);
+}
+
+static void
+teardown(struct bench *b)
+{
+	uint8_t bye = 0xff;
+
+	if (send(b->sock[0], &bye, 1, 0) == 1)
+		pthread_join(b->server, NULL);
+	close(b->sock[0]);
+	close(b->sock[1]);
+	kvmstats_detach(&b->seg);
+	ks_engine_destroy(&b->e);
+	ks_statsfd_schema_clear(&b->vm_schema);
+	ks_statsfd_schema_clear(&b->vcpu_schema);
+	if (b->sim)
+		ks_sim_vm_destroy(&b->sim);
+	if (b->own)
+		ks_own_vm_destroy(&b->own);
+	free(b->buf);
+	free(b->plain);
+	free(b->json);
+}
+
+/* Samples for an op: a cut of many vCPUs costs more, so fewer of them. */
+static size_t
+samples_for(size_t samples, enum op op, enum how how, unsigned nr_vcpus)
+{
+	size_t n = samples;
+
+	if (op == OP_CUT)
+		n = samples * 4 / (nr_vcpus + 4);
+	if (how == HOW_JSON)
+		n /= op == OP_SCALAR ? 4 : 20;
+	return n < 200 ? 200 : n;
+}
+
+static void
+run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
+	 struct bench_dist one_way, FILE *json, FILE *plot)
+{
+	struct bench_dist res[2][NR_OPS], plain[2][NR_OPS];
+
+	setup(b, nr_vcpus, real);
+	printf("\n%u vCPUs, %s (cut: %zu u64 = %zu B)\n", nr_vcpus, b->env, b->buf_words,
+	       b->buf_words * 8);
+	for (int fresh = 0; fresh <= 1; fresh++) {
+		if (fresh) {
+			b->fresh = true;
+			atomic_store(&b->quit, false);
+			atomic_store(&b->turn, 0);
+			pthread_create(&b->helper, NULL, helper_main, b);
+		}
+		for (enum op op = OP_SCALAR; op < NR_OPS; op++) {
+			const char *mode = fresh ? "fresh" : "warm";
+			size_t n = samples_for(samples, op, HOW_OURS, nr_vcpus);
+			struct bench_dist ours, pl, pr, js;
+			double retries;
+			char name[96], tgt[96];
+			struct bench_result r = {
+				.unit = "ns", .env = b->env, .timing = "net of timer",
+				.group = "reader", .vcpus = nr_vcpus, .name = name,
+			};
+
+			ours = measure(b, op, HOW_OURS, n);
+			retries = (double)b->retries / (double)n;
+			pl = measure(b, op, HOW_PLAIN, n);
+			pr = measure(b, op, HOW_PREAD, samples_for(samples, op, HOW_PREAD, nr_vcpus));
+			res[fresh][op] = ours;
+			plain[fresh][op] = pl;
+
+			snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs", real ? "KVM: " : "",
+				 op_names[op], mode, nr_vcpus);
+			r.d = ours;
+			r.retries_per_read = retries;
+			/* The primary reference and the target, as the issue states them. */
+			if (op == OP_SCALAR && fresh) {
+				r.ref_name = "one-way line transfer";
+				r.ref = one_way;
+				r.ratio_max = 2;
+				r.target = "single stat fresh p50 <= 2x one-way line transfer";
+			} else if (op == OP_SCALAR) {
+				struct bench_dist bo = measure_batched(b, op, HOW_OURS, n / 100 + 10);
+				struct bench_dist bp = measure_batched(b, op, HOW_PLAIN, n / 100 + 10);
+
+				snprintf(name, sizeof(name), "%s%s, warm, %u vCPUs (batched)",
+					 real ? "KVM: " : "", op_names[op], nr_vcpus);
+				bench_emit(json, &(struct bench_result) {
+					.name = name, .unit = "ns", .env = b->env,
+					.timing = "batches of 1000 back-to-back reads / 1000",
+					.group = "reader", .vcpus = nr_vcpus, .d = bo,
+					.ref_name = "20 ns", .ref = bench_point(20), .ratio_max = 1,
+					.retries_per_read = -1,
+					.target = "single stat warm p50 <= 20 ns (batched)" });
+				snprintf(name, sizeof(name), "%s%s, warm, %u vCPUs (batched) [vs plain copy]",
+					 real ? "KVM: " : "", op_names[op], nr_vcpus);
+				bench_emit(json, &(struct bench_result) {
+					.name = name, .unit = "ns", .env = b->env,
+					.timing = "batches of 1000 back-to-back reads / 1000",
+					.group = "reader", .vcpus = nr_vcpus, .d = bo,
+					.ref_name = "plain copy (batched)", .ref = bp,
+					.retries_per_read = -1 });
+				snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs", real ? "KVM: " : "",
+					 op_names[op], mode, nr_vcpus);
+				r.ref_name = "20 ns";
+				r.ref = bench_point(20);
+				r.ratio_max = 1;
+				r.target = "single stat warm p50 <= 20 ns (single timed read, net)";
+			} else {
+				r.ref_name = "plain copy";
+				r.ref = pl;
+				if (fresh && (op == OP_RECORD || nr_vcpus >= 256)) {
+					r.ratio_max = 1.5;
+					snprintf(tgt, sizeof(tgt), "%s fresh p50 <= 1.5x plain copy",
+						 op == OP_RECORD ? "vCPU record" : "256-vCPU cut");
+					r.target = tgt;
+				}
+			}
+			bench_emit(json, &r);
+			if (op == OP_SCALAR) {
+				snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs plain copy]",
+					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
+				r.ref_name = "plain copy";
+				r.ref = pl;
+				r.ratio_max = 0;
+				bench_emit(json, &r);
+			}
+			snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs pread]", real ? "KVM: " : "",
+				 op_names[op], mode, nr_vcpus);
+			r.ref_name = real ? "pread of the KVM stats fds" : "pread of the stats memfds";
+			r.ref = pr;
+			r.ratio_max = op == OP_RECORD && fresh ? 0.1 : 0;
+			r.target = r.ratio_max ? "vCPU record fresh >= 10x faster than pread" : NULL;
+			bench_emit(json, &r);
+			if (!fresh) {
+				/* The JSON path pays a syscall and a format whatever the cache. */
+				js = measure(b, op, HOW_JSON, samples_for(samples, op, HOW_JSON, nr_vcpus));
+				snprintf(name, sizeof(name), "%s%s, %u vCPUs [vs JSON round trip]",
+					 real ? "KVM: " : "", op_names[op], nr_vcpus);
+				r.ref_name = "JSON over a Unix socket";
+				r.ref = js;
+				r.ratio_max = 0;
+				bench_emit(json, &r);
+			}
+		}
+		if (fresh) {
+			atomic_store(&b->quit, true);
+			pthread_join(b->helper, NULL);
+			b->fresh = false;
+		}
+	}
+	if (plot)
+		fprintf(plot, "%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n",
+			nr_vcpus, res[0][OP_SCALAR].p50, res[1][OP_SCALAR].p50,
+			res[0][OP_RECORD].p50, res[1][OP_RECORD].p50, res[0][OP_CUT].p50,
+			res[1][OP_CUT].p50, plain[0][OP_RECORD].p50, plain[1][OP_RECORD].p50,
+			plain[0][OP_CUT].p50, plain[1][OP_CUT].p50, res[1][OP_CUT].p99,
+			one_way.p50);
+	teardown(b);
 }
 
 int
 main(int argc, char **argv)
 {
-	static const char *const op_names[] = { "one stat", "vCPU record (138 u64)", "VM-wide cut" };
-	static const char *const ref_names[] = { "pread 8 B", "pread 1104 B", "pread every fd" };
+	static const unsigned default_sizes[] = { 8, 64, 256 };
+	unsigned sizes[16];
+	size_t nr_sizes = 0, samples = 100000;
+	FILE *json = NULL, *plot = NULL;
 	struct bench b = { 0 };
-	unsigned nr_vcpus = 8;
-	size_t samples = 100000;
-	FILE *json = NULL;
-	double ns_per_tick;
+	struct bench_dist timer, one_way;
+	bool real = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "v:n:j:h")) != -1) {
+	while ((c = getopt(argc, argv, "v:n:j:p:kh")) != -1) {
 		switch (c) {
-		case 'v': nr_vcpus = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'v':
+			for (char *s = optarg; *s && nr_sizes < 16; s += *s == ',')
+				sizes[nr_sizes++] = (unsigned)strtoul(s, &s, 10);
+			break;
 		case 'n': samples = strtoul(optarg, NULL, 10); break;
 		case 'j': json = fopen(optarg, "w"); break;
+		case 'p': plot = fopen(optarg, "w"); break;
+		case 'k': real = true; break;
 		default:
-			fprintf(stderr, "usage: bench_reader [-v VCPUS] [-n SAMPLES] [-j RESULTS.json]\n");
+			fprintf(stderr, "usage: bench_reader [-v VCPUS,...] [-n SAMPLES] [-k] "
+				"[-j RESULTS.json] [-p PLOT.tsv]\n"
+				"  -k  a real VM on this host's /dev/kvm instead of the simulated one\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (nr_vcpus < 1 || nr_vcpus > KS_SIM_MAX_VCPUS || samples < 100) {
-		fprintf(stderr, "bench_reader: need 1-%u vCPUs and at least 100 samples\n",
-			KS_SIM_MAX_VCPUS);
+	if (nr_sizes == 0) {
+		memcpy(sizes, default_sizes, sizeof(default_sizes));
+		nr_sizes = 3;
+	}
+	for (size_t i = 0; i < nr_sizes; i++)
+		if (sizes[i] < 1 || sizes[i] > (real ? KS_OWN_VM_MAX_VCPUS : KS_SIM_MAX_VCPUS)) {
+			fprintf(stderr, "bench_reader: %u vCPUs out of range\n", sizes[i]);
+			return 2;
+		}
+	if (samples < 1000 || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		fprintf(stderr, "bench_reader: needs two CPUs and at least 1000 samples\n");
 		return 2;
 	}
-	setup(&b, nr_vcpus);
-	ns_per_tick = bench_calibrate();
-	pin_to_cpu(0);
-	printf("reader latency, simulated VM with %u vCPUs (memfd stats files), %zu samples, "
-	       "reader on CPU 0%s\n", nr_vcpus, samples,
-	       sysconf(_SC_NPROCESSORS_ONLN) > 1 ? ", publisher on CPU 1" : "");
+	if (real) {
+		struct kvmstats_error err;
 
-	for (int fresh = 0; fresh <= 1; fresh++) {
-		if (fresh) {
-			if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
-				printf("fresh: skipped, needs two CPUs\n");
-				break;
-			}
-			b.fresh = true;
-			pthread_create(&b.publisher, NULL, publisher_main, &b);
-		}
-		for (enum op op = OP_SCALAR; op <= OP_CUT; op++) {
-			char name[64];
-			struct bench_dist ours, ref;
-
-			b.retries = 0;
-			ours = measure(&b, op, true, samples, ns_per_tick);
-			ref = measure(&b, op, false, samples, ns_per_tick);
-			snprintf(name, sizeof(name), "%s, %s", op_names[op], fresh ? "fresh" : "warm");
-			bench_report(json, name, "host, simulated VM memfds", ours, ref_names[op], ref,
-				     (double)b.retries / (double)(samples + 1000));
+		if (ks_own_vm_available(&err) < 0) {
+			printf("real-KVM reader benchmark skipped: %s\n", err.msg);
+			return 0;
 		}
 	}
-	if (b.fresh) {
-		atomic_store(&b.quit, true);
-		pthread_join(b.publisher, NULL);
+	bench_pin(0);
+	b.ns_per_tick = bench_calibrate();
+	b.timer_ticks = bench_timer_overhead(b.ns_per_tick, &timer);
+	one_way = pingpong(b.ns_per_tick, samples / 20 < 2000 ? 2000 : samples / 20);
+	printf("reader latency, %zu samples, reader on CPU 0, publisher/helper on CPU 1\n", samples);
+	printf("timer (rdtscp+lfence pair, empty region): p50 %.1f ns p99 %.1f ns; "
+	       "subtracted (p50) from every single-read figure\n", timer.p50, timer.p99);
+	{
+		struct bench_result r = {
+			.name = "timer overhead (empty timed region)", .unit = "ns",
+			.env = "host", .timing = "raw", .group = "reference", .d = timer,
+			.retries_per_read = -1,
+		};
+		struct bench_result p = {
+			.name = "one-way cache-line transfer CPU0<->CPU1", .unit = "ns",
+			.env = "host", .timing = "batched: 100 round trips / 200", .group = "reference",
+			.d = one_way, .retries_per_read = -1,
+		};
+
+		if (!real) {
+			bench_emit(json, &r);
+			bench_emit(json, &p);
+		}
 	}
+	for (size_t i = 0; i < nr_sizes; i++)
+		run_size(&b, sizes[i], real, samples, one_way, json, plot);
 	if (json)
 		fclose(json);
-	kvmstats_detach(&b.seg);
-	ks_engine_destroy(&b.e);
-	ks_sim_vm_destroy(&b.sim);
-	free(b.buf);
+	if (plot)
+		fclose(plot);
 	return 0;
 }

@@ -1,6 +1,9 @@
 #!/bin/sh
-# Run the benchmarks of a build; results as JSON lines under bench/results/.
-#   bench/run.sh BUILD
+# Run the benchmarks of a build; results as JSON lines (one object per
+# measurement) and plot data under bench/results/, plots if gnuplot is there.
+#   bench/run.sh BUILD            the full run (make bench)
+#   BENCH_QUICK=1 bench/run.sh BUILD   fewer samples, under a minute (make bench-quick)
+# BENCH_KVM=0 skips the real-KVM part (this host's /dev/kvm).
 set -eu
 build=$1
 out=bench/results
@@ -9,11 +12,45 @@ dir=$(mktemp -d /dev/shm/kvmstats-bench.XXXXXX)
 trap 'rm -rf "$dir"' EXIT INT TERM
 export KVMSTATS_SHM_DIR="$dir"
 
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	reader="-n 3000"; sizes=8,64,256; pub="-n 200 -r 50"; intf="-n 200 -t 300"
+	kvm_reader="-n 2000"
+else
+	reader="-n ${BENCH_SAMPLES:-50000}"; sizes=8,64,256; pub="-n ${BENCH_SWEEPS:-2000} -r 300"
+	intf="-n 2000 -t 2000"; kvm_reader="-n 20000"
+fi
+
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "kernel:  $(uname -r)"
+echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare ratios, not absolutes)"
 echo
-"$build/bench/bench_reader" -v 8 -n "${BENCH_SAMPLES:-100000}" -j "$out/reader.json"
+# shellcheck disable=SC2086
+"$build/bench/bench_reader" -v $sizes $reader -j "$out/reader.json" -p "$out/reader.tsv"
 echo
-"$build/bench/bench_publisher" -n "${BENCH_SWEEPS:-2000}" -j "$out/publisher.json"
+# shellcheck disable=SC2086
+"$build/bench/bench_publisher" $pub -j "$out/publisher.json" -p "$out/publisher.tsv"
 echo
-echo "results: $out/reader.json $out/publisher.json"
+# shellcheck disable=SC2086
+"$build/bench/bench_interference" $intf -j "$out/interference.json" \
+	-p "$out/interference.tsv" -q "$out/interference-reader.tsv"
+if [ "${BENCH_KVM:-1}" = 1 ]; then
+	echo
+	echo "real KVM stats fds: this host's /dev/kvm (a nested VM: the figures are the"
+	echo "nested kernel's; the test guest of make test-kvm runs under TCG, too slow to time)"
+	# shellcheck disable=SC2086
+	"$build/bench/bench_reader" -k -v 8 $kvm_reader -j "$out/reader-kvm.json"
+	# shellcheck disable=SC2086
+	"$build/bench/bench_publisher" -k $pub -j "$out/publisher-kvm.json" \
+		-p "$out/publisher-kvm.tsv"
+fi
+cat "$out"/*.json > "$out/all.json.tmp" && mv "$out/all.json.tmp" "$out/all.jsonl"
+if command -v gnuplot >/dev/null 2>&1; then
+	gnuplot -e "dir='$out'" bench/plots.gp && echo "plots: $out/*.png"
+else
+	echo "no gnuplot: no plots (bench/install-deps.sh installs it)"
+fi
+echo
+echo "results: $out/*.json (one JSON object per measurement; all of them in $out/all.jsonl)"
+echo "targets: $(grep -c '"met":true' "$out/all.jsonl" || true) met," \
+     "$(grep -c '"met":false' "$out/all.jsonl" || true) missed:"
+grep '"met":false' "$out/all.jsonl" | sed 's/.*"name":"\([^"]*\)".*"ratio":\([0-9.]*\).*"target":"\([^"]*\)".*/  MISSED \1: ratio \2 (\3)/' || true
