@@ -1,29 +1,61 @@
 #!/bin/sh
-# Install the Debian 12 packages kvmstats needs to build, test and run,
-# only those missing.  Runs apt-get as root, or through sudo.
+# Install Debian 12 packages, only those missing.  Runs apt-get as root, or
+# through sudo.
+#   tools/install-deps.sh [--tag TAG] [--optional NOTE] [PKG...]
+# With no PKG: the packages kvmstats needs to build, test and run.
+# Other lists (tools/kvm-guest/install-deps.sh, bench/install-deps.sh) call
+# this script with their own.
+#   --tag TAG        prefix of the messages (default install-deps)
+#   --optional NOTE  the packages are not required: without root or sudo,
+#                    say so followed by NOTE, and exit 0; a failed install
+#                    is reported and exits 0 too
+# Exits 0 when nothing is missing or all is installed, 1 without root or
+# sudo, 2 when apt-get fails.
 set -eu
 
-PKGS="make gcc clang libc6-dev linux-libc-dev pkg-config liburcu-dev libcmocka-dev \
-valgrind libclang-rt-14-dev"
+tag=install-deps
+optional=""
+note=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--tag) tag=$2; shift 2 ;;
+	--optional) optional=1; note=$2; shift 2 ;;
+	--) shift; break ;;
+	-*) echo "$tag: unknown option $1" >&2; exit 1 ;;
+	*) break ;;
+	esac
+done
+
+if [ $# -eq 0 ]; then
+	set -- make gcc clang libc6-dev linux-libc-dev pkg-config liburcu-dev libcmocka-dev \
+		valgrind libclang-rt-14-dev
+fi
 
 missing=""
-for p in $PKGS; do
+for p in "$@"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		missing="$missing $p"
 	fi
 done
 [ -z "$missing" ] && exit 0
 
-echo "install-deps: installing:$missing"
+echo "$tag: installing:$missing"
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=""
 elif command -v sudo >/dev/null 2>&1; then
 	SUDO="sudo"
+elif [ -n "$optional" ]; then
+	echo "$tag: need root (or sudo) to install:$missing;" "$note" >&2
+	exit 0
 else
-	echo "install-deps: need root (or sudo) to install:$missing" >&2
+	echo "$tag: need root (or sudo) to install:$missing" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+if ! { $SUDO apt-get update -qq &&
+       $SUDO apt-get install -y -qq --no-install-recommends $missing; }; then
+	echo "$tag: could not install:$missing" >&2
+	[ -n "$optional" ] && exit 0
+	exit 2
+fi
