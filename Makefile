@@ -121,12 +121,13 @@ $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
 
 # Benchmarks: the tests' synthetic VM (checked values) and, when liburing
-# is installed (bench/install-deps.sh), the batched-read variant.
+# is installed (bench/install-deps.sh), the batched-read variant.  Every
+# tests/lib/*.c is linked in, and some are cmocka helpers: hence -lcmocka.
 BENCH_URING := $(shell pkg-config --exists liburing 2>/dev/null && echo -luring)
 $(BUILD)/obj/bench/%.o: KS_CFLAGS += $(if $(BENCH_URING),-DKS_BENCH_URING)
 $(BUILD)/bench/%: $(call obj,bench/%.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(BENCH_URING) $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $^ $(CMOCKA_LIBS) $(URCU_LIBS) $(BENCH_URING) $(ALL_LDFLAGS) -lm
 
 # ---- installing what the build and the tests need (Debian 12) ----------
 deps:

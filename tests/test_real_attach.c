@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/kvm.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -24,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +32,7 @@
 
 #include "attach.h"
 #include "kvmstats/reader.h"
+#include "real_kvm.h"
 #include "statsfd.h"
 
 #define LINE_TIMEOUT_MS		20000	/* a TCG-emulated guest is slow */
@@ -55,35 +54,6 @@ under_valgrind(void)
 	const char *v = getenv("KVMSTATS_UNDER_VALGRIND");
 
 	return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
-}
-
-/* Return: false (after saying why) when this host cannot make a VM. */
-static bool
-kvm_usable(void)
-{
-	const char *req = getenv("KVMSTATS_REQUIRE_KVM");
-	char why[160] = "";
-	int kvm, vm;
-
-	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm < 0) {
-		snprintf(why, sizeof(why), "/dev/kvm: %s", strerror(errno));
-	} else {
-		vm = ioctl(kvm, KVM_CREATE_VM, 0);
-		if (vm < 0)
-			snprintf(why, sizeof(why), "KVM_CREATE_VM: %s", strerror(errno));
-		else if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) <= 0)
-			snprintf(why, sizeof(why), "kernel lacks KVM_CAP_BINARY_STATS_FD");
-		if (vm >= 0)
-			close(vm);
-		close(kvm);
-	}
-	if (why[0] == '\0')
-		return true;
-	if (req != NULL && strcmp(req, "1") == 0)
-		fail_msg("KVMSTATS_REQUIRE_KVM=1 but KVM is not usable: %s", why);
-	print_message("skip: %s\n", why);
-	return false;
 }
 
 static void
@@ -392,10 +362,7 @@ attach_eperm(void **state)
 	int p[2], status;
 
 	(void)state;
-	if (!kvm_usable()) {
-		skip();
-		return;
-	}
+	real_kvm_require();
 	if (geteuid() != 0) {
 		print_message("skip: the EPERM test needs root (to drop to uid 65534)\n");
 		skip();
@@ -457,10 +424,7 @@ attach_publishes_kernel_tables(void **state)
 	unsigned n;
 
 	(void)state;
-	if (!kvm_usable()) {
-		skip();
-		return;
-	}
+	real_kvm_require();
 	v = vmm_spawn("--vcpus", "2", "--vm-stats-fd", NULL);
 	e = new_engine(200);
 	if (!attach_vmm(e, v.pid, &a)) {
@@ -547,10 +511,7 @@ attach_counters_move(void **state)
 	unsigned n;
 
 	(void)state;
-	if (!kvm_usable()) {
-		skip();
-		return;
-	}
+	real_kvm_require();
 	v = vmm_spawn("--vcpus", "2", "--run", NULL);
 	e = new_engine(200);
 	if (!attach_vmm(e, v.pid, &a)) {
@@ -609,10 +570,7 @@ attach_hotplug_and_exit(void **state)
 	int status;
 
 	(void)state;
-	if (!kvm_usable()) {
-		skip();
-		return;
-	}
+	real_kvm_require();
 	v = vmm_spawn("--vcpus", "1", "--run", NULL);
 	e = new_engine(200);
 	if (!attach_vmm(e, v.pid, &a)) {
@@ -688,10 +646,7 @@ attach_hotplug_storm(void **state)
 	unsigned n = 2;
 
 	(void)state;
-	if (!kvm_usable()) {
-		skip();
-		return;
-	}
+	real_kvm_require();
 	v = vmm_spawn("--vcpus", "2", NULL, NULL);
 	e = new_engine(1000);
 	o.pid = v.pid;
@@ -763,7 +718,7 @@ attach_no_stats_fds(void **state)
 	assert_int_equal(waitpid(child, &status, 0), child);
 
 	/* VM and vCPU fds but no stats fds (QEMU < 8.1): their names must not match. */
-	if (kvm_usable()) {
+	if (real_kvm_check()) {
 		v = vmm_spawn("--vcpus", "2", "--no-vcpu-stats-fds", NULL);
 		expect_no_fds(e, v.pid, "test_vmm");
 		vmm_stop(&v);

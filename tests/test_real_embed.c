@@ -10,8 +10,6 @@
  * test is skipped with the reason, or fails if KVMSTATS_REQUIRE_KVM=1.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/kvm.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,99 +25,29 @@
 
 #include "kvmstats/publisher.h"
 #include "kvmstats/reader.h"
+#include "real_kvm.h"
 #include "statsfd.h"
 
 #define NR_VCPUS	3	/* 2 at first, the third hot-added */
 #define WAIT_MS		5000
-
-struct real_vm {
-	int kvm, vm;
-	int vcpu[NR_VCPUS];
-	int stats[1 + NR_VCPUS];	/* [0] the VM's, [1 + i] vCPU i's */
-};
 
 static const char *const labels[1 + NR_VCPUS] = {
 	"vm-label", "/machine/unattached/device[0]", "/machine/unattached/device[1]",
 	"/machine/peripheral/cpu2",
 };
 
-static char kvm_why[600];
-
-static void
-close_all(int *fds, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		if (fds[i] >= 0)
-			close(fds[i]);
-		fds[i] = -1;
-	}
-}
-
-static void
-close_vm(struct real_vm *r)
-{
-	close_all(r->stats, 1 + NR_VCPUS);
-	close_all(r->vcpu, NR_VCPUS);
-	close_all(&r->vm, 1);
-	close_all(&r->kvm, 1);
-}
-
-/* Fresh stats fds of the VM and every vCPU.  Return: false with kvm_why. */
-static bool
-take_stats(struct real_vm *r)
-{
-	r->stats[0] = ioctl(r->vm, KVM_GET_STATS_FD, NULL);
-	for (unsigned i = 0; i < NR_VCPUS && r->stats[0] >= 0; i++)
-		if ((r->stats[1 + i] = ioctl(r->vcpu[i], KVM_GET_STATS_FD, NULL)) < 0)
-			break;
-	for (unsigned i = 0; i <= NR_VCPUS; i++) {
-		if (r->stats[i] < 0) {
-			snprintf(kvm_why, sizeof(kvm_why), "KVM_GET_STATS_FD: %s",
-				 strerror(errno));
-			return false;
-		}
-	}
-	return true;
-}
-
-static bool
-make_vm(struct real_vm *r)
-{
-	memset(r, -1, sizeof(*r));
-	r->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (r->kvm < 0) {
-		snprintf(kvm_why, sizeof(kvm_why), "/dev/kvm: %s", strerror(errno));
-		return false;
-	}
-	r->vm = ioctl(r->kvm, KVM_CREATE_VM, 0);
-	if (r->vm < 0) {
-		snprintf(kvm_why, sizeof(kvm_why), "KVM_CREATE_VM: %s", strerror(errno));
-		return false;
-	}
-	for (unsigned i = 0; i < NR_VCPUS; i++) {
-		r->vcpu[i] = ioctl(r->vm, KVM_CREATE_VCPU, i);
-		if (r->vcpu[i] < 0) {
-			snprintf(kvm_why, sizeof(kvm_why), "KVM_CREATE_VCPU: %s", strerror(errno));
-			return false;
-		}
-	}
-	return take_stats(r);
-}
-
 /* Skip without KVM, unless KVMSTATS_REQUIRE_KVM=1 makes that a failure. */
 static int
 setup(void **state)
 {
 	struct real_vm *r = calloc(1, sizeof(*r));
-	const char *req = getenv("KVMSTATS_REQUIRE_KVM");
+	char why[256];
 
 	assert_non_null(r);
-	if (!make_vm(r)) {
-		close_vm(r);
+	if (real_vm_open(r, NR_VCPUS, why, sizeof(why)) < 0) {
+		real_vm_close(r);
 		free(r);
-		if (req && strcmp(req, "1") == 0)
-			fail_msg("KVMSTATS_REQUIRE_KVM=1 but KVM is unusable: %s", kvm_why);
-		print_message("skip: %s\n", kvm_why);
+		real_kvm_unusable(why);
 		*state = NULL;
 		return 0;
 	}
@@ -134,7 +61,7 @@ teardown(void **state)
 	struct real_vm *r = *state;
 
 	if (r) {
-		close_vm(r);
+		real_vm_close(r);
 		free(r);
 	}
 	return 0;
@@ -253,7 +180,7 @@ test_real_embed_lifecycle(void **state)
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
 	struct kvmstats_vm *vm = NULL;
-	char name[64], file[80];
+	char name[64], file[80], why[256];
 
 	if (r == NULL)
 		skip();
@@ -272,11 +199,12 @@ test_real_embed_lifecycle(void **state)
 	check_segment(seg, r, 2);
 
 	/* Our fds closed: the publisher reads its own copies on. */
-	close_all(r->stats, 1 + NR_VCPUS);
+	real_vm_close_stats(r);
 	check_sweeping(seg);
 
 	/* Hotplug: the whole new set, from fresh stats fds. */
-	assert_true(take_stats(r));
+	if (!real_vm_take_stats(r, why, sizeof(why)))
+		fail_msg("%s", why);
 	if (kvmstats_publisher_update_vm(pub, vm, stats_set(r, 3, fds), 4, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_int_equal(wait_state(seg, KVMSTATS_STATE_SUPERSEDED), KVMSTATS_STATE_SUPERSEDED);

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/kvm.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,76 +31,11 @@
 #include "engine.h"
 #include "intake.h"
 #include "kvmstats/reader.h"
+#include "real_kvm.h"
 #include "statsfd.h"
 
 #define NR_VCPUS	2
 #define NOBODY		65534
-
-struct real_vm {
-	int kvm, vm;
-	int vcpu[NR_VCPUS];
-	int stats[1 + NR_VCPUS];	/* the VM's, then each vCPU's */
-};
-
-static void
-close_vm(struct real_vm *r)
-{
-	for (int i = 0; i < NR_VCPUS; i++)
-		if (r->vcpu[i] >= 0)
-			close(r->vcpu[i]);
-	for (int i = 0; i <= NR_VCPUS; i++)
-		if (r->stats[i] >= 0)
-			close(r->stats[i]);
-	if (r->vm >= 0)
-		close(r->vm);
-	if (r->kvm >= 0)
-		close(r->kvm);
-}
-
-/* Skip (or fail, with KVMSTATS_REQUIRE_KVM=1) for a host that cannot make a VM. */
-static void
-no_kvm(struct real_vm *r, const char *why)
-{
-	const char *req = getenv("KVMSTATS_REQUIRE_KVM");
-
-	close_vm(r);
-	if (req && strcmp(req, "1") == 0)
-		fail_msg("KVMSTATS_REQUIRE_KVM=1 but %s", why);
-	print_message("skip: %s\n", why);
-	skip();
-}
-
-static void
-make_vm(struct real_vm *r)
-{
-	char why[256];
-
-	memset(r, -1, sizeof(*r));
-	r->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (r->kvm < 0) {
-		snprintf(why, sizeof(why), "/dev/kvm: %s", strerror(errno));
-		no_kvm(r, why);
-	}
-	if (ioctl(r->kvm, KVM_CHECK_EXTENSION, KVM_CAP_BINARY_STATS_FD) <= 0)
-		no_kvm(r, "the kernel lacks KVM_CAP_BINARY_STATS_FD");
-	r->vm = ioctl(r->kvm, KVM_CREATE_VM, 0);
-	if (r->vm < 0) {
-		snprintf(why, sizeof(why), "KVM_CREATE_VM: %s", strerror(errno));
-		no_kvm(r, why);
-	}
-	/* KVM works from here on: every failure is a real one. */
-	r->stats[0] = ioctl(r->vm, KVM_GET_STATS_FD, NULL);
-	if (r->stats[0] < 0)
-		fail_msg("KVM_GET_STATS_FD on the VM: %s", strerror(errno));
-	for (int i = 0; i < NR_VCPUS; i++) {
-		r->vcpu[i] = ioctl(r->vm, KVM_CREATE_VCPU, i);
-		if (r->vcpu[i] < 0)
-			fail_msg("KVM_CREATE_VCPU %d: %s", i, strerror(errno));
-		r->stats[1 + i] = ioctl(r->vcpu[i], KVM_GET_STATS_FD, NULL);
-		if (r->stats[1 + i] < 0)
-			fail_msg("KVM_GET_STATS_FD on vCPU %d: %s", i, strerror(errno));
-	}
-}
 
 /* ---- the intake's log ---- */
 
@@ -153,7 +86,7 @@ fx_new(const uid_t *allow, unsigned nr_allow)
 	struct real_vm r;
 	struct fx *f;
 
-	make_vm(&r);		/* may skip: nothing else is made yet */
+	real_vm_make(&r, NR_VCPUS);	/* may skip: nothing else is made yet */
 	f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	f->r = r;
@@ -182,7 +115,7 @@ fx_free(struct fx *f)
 {
 	ks_intake_stop(&f->in);
 	ks_engine_destroy(&f->e);
-	close_vm(&f->r);
+	real_vm_close(&f->r);
 	assert_int_equal(rmdir(f->dir), 0);
 	free(f);
 }

@@ -26,6 +26,7 @@
 #include "kvm_x86_tables.h"
 #include "kvmstats/reader.h"
 #include "own_vm.h"
+#include "real_kvm.h"
 #include "statsfd.h"
 #include "vm_builder.h"
 
@@ -56,16 +57,13 @@ static bool
 kvm_here(void)
 {
 	struct kvmstats_error err;
-	const char *req = getenv("KVMSTATS_REQUIRE_KVM");
 
 	if (ks_own_vm_available(&err) == 0) {
 		pio_emulated = module_loaded("kvm_pvm") && !module_loaded("kvm_intel") &&
 			       !module_loaded("kvm_amd");
 		return true;
 	}
-	if (req != NULL && strcmp(req, "1") == 0)
-		fail_msg("KVMSTATS_REQUIRE_KVM=1 but no VM can be made here: %s", err.msg);
-	print_message("skipped: %s\n", err.msg);
+	real_kvm_unusable(err.msg);
 	return false;
 }
 

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/kvm.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -24,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -36,6 +34,7 @@
 #include "engine.h"
 #include "intake.h"
 #include "kvmstats/reader.h"
+#include "real_kvm.h"
 #include "statsfd.h"
 
 extern char **environ;
@@ -59,41 +58,24 @@ static void
 probe_kvm(void)
 {
 	struct kvmstats_error err;
-	int kvm, vm = -1, vcpu = -1, vs = -1, cs = -1;
+	struct real_vm r;
 
-	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm < 0) {
-		snprintf(kvm_why, sizeof(kvm_why), "/dev/kvm: %s", strerror(errno));
-		return;
+	if (real_vm_open(&r, 1, kvm_why, sizeof(kvm_why)) == 0) {
+		if (ks_statsfd_parse(r.stats[0], "our VM", &kernel_vm, &err) < 0 ||
+		    ks_statsfd_parse(r.stats[1], "our vCPU", &kernel_vcpu, &err) < 0)
+			snprintf(kvm_why, sizeof(kvm_why), "parse: %s", err.msg);
+		else
+			kvm_ok = true;
 	}
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	if (vm < 0)
-		snprintf(kvm_why, sizeof(kvm_why), "KVM_CREATE_VM: %s", strerror(errno));
-	else if ((vcpu = ioctl(vm, KVM_CREATE_VCPU, 0)) < 0)
-		snprintf(kvm_why, sizeof(kvm_why), "KVM_CREATE_VCPU: %s", strerror(errno));
-	else if ((vs = ioctl(vm, KVM_GET_STATS_FD, NULL)) < 0 ||
-		 (cs = ioctl(vcpu, KVM_GET_STATS_FD, NULL)) < 0)
-		snprintf(kvm_why, sizeof(kvm_why), "KVM_GET_STATS_FD: %s", strerror(errno));
-	else if (ks_statsfd_parse(vs, "our VM", &kernel_vm, &err) < 0 ||
-		 ks_statsfd_parse(cs, "our vCPU", &kernel_vcpu, &err) < 0)
-		snprintf(kvm_why, sizeof(kvm_why), "parse: %s", err.msg);
-	else
-		kvm_ok = true;
-	for (int *fd = (int[]){ cs, vs, vcpu, vm, kvm, -2 }; *fd != -2; fd++)
-		if (*fd >= 0)
-			close(*fd);
+	real_vm_close(&r);
 }
 
 static void
 need_kvm(void)
 {
-	const char *req = getenv("KVMSTATS_REQUIRE_KVM");
-
 	if (kvm_ok)
 		return;
-	if (req && strcmp(req, "1") == 0)
-		fail_msg("KVMSTATS_REQUIRE_KVM=1 but KVM is unusable: %s", kvm_why);
-	print_message("skip: %s\n", kvm_why);
+	real_kvm_unusable(kvm_why);
 	skip();
 }
 
