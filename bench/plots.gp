@@ -43,9 +43,10 @@ unset logscale
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set yrange [0:*]
 set xlabel "vCPUs"
-set ylabel "ns per sweep (relative to no reader)"
+set ylabel "sweep p50, relative to no reader"
+set key top right horizontal
+set yrange [0:1.8]
 plot dir."/interference.tsv" using ($2/$2):xtic(1) title "no reader", \
      ""  using ($3/$2) title "private-copy loop (control)", \
      ""  using ($4/$2) title "1 reader", \
