@@ -16,7 +16,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	reader="-n 3000"; sizes=8,64,256; pub="-n 200 -r 50"; intf="-n 200 -t 300"
 	kvm_reader="-n 2000"
 else
-	reader="-n ${BENCH_SAMPLES:-50000}"; sizes=8,64,256; pub="-n ${BENCH_SWEEPS:-2000} -r 300"
+	reader="-n ${BENCH_SAMPLES:-30000}"; sizes=8,64,256; pub="-n ${BENCH_SWEEPS:-2000} -r 300"
 	intf="-n 2000 -t 2000"; kvm_reader="-n 20000"
 fi
 
