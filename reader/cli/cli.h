@@ -89,6 +89,14 @@ int ks_cli_read_cut(const struct ks_cli *cli, const struct kvmstats_segment *seg
 int ks_cli_check_provider(const struct ks_cli *cli, const struct kvmstats_segment *seg,
 			  const char *name);
 
+/*
+ * ks_cli_open_live() - ks_cli_open_vm(), then ks_cli_require_live() and
+ * ks_cli_check_provider() with @provider: a live VM to read values from.
+ * Return: KS_EXIT_OK, or the exit code of the first check that failed.
+ */
+int ks_cli_open_live(const struct ks_cli *cli, const char *vm, const char *provider,
+		     struct kvmstats_segment **seg);
+
 /* Whether @s names a target kind ("vm", "vcpu"); sets *@kind. */
 bool ks_cli_parse_kind(const char *s, enum kvmstats_target_kind *kind);
 

@@ -201,11 +201,7 @@ ks_cmd_query(struct ks_cli *cli, int argc, char **argv)
 
 	rc = parse_args(cli, argc, argv, &a);
 	if (rc == KS_EXIT_OK)
-		rc = ks_cli_open_vm(cli, a.vm, &seg);
-	if (rc == KS_EXIT_OK)
-		rc = ks_cli_require_live(cli, seg);
-	if (rc == KS_EXIT_OK)
-		rc = ks_cli_check_provider(cli, seg, a.f.provider);
+		rc = ks_cli_open_live(cli, a.vm, a.f.provider, &seg);
 	if (rc == KS_EXIT_OK)
 		rc = select_vcpus(cli, seg, &a);
 	if (rc == KS_EXIT_OK)

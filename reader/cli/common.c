@@ -347,3 +347,16 @@ ks_cli_put_text(FILE *f, const char *s)
 			fputc(*p, f);
 	}
 }
+
+int
+ks_cli_open_live(const struct ks_cli *cli, const char *vm, const char *provider,
+		 struct kvmstats_segment **seg)
+{
+	int rc = ks_cli_open_vm(cli, vm, seg);
+
+	if (rc == KS_EXIT_OK)
+		rc = ks_cli_require_live(cli, *seg);
+	if (rc == KS_EXIT_OK)
+		rc = ks_cli_check_provider(cli, *seg, provider);
+	return rc;
+}
