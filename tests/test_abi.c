@@ -23,6 +23,7 @@
 #include "ks_seqlock.h"
 #include "ks_validate.h"
 #include "segment_writer.h"
+#include "shm_dir.h"
 
 #define NR_VCPUS	3
 #define VCPU_WORDS	9
@@ -1183,18 +1184,8 @@ test_live_writer(void **state)
 static int
 setup_dir(void **state)
 {
-	const char *env = getenv("KVMSTATS_SHM_DIR");
-
 	(void)state;
-	if (env != NULL && env[0] != '\0') {
-		snprintf(shm_dir, sizeof(shm_dir), "%s", env);
-	} else {
-		snprintf(shm_dir, sizeof(shm_dir), "/tmp/kvmstats-test_abi.XXXXXX");
-		if (mkdtemp(shm_dir) == NULL)
-			return -1;
-		setenv("KVMSTATS_SHM_DIR", shm_dir, 1);
-	}
-	return 0;
+	return test_shm_dir(shm_dir, sizeof(shm_dir), "test_abi");
 }
 
 int

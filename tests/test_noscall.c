@@ -33,6 +33,7 @@
 #include "kvmstats/reader.h"
 #include "ks_seqlock.h"
 #include "segment_writer.h"
+#include "shm_dir.h"
 
 #define NR_VCPUS	4
 #define WORDS		6
@@ -493,18 +494,8 @@ test_reads_make_no_syscall(void **state)
 static int
 setup_dir(void **state)
 {
-	const char *env = getenv("KVMSTATS_SHM_DIR");
-
 	(void)state;
-	if (env != NULL && env[0] != '\0') {
-		snprintf(shm_dir, sizeof(shm_dir), "%s", env);
-	} else {
-		snprintf(shm_dir, sizeof(shm_dir), "/tmp/kvmstats-test_noscall.XXXXXX");
-		if (mkdtemp(shm_dir) == NULL)
-			return -1;
-		setenv("KVMSTATS_SHM_DIR", shm_dir, 1);
-	}
-	return 0;
+	return test_shm_dir(shm_dir, sizeof(shm_dir), "test_noscall");
 }
 
 int
