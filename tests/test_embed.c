@@ -26,6 +26,7 @@
 #include "kvmstats/publisher.h"
 #include "kvmstats/reader.h"
 #include "sim_vm.h"
+#include "seg_check.h"
 #include "statsfd.h"
 
 #define NR_VCPUS	3	/* 2 at first, the third hot-added */
@@ -42,14 +43,6 @@ struct fixture {
 	int fds[1 + NR_VCPUS];		/* our dups of the sim's fds, -1 once closed */
 	char name[64];
 };
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
 
 static unsigned
 count_fds(void)
@@ -175,37 +168,6 @@ check_segment(struct kvmstats_segment *seg, const struct fixture *f, unsigned nr
 	}
 }
 
-static enum kvmstats_state
-wait_state(struct kvmstats_segment *seg, enum kvmstats_state want)
-{
-	struct kvmstats_status st;
-
-	for (int t = 0; t < WAIT_MS; t += 5) {
-		kvmstats_status(seg, &st);
-		if (st.state == want)
-			break;
-		sleep_ms(5);
-	}
-	return st.state;
-}
-
-static void
-check_sweeping(struct kvmstats_segment *seg)
-{
-	struct kvmstats_status a, b;
-
-	kvmstats_status(seg, &a);
-	for (int t = 0; t < WAIT_MS; t += 5) {
-		sleep_ms(5);
-		kvmstats_status(seg, &b);
-		if (b.sweep >= a.sweep + 3)
-			break;
-	}
-	assert_true(b.sweep >= a.sweep + 3);
-	assert_int_equal(b.state, KVMSTATS_STATE_LIVE);
-	assert_int_equal(b.read_errors, 0);
-}
-
 static void
 test_embed_lifecycle(void **state)
 {
@@ -227,18 +189,20 @@ test_embed_lifecycle(void **state)
 
 	/* The library dup'd them: our closing them changes nothing. */
 	close_fds(f);
-	check_sweeping(seg);
+	seg_check_sweeping(seg, WAIT_MS);
 
 	dup_sim_fds(f);
 	if (kvmstats_publisher_update_vm(f->pub, vm, stats_set(f, 3, fds), 4, &err) < 0)
 		fail_msg("%s", err.msg);
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_SUPERSEDED), KVMSTATS_STATE_SUPERSEDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_SUPERSEDED, WAIT_MS),
+			 KVMSTATS_STATE_SUPERSEDED);
 	assert_int_equal(kvmstats_reattach(&seg, &err), 0);
 	assert_int_equal(kvmstats_info(seg)->generation, 2);
 	check_segment(seg, f, 3);
 
 	kvmstats_publisher_remove_vm(f->pub, vm);
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_ENDED), KVMSTATS_STATE_ENDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_ENDED, WAIT_MS),
+			 KVMSTATS_STATE_ENDED);
 	kvmstats_detach(&seg);
 	assert_int_equal(kvmstats_attach(f->name, NULL, &seg, &err), -ENOENT);
 }
@@ -260,7 +224,8 @@ test_embed_default_name(void **state)
 	/* Labels given; with a NULL one the id would show instead. */
 	assert_string_equal(kvmstats_info(seg)->vm_name, ks_sim_vm_name(f->sim));
 	kvmstats_publisher_destroy(&f->pub);
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_ENDED), KVMSTATS_STATE_ENDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_ENDED, WAIT_MS),
+			 KVMSTATS_STATE_ENDED);
 	kvmstats_detach(&seg);
 }
 
@@ -338,7 +303,7 @@ test_embed_bad_update(void **state)
 	fds[3].fd = devnull;
 	assert_true(kvmstats_publisher_update_vm(f->pub, vm, fds, 4, &err) < 0);
 	print_message("  %s\n", err.msg);
-	check_sweeping(seg);
+	seg_check_sweeping(seg, WAIT_MS);
 	assert_int_equal(kvmstats_info(seg)->generation, 1);
 	check_segment(seg, f, 2);
 	close(devnull);

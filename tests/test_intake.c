@@ -38,6 +38,7 @@
 #include "ks_err.h"
 #include "kvmstats/reader.h"
 #include "sim_vm.h"
+#include "seg_check.h"
 #include "statsfd.h"
 
 #define NOBODY		65534
@@ -215,14 +216,6 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Attach, retrying for up to @ms; Return: the segment or NULL. */
 static struct kvmstats_segment *
 attach_wait(const char *vm, unsigned ms)
@@ -246,19 +239,6 @@ state_of(const struct kvmstats_segment *seg)
 
 	kvmstats_status(seg, &st);
 	return st.state;
-}
-
-static bool
-wait_state(const struct kvmstats_segment *seg, enum kvmstats_state want, unsigned ms)
-{
-	uint64_t end = mono_ms() + ms;
-
-	while (state_of(seg) != want) {
-		if (mono_ms() > end)
-			return false;
-		sleep_ms(5);
-	}
-	return true;
 }
 
 static int
@@ -429,7 +409,7 @@ publish_op_publishes_now(void **state)
 	op_ok(s, vm, KS_INTAKE_OP_PUBLISH);
 	assert_int_equal(state_of(seg), KVMSTATS_STATE_LIVE);
 	close(s);
-	assert_true(wait_state(seg, KVMSTATS_STATE_ENDED, 5000));
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_ENDED, 5000), KVMSTATS_STATE_ENDED);
 	kvmstats_detach(&seg);
 	fx_free(f);
 }
@@ -482,7 +462,8 @@ later_fd_is_new_generation(void **state)
 	send_ok(f, s, vm, 3, "/machine/unattached/device[3]");
 	assert_int_equal(state_of(seg), KVMSTATS_STATE_LIVE);
 	op_ok(s, vm, KS_INTAKE_OP_PUBLISH);
-	assert_true(wait_state(seg, KVMSTATS_STATE_SUPERSEDED, 5000));
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_SUPERSEDED, 5000),
+			 KVMSTATS_STATE_SUPERSEDED);
 	assert_int_equal(kvmstats_reattach(&seg, &err), 0);
 	assert_int_equal(kvmstats_info(seg)->generation, 2);
 	for (unsigned t = 0; t < kvmstats_nr_targets(seg); t++)
@@ -523,13 +504,13 @@ close_and_end_remove_segments(void **state)
 
 	/* OP_END ends one VM of the connection, not the others. */
 	op_ok(s, vma, KS_INTAKE_OP_END);
-	assert_true(wait_state(a, KVMSTATS_STATE_ENDED, 5000));
+	assert_int_equal(seg_wait_state(a, KVMSTATS_STATE_ENDED, 5000), KVMSTATS_STATE_ENDED);
 	assert_int_equal(state_of(b), KVMSTATS_STATE_LIVE);
 	assert_true(attach_wait(vma, 0) == NULL);
 	assert_int_equal(ks_intake_send_op(s, vma, KS_INTAKE_OP_PUBLISH, &err), -ENOENT);
 
 	close(s);
-	assert_true(wait_state(b, KVMSTATS_STATE_ENDED, 5000));
+	assert_int_equal(seg_wait_state(b, KVMSTATS_STATE_ENDED, 5000), KVMSTATS_STATE_ENDED);
 	assert_true(attach_wait(vmb, 0) == NULL);
 	assert_true(log_has("ended (connection closed"));
 	kvmstats_detach(&a);
@@ -822,7 +803,7 @@ stop_ends_open_connections(void **state)
 	seg = attach_wait(vm, 0);
 	assert_non_null(seg);
 	ks_intake_stop(&f->in);
-	assert_true(wait_state(seg, KVMSTATS_STATE_ENDED, 5000));
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_ENDED, 5000), KVMSTATS_STATE_ENDED);
 	assert_closed(s);
 	assert_int_equal(stat(f->path, &st), -1);	/* the socket file is gone */
 	assert_true(log_has("intake stopped"));

@@ -33,6 +33,7 @@
 #include "attach.h"
 #include "kvmstats/reader.h"
 #include "real_kvm.h"
+#include "seg_check.h"
 #include "statsfd.h"
 
 #define LINE_TIMEOUT_MS		20000	/* a TCG-emulated guest is slow */
@@ -268,26 +269,13 @@ reader_attach(pid_t pid)
 }
 
 static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-static void
 wait_state(const struct kvmstats_segment *seg, enum kvmstats_state want)
 {
-	struct kvmstats_status st;
+	enum kvmstats_state st = seg_wait_state(seg, want, STATE_TIMEOUT_MS);
 
-	for (unsigned ms = 0; ms < STATE_TIMEOUT_MS; ms += 5) {
-		kvmstats_status(seg, &st);
-		if (st.state == want)
-			return;
-		sleep_ms(5);
-	}
-	fail_msg("segment still %s after %d ms, want %s", kvmstats_state_name(st.state),
-		 STATE_TIMEOUT_MS, kvmstats_state_name(want));
+	if (st != want)
+		fail_msg("segment still %s after %d ms, want %s", kvmstats_state_name(st),
+			 STATE_TIMEOUT_MS, kvmstats_state_name(want));
 }
 
 static uint64_t
@@ -330,18 +318,7 @@ check_schema(const struct kvmstats_segment *seg, unsigned t, const struct ks_sta
 	assert_int_equal(ti->nr_stats, s->nr_desc);
 	assert_int_equal(ti->record_words, s->data_size / 8);
 	for (unsigned j = 0; j < s->nr_desc; j++) {
-		const struct kvmstats_stat_info *si = kvmstats_target_stat(seg, t, j);
-		const struct ks_kvm_desc *d = &s->desc[j];
-
-		assert_string_equal(si->name, d->name);
-		assert_string_equal(si->provider_name, "kvm");
-		assert_int_equal(si->type, d->type);
-		assert_int_equal(si->unit, d->unit);
-		assert_int_equal(si->base, d->base);
-		assert_int_equal(si->exponent, d->exponent);
-		assert_int_equal(si->size, d->size);
-		assert_int_equal(si->bucket_size, d->bucket_size);
-		assert_int_equal(si->value_index, d->offset / 8);
+		check_stat_is_desc(kvmstats_target_stat(seg, t, j), &s->desc[j]);
 	}
 }
 

@@ -26,6 +26,7 @@
 #include "kvmstats/publisher.h"
 #include "kvmstats/reader.h"
 #include "real_kvm.h"
+#include "seg_check.h"
 #include "statsfd.h"
 
 #define NR_VCPUS	3	/* 2 at first, the third hot-added */
@@ -65,14 +66,6 @@ teardown(void **state)
 		free(r);
 	}
 	return 0;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
 }
 
 static struct kvmstats_fd *
@@ -138,38 +131,6 @@ check_segment(struct kvmstats_segment *seg, const struct real_vm *r, unsigned nr
 	}
 }
 
-static enum kvmstats_state
-wait_state(struct kvmstats_segment *seg, enum kvmstats_state want)
-{
-	struct kvmstats_status st;
-
-	for (int t = 0; t < WAIT_MS; t += 5) {
-		kvmstats_status(seg, &st);
-		if (st.state == want)
-			break;
-		sleep_ms(5);
-	}
-	return st.state;
-}
-
-/* A few sweeps go by without a read error. */
-static void
-check_sweeping(struct kvmstats_segment *seg)
-{
-	struct kvmstats_status a, b;
-
-	kvmstats_status(seg, &a);
-	for (int t = 0; t < WAIT_MS; t += 5) {
-		sleep_ms(5);
-		kvmstats_status(seg, &b);
-		if (b.sweep >= a.sweep + 3)
-			break;
-	}
-	assert_true(b.sweep >= a.sweep + 3);
-	assert_int_equal(b.state, KVMSTATS_STATE_LIVE);
-	assert_int_equal(b.read_errors, 0);
-}
-
 static void
 test_real_embed_lifecycle(void **state)
 {
@@ -200,21 +161,23 @@ test_real_embed_lifecycle(void **state)
 
 	/* Our fds closed: the publisher reads its own copies on. */
 	real_vm_close_stats(r);
-	check_sweeping(seg);
+	seg_check_sweeping(seg, WAIT_MS);
 
 	/* Hotplug: the whole new set, from fresh stats fds. */
 	if (!real_vm_take_stats(r, why, sizeof(why)))
 		fail_msg("%s", why);
 	if (kvmstats_publisher_update_vm(pub, vm, stats_set(r, 3, fds), 4, &err) < 0)
 		fail_msg("%s", err.msg);
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_SUPERSEDED), KVMSTATS_STATE_SUPERSEDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_SUPERSEDED, WAIT_MS),
+			 KVMSTATS_STATE_SUPERSEDED);
 	assert_int_equal(kvmstats_reattach(&seg, &err), 0);
 	assert_int_equal(kvmstats_info(seg)->generation, 2);
 	check_segment(seg, r, 3);
-	check_sweeping(seg);
+	seg_check_sweeping(seg, WAIT_MS);
 
 	kvmstats_publisher_remove_vm(pub, vm);
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_ENDED), KVMSTATS_STATE_ENDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_ENDED, WAIT_MS),
+			 KVMSTATS_STATE_ENDED);
 	kvmstats_detach(&seg);
 	assert_int_equal(kvmstats_attach(name, NULL, &seg, &err), -ENOENT);
 	kvmstats_publisher_destroy(&pub);
@@ -243,7 +206,8 @@ test_real_embed_destroy_ends(void **state)
 		fail_msg("%s", err.msg);
 	assert_string_equal(kvmstats_info(seg)->vm_name, name);
 	kvmstats_publisher_destroy(&pub);
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_ENDED), KVMSTATS_STATE_ENDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_ENDED, WAIT_MS),
+			 KVMSTATS_STATE_ENDED);
 	kvmstats_detach(&seg);
 	assert_int_equal(kvmstats_attach(name, NULL, &seg, &err), -ENOENT);
 }

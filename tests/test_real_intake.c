@@ -32,6 +32,7 @@
 #include "intake.h"
 #include "kvmstats/reader.h"
 #include "real_kvm.h"
+#include "seg_check.h"
 #include "statsfd.h"
 
 #define NR_VCPUS	2
@@ -171,19 +172,7 @@ check_target(struct kvmstats_segment *seg, unsigned t, int fd)
 	assert_int_equal(ti->nr_stats, s.nr_desc);
 	assert_int_equal((uint64_t)ti->record_words * 8, s.data_size);
 	for (uint32_t j = 0; j < s.nr_desc; j++) {
-		const struct kvmstats_stat_info *si = kvmstats_target_stat(seg, t, j);
-		const struct ks_kvm_desc *d = &s.desc[j];
-
-		assert_non_null(si);
-		assert_string_equal(si->name, d->name);
-		assert_string_equal(si->provider_name, "kvm");
-		assert_int_equal(si->type, d->type);
-		assert_int_equal(si->unit, d->unit);
-		assert_int_equal(si->base, d->base);
-		assert_int_equal(si->exponent, d->exponent);
-		assert_int_equal(si->size, d->size);
-		assert_int_equal(si->bucket_size, d->bucket_size);
-		assert_int_equal(si->value_index, d->offset / 8);
+		check_stat_is_desc(kvmstats_target_stat(seg, t, j), &s.desc[j]);
 	}
 	rec = calloc(ti->record_words, 8);
 	raw = calloc(ti->record_words, 8);

@@ -35,6 +35,7 @@
 #include "intake.h"
 #include "kvmstats/reader.h"
 #include "real_kvm.h"
+#include "seg_check.h"
 #include "statsfd.h"
 
 extern char **environ;
@@ -226,14 +227,6 @@ hotplug(struct vmm *v, const char *expect)
 
 /* ---- reading what is published ----------------------------------- */
 
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
 static struct kvmstats_segment *
 attach_wait(pid_t pid)
 {
@@ -251,20 +244,6 @@ attach_wait(pid_t pid)
 	}
 	fail_msg("attach %s: %s", vm, err.msg);
 	return NULL;
-}
-
-static enum kvmstats_state
-wait_state(struct kvmstats_segment *seg, enum kvmstats_state want)
-{
-	struct kvmstats_status st;
-
-	for (int t = 0; t < WAIT_MS; t += 10) {
-		kvmstats_status(seg, &st);
-		if (st.state == want)
-			break;
-		sleep_ms(10);
-	}
-	return st.state;
 }
 
 /* A target's stats are the kernel's table: same names, types, units, sizes, order. */
@@ -363,14 +342,16 @@ test_inprocess(void **state)
 
 	/* Hotplug: a new generation with one more vCPU, the old one superseded. */
 	hotplug(&v, "hotplug 3");
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_SUPERSEDED), KVMSTATS_STATE_SUPERSEDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_SUPERSEDED, WAIT_MS),
+			 KVMSTATS_STATE_SUPERSEDED);
 	assert_int_equal(kvmstats_reattach(&seg, &err), 0);
 	assert_int_equal(kvmstats_info(seg)->generation, 2);
 	check_vm(seg, v.pid, v.pid, 3);
 
 	/* Exit: ended and removed, by the shim's destructor. */
 	stop_vmm(&v);
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_ENDED), KVMSTATS_STATE_ENDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_ENDED, WAIT_MS),
+			 KVMSTATS_STATE_ENDED);
 	check_gone(v.pid);
 	kvmstats_detach(&seg);
 	assert_string_equal(vmm_stderr(&v), "");
@@ -406,13 +387,15 @@ test_socket(void **state)
 	check_counting(seg);
 
 	hotplug(&v, "hotplug 3");
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_SUPERSEDED), KVMSTATS_STATE_SUPERSEDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_SUPERSEDED, WAIT_MS),
+			 KVMSTATS_STATE_SUPERSEDED);
 	assert_int_equal(kvmstats_reattach(&seg, &err), 0);
 	check_vm(seg, v.pid, getpid(), 3);
 
 	/* The VMM exits, its connection closes, the daemon ends the VM. */
 	stop_vmm(&v);
-	assert_int_equal(wait_state(seg, KVMSTATS_STATE_ENDED), KVMSTATS_STATE_ENDED);
+	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_ENDED, WAIT_MS),
+			 KVMSTATS_STATE_ENDED);
 	kvmstats_detach(&seg);
 	assert_string_equal(vmm_stderr(&v), "");
 	close(v.err);

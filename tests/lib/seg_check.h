@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * seg_check.h - waiting on a published segment and checking it, for the
+ * cmocka tests.
+ */
+#ifndef KVMSTATS_TESTS_SEG_CHECK_H
+#define KVMSTATS_TESTS_SEG_CHECK_H
+
+#include "kvmstats/reader.h"
+#include "statsfd.h"
+
+void sleep_ms(unsigned ms);
+
+/* Poll @seg every 5 ms for up to @ms until its state is @want.  Return: the last state seen. */
+enum kvmstats_state seg_wait_state(const struct kvmstats_segment *seg,
+				   enum kvmstats_state want, unsigned ms);
+
+/* Within @ms a few sweeps go by without a read error, the segment live. */
+void seg_check_sweeping(const struct kvmstats_segment *seg, unsigned ms);
+
+/* Stat @si (non-NULL) is the kernel's descriptor @d: name, kind, unit, size, place. */
+void check_stat_is_desc(const struct kvmstats_stat_info *si, const struct ks_kvm_desc *d);
+
+#endif
