@@ -155,7 +155,7 @@ struct ks_shm_header {
 	/* line 3: hot, written every sweep */
 	_Atomic uint64_t sweep;		/* 192 last completed sweep, 0 = none yet */
 	_Atomic uint64_t heartbeat_ns;	/* 200 CLOCK_MONOTONIC ns at the end of that sweep */
-	_Atomic uint64_t overruns;	/* 208 sweep deadlines missed */
+	_Atomic uint64_t overruns;	/* 208 sweep deadlines the publisher missed (publisher-wide) */
 	_Atomic uint64_t read_errors;	/* 216 source reads that failed (slots marked stale) */
 	uint64_t reserved2[4];		/* 224 */
 };
