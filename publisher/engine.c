@@ -38,8 +38,8 @@
 #include "ks_err.h"
 #include "ks_seqlock.h"
 #include "ks_shmdir.h"
+#include "ks_time.h"
 
-#define NSEC_PER_SEC		1000000000ull
 /* The poll thread checks for stop at least this often, even at 1 Hz. */
 #define STOP_CHECK_NS		(50 * 1000 * 1000ull)
 
@@ -114,24 +114,6 @@ struct ks_engine {
 	_Atomic uint64_t sweep_ns_total;
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t
-realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 static void
 relaxed_add(_Atomic uint64_t *p, uint64_t v)
 {
@@ -204,7 +186,7 @@ sweep_target(struct ks_engine_vm *vm, uint32_t t, uint64_t sweep, struct ks_shm_
 			errors++;
 		}
 	}
-	ks_slot_stamp(slot, sweep, mono_ns(), flags);
+	ks_slot_stamp(slot, sweep, ks_mono_ns(), flags);
 	ks_slot_write_end(slot);
 	return errors;
 }
@@ -258,7 +240,7 @@ sweep_vm(struct ks_engine *e, struct ks_engine_vm *vm)
 	atomic_store_explicit(&hdr->overruns,
 			      atomic_load_explicit(&e->overruns, memory_order_relaxed),
 			      memory_order_relaxed);
-	ks_header_publish_sweep(hdr, sweep, mono_ns());
+	ks_header_publish_sweep(hdr, sweep, ks_mono_ns());
 	vm->sweep = sweep;
 }
 
@@ -360,38 +342,12 @@ walk(struct ks_engine *e, struct ks_engine_vm *vm)
 
 /* ---- the poll thread ------------------------------------------------------ */
 
-static void
-timespec_from_ns(struct timespec *ts, uint64_t ns)
-{
-	ts->tv_sec = (time_t)(ns / NSEC_PER_SEC);
-	ts->tv_nsec = (long)(ns % NSEC_PER_SEC);
-}
-
-/* Sleep until @deadline (absolute CLOCK_MONOTONIC), waking to check stop. */
-static void
-sleep_until(struct ks_engine *e, uint64_t deadline)
-{
-	struct timespec ts;
-
-	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
-		uint64_t now = mono_ns(), step = deadline;
-
-		if (now >= deadline)
-			return;
-		if (deadline - now > STOP_CHECK_NS)
-			step = now + STOP_CHECK_NS;
-		timespec_from_ns(&ts, step);
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-			;
-	}
-}
-
 static void *
 poll_thread(void *arg)
 {
 	struct ks_engine *e = arg;
 	struct ks_engine_vm *vm;
-	uint64_t next = mono_ns();
+	uint64_t next = ks_mono_ns();
 
 	/*
 	 * The default 50 us timer slack lets the kernel wake us that late,
@@ -400,14 +356,14 @@ poll_thread(void *arg)
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	rcu_register_thread();
 	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
-		uint64_t t0 = mono_ns(), t1;
+		uint64_t t0 = ks_mono_ns(), t1;
 
 		reap_retired(e);
 		rcu_read_lock();
 		for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 			sweep_vm(e, vm);
 		rcu_read_unlock();
-		t1 = mono_ns();
+		t1 = ks_mono_ns();
 		relaxed_add(&e->sweeps, 1);
 		relaxed_add(&e->sweep_ns_total, t1 - t0);
 
@@ -431,7 +387,7 @@ poll_thread(void *arg)
 		 */
 		grace_release(e);
 		rcu_thread_offline();
-		sleep_until(e, next);
+		ks_sleep_until(next, STOP_CHECK_NS, &e->stop);
 		rcu_thread_online();
 	}
 	reap_retired(e);
@@ -652,8 +608,8 @@ ks_engine_create(const struct ks_engine_config *cfg, struct ks_engine **out,
 		return ks_err(err, -ENOMEM, "out of memory");
 	}
 	e->cfg.dir = e->dir;
-	e->period_ns = NSEC_PER_SEC / cfg->hz;
-	e->incarnation = realtime_ns();
+	e->period_ns = KS_NSEC_PER_SEC / cfg->hz;
+	e->incarnation = ks_realtime_ns();
 	pthread_mutex_init(&e->lock, NULL);
 	*out = e;
 	return 0;

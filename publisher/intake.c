@@ -35,6 +35,7 @@
 #include "intake.h"
 #include "ks_err.h"
 #include "ks_shmdir.h"
+#include "ks_time.h"
 #include "statsfd.h"
 
 #define INTAKE_MAX_CONNS	64
@@ -86,15 +87,6 @@ struct ks_intake {
 	unsigned nr_conns;
 	pthread_t thread;
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void ilog(const struct ks_intake *in, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -495,7 +487,7 @@ op_fd(struct ks_intake *in, struct intake_conn *c, const struct ks_intake_msg *m
 		return send_reply(c->sock, ret, "out of memory");
 	}
 	v->dirty = true;
-	v->last_fd_ns = now_ns();
+	v->last_fd_ns = ks_mono_ns();
 	return reply_ok(c->sock);
 }
 
@@ -698,7 +690,7 @@ conn_accept(struct ks_intake *in)
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			/* EMFILE and friends: the listen socket stays readable. */
 			ilog(in, "intake: accept: %s; pausing accepts", strerror(errno));
-			in->accept_pause_until = now_ns() + INTAKE_ACCEPT_PAUSE_MS * 1000000ull;
+			in->accept_pause_until = ks_mono_ns() + INTAKE_ACCEPT_PAUSE_MS * 1000000ull;
 		}
 		return;
 	}
@@ -710,7 +702,7 @@ conn_accept(struct ks_intake *in)
 static int
 publish_quiet(struct ks_intake *in)
 {
-	uint64_t now = now_ns(), next = UINT64_MAX;
+	uint64_t now = ks_mono_ns(), next = UINT64_MAX;
 	struct kvmstats_error err;
 
 	for (unsigned i = 0; i < in->nr_conns; i++) {
@@ -745,7 +737,7 @@ intake_thread(void *arg)
 
 	for (;;) {
 		int timeout = publish_quiet(in);
-		bool accepting = in->accept_pause_until <= now_ns();
+		bool accepting = in->accept_pause_until <= ks_mono_ns();
 		nfds_t n = 2;
 
 		pfd[0] = (struct pollfd) { .fd = in->wake_fd, .events = POLLIN };

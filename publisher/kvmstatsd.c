@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "ks_err.h"
 #include "ks_shmdir.h"
+#include "ks_time.h"
 #include "options.h"
 #include "sources.h"
 
@@ -49,20 +50,15 @@ static int
 wait_for_end(const sigset_t *set, double duration)
 {
 	struct timespec tick = { .tv_sec = 0, .tv_nsec = 200 * 1000 * 1000 };
-	struct timespec start, now;
+	uint64_t start = ks_mono_ns();
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &tick);
 
 		if (sig > 0)
 			return sig;
-		if (duration > 0) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if ((double)(now.tv_sec - start.tv_sec) +
-			    (double)(now.tv_nsec - start.tv_nsec) / 1e9 >= duration)
-				return 0;
-		}
+		if (duration > 0 && (double)(ks_mono_ns() - start) / 1e9 >= duration)
+			return 0;
 	}
 }
 

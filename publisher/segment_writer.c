@@ -22,6 +22,7 @@
 
 #include "ks_err.h"
 #include "ks_shmdir.h"
+#include "ks_time.h"
 #include "ks_validate.h"
 #include "segment_writer.h"
 
@@ -202,9 +203,7 @@ write_header(struct ks_segment_writer *w, const struct ks_seg_def *def,
 	     const struct layout *lo)
 {
 	struct ks_shm_header *h = w->hdr;
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	memcpy(h->magic, KS_ABI_MAGIC, KS_ABI_MAGIC_LEN);
 	h->abi_major = KS_ABI_MAJOR;
 	h->abi_minor = KS_ABI_MINOR;
@@ -214,7 +213,7 @@ write_header(struct ks_segment_writer *w, const struct ks_seg_def *def,
 	h->publisher_pid = (int32_t)getpid();
 	h->incarnation = def->incarnation;
 	h->generation = def->generation;
-	h->created_mono_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	h->created_mono_ns = ks_mono_ns();
 	h->poll_period_ns = def->poll_period_ns;
 	h->ring_depth = def->ring_depth;
 	h->nr_providers = def->nr_providers;
@@ -304,10 +303,7 @@ tmp_name(const char *file)
 	char *name;
 
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		rnd = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30);
+		rnd = ks_mono_ns() * 0x9e3779b97f4a7c15ull;
 	}
 	if (asprintf(&name, ".kvmstats.tmp.%s.%d.%016llx", file, (int)getpid(),
 		     (unsigned long long)rnd) < 0)

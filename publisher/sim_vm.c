@@ -29,11 +29,11 @@
 #include <unistd.h>
 
 #include "ks_err.h"
+#include "ks_time.h"
 #include "kvm_x86_tables.h"
 #include "sim_vm.h"
 #include "statsfd_image.h"
 
-#define NSEC_PER_SEC		1000000000ull
 #define SIM_HZ_MAX		1000000u
 /* Longest single sleep, so destroy never waits a whole slow period. */
 #define SIM_SLICE_NS		(50ull * 1000 * 1000)
@@ -471,15 +471,6 @@ ks_sim_vm_stats_fd(const struct ks_sim_vm *vm, int vcpu)
 
 /* ---- the simulator thread --------------------------------------------- */
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * stop is only a request: the thread's last step is ordered before destroy
  * by pthread_join(), so relaxed loads and stores are enough.
@@ -490,35 +481,20 @@ stopping(struct ks_sim_vm *vm)
 	return atomic_load_explicit(&vm->stop, memory_order_relaxed);
 }
 
-/* Sleep to an absolute deadline, in slices so a stop request is seen soon. */
-static void
-sleep_until(struct ks_sim_vm *vm, uint64_t deadline)
-{
-	struct timespec ts;
-	uint64_t now, until;
-
-	while (!stopping(vm) && (now = mono_ns()) < deadline) {
-		until = deadline - now > SIM_SLICE_NS ? now + SIM_SLICE_NS : deadline;
-		ts.tv_sec = (time_t)(until / NSEC_PER_SEC);
-		ts.tv_nsec = (long)(until % NSEC_PER_SEC);
-		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-	}
-}
-
 static void *
 sim_thread(void *arg)
 {
 	struct ks_sim_vm *vm = arg;
-	uint64_t next = mono_ns(), now;
+	uint64_t next = ks_mono_ns(), now;
 
 	while (!stopping(vm)) {
 		ks_sim_vm_step(vm);
 		next += vm->period_ns;
 		/* Behind by more than a period (host stalled): skip, do not burst. */
-		now = mono_ns();
+		now = ks_mono_ns();
 		if (now > next + vm->period_ns)
 			next = now;
-		sleep_until(vm, next);
+		ks_sleep_until(next, SIM_SLICE_NS, &vm->stop);
 	}
 	return NULL;
 }
@@ -533,7 +509,7 @@ ks_sim_vm_start(struct ks_sim_vm *vm, unsigned hz, struct kvmstats_error *err)
 	if (hz == 0 || hz > SIM_HZ_MAX)
 		return ks_err(err, -EINVAL, "simulated VM %s: %u Hz, must be 1..%u",
 			      vm->name, hz, SIM_HZ_MAX);
-	vm->period_ns = NSEC_PER_SEC / hz;
+	vm->period_ns = KS_NSEC_PER_SEC / hz;
 	/* Before the thread exists: it reads these without step_lock ordering issues. */
 	vm->vm.step_ns = vm->period_ns;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)

@@ -18,6 +18,7 @@
 
 #include "ks_reader.h"
 #include "ks_seqlock.h"
+#include "ks_time.h"
 
 /* A slot read that failed; the caller decides whether to retry. */
 #define SLOT_MISS	1
@@ -242,9 +243,6 @@ kvmstats_status(const struct kvmstats_segment *seg, struct kvmstats_status *st)
 uint64_t
 kvmstats_now_ns(void)
 {
-	struct timespec ts;
-
 	/* CLOCK_MONOTONIC is served by the vDSO on x86-64: no system call. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return ks_mono_ns();
 }
