@@ -121,38 +121,6 @@ stats_set(const struct fixture *f, unsigned nr_vcpus, struct kvmstats_fd *fds)
 	return fds;
 }
 
-/* Target @t is the file @fd: same table, every value equal to a pread(). */
-static void
-check_target(struct kvmstats_segment *seg, unsigned t, int fd)
-{
-	const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
-	struct ks_statsfd_schema k;
-	struct kvmstats_error err;
-	uint64_t *file, vals[256];
-
-	assert_non_null(ti);
-	assert_int_equal(ks_statsfd_parse(fd, "sim fd", &k, &err), 0);
-	assert_string_equal(ti->id, k.id);
-	assert_int_equal(ti->nr_stats, k.nr_desc);
-	file = calloc(1, k.data_size);
-	assert_non_null(file);
-	assert_int_equal(ks_statsfd_read_data(fd, &k, file), 0);
-	for (unsigned j = 0; j < k.nr_desc; j++) {
-		const struct kvmstats_stat_info *s = kvmstats_target_stat(seg, t, j);
-		struct kvmstats_stat_handle h = { .target = t, .info = s };
-
-		assert_non_null(s);
-		assert_string_equal(s->name, k.desc[j].name);
-		assert_int_equal(s->type, k.desc[j].type);
-		assert_int_equal(s->unit, k.desc[j].unit);
-		assert_int_equal(s->size, k.desc[j].size);
-		assert_int_equal(kvmstats_read_values(seg, &h, vals, 256, NULL), 0);
-		assert_memory_equal(vals, file + k.desc[j].offset / 8, 8 * s->size);
-	}
-	free(file);
-	ks_statsfd_schema_clear(&k);
-}
-
 static void
 check_segment(struct kvmstats_segment *seg, const struct fixture *f, unsigned nr_vcpus)
 {
@@ -164,7 +132,7 @@ check_segment(struct kvmstats_segment *seg, const struct fixture *f, unsigned nr
 		if (t > 0)
 			assert_int_equal(kvmstats_target_lookup(seg, KVMSTATS_TARGET_VCPU,
 								labels[t]), (int)t);
-		check_target(seg, t, ks_sim_vm_stats_fd(f->sim, (int)t - 1));
+		check_target_is_fd(seg, t, ks_sim_vm_stats_fd(f->sim, (int)t - 1));
 	}
 }
 

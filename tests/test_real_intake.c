@@ -157,32 +157,13 @@ static void
 check_target(struct kvmstats_segment *seg, unsigned t, int fd)
 {
 	const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
-	uint64_t *rec, *raw;
-	struct ks_statsfd_schema s;
-	struct kvmstats_error err;
 	char label[64];
 
 	assert_non_null(ti);
-	if (ks_statsfd_parse(fd, "real stats fd", &s, &err) < 0)
-		fail_msg("parse: %s", err.msg);
 	assert_int_equal(ti->kind, t ? KVMSTATS_TARGET_VCPU : KVMSTATS_TARGET_VM);
 	assert_int_equal(ti->vcpu_index, t ? t - 1 : UINT32_MAX);
-	assert_string_equal(ti->id, s.id);
 	assert_string_equal(ti->label, label_of((int)t, label, sizeof(label)));
-	assert_int_equal(ti->nr_stats, s.nr_desc);
-	assert_int_equal((uint64_t)ti->record_words * 8, s.data_size);
-	for (uint32_t j = 0; j < s.nr_desc; j++) {
-		check_stat_is_desc(kvmstats_target_stat(seg, t, j), &s.desc[j]);
-	}
-	rec = calloc(ti->record_words, 8);
-	raw = calloc(ti->record_words, 8);
-	assert_true(rec && raw);
-	assert_int_equal(kvmstats_read_record(seg, t, rec, ti->record_words, NULL), 0);
-	assert_int_equal(pread(fd, raw, s.data_size, (off_t)s.data_offset), (ssize_t)s.data_size);
-	assert_memory_equal(rec, raw, s.data_size);
-	free(rec);
-	free(raw);
-	ks_statsfd_schema_clear(&s);
+	check_target_is_fd(seg, t, fd);
 }
 
 static void

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -72,4 +73,31 @@ check_stat_is_desc(const struct kvmstats_stat_info *si, const struct ks_kvm_desc
 	assert_int_equal(si->size, d->size);
 	assert_int_equal(si->bucket_size, d->bucket_size);
 	assert_int_equal(si->value_index, d->offset / 8);
+}
+
+void
+check_target_is_fd(const struct kvmstats_segment *seg, unsigned t, int fd)
+{
+	const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+	struct ks_statsfd_schema k;
+	struct kvmstats_error err;
+	uint64_t *rec, *raw;
+
+	assert_non_null(ti);
+	if (ks_statsfd_parse(fd, "test stats fd", &k, &err) < 0)
+		fail_msg("parse: %s", err.msg);
+	assert_string_equal(ti->id, k.id);
+	assert_int_equal(ti->nr_stats, k.nr_desc);
+	assert_int_equal((uint64_t)ti->record_words * 8, k.data_size);
+	for (uint32_t j = 0; j < k.nr_desc; j++)
+		check_stat_is_desc(kvmstats_target_stat(seg, t, j), &k.desc[j]);
+	rec = calloc(ti->record_words, 8);
+	raw = calloc(ti->record_words, 8);
+	assert_true(rec && raw);
+	assert_int_equal(kvmstats_read_record(seg, t, rec, ti->record_words, NULL), 0);
+	assert_int_equal(ks_statsfd_read_data(fd, &k, raw), 0);
+	assert_memory_equal(rec, raw, k.data_size);
+	free(rec);
+	free(raw);
+	ks_statsfd_schema_clear(&k);
 }

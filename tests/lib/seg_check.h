@@ -21,4 +21,11 @@ void seg_check_sweeping(const struct kvmstats_segment *seg, unsigned ms);
 /* Stat @si (non-NULL) is the kernel's descriptor @d: name, kind, unit, size, place. */
 void check_stat_is_desc(const struct kvmstats_stat_info *si, const struct ks_kvm_desc *d);
 
+/*
+ * Target @t of @seg is the stats file @fd: same id, every stat equal to the
+ * parser's descriptor, the whole record equal to a pread() of the data
+ * block (so nothing may be writing the file meanwhile).
+ */
+void check_target_is_fd(const struct kvmstats_segment *seg, unsigned t, int fd);
+
 #endif
