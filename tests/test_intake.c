@@ -38,49 +38,12 @@
 #include "ks_err.h"
 #include "kvmstats/reader.h"
 #include "sim_vm.h"
+#include "log_capture.h"
 #include "seg_check.h"
 #include "statsfd.h"
 
 #define NOBODY		65534
 #define QUIET_LONG	60000	/* ms: only OP_PUBLISH can publish */
-
-/* ---- the intake's log, collected for checks ---- */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_buf[1 << 16];
-static size_t log_len;
-
-static void
-log_line(const char *msg)
-{
-	pthread_mutex_lock(&log_lock);
-	log_len += (size_t)snprintf(log_buf + log_len, sizeof(log_buf) - log_len, "%s\n", msg);
-	if (log_len >= sizeof(log_buf))
-		log_len = 0;	/* long tests: only recent lines matter */
-	pthread_mutex_unlock(&log_lock);
-	if (getenv("KVMSTATS_TEST_VERBOSE"))
-		fprintf(stderr, "log: %s\n", msg);
-}
-
-static bool
-log_has(const char *what)
-{
-	bool found;
-
-	pthread_mutex_lock(&log_lock);
-	found = strstr(log_buf, what) != NULL;
-	pthread_mutex_unlock(&log_lock);
-	return found;
-}
-
-static void
-log_reset(void)
-{
-	pthread_mutex_lock(&log_lock);
-	log_len = 0;
-	log_buf[0] = '\0';
-	pthread_mutex_unlock(&log_lock);
-}
 
 /* ---- fixture ---- */
 
@@ -97,7 +60,7 @@ fx_start_intake(struct fx *f, unsigned quiet_ms, const uid_t *allow, unsigned nr
 {
 	struct ks_intake_opts o = {
 		.path = f->path, .allow = allow, .nr_allow = nr_allow,
-		.mode = 0666, .quiet_ms = quiet_ms, .log = log_line,
+		.mode = 0666, .quiet_ms = quiet_ms, .log = log_capture_line,
 	};
 	struct kvmstats_error err;
 
@@ -113,7 +76,7 @@ fx_new(unsigned quiet_ms, const uid_t *allow, unsigned nr_allow)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	log_reset();
+	log_capture_reset();
 	/*
 	 * No poll thread: segments then carry the sample taken at publish
 	 * and change state (superseded, ended) before the intake replies.
@@ -403,8 +366,8 @@ publish_op_publishes_now(void **state)
 	assert_int_equal(kvmstats_info(seg)->generation, 1);
 	assert_int_equal(state_of(seg), KVMSTATS_STATE_LIVE);
 	check_published(f, seg, vm, 3);
-	assert_true(log_has("connection from uid 0"));
-	assert_true(log_has("published with 3 vCPUs"));
+	assert_true(log_capture_has("connection from uid 0"));
+	assert_true(log_capture_has("published with 3 vCPUs"));
 	/* Publishing an unchanged set again is a no-op, not a new generation. */
 	op_ok(s, vm, KS_INTAKE_OP_PUBLISH);
 	assert_int_equal(state_of(seg), KVMSTATS_STATE_LIVE);
@@ -435,7 +398,7 @@ quiet_period_publishes(void **state)
 	assert_non_null(seg);
 	assert_true(mono_ms() - t0 >= 140);
 	check_published(f, seg, vm, 2);
-	assert_true(log_has("published with 2 vCPUs"));
+	assert_true(log_capture_has("published with 2 vCPUs"));
 	kvmstats_detach(&seg);
 	close(s);
 	fx_free(f);
@@ -512,7 +475,7 @@ close_and_end_remove_segments(void **state)
 	close(s);
 	assert_int_equal(seg_wait_state(b, KVMSTATS_STATE_ENDED, 5000), KVMSTATS_STATE_ENDED);
 	assert_true(attach_wait(vmb, 0) == NULL);
-	assert_true(log_has("ended (connection closed"));
+	assert_true(log_capture_has("ended (connection closed"));
 	kvmstats_detach(&a);
 	kvmstats_detach(&b);
 	fx_free(f);
@@ -577,17 +540,17 @@ refused_and_allowed_peers(void **state)
 	f = fx_new(QUIET_LONG, NULL, 0);
 	vm_name(vm, sizeof(vm));
 	run_as_nobody(f, vm, false);
-	assert_true(log_has("refused uid 65534"));
+	assert_true(log_capture_has("refused uid 65534"));
 	assert_true(attach_wait(vm, 0) == NULL);
 	fx_free(f);
 
 	f = fx_new(QUIET_LONG, allow, 1);
 	run_as_nobody(f, vm, true);
 	snprintf(line, sizeof(line), "VM %s published with 1 vCPUs", vm);
-	assert_true(log_has(line));
-	assert_true(log_has("uid 65534"));
+	assert_true(log_capture_has(line));
+	assert_true(log_capture_has("uid 65534"));
 	/* The child exited: its connection closed, its VM ended. */
-	for (uint64_t end = mono_ms() + 5000; !log_has("ended (connection closed"); ) {
+	for (uint64_t end = mono_ms() + 5000; !log_capture_has("ended (connection closed"); ) {
 		assert_true(mono_ms() < end);
 		sleep_ms(5);
 	}
@@ -806,7 +769,7 @@ stop_ends_open_connections(void **state)
 	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_ENDED, 5000), KVMSTATS_STATE_ENDED);
 	assert_closed(s);
 	assert_int_equal(stat(f->path, &st), -1);	/* the socket file is gone */
-	assert_true(log_has("intake stopped"));
+	assert_true(log_capture_has("intake stopped"));
 	kvmstats_detach(&seg);
 	close(s);
 	fx_free(f);
@@ -870,7 +833,7 @@ connection_limit(void **state)
 	s[64] = conn(f);
 	assert_int_equal(ks_intake_send_op(s[64], "none", KS_INTAKE_OP_END, &err), -EBUSY);
 	assert_non_null(strstr(err.msg, "too many"));
-	assert_true(log_has("too many connections"));
+	assert_true(log_capture_has("too many connections"));
 	for (int i = 0; i <= 64; i++)
 		close(s[i]);
 	assert_fds_back_to(before);

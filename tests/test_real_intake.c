@@ -32,38 +32,12 @@
 #include "intake.h"
 #include "kvmstats/reader.h"
 #include "real_kvm.h"
+#include "log_capture.h"
 #include "seg_check.h"
 #include "statsfd.h"
 
 #define NR_VCPUS	2
 #define NOBODY		65534
-
-/* ---- the intake's log ---- */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_buf[1 << 14];
-static size_t log_len;
-
-static void
-log_line(const char *msg)
-{
-	pthread_mutex_lock(&log_lock);
-	log_len += (size_t)snprintf(log_buf + log_len, sizeof(log_buf) - log_len, "%s\n", msg);
-	if (log_len >= sizeof(log_buf))
-		log_len = 0;
-	pthread_mutex_unlock(&log_lock);
-}
-
-static bool
-log_has(const char *what)
-{
-	bool found;
-
-	pthread_mutex_lock(&log_lock);
-	found = strstr(log_buf, what) != NULL;
-	pthread_mutex_unlock(&log_lock);
-	return found;
-}
 
 /* ---- fixture ---- */
 
@@ -80,7 +54,7 @@ fx_new(const uid_t *allow, unsigned nr_allow)
 {
 	struct ks_intake_opts o = {
 		.allow = allow, .nr_allow = nr_allow, .mode = 0666,
-		.quiet_ms = 60000, .log = log_line,
+		.quiet_ms = 60000, .log = log_capture_line,
 	};
 	struct ks_engine_config cfg;
 	struct kvmstats_error err;
@@ -194,7 +168,7 @@ real_fds_published_exactly(void **state)
 	if (s < 0)
 		fail_msg("intake: %s", err.msg);
 	check_segment(f, vm);
-	assert_true(log_has("published with 2 vCPUs and VM stats"));
+	assert_true(log_capture_has("published with 2 vCPUs and VM stats"));
 	close(s);
 	fx_free(f);
 }
@@ -266,12 +240,12 @@ real_allowed_and_refused_peers(void **state)
 	snprintf(vm, sizeof(vm), "real-peer-%d", (int)getpid());
 	f = fx_new(allow, 1);
 	run_peer(f, vm, true);
-	assert_true(log_has("uid 65534"));
+	assert_true(log_capture_has("uid 65534"));
 	fx_free(f);
 
 	f = fx_new(NULL, 0);
 	run_peer(f, vm, false);
-	assert_true(log_has("refused uid 65534"));
+	assert_true(log_capture_has("refused uid 65534"));
 	assert_int_equal(kvmstats_attach(vm, NULL, &seg, &err), -ENOENT);
 	fx_free(f);
 }

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log_capture.h - collect the lines a component logs (a ks_warn_fn) so a
+ * test can check what it said.  Thread-safe; keeps the recent 64 KiB.
+ */
+#ifndef KVMSTATS_TESTS_LOG_CAPTURE_H
+#define KVMSTATS_TESTS_LOG_CAPTURE_H
+
+#include <stdbool.h>
+
+/* A ks_warn_fn; with $KVMSTATS_TEST_VERBOSE set it also echoes to stderr. */
+void log_capture_line(const char *msg);
+/* Whether any captured line contains @what. */
+bool log_capture_has(const char *what);
+void log_capture_reset(void);
+
+#endif
