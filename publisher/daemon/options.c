@@ -73,8 +73,12 @@ parse_uint(const char *opt, const char *arg, unsigned long min, unsigned long ma
 	v = strtoul(arg, &end, base);
 	if (errno || end == arg || *end != '\0' || arg[0] == '-' || arg[0] == '+' ||
 	    v < min || v > max) {
-		fprintf(stderr, "kvmstatsd: %s: \"%s\" is not a number from %lu to %lu%s\n",
-			opt, arg, min, max, base == 8 ? " (octal)" : "");
+		if (base == 8)
+			fprintf(stderr, "kvmstatsd: %s: \"%s\" is not a number from %#lo to "
+				"%#lo (octal)\n", opt, arg, min, max);
+		else
+			fprintf(stderr, "kvmstatsd: %s: \"%s\" is not a number from %lu to %lu\n",
+				opt, arg, min, max);
 		return -1;
 	}
 	*out = v;
