@@ -172,6 +172,7 @@ test: deps
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory check-valgrind
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory test-kvm
 	@# Each line above stops make on a failure: reaching here means all six passed.
 	@echo "make test: gcc, clang, ASan+UBSan, TSan, valgrind and real-kernel suites"
@@ -187,6 +188,35 @@ test-kvm: deps
 
 test-kvm-host: all $(TESTS) $(TEST_TOOLS)
 	@KVMSTATS_REQUIRE_KVM=1 sh tests/run-kvm.sh $(BUILD)
+
+# ---- fuzzing: clang libFuzzer + ASan + UBSan (tests/fuzz/) ---------------
+# The libraries are rebuilt in build/fuzz with the same instrumentation as
+# the harnesses (fuzzer-no-link: coverage, but libFuzzer's main only in the
+# harnesses).  Seeds come from the project's own builders (tests/fuzz/seeds.c)
+# at build time.  fuzz: FUZZ_SECONDS per harness; fuzz-smoke: 10 s each.
+.PHONY: fuzz fuzz-smoke fuzz-build
+FUZZ_BUILD	:= build/fuzz
+FUZZ_SECONDS	?= 60
+FUZZ_NAMES	:= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_PUB) $(LIB_READER)
+	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
+
+$(BUILD)/fuzz-seeds: $(call obj,tests/fuzz/seeds.c) $(LIB_PUB) $(LIB_READER)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory CC=clang BUILD=$(FUZZ_BUILD) OPT=-O1 \
+		SAN=fuzzer-no-link,address,undefined \
+		$(addprefix $(FUZZ_BUILD)/,$(addprefix fuzz_,$(FUZZ_NAMES)) fuzz-seeds)
+	@rm -rf $(FUZZ_BUILD)/corpus/seeds && mkdir -p $(FUZZ_BUILD)/corpus
+	@$(FUZZ_BUILD)/fuzz-seeds $(FUZZ_BUILD)/corpus/seeds
+
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-smoke: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) 10 $(FUZZ_NAMES)
 
 torture: all $(BUILD)/tests/test_torture
 	KVMSTATS_TORTURE_READS=200000000 $(BUILD)/tests/test_torture

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MIT
+/*
+ * seeds.c - write the fuzzers' seed corpora with the project's own builders.
+ *
+ *	fuzz-seeds DIR	->  DIR/statsfd/NAME, DIR/segment/NAME, DIR/intake_msg/NAME
+ *
+ * Valid inputs let the fuzzers start past the magic and the first bounds
+ * checks: the x86 VM and vCPU stats files (statsfd_image.h and the kernel's
+ * tables) and published segments made by the segment writer, with a few
+ * sweeps written so the read paths find data.  Generated at build time, not
+ * committed: they follow the builders when the layouts change.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "intake.h"
+#include "kvm_x86_tables.h"
+#include "ks_seqlock.h"
+#include "segment_writer.h"
+#include "statsfd_image.h"
+
+static const char *out;
+
+static void
+put(const char *sub, const char *name, const void *buf, size_t len)
+{
+	char p[4096];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", out, sub);
+	if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+		perror(p);
+		exit(1);
+	}
+	snprintf(p, sizeof(p), "%s/%s/%s", out, sub, name);
+	f = fopen(p, "wb");
+	if (f == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+		perror(p);
+		exit(1);
+	}
+}
+
+static void
+statsfd_seed(const char *name, const struct ks_image_spec *spec)
+{
+	uint8_t *buf;
+	size_t len;
+	uint32_t data_off;
+
+	if (ks_image_build(spec, &buf, &len, &data_off) < 0) {
+		fprintf(stderr, "seed %s: cannot build\n", name);
+		exit(1);
+	}
+	put("statsfd", name, buf, len);
+	free(buf);
+}
+
+static void
+statsfd_seeds(void)
+{
+	static const struct ks_image_desc lin[] = {
+		{ .name = "a", .flags = 0, .size = 1, .offset = 0 },
+		{ .name = "lin", .flags = 0x3 /* KVM_STATS_TYPE_LINEAR_HIST */, .size = 4,
+		  .offset = 8, .bucket_size = 10 },
+	};
+	const struct ks_image_spec vm = {
+		.id = "kvm-4242", .nr_desc = KS_X86_VM_NR_DESC, .desc = ks_x86_vm_desc,
+	}, vcpu = {
+		.id = "kvm-4242/vcpu-0", .nr_desc = KS_X86_VCPU_NR_DESC, .desc = ks_x86_vcpu_desc,
+	}, reordered = {
+		/* Data before descriptors before id, with gaps: offsets are the file's to choose. */
+		.id = "kvm-1", .nr_desc = KS_X86_VM_NR_DESC, .desc = ks_x86_vm_desc,
+		.data_offset = 64, .desc_offset = 512, .id_offset = 4096,
+	}, small = {
+		.id = "kvm-7", .name_size = 8, .nr_desc = 2, .desc = lin,
+	};
+
+	statsfd_seed("x86-vm", &vm);
+	statsfd_seed("x86-vcpu", &vcpu);
+	statsfd_seed("reordered", &reordered);
+	statsfd_seed("small-linear", &small);
+}
+
+/* ---- segments ---- */
+
+static const char *const providers[] = { "kvm", "sim" };
+
+static const struct ks_seg_stat_def vm_stats[] = {
+	{ .name = "pages_4k", .provider = 0, .type = KS_TYPE_INSTANT, .unit = KS_UNIT_BYTES,
+	  .base = 2, .exponent = 12, .size = 1, .value_index = 0 },
+	{ .name = "flag", .provider = 1, .type = KS_TYPE_INSTANT, .unit = KS_UNIT_BOOLEAN,
+	  .base = 10, .size = 1, .value_index = 1 },
+};
+
+static const struct ks_seg_stat_def vcpu_stats[] = {
+	{ .name = "exits", .provider = 0, .type = KS_TYPE_CUMULATIVE, .unit = KS_UNIT_NONE,
+	  .base = 10, .size = 1, .value_index = 0 },
+	{ .name = "halt_wait_hist", .provider = 0, .type = KS_TYPE_LOG_HIST,
+	  .unit = KS_UNIT_SECONDS, .base = 10, .exponent = -9, .size = 4, .value_index = 1 },
+	{ .name = "lin", .provider = 0, .type = KS_TYPE_LINEAR_HIST, .unit = KS_UNIT_NONE,
+	  .base = 10, .size = 3, .bucket_size = 10, .value_index = 5 },
+	{ .name = "exits", .provider = 1, .type = KS_TYPE_PEAK, .unit = KS_UNIT_CYCLES,
+	  .base = 10, .size = 1, .value_index = 8 },
+};
+
+static void
+segment_seed(const char *dir, const char *vm, unsigned nr_vcpus, uint32_t depth,
+	     unsigned sweeps)
+{
+	struct ks_seg_target_def t[8];
+	char labels[8][64], ids[8][64], file[256];
+	struct ks_segment_writer *w;
+	struct kvmstats_error err;
+	struct ks_seg_def def;
+	struct ks_seg_place pl = { .dir = dir, .file = file, .mode = 0600, .gid = (gid_t)-1 };
+
+	snprintf(file, sizeof(file), "kvmstats.%s", vm);
+	snprintf(ids[0], sizeof(ids[0]), "%s", vm);
+	t[0] = (struct ks_seg_target_def){
+		.kind = KS_TARGET_VM, .vcpu_index = KS_VCPU_INDEX_NONE, .label = "",
+		.id = ids[0], .nr_stats = 2, .stats = vm_stats, .record_words = 2,
+	};
+	for (unsigned i = 0; i < nr_vcpus; i++) {
+		snprintf(labels[1 + i], sizeof(labels[0]), "/machine/unattached/device[%u]", i);
+		snprintf(ids[1 + i], sizeof(ids[0]), "%s/vcpu-%u", vm, i);
+		t[1 + i] = (struct ks_seg_target_def){
+			.kind = KS_TARGET_VCPU, .vcpu_index = i, .label = labels[1 + i],
+			.id = ids[1 + i], .nr_stats = 4, .stats = vcpu_stats, .record_words = 9,
+		};
+	}
+	def = (struct ks_seg_def){
+		.vm_name = vm, .incarnation = 123456789, .generation = 1,
+		.poll_period_ns = 1000000, .ring_depth = depth, .nr_providers = 2,
+		.providers = providers, .nr_targets = 1 + nr_vcpus, .targets = t,
+	};
+	if (ks_segment_create(&def, &pl, &w, &err) < 0 || ks_segment_publish(w, &err) < 0) {
+		fprintf(stderr, "seed %s: %s\n", vm, err.msg);
+		exit(1);
+	}
+	for (uint64_t s = 1; s <= sweeps; s++) {
+		for (uint32_t i = 0; i < w->nr_targets; i++) {
+			struct ks_shm_slot *slot = ks_segment_slot(w, i, s);
+			uint64_t v[9];
+
+			for (uint32_t k = 0; k < w->targets[i].words; k++)
+				v[k] = s * 100 + k;
+			ks_slot_write_begin(slot);
+			ks_slot_stamp(slot, s, s * 1000 + i, 0);
+			ks_store_words(slot->values, v, w->targets[i].words);
+			ks_slot_write_end(slot);
+		}
+		ks_header_publish_sweep(w->hdr, s, s * 1000);
+	}
+	/* The writer is idle: a plain copy of its mapping is a stable image. */
+	put("segment", vm, w->base, w->size);
+	ks_segment_unlink(w);
+	ks_segment_destroy(&w);
+}
+
+/* ---- intake conversations (the record format of fuzz_intake_msg.c) ---- */
+
+struct convo {
+	uint8_t buf[16 * (1 + sizeof(struct ks_intake_msg))];
+	size_t len;
+};
+
+static void
+say(struct convo *cv, uint8_t ctl, uint16_t op, uint32_t kind, uint32_t vcpu,
+    const char *vm, const char *label)
+{
+	struct ks_intake_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.magic = KS_INTAKE_MAGIC;
+	m.version = KS_INTAKE_VERSION;
+	m.op = op;
+	m.kind = kind;
+	m.vcpu_index = vcpu;
+	snprintf(m.vm, sizeof(m.vm), "%s", vm);
+	snprintf(m.label, sizeof(m.label), "%s", label);
+	cv->buf[cv->len++] = ctl;
+	memcpy(cv->buf + cv->len, &m, sizeof(m));
+	cv->len += sizeof(m);
+}
+
+static void
+intake_seeds(void)
+{
+	struct convo a = { .len = 0 }, b = { .len = 0 };
+
+	/* ctl: 1 VM fd, 2 vCPU fd, 8 magic and version kept right. */
+	say(&a, 8 | 1, KS_INTAKE_OP_FD, KS_TARGET_VM, 0, "seed-vm", "");
+	say(&a, 8 | 2, KS_INTAKE_OP_FD, KS_TARGET_VCPU, 0, "seed-vm", "/machine/cpu[0]");
+	say(&a, 8 | 2, KS_INTAKE_OP_FD, KS_TARGET_VCPU, 1, "seed-vm", "");
+	say(&a, 8, KS_INTAKE_OP_PUBLISH, 0, 0, "seed-vm", "");
+	say(&a, 8, KS_INTAKE_OP_END, 0, 0, "seed-vm", "");
+	put("intake_msg", "publish-end", a.buf, a.len);
+
+	/* Hotplug: a second generation from the whole set. */
+	say(&b, 8 | 2, KS_INTAKE_OP_FD, KS_TARGET_VCPU, 0, "seed-hp", "");
+	say(&b, 8, KS_INTAKE_OP_PUBLISH, 0, 0, "seed-hp", "");
+	say(&b, 8 | 2, KS_INTAKE_OP_FD, KS_TARGET_VCPU, 1, "seed-hp", "");
+	say(&b, 8 | 2, KS_INTAKE_OP_FD, KS_TARGET_VCPU, 0, "seed-hp", "replaced");
+	say(&b, 8, KS_INTAKE_OP_PUBLISH, 0, 0, "seed-hp", "");
+	say(&b, 8 | 1, KS_INTAKE_OP_FD, KS_TARGET_VM, 0, "other", "");
+	put("intake_msg", "hotplug", b.buf, b.len);
+}
+
+int
+main(int argc, char **argv)
+{
+	char dir[] = "/tmp/kvmstats-seeds-XXXXXX";
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+		return 2;
+	}
+	out = argv[1];
+	if (mkdir(out, 0755) < 0 && errno != EEXIST) {
+		perror(out);
+		return 1;
+	}
+	statsfd_seeds();
+	intake_seeds();
+	if (mkdtemp(dir) == NULL) {
+		perror(dir);
+		return 1;
+	}
+	segment_seed(dir, "seed-2vcpu", 2, 4, 5);
+	segment_seed(dir, "seed-novcpu", 0, 2, 1);
+	segment_seed(dir, "seed-empty", 1, 3, 0);
+	segment_seed(dir, "seed-deep", 7, 16, 20);
+	rmdir(dir);
+	return 0;
+}
