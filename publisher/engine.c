@@ -620,14 +620,54 @@ ks_engine_start(struct ks_engine *e, struct kvmstats_error *err)
 {
 	int ret;
 
-	if (atomic_load(&e->running))
+	/*
+	 * Under e->lock: a control thread that removes or replaces a VM
+	 * decides under the same lock whether a poll thread exists (see
+	 * retire_if_idle()), so it never retires a VM on the spot that a
+	 * just-started poll thread may be sweeping, and never joins it.
+	 */
+	pthread_mutex_lock(&e->lock);
+	if (atomic_load(&e->running)) {
+		pthread_mutex_unlock(&e->lock);
 		return 0;
+	}
 	atomic_store(&e->stop, false);
 	ret = pthread_create(&e->thread, NULL, poll_thread, e);
+	if (ret == 0)
+		atomic_store(&e->running, true);
+	pthread_mutex_unlock(&e->lock);
 	if (ret != 0)
 		return ks_err(err, -ret, "cannot start the poll thread: %s", strerror(ret));
-	atomic_store(&e->running, true);
 	return 0;
+}
+
+/*
+ * Control side, e->lock held, dropped here: with no poll thread, retire
+ * the queued VMs at once (what ks_engine_stop() does) and wait for earlier
+ * call_rcu() work.  The check is made under e->lock, which
+ * ks_engine_start() holds while it creates the poll thread and sets
+ * running; ks_engine_stop() sets running false only once the thread is
+ * joined, and then drains e->retired under e->lock itself.
+ */
+static void
+retire_if_idle(struct ks_engine *e)
+{
+	struct ks_engine_vm *vm = NULL, *next;
+	bool idle = !atomic_load(&e->running);
+
+	if (idle) {
+		vm = e->retired;
+		e->retired = NULL;
+		atomic_store_explicit(&e->retired_pending, false, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (!idle)
+		return;
+	for (; vm != NULL; vm = next) {
+		next = vm->retired_next;
+		vm_retire_rcu(&vm->rcu);
+	}
+	rcu_barrier();
 }
 
 int
@@ -674,9 +714,7 @@ ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
 			      memory_order_relaxed);
 	link_publish(link_to(e, old), vm);
 	queue_retired(e, old, KS_STATE_SUPERSEDED);
-	pthread_mutex_unlock(&e->lock);
-	if (!atomic_load(&e->running))
-		ks_engine_stop(e);	/* no poll thread: retire at once */
+	retire_if_idle(e);	/* unlocks; no poll thread: retire at once */
 	if (out)
 		*out = vm;
 	return 0;
@@ -702,9 +740,7 @@ ks_engine_remove_vm(struct ks_engine *e, struct ks_engine_vm *vm)
 	if (!e->cfg.keep)
 		ks_segment_unlink(vm->seg);
 	queue_retired(e, vm, KS_STATE_ENDED);
-	pthread_mutex_unlock(&e->lock);
-	if (!atomic_load(&e->running))
-		ks_engine_stop(e);
+	retire_if_idle(e);	/* unlocks */
 }
 
 int
@@ -712,10 +748,12 @@ ks_engine_sweep(struct ks_engine *e)
 {
 	struct ks_engine_vm *vm;
 
-	if (atomic_load(&e->running))
-		return -EBUSY;
 	/* No poll thread: nothing else walks the list; e->lock keeps updaters out. */
 	pthread_mutex_lock(&e->lock);
+	if (atomic_load(&e->running)) {
+		pthread_mutex_unlock(&e->lock);
+		return -EBUSY;
+	}
 	for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 		sweep_vm(e, vm);
 	pthread_mutex_unlock(&e->lock);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <pthread.h>
 
 #include <cmocka.h>
 
@@ -362,6 +363,63 @@ engine_churn_while_polling(void **state)
 	assert_int_equal(count_segments(), before);
 }
 
+struct start_race {
+	struct ks_engine *e;
+	struct ks_engine_vm *vm;
+	pthread_barrier_t go;
+};
+
+static void *
+remove_racer(void *arg)
+{
+	struct start_race *r = arg;
+
+	pthread_barrier_wait(&r->go);
+	ks_engine_remove_vm(r->e, r->vm);
+	return NULL;
+}
+
+/*
+ * kvmstatsd starts its sources (an attach monitor, the intake thread)
+ * before the poll thread: a VM removed by another thread while
+ * ks_engine_start() runs must neither stop the new poll thread nor be freed
+ * while that thread may be sweeping it.
+ */
+static void
+engine_remove_races_start(void **state)
+{
+	char vm[64], other[64];
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		struct start_race r = { .e = new_engine(10000, false) };
+		struct kvmstats_error err;
+		struct ks_engine_stats a, b;
+		pthread_t t;
+
+		snprintf(vm, sizeof(vm), "race-%d", getpid());
+		snprintf(other, sizeof(other), "race-steady-%d", getpid());
+		add_synth(r.e, other, 1, 0, 0);
+		r.vm = add_synth(r.e, vm, 4, 0, 0);
+		pthread_barrier_init(&r.go, NULL, 2);
+		assert_int_equal(pthread_create(&t, NULL, remove_racer, &r), 0);
+		pthread_barrier_wait(&r.go);
+		assert_int_equal(ks_engine_start(r.e, &err), 0);
+		pthread_join(t, NULL);
+		pthread_barrier_destroy(&r.go);
+		ks_engine_get_stats(r.e, &a);
+		for (int k = 0; k < 2000; k++) {
+			ks_engine_get_stats(r.e, &b);
+			if (b.sweeps > a.sweeps)
+				break;
+			usleep(100);
+		}
+		if (b.sweeps == a.sweeps)
+			fail_msg("iteration %d: the poll thread stopped sweeping", i);
+		ks_engine_destroy(&r.e);
+	}
+}
+
 static void
 engine_rejects_bad_config(void **state)
 {
@@ -418,6 +476,7 @@ main(void)
 		cmocka_unit_test(engine_failed_source_gives_stale_sample),
 		cmocka_unit_test(engine_poll_thread_sweeps),
 		cmocka_unit_test(engine_churn_while_polling),
+		cmocka_unit_test(engine_remove_races_start),
 		cmocka_unit_test(engine_rejects_bad_config),
 		cmocka_unit_test(engine_segment_mode_ignores_umask),
 	};
