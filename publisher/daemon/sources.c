@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ks_err.h"
 #include "sources.h"
@@ -58,7 +59,8 @@ static int
 start_sim(struct ks_engine *e, const struct options *o, unsigned vcpus, struct sources *s,
 	  ks_warn_fn say_line, struct kvmstats_error *err)
 {
-	char msg[256];
+	char msg[256], name[32];
+	const char *vm_name;
 	int ret;
 
 	if (s->sim)
@@ -67,12 +69,17 @@ start_sim(struct ks_engine *e, const struct options *o, unsigned vcpus, struct s
 	ret = ks_sim_vm_create(vcpus, &s->sim, err);
 	if (ret == 0)
 		ret = ks_sim_vm_start(s->sim, o->sim_hz, err);
+	/* Our own VM is kvm-<our pid> too: the simulated one must not take its segment. */
+	vm_name = s->sim ? ks_sim_vm_name(s->sim) : NULL;
+	if (s->own) {
+		snprintf(name, sizeof(name), "sim-%d", (int)getpid());
+		vm_name = name;
+	}
 	if (ret == 0)
-		ret = publish_vm(e, ks_sim_vm_name(s->sim), o->name, vcpus, sim_fd, s->sim,
-				 say_line, err);
+		ret = publish_vm(e, vm_name, o->name, vcpus, sim_fd, s->sim, say_line, err);
 	if (ret == 0) {
-		snprintf(msg, sizeof(msg), "publishing simulated VM %s (%u vCPUs)",
-			 ks_sim_vm_name(s->sim), vcpus);
+		snprintf(msg, sizeof(msg), "publishing simulated VM %s (%u vCPUs)", vm_name,
+			 vcpus);
 		say_line(msg);
 	}
 	return ret;
