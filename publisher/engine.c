@@ -508,6 +508,47 @@ release_def_sources(const struct ks_vm_def *def)
 		}
 }
 
+/* The public file name of @def's segment. */
+static int
+vm_file_name(const struct ks_vm_def *def, char *file, size_t len, struct kvmstats_error *err)
+{
+	int n;
+
+	if (def->file)
+		n = snprintf(file, len, "%s", def->file);
+	else
+		n = snprintf(file, len, "kvmstats.%s", def->vm_name);
+	if (n < 0 || (size_t)n >= len || strchr(file, '/') || file[0] == '.')
+		return ks_err(err, -EINVAL, "VM %s: bad segment name \"%s\"", def->vm_name, file);
+	return 0;
+}
+
+/*
+ * Refuse a name another VM of this engine publishes (other than @self):
+ * the rename would silently take its segment from its readers.
+ */
+static int
+check_name_free(struct ks_engine *e, const struct ks_vm_def *def,
+		const struct ks_engine_vm *self, struct kvmstats_error *err)
+{
+	struct ks_engine_vm *vm;
+	char file[256];
+	int ret = vm_file_name(def, file, sizeof(file), err);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&e->lock);
+	for (vm = atomic_load_explicit(&e->vms, memory_order_relaxed); vm != NULL;
+	     vm = atomic_load_explicit(&vm->next, memory_order_relaxed))
+		if (vm != self && strcmp(vm->seg->file, file) == 0)
+			break;
+	pthread_mutex_unlock(&e->lock);
+	if (vm != NULL)
+		return ks_err(err, -EEXIST, "VM %s: segment %s is already published by another "
+			      "VM of this publisher; give this one another name", def->vm_name, file);
+	return 0;
+}
+
 /*
  * Make @def's segment, take its first sample and publish it under its
  * name.  The result is not yet in e->vms.
@@ -536,14 +577,9 @@ vm_create(struct ks_engine *e, const struct ks_vm_def *def, uint64_t generation,
 		goto fail_sources;
 	/* From here on vm->targets owns the sources. */
 
-	if (def->file)
-		ret = snprintf(file, sizeof(file), "%s", def->file);
-	else
-		ret = snprintf(file, sizeof(file), "kvmstats.%s", def->vm_name);
-	if (ret < 0 || (size_t)ret >= sizeof(file) || strchr(file, '/') || file[0] == '.') {
-		ret = ks_err(err, -EINVAL, "VM %s: bad segment name \"%s\"", def->vm_name, file);
+	ret = vm_file_name(def, file, sizeof(file), err);
+	if (ret < 0)
 		goto fail;
-	}
 
 	struct ks_seg_def sd = {
 		.vm_name = def->vm_name,
@@ -675,8 +711,13 @@ ks_engine_add_vm(struct ks_engine *e, const struct ks_vm_def *def,
 		 struct ks_engine_vm **out, struct kvmstats_error *err)
 {
 	struct ks_engine_vm *vm;
-	int ret = vm_create(e, def, 1, &vm, err);
+	int ret = check_name_free(e, def, NULL, err);
 
+	if (ret < 0) {
+		release_def_sources(def);
+		return ret;
+	}
+	ret = vm_create(e, def, 1, &vm, err);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&e->lock);
@@ -693,6 +734,7 @@ ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
 		     const struct ks_vm_def *def, struct ks_engine_vm **out,
 		     struct kvmstats_error *err)
 {
+	_Atomic(struct ks_engine_vm *) *link;
 	struct ks_engine_vm *vm;
 	int ret;
 
@@ -704,17 +746,30 @@ ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
 		return ks_err(err, -ENOENT, "VM %s: the VM to replace is not published",
 			      def->vm_name);
 	}
+	ret = check_name_free(e, def, old, err);
+	if (ret < 0) {
+		release_def_sources(def);
+		return ret;
+	}
 	/* The new segment is renamed over the old name inside vm_create(). */
 	ret = vm_create(e, def, old->generation + 1, &vm, err);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&e->lock);
-	atomic_store_explicit(&vm->next,
-			      atomic_load_explicit(&old->next, memory_order_relaxed),
-			      memory_order_relaxed);
-	link_publish(link_to(e, old), vm);
-	queue_retired(e, old, KS_STATE_SUPERSEDED);
-	retire_if_idle(e);	/* unlocks; no poll thread: retire at once */
+	link = link_to(e, old);
+	if (link == NULL) {
+		/* @old went meanwhile (two threads on one VM): the new one goes last. */
+		atomic_store_explicit(&vm->next, NULL, memory_order_relaxed);
+		link_publish(link_to(e, NULL), vm);
+		pthread_mutex_unlock(&e->lock);
+	} else {
+		atomic_store_explicit(&vm->next,
+				      atomic_load_explicit(&old->next, memory_order_relaxed),
+				      memory_order_relaxed);
+		link_publish(link, vm);
+		queue_retired(e, old, KS_STATE_SUPERSEDED);
+		retire_if_idle(e);	/* unlocks; no poll thread: retire at once */
+	}
 	if (out)
 		*out = vm;
 	return 0;

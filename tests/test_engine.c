@@ -420,6 +420,44 @@ engine_remove_races_start(void **state)
 	}
 }
 
+/* Two VMs of one engine never share a segment name: the second is refused. */
+static void
+engine_refuses_a_name_in_use(void **state)
+{
+	struct ks_engine *e = new_engine(100, false);
+	struct kvmstats_error err;
+	struct ks_engine_vm *a, *b, *out = NULL;
+	struct kvmstats_segment *seg;
+	struct synth_vm sv;
+	char va[64], vb[64];
+
+	(void)state;
+	snprintf(va, sizeof(va), "name-a-%d", getpid());
+	snprintf(vb, sizeof(vb), "name-b-%d", getpid());
+	a = add_synth(e, va, 1, 0, 0);
+	b = add_synth(e, vb, 2, 0, 0);
+
+	assert_int_equal(synth_vm_init(&sv, va, 3, 0, 0), 0);
+	assert_int_equal(ks_engine_add_vm(e, &sv.def, &out, &err), -EEXIST);
+	assert_non_null(strstr(err.msg, "already published by another VM"));
+	synth_vm_clear(&sv);
+	assert_null(out);
+
+	/* b may not take a's name in a new generation either. */
+	assert_int_equal(synth_vm_init(&sv, va, 3, 0, 0), 0);
+	assert_int_equal(ks_engine_replace_vm(e, b, &sv.def, &out, &err), -EEXIST);
+	synth_vm_clear(&sv);
+
+	/* a's segment is still a's: one vCPU, generation 1, live. */
+	seg = attach(va);
+	assert_int_equal(kvmstats_nr_targets(seg), 2);
+	assert_int_equal(kvmstats_info(seg)->generation, 1);
+	kvmstats_detach(&seg);
+	ks_engine_remove_vm(e, a);
+	ks_engine_remove_vm(e, b);
+	ks_engine_destroy(&e);
+}
+
 static void
 engine_rejects_bad_config(void **state)
 {
@@ -477,6 +515,7 @@ main(void)
 		cmocka_unit_test(engine_poll_thread_sweeps),
 		cmocka_unit_test(engine_churn_while_polling),
 		cmocka_unit_test(engine_remove_races_start),
+		cmocka_unit_test(engine_refuses_a_name_in_use),
 		cmocka_unit_test(engine_rejects_bad_config),
 		cmocka_unit_test(engine_segment_mode_ignores_umask),
 	};
