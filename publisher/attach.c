@@ -584,10 +584,27 @@ vmm_ended(struct ks_attach *a)
 
 static void attach_free(struct ks_attach *a);
 
+/*
+ * The attach whose monitor runs on this thread: ks_attach_stop() called
+ * from on_end must know it is on the monitor even before pthread_create()
+ * has returned the thread's id to the starter.
+ */
+static __thread struct ks_attach *monitor_of;
+
+static void *monitor_loop(struct ks_attach *a);
+
 static void *
 monitor(void *arg)
 {
 	struct ks_attach *a = arg;
+
+	monitor_of = a;
+	return monitor_loop(a);
+}
+
+static void *
+monitor_loop(struct ks_attach *a)
+{
 	struct pollfd p[2] = {
 		{ .fd = a->pidfd, .events = POLLIN },
 		{ .fd = a->wakefd, .events = POLLIN },
@@ -748,9 +765,13 @@ ks_attach_start(struct ks_engine *e, const struct ks_attach_opts *o,
 			ret = ks_err(err, -errno, "eventfd: %s", strerror(errno));
 	}
 	if (ret == 0) {
+		/* Set first: the monitor may call on_end, and so stop, at once. */
+		a->thread_started = true;
 		ret = -pthread_create(&a->thread, NULL, monitor, a);
-		if (ret < 0)
+		if (ret < 0) {
+			a->thread_started = false;
 			ks_err(err, ret, "cannot start the monitor thread: %s", strerror(-ret));
+		}
 	}
 	if (ret < 0) {
 		if (a->vm)
@@ -758,7 +779,6 @@ ks_attach_start(struct ks_engine *e, const struct ks_attach_opts *o,
 		attach_free(a);
 		return ret;
 	}
-	a->thread_started = true;
 	*out = a;
 	return 0;
 }
@@ -783,7 +803,7 @@ ks_attach_stop(struct ks_attach **ap)
 	if (a == NULL)
 		return;
 	*ap = NULL;
-	if (a->thread_started && pthread_equal(pthread_self(), a->thread)) {
+	if (monitor_of == a) {
 		/* From on_end: the monitor frees everything when on_end returns. */
 		a->stopped_in_monitor = true;
 		pthread_detach(a->thread);

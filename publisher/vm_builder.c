@@ -105,6 +105,7 @@ ks_vm_build(const char *vm_name, const char *file,
 	out->blocks = calloc(nr_fds, sizeof(*out->blocks));
 	out->labels = calloc(nr_fds, sizeof(*out->labels));
 	out->ids = calloc(nr_fds, sizeof(*out->ids));
+	out->cap = nr_fds;
 	if (!out->targets || !out->blocks || !out->labels || !out->ids) {
 		ret = ks_err(err, -ENOMEM, "out of memory");
 		goto fail;
@@ -143,11 +144,12 @@ ks_vm_build_clear(struct ks_vm_build *b, bool handed_over)
 	for (uint32_t i = 0; i < b->nr; i++)
 		if (!handed_over)
 			ks_block_release(&b->blocks[i]);
+	/* Up to cap: a target that failed half-way has its strings too. */
 	if (b->labels)
-		for (uint32_t i = 0; i < b->nr; i++)
+		for (uint32_t i = 0; i < b->cap; i++)
 			free(b->labels[i]);
 	if (b->ids)
-		for (uint32_t i = 0; i < b->nr; i++)
+		for (uint32_t i = 0; i < b->cap; i++)
 			free(b->ids[i]);
 	free(b->labels);
 	free(b->ids);

@@ -31,6 +31,7 @@ struct ks_vm_build {
 	char **labels;
 	char **ids;
 	uint32_t nr;			/* targets built so far */
+	uint32_t cap;			/* entries of the arrays above */
 	char *vm_name;
 	char *file;
 };
