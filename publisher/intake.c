@@ -16,6 +16,7 @@
  * until the engine retires it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -725,7 +726,9 @@ publish_quiet(struct ks_intake *in)
 		next = in->accept_pause_until;
 	if (next == UINT64_MAX)
 		return -1;
-	return (int)((next - now + 999999) / 1000000);
+	/* poll() takes an int of ms: a long quiet period is waited for in pieces. */
+	next = (next - now + 999999) / 1000000;
+	return next > INT_MAX ? INT_MAX : (int)next;
 }
 
 static void *
