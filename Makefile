@@ -174,9 +174,9 @@ test: deps
 	@$(MAKE) --no-print-directory check-valgrind
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory test-kvm
-	@# Each line above stops make on a failure: reaching here means all six passed.
-	@echo "make test: gcc, clang, ASan+UBSan, TSan, valgrind and real-kernel suites"
-	@echo "suites: 6 passed, 0 failed"
+	@# Each line above stops make on a failure: reaching here means all seven passed.
+	@echo "make test: gcc, clang, ASan+UBSan, TSan, valgrind, fuzz smoke and real-kernel suites"
+	@echo "suites: 7 passed, 0 failed"
 
 # Real-kernel tests (tests/test_real_*) against the KVM of a stock Debian
 # kernel booted under QEMU TCG (nested AMD SVM): works with or without a
