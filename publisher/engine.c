@@ -631,6 +631,11 @@ ks_engine_create(const struct ks_engine_config *cfg, struct ks_engine **out,
 	if (cfg->hz < KS_HZ_MIN || cfg->hz > KS_HZ_MAX)
 		return ks_err(err, -EINVAL, "rate %u Hz out of range: use %u to %u",
 			      cfg->hz, KS_HZ_MIN, KS_HZ_MAX);
+	/* Readers refuse such segments: a co-writer could truncate them under them. */
+	if (cfg->mode & 022)
+		return ks_err(err, -EINVAL, "segment mode %04o lets group or others write: "
+			      "readers refuse such segments; use a mode such as 0640",
+			      (unsigned)cfg->mode);
 	if (cfg->ring_depth < KS_RING_DEPTH_MIN || cfg->ring_depth > KS_RING_DEPTH_MAX)
 		return ks_err(err, -EINVAL, "ring depth %u out of range: use %u to %u",
 			      cfg->ring_depth, KS_RING_DEPTH_MIN, KS_RING_DEPTH_MAX);

@@ -84,6 +84,15 @@ check_file(int fd, const char *file, uid_t owner, struct stat *st,
 		return ks_err(err, -EPERM, "segment %s is owned by uid %u, expected uid %u: refused",
 			      file, (unsigned)st->st_uid, (unsigned)owner);
 	}
+	/*
+	 * Whoever may write the file may also truncate it, and a truncated
+	 * mapping is SIGBUS in every reader: trust no file its owner shares
+	 * write access to.
+	 */
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return ks_err(err, -EPERM,
+			      "segment %s has mode %04o: writable by group or others, who could change or truncate it under its readers: refused (publish with a mode such as 0640)",
+			      file, (unsigned)(st->st_mode & 07777));
 	if ((uint64_t)st->st_size < sizeof(struct ks_shm_header))
 		return ks_err(err, -EBADMSG, "segment %s: %lld bytes, shorter than the %zu-byte header",
 			      file, (long long)st->st_size, sizeof(struct ks_shm_header));

@@ -157,8 +157,9 @@ def open_segment(path, owner):
                                "refusing a segment anybody could have planted"
                                % (path, st.st_uid, " or ".join(map(str, allowed))))
         if st.st_mode & 0o022:
-            print("abi_reader: warning: %s is writable by group or others (mode %04o)"
-                  % (path, st.st_mode & 0o7777), file=sys.stderr)
+            raise SegmentError("EPERM", "%s: mode %04o is writable by group or others, "
+                               "who could change or truncate it: refused"
+                               % (path, st.st_mode & 0o7777))
         if st.st_size < HEADER_SIZE:
             raise bad("%s: %d bytes, shorter than the %d-byte header"
                       % (path, st.st_size, HEADER_SIZE))

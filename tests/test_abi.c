@@ -536,6 +536,27 @@ test_spoofed_owner(void **state)
 	ks_segment_destroy(&w);
 }
 
+/* A segment others may write (so truncate) is refused, whoever owns it. */
+static void
+test_writable_segment_refused(void **state)
+{
+	struct ks_segment_writer *w = publish_vm("abi-mode", 1);
+	struct kvmstats_segment *seg = NULL;
+	struct kvmstats_error err;
+
+	(void)state;
+	assert_int_equal(fchmod(w->fd, 0660), 0);
+	assert_int_equal(kvmstats_attach("abi-mode", NULL, &seg, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "mode 0660: writable by group or others"));
+	assert_int_equal(fchmod(w->fd, 0642), 0);
+	assert_int_equal(kvmstats_attach("abi-mode", NULL, &seg, &err), -EPERM);
+	assert_int_equal(fchmod(w->fd, 0644), 0);
+	assert_int_equal(kvmstats_attach("abi-mode", NULL, &seg, &err), 0);
+	kvmstats_detach(&seg);
+	assert_int_equal(ks_segment_unlink(w), 0);
+	ks_segment_destroy(&w);
+}
+
 static int
 collect_names(const char *file, void *arg)
 {
@@ -1199,6 +1220,7 @@ main(void)
 		cmocka_unit_test(test_ended_superseded),
 		cmocka_unit_test(test_not_ready),
 		cmocka_unit_test(test_spoofed_owner),
+		cmocka_unit_test(test_writable_segment_refused),
 		cmocka_unit_test(test_enumerate),
 		cmocka_unit_test(test_bad_definition),
 		cmocka_unit_test(test_corrupt_table),

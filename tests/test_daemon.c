@@ -160,6 +160,8 @@ bad_command_lines_exit_2(void **state)
 		    "--ring-depth");
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "2", "--mode", "999", NULL }, 2,
 		    "(octal)");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "2", "--mode", "0660", NULL }, 2,
+		    "lets group or others write");
 	expect_exit((char *[]){ "kvmstatsd", "--bogus", NULL }, 2, "unknown option");
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", NULL }, 2, "needs an argument");
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "extra", NULL }, 2,

@@ -476,6 +476,10 @@ engine_rejects_bad_config(void **state)
 	cfg.ring_depth = 1;
 	assert_int_equal(ks_engine_create(&cfg, &e, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "ring depth 1 out of range"));
+	cfg.ring_depth = 4;
+	cfg.mode = 0660;
+	assert_int_equal(ks_engine_create(&cfg, &e, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "mode 0660 lets group or others write"));
 	assert_null(e);
 }
 

@@ -447,6 +447,11 @@ expect_rc 2 "no such VM" python3 "$reader" --dir "$shm/py-normal" kvm-78
 ln -s "$shm/py-normal/kvmstats.kvm-77" "$shm/py-normal/kvmstats.link"
 expect_rc 2 "symbolic link (O_NOFOLLOW)" python3 "$reader" --dir "$shm/py-normal" link
 
+mkdir -p "$shm/gw"
+cp "$shm/py-normal/kvmstats.kvm-77" "$shm/gw/"
+chmod 0660 "$shm/gw/kvmstats.kvm-77"
+expect_rc 2 "group-writable segment" python3 "$reader" --dir "$shm/gw" kvm-77
+
 if [ "$(id -u)" -eq 0 ]; then
 	mkdir -p "$shm/owner"
 	cp "$shm/py-normal/kvmstats.kvm-77" "$shm/owner/"

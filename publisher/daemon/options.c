@@ -243,6 +243,12 @@ one_option(int c, char **argv, struct options *o)
 	case OPT_MODE:
 		if (parse_uint("--mode", optarg, 0, 0777, 8, &v) < 0)
 			return -1;
+		if (v & 022) {
+			fprintf(stderr, "kvmstatsd: --mode %s lets group or others write the "
+				"segments, and readers refuse such segments: use a mode such as "
+				"0640 or 0644\n", optarg);
+			return -1;
+		}
 		o->cfg.mode = (mode_t)v;
 		return 0;
 	case OPT_GROUP:
