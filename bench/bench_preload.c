@@ -26,19 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ks_time.h"
+
 #define BATCH		10000
 #define DEFAULT_CALLS	1000000
 
 typedef int (*ioctl_fn)(int fd, unsigned long request, ...);
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -53,7 +46,7 @@ static double
 batch(ioctl_fn f, int fd, unsigned long req, unsigned long arg)
 {
 	struct termios t;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = ks_mono_ns();
 
 	for (int i = 0; i < BATCH; i++) {
 		if (req == TCGETS)
@@ -61,7 +54,7 @@ batch(ioctl_fn f, int fd, unsigned long req, unsigned long arg)
 		else
 			f(fd, req, arg);
 	}
-	return (double)(mono_ns() - t0) / BATCH;
+	return (double)(ks_mono_ns() - t0) / BATCH;
 }
 
 /* Not yet preloaded: run ourselves again with the shim. */

@@ -37,6 +37,7 @@
 #define HAVE_URING 0
 #endif
 
+#include "ks_time.h"
 #include "bench_util.h"
 #include "engine.h"
 #include "kvmstats/reader.h"
@@ -291,16 +292,6 @@ sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FIL
 	pub_close(&p);
 }
 
-/* Process CPU time in ns (the poll thread: the main thread only sleeps). */
-static uint64_t
-cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Run the poll thread at @hz for @ms; return the overruns, and CPU per wall. */
 static uint64_t
 run_at(unsigned nr_vcpus, unsigned hz, unsigned ms, double *cpu_frac)
@@ -330,10 +321,11 @@ run_at(unsigned nr_vcpus, unsigned hz, unsigned ms, double *cpu_frac)
 	{
 		uint64_t o0 = st.overruns;
 
-		c0 = cpu_ns();
+		c0 = ks_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 		w0 = bench_mono_ns();
 		usleep(ms * 1000);
-		*cpu_frac = (double)(cpu_ns() - c0) / (double)(bench_mono_ns() - w0);
+		*cpu_frac = (double)(ks_clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) /
+			    (double)(bench_mono_ns() - w0);
 		ks_engine_get_stats(p.e, &st);
 		st.overruns -= o0;
 	}

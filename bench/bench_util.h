@@ -28,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "ks_time.h"
+
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
@@ -35,10 +37,7 @@
 static inline uint64_t
 bench_mono_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return ks_mono_ns();
 }
 
 /* A timestamp in ticks: TSC on x86-64, else ns. */

@@ -33,6 +33,7 @@
 
 #include <cmocka.h>
 
+#include "ks_time.h"
 #include "engine.h"
 #include "intake.h"
 #include "ks_err.h"
@@ -170,20 +171,11 @@ publish_sim(const struct fx *f, int s, const char *vm, int nr)
 	op_ok(s, vm, KS_INTAKE_OP_PUBLISH);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Attach, retrying for up to @ms; Return: the segment or NULL. */
 static struct kvmstats_segment *
 attach_wait(const char *vm, unsigned ms)
 {
-	uint64_t end = mono_ms() + ms;
+	uint64_t end = (ks_mono_ns() / 1000000) + ms;
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
 
@@ -191,7 +183,7 @@ attach_wait(const char *vm, unsigned ms)
 		if (kvmstats_attach(vm, NULL, &seg, &err) == 0)
 			return seg;
 		sleep_ms(5);
-	} while (mono_ms() < end);
+	} while ((ks_mono_ns() / 1000000) < end);
 	return NULL;
 }
 
@@ -222,10 +214,10 @@ count_fds(void)
 static void
 assert_fds_back_to(int before)
 {
-	uint64_t end = mono_ms() + 3000;
+	uint64_t end = (ks_mono_ns() / 1000000) + 3000;
 	int now;
 
-	while ((now = count_fds()) != before && mono_ms() < end)
+	while ((now = count_fds()) != before && (ks_mono_ns() / 1000000) < end)
 		sleep_ms(5);
 	assert_int_equal(now, before);
 }
@@ -392,11 +384,11 @@ quiet_period_publishes(void **state)
 	send_ok(f, s, vm, -1, "vm-label");
 	send_ok(f, s, vm, 0, "/machine/unattached/device[0]");
 	send_ok(f, s, vm, 1, "/machine/unattached/device[1]");
-	t0 = mono_ms();
+	t0 = (ks_mono_ns() / 1000000);
 	assert_int_equal(kvmstats_attach(vm, NULL, &seg, &err), -ENOENT);
 	seg = attach_wait(vm, 5000);
 	assert_non_null(seg);
-	assert_true(mono_ms() - t0 >= 140);
+	assert_true((ks_mono_ns() / 1000000) - t0 >= 140);
 	check_published(f, seg, vm, 2);
 	assert_true(log_capture_has("published with 2 vCPUs"));
 	kvmstats_detach(&seg);
@@ -550,8 +542,8 @@ refused_and_allowed_peers(void **state)
 	assert_true(log_capture_has(line));
 	assert_true(log_capture_has("uid 65534"));
 	/* The child exited: its connection closed, its VM ended. */
-	for (uint64_t end = mono_ms() + 5000; !log_capture_has("ended (connection closed"); ) {
-		assert_true(mono_ms() < end);
+	for (uint64_t end = (ks_mono_ns() / 1000000) + 5000; !log_capture_has("ended (connection closed"); ) {
+		assert_true((ks_mono_ns() / 1000000) < end);
 		sleep_ms(5);
 	}
 	fx_free(f);
@@ -734,9 +726,9 @@ name_taken_by_other_connection(void **state)
 
 	/* Once a is gone, the name is free. */
 	close(a);
-	for (uint64_t end = mono_ms() + 5000;;) {
+	for (uint64_t end = (ks_mono_ns() / 1000000) + 5000;;) {
 		ret = send_sim(f, b, vm, -1, "vm-label", &err);
-		if (ret != -EEXIST || mono_ms() > end)
+		if (ret != -EEXIST || (ks_mono_ns() / 1000000) > end)
 			break;
 		sleep_ms(5);
 	}

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "ks_time.h"
 #include "engine.h"
 #include "kvm_x86_tables.h"
 #include "kvmstats/reader.h"
@@ -65,15 +66,6 @@ kvm_here(void)
 	}
 	real_kvm_unusable(err.msg);
 	return false;
-}
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /*
@@ -452,15 +444,15 @@ own_vm_counters_move(void **state)
 		fail_msg("start: %s", err.msg);
 	usleep(50000);			/* past the guest's first APIC programming */
 	sweep_checked(&p);
-	t0 = mono_ns();
+	t0 = ks_mono_ns();
 	for (unsigned v = 0; v < NR_VCPUS; v++)
 		take_moves(&p, v, &first[v]);
 	do {
 		usleep(SWEEP_GAP_US);
 		sweep_checked(&p);
 		sweeps++;
-	} while (mono_ns() - t0 < RUN_NS);
-	t1 = mono_ns();
+	} while (ks_mono_ns() - t0 < RUN_NS);
+	t1 = ks_mono_ns();
 	for (unsigned v = 0; v < NR_VCPUS; v++) {
 		take_moves(&p, v, &last[v]);
 		assert_true(last[v].exits > first[v].exits);

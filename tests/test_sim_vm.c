@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "ks_time.h"
 #include "ks_abi.h"
 #include "kvm_x86_tables.h"
 #include "sim_vm.h"
@@ -422,15 +423,6 @@ test_reproducible(void **state)
 /* ---- the thread ---------------------------------------------------------- */
 
 static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t
 read_exits(struct ks_sim_vm *vm, const struct ks_statsfd_schema *s)
 {
 	uint64_t data[KS_X86_VCPU_DATA_SIZE / 8];
@@ -454,9 +446,9 @@ test_thread(void **state)
 	assert_int_equal(ks_sim_vm_start(vm, 1000, &err), 0);
 	assert_int_equal(ks_sim_vm_start(vm, 1000, &err), -EBUSY);
 	/* Counters move on their own; wait (bounded) for a few steps. */
-	deadline = mono_ms() + 5000;
+	deadline = (ks_mono_ns() / 1000000) + 5000;
 	before = read_exits(vm, &s);
-	while (read_exits(vm, &s) == before && mono_ms() < deadline)
+	while (read_exits(vm, &s) == before && (ks_mono_ns() / 1000000) < deadline)
 		usleep(1000);
 	assert_true(read_exits(vm, &s) > before);
 	ks_sim_vm_destroy(&vm);
@@ -467,9 +459,9 @@ test_thread(void **state)
 	vm = sim_create(1);
 	assert_int_equal(ks_sim_vm_start(vm, 1, &err), 0);
 	usleep(20000);
-	t0 = mono_ms();
+	t0 = (ks_mono_ns() / 1000000);
 	ks_sim_vm_destroy(&vm);
-	assert_true(mono_ms() - t0 < 500);
+	assert_true((ks_mono_ns() / 1000000) - t0 < 500);
 }
 
 int

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "ks_time.h"
 #include "seg_check.h"
 
 void
@@ -19,24 +20,15 @@ sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 enum kvmstats_state
 seg_wait_state(const struct kvmstats_segment *seg, enum kvmstats_state want, unsigned ms)
 {
-	uint64_t end = mono_ms() + ms;
+	uint64_t end = (ks_mono_ns() / 1000000) + ms;
 	struct kvmstats_status st;
 
 	for (;;) {
 		kvmstats_status(seg, &st);
-		if (st.state == want || mono_ms() > end)
+		if (st.state == want || (ks_mono_ns() / 1000000) > end)
 			return st.state;
 		sleep_ms(5);
 	}

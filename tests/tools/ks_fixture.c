@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ks_time.h"
 #include "kvm_x86_tables.h"
 #include "ks_seqlock.h"
 #include "segment_writer.h"
@@ -40,15 +41,6 @@ struct fixture {
 	const char *mode;
 	bool keep, ended;
 };
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- values ---------------------------------------------------------- */
 
@@ -83,7 +75,7 @@ fill_stat(uint64_t *rec, unsigned t, const struct ks_seg_stat_def *sd)
 static int
 write_sweep(struct ks_segment_writer *w, const struct ks_seg_def *def)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = ks_mono_ns();
 
 	for (uint32_t t = 0; t < def->nr_targets; t++) {
 		const struct ks_seg_target_def *td = &def->targets[t];
