@@ -24,6 +24,7 @@
 #include "ks_validate.h"
 #include "segment_writer.h"
 #include "shm_dir.h"
+#include "small_vm_stats.h"
 
 #define NR_VCPUS	3
 #define VCPU_WORDS	9
@@ -33,27 +34,7 @@
 
 static char shm_dir[4096];
 
-/* ---- a small VM: "kvm" and "sim" providers, three vCPUs sharing stats ---- */
-
-static const char *const providers[] = { "kvm", "sim" };
-
-static const struct ks_seg_stat_def vm_stats[] = {
-	{ .name = "pages_4k", .provider = 0, .type = KS_TYPE_INSTANT, .unit = KS_UNIT_BYTES,
-	  .base = 2, .exponent = 12, .size = 1, .value_index = 0 },
-	{ .name = "flag", .provider = 1, .type = KS_TYPE_INSTANT, .unit = KS_UNIT_BOOLEAN,
-	  .base = 10, .size = 1, .value_index = 1 },
-};
-
-static const struct ks_seg_stat_def vcpu_stats[] = {
-	{ .name = "exits", .provider = 0, .type = KS_TYPE_CUMULATIVE, .unit = KS_UNIT_NONE,
-	  .base = 10, .size = 1, .value_index = 0 },
-	{ .name = "halt_wait_hist", .provider = 0, .type = KS_TYPE_LOG_HIST,
-	  .unit = KS_UNIT_SECONDS, .base = 10, .exponent = -9, .size = 4, .value_index = 1 },
-	{ .name = "lin", .provider = 0, .type = KS_TYPE_LINEAR_HIST, .unit = KS_UNIT_NONE,
-	  .base = 10, .size = 3, .bucket_size = 10, .value_index = 5 },
-	{ .name = "exits", .provider = 1, .type = KS_TYPE_PEAK, .unit = KS_UNIT_CYCLES,
-	  .base = 10, .size = 1, .value_index = 8 },
-};
+/* ---- a small VM (small_vm_stats.h), three vCPUs sharing stats ---- */
 
 /* An equal copy at another address: sharing is by content, not by pointer. */
 static struct ks_seg_stat_def vcpu_stats_copy[4];

@@ -22,6 +22,7 @@
 #include "ks_seqlock.h"
 #include "segment_writer.h"
 #include "statsfd_image.h"
+#include "small_vm_stats.h"
 
 static const char *out;
 
@@ -87,25 +88,6 @@ statsfd_seeds(void)
 
 /* ---- segments ---- */
 
-static const char *const providers[] = { "kvm", "sim" };
-
-static const struct ks_seg_stat_def vm_stats[] = {
-	{ .name = "pages_4k", .provider = 0, .type = KS_TYPE_INSTANT, .unit = KS_UNIT_BYTES,
-	  .base = 2, .exponent = 12, .size = 1, .value_index = 0 },
-	{ .name = "flag", .provider = 1, .type = KS_TYPE_INSTANT, .unit = KS_UNIT_BOOLEAN,
-	  .base = 10, .size = 1, .value_index = 1 },
-};
-
-static const struct ks_seg_stat_def vcpu_stats[] = {
-	{ .name = "exits", .provider = 0, .type = KS_TYPE_CUMULATIVE, .unit = KS_UNIT_NONE,
-	  .base = 10, .size = 1, .value_index = 0 },
-	{ .name = "halt_wait_hist", .provider = 0, .type = KS_TYPE_LOG_HIST,
-	  .unit = KS_UNIT_SECONDS, .base = 10, .exponent = -9, .size = 4, .value_index = 1 },
-	{ .name = "lin", .provider = 0, .type = KS_TYPE_LINEAR_HIST, .unit = KS_UNIT_NONE,
-	  .base = 10, .size = 3, .bucket_size = 10, .value_index = 5 },
-	{ .name = "exits", .provider = 1, .type = KS_TYPE_PEAK, .unit = KS_UNIT_CYCLES,
-	  .base = 10, .size = 1, .value_index = 8 },
-};
 
 static void
 segment_seed(const char *dir, const char *vm, unsigned nr_vcpus, uint32_t depth,
