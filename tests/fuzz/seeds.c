@@ -86,8 +86,7 @@ statsfd_seeds(void)
 	statsfd_seed("small-linear", &small);
 }
 
-/* ---- segments ---- */
-
+/* ---- segments (the small VM of small_vm_stats.h) ---- */
 
 static void
 segment_seed(const char *dir, const char *vm, unsigned nr_vcpus, uint32_t depth,
