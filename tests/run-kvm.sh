@@ -5,12 +5,12 @@
 #   tests/run-kvm.sh BUILD
 # KVMSTATS_REQUIRE_KVM=1 (set by both targets) makes a missing /dev/kvm a
 # failure, not a skip: these runs exist to reach a real kernel.
-# KVMSTATS_KVM_TEST_TIMEOUT: seconds per program (default 600), so one hung
+# KVMSTATS_KVM_TEST_TIMEOUT: seconds per program (default 240), so one hung
 # program cannot take the others' results with it.
 # Prints one "kvm: N passed, N failed" line at the end; exits non-zero on any failure.
 set -u
 build=$1
-per_test=${KVMSTATS_KVM_TEST_TIMEOUT:-600}
+per_test=${KVMSTATS_KVM_TEST_TIMEOUT:-240}
 KVMSTATS_BUILD=$build
 export KVMSTATS_BUILD
 pass=0
