@@ -159,13 +159,13 @@ bare_loop(struct pub *p, uint8_t *buf)
 	}
 }
 
-/* The floor into the segment's layout: distinct slots, ring_depth deep. */
+/* The floor into the segment's layout: ring_depth frames of one slot per target. */
 static void
 ring_loop(struct pub *p, uint64_t sweep, unsigned depth, bool clock)
 {
 	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
 		const struct ks_statsfd_schema *s = schema(p, i);
-		uint8_t *slot = p->ring + ((size_t)i * depth + sweep % depth) * p->stride;
+		uint8_t *slot = p->ring + ((size_t)(sweep % depth) * (p->nr_vcpus + 1) + i) * p->stride;
 
 		if (pread(p->fds[i], slot + 32, s->data_size, (off_t)s->data_offset) <= 0)
 			die("pread", strerror(errno));

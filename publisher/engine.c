@@ -208,7 +208,7 @@ prefetch_slot_for_write(const struct ks_engine_vm *vm, uint32_t t, uint32_t idx)
 	if (t >= vm->nr_targets)
 		return;
 	p = (const uint8_t *)slot_at(vm, t, idx);
-	end = p + vm->seg->targets[t].stride;
+	end = p + ks_slot_bytes(vm->seg->targets[t].words);	/* the slot, not the frame */
 	for (; p < end; p += 64) {
 #if defined(__x86_64__) || defined(__i386__)
 		__asm__ volatile("prefetchw %0" : : "m"(*p));

@@ -27,6 +27,8 @@
 #include "segment_writer.h"
 
 #define ROUNDUP(x, a)	(((x) + (uint64_t)(a) - 1) / (uint64_t)(a) * (uint64_t)(a))
+/* One frame (a sweep's slots of every target) is every slot_stride, a u32. */
+#define KS_FRAME_MAX	(1u << 30)
 
 /* Everything the layout needs, computed before any byte is written. */
 struct layout {
@@ -94,7 +96,7 @@ check_def(const struct ks_seg_def *def, struct kvmstats_error *err)
 	for (uint32_t t = 0; t < def->nr_targets; t++) {
 		const struct ks_seg_target_def *td = &def->targets[t];
 
-		/* The stride is a u32: keep a record well below 4 GiB. */
+		/* A slot's size must not overflow; the frame check bounds the sum. */
 		if (td->record_words > (1u << 28))
 			return ks_err(err, -EINVAL, "VM %s: target %u: %u words per record is too many",
 				      def->vm_name, t, td->record_words);
@@ -168,15 +170,26 @@ layout_compute(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_
 		return ks_err(err, -EINVAL, "VM %s: schema of %llu bytes exceeds %u",
 			      def->vm_name, (unsigned long long)lo->data_off, KS_SCHEMA_MAX);
 
-	/* Strides are multiples of 64, so consecutive rings stay 64-aligned. */
-	for (uint32_t t = 0; t < def->nr_targets; t++) {
-		uint64_t stride = ROUNDUP(ks_slot_bytes(def->targets[t].record_words),
-					  KS_SLOT_ALIGN);
+	/*
+	 * Frames: frame k holds slot k of every target, in target order, each
+	 * slot rounded up to 64 bytes.  One sweep writes one frame front to
+	 * back and a reader's cut reads it the same way, so both stream through
+	 * contiguous memory that the hardware prefetchers follow; rings of
+	 * their own would put a target's next slot a whole ring away.
+	 */
+	uint64_t frame = 0;
 
-		lo->stride[t] = (uint32_t)stride;
-		lo->ring_off[t] = lo->data_off + data;
-		data += stride * def->ring_depth;
+	for (uint32_t t = 0; t < def->nr_targets; t++) {
+		lo->ring_off[t] = lo->data_off + frame;
+		frame += ROUNDUP(ks_slot_bytes(def->targets[t].record_words), KS_SLOT_ALIGN);
 	}
+	/* Every slot_stride is the frame, a u32: keep one frame well below 4 GiB. */
+	if (frame > KS_FRAME_MAX)
+		return ks_err(err, -EINVAL, "VM %s: one sweep's slots take %llu bytes, over %u",
+			      def->vm_name, (unsigned long long)frame, KS_FRAME_MAX);
+	for (uint32_t t = 0; t < def->nr_targets; t++)
+		lo->stride[t] = (uint32_t)frame;
+	data = frame * def->ring_depth;
 	lo->data_size = data;
 	if (lo->data_off + data > (uint64_t)SIZE_MAX / 2 || lo->data_off + data > (uint64_t)INT64_MAX)
 		return ks_err(err, -EINVAL, "VM %s: segment too large", def->vm_name);

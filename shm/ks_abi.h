@@ -12,7 +12,8 @@
  *   [0, header_size)            struct ks_shm_header
  *   [header_size, data_off)     schema: provider table, target table, stat
  *                               table, string table (each at its own offset)
- *   [data_off, segment_size)    data: one ring of ring_depth slots per target
+ *   [data_off, segment_size)    data: ring_depth frames; frame k holds slot k
+ *                               of every target (one ring per target, interleaved)
  *
  * Everything except the header's "hot" fields and the slots is written once,
  * before the ready gate opens, and never changes afterwards.  All integers
@@ -178,8 +179,8 @@ struct ks_shm_target {
 	uint32_t stats_first;		/* 24 first entry in the stat table */
 	uint32_t stats_count;		/* 28 entries that describe this target */
 	uint32_t record_words;		/* 32 u64 values per slot */
-	uint32_t slot_stride;		/* 36 bytes from one slot to the next */
-	uint64_t ring_off;		/* 40 first slot, from segment start */
+	uint32_t slot_stride;		/* 36 bytes from one slot to the next: the frame */
+	uint64_t ring_off;		/* 40 first slot (in frame 0), from segment start */
 	uint64_t reserved[2];		/* 48 */
 };
 

@@ -322,7 +322,9 @@ static int
 check_ring(const struct vctx *c, uint32_t t, const struct ks_shm_target *e)
 {
 	const struct ks_shm_header *h = c->h;
-	uint64_t bytes = (uint64_t)h->ring_depth * e->slot_stride;
+	/* From slot 0 to the end of the last slot; at most 1023 * 2^32 + 2^35. */
+	uint64_t bytes = (uint64_t)(h->ring_depth - 1) * e->slot_stride +
+			 ks_slot_bytes(e->record_words);
 
 	if (e->slot_stride % KS_SLOT_ALIGN != 0 || e->slot_stride < ks_slot_bytes(e->record_words))
 		return BAD(c, "segment %s: target %" PRIu32 ": slot_stride %" PRIu32 " is not a multiple of %d of at least %" PRIu64 " bytes for %" PRIu32 " words",
@@ -448,14 +450,32 @@ check_ranges(const struct vctx *c, uint32_t *tidx, uint32_t max_count)
 	return rc;
 }
 
-/* Rings of different targets never share a byte. */
+/*
+ * The data section is exactly ring_depth frames of one slot_stride: every
+ * target has that stride, and no two targets' slots 0 share a byte.  With
+ * check_ring() (the last slot ends inside the data section) that puts
+ * every slot 0 inside frame 0, and frame k is frame 0 moved by k strides:
+ * no two slots anywhere share a byte.
+ */
 static int
-check_overlap(const struct vctx *c, uint32_t *tidx)
+check_frames(const struct vctx *c, uint32_t *tidx)
 {
 	uint32_t n = c->h->nr_targets;
+	struct ks_shm_target first;
 
-	for (uint32_t t = 0; t < n; t++)
+	ks_copy_target(c->copy, 0, &first);
+	for (uint32_t t = 0; t < n; t++) {
+		struct ks_shm_target e;
+
+		ks_copy_target(c->copy, t, &e);
+		if (e.slot_stride != first.slot_stride)
+			return BAD(c, "segment %s: target %" PRIu32 ": slot_stride %" PRIu32 " differs from target 0's %" PRIu32 " (every target's is the frame size)",
+				   c->name, t, e.slot_stride, first.slot_stride);
 		tidx[t] = t;
+	}
+	if (c->h->data_size != (uint64_t)c->h->ring_depth * first.slot_stride)
+		return BAD(c, "segment %s: data_size %" PRIu64 " is not ring_depth %" PRIu32 " frames of %" PRIu32 " bytes",
+			   c->name, c->h->data_size, c->h->ring_depth, first.slot_stride);
 	qsort_r(tidx, n, sizeof(*tidx), cmp_ring, (void *)c);
 	for (uint32_t k = 1; k < n; k++) {
 		struct ks_shm_target a, b;
@@ -463,9 +483,9 @@ check_overlap(const struct vctx *c, uint32_t *tidx)
 
 		ks_copy_target(c->copy, tidx[k - 1], &a);
 		ks_copy_target(c->copy, tidx[k], &b);
-		a_end = a.ring_off + (uint64_t)c->h->ring_depth * a.slot_stride;
+		a_end = a.ring_off + ks_slot_bytes(a.record_words);
 		if (a_end > b.ring_off)
-			return BAD(c, "segment %s: target %" PRIu32 ": ring [%" PRIu64 ", %" PRIu64 ") overlaps the ring of target %" PRIu32 " at %" PRIu64,
+			return BAD(c, "segment %s: target %" PRIu32 ": slot [%" PRIu64 ", %" PRIu64 ") overlaps the slot of target %" PRIu32 " at %" PRIu64,
 				   c->name, tidx[k - 1], a.ring_off, a_end, tidx[k], b.ring_off);
 	}
 	return 0;
@@ -494,7 +514,7 @@ check_targets(const struct vctx *c)
 		return ks_err(c->err, -ENOMEM, "out of memory");
 	rc = check_ranges(c, tidx, max_count);
 	if (rc == 0)
-		rc = check_overlap(c, tidx);
+		rc = check_frames(c, tidx);
 	free(tidx);
 	return rc;
 }

@@ -324,7 +324,7 @@ def decode_schema(mm, file_size):
         if stride % SLOT_ALIGN or stride < SLOT_HEADER + 8 * words:
             raise bad("%s: slot_stride %d is not a multiple of %d of at least %d bytes"
                       % (what, stride, SLOT_ALIGN, SLOT_HEADER + 8 * words))
-        ring_bytes = h["ring_depth"] * stride
+        ring_bytes = (h["ring_depth"] - 1) * stride + SLOT_HEADER + 8 * words
         if (ring_off % SLOT_ALIGN or ring_off < h["data_off"] or ring_off > seg_size
                 or ring_bytes > seg_size - ring_off):
             raise bad("%s: ring [%d, %d) outside the data section [%d, %d) or not "
@@ -343,12 +343,21 @@ def decode_schema(mm, file_size):
                 raise bad("stat range [%d, +%d): two stats named %s/%s"
                           % (rng[0], rng[1], providers[key[0]], key[1]))
             seen.add(key)
-    # Check 29: rings never overlap.
+    # Check 29: the data section is ring_depth frames of one stride, and no
+    # two targets' slots 0 overlap (check 27 keeps each inside frame 0).
+    frame = targets[0]["slot_stride"]
+    for t in targets:
+        if t["slot_stride"] != frame:
+            raise bad("target %d: slot_stride %d differs from target 0's %d"
+                      % (t["index"], t["slot_stride"], frame))
+    if h["data_size"] != h["ring_depth"] * frame:
+        raise bad("data_size %d is not ring_depth %d frames of %d bytes"
+                  % (h["data_size"], h["ring_depth"], frame))
     by_off = sorted(targets, key=lambda t: t["ring_off"])
     for a, b in zip(by_off, by_off[1:]):
-        a_end = a["ring_off"] + h["ring_depth"] * a["slot_stride"]
+        a_end = a["ring_off"] + SLOT_HEADER + 8 * a["record_words"]
         if a_end > b["ring_off"]:
-            raise bad("target %d: ring [%d, %d) overlaps the ring of target %d at %d"
+            raise bad("target %d: slot [%d, %d) overlaps the slot of target %d at %d"
                       % (a["index"], a["ring_off"], a_end, b["index"], b["ring_off"]))
 
     return dict(header=h, vm=vm, providers=providers, stats=stats, targets=targets)

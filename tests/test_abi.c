@@ -670,7 +670,7 @@ enum corruption {
 	C_STAT_NO_BUCKET, C_STAT_PROVIDER, C_STAT_VALUE_INDEX, C_STAT_DUP, C_TGT_KIND,
 	C_TGT_VCPU_INDEX, C_TGT_STATS_RANGE, C_TGT_STATS_WRAP, C_TGT_LABEL,
 	C_RING_OUTSIDE, C_RING_BEFORE, C_RING_ALIGN, C_RING_OVERLAP, C_STRIDE_SMALL,
-	C_STRIDE_ALIGN, C_RECORD_HUGE, C_TRUNCATED, C_EXTENDED, C_TINY,
+	C_STRIDE_ALIGN, C_STRIDE_DIFFERS, C_FRAMES_SHORT, C_RECORD_HUGE, C_TRUNCATED, C_EXTENDED, C_TINY,
 };
 
 struct corruption_case {
@@ -734,7 +734,10 @@ static const struct corruption_case cases[] = {
 	{ C_RING_OUTSIDE, "ring past the end", -EBADMSG, "outside the data section" },
 	{ C_RING_BEFORE, "ring in the schema", -EBADMSG, "outside the data section" },
 	{ C_RING_ALIGN, "ring unaligned", -EBADMSG, "not 64-byte aligned" },
-	{ C_RING_OVERLAP, "overlapping rings", -EBADMSG, "overlaps the ring of target" },
+	{ C_RING_OVERLAP, "overlapping slots", -EBADMSG, "overlaps the slot of target" },
+	{ C_STRIDE_DIFFERS, "slot_stride not the frame", -EBADMSG, "differs from target 0's" },
+	{ C_FRAMES_SHORT, "frames do not fill the data section", -EBADMSG,
+	  "is not ring_depth 3 frames of" },
 	{ C_STRIDE_SMALL, "slot_stride too small", -EBADMSG, "slot_stride 64 " },
 	{ C_STRIDE_ALIGN, "slot_stride not a multiple of 64", -EBADMSG, "slot_stride 136" },
 	{ C_RECORD_HUGE, "record_words 2^32-1", -EBADMSG, "slot_stride" },
@@ -812,6 +815,8 @@ corrupt_schema(uint8_t *b, enum corruption what)
 	case C_RING_ALIGN: TGT(b, 1)->ring_off += 8; break;
 	case C_RING_OVERLAP: TGT(b, 2)->ring_off = TGT(b, 1)->ring_off + 64; break;
 	case C_STRIDE_SMALL: TGT(b, 1)->slot_stride = 64; break;
+	case C_STRIDE_DIFFERS: TGT(b, 1)->slot_stride -= 64; break;	/* the slot still fits */
+	case C_FRAMES_SHORT: HDR(b)->ring_depth = DEPTH - 1; break;
 	case C_STRIDE_ALIGN: TGT(b, 1)->slot_stride = 136; break;
 	case C_RECORD_HUGE: TGT(b, 2)->record_words = UINT32_MAX; break;
 	default: corrupt_header(b, what); break;

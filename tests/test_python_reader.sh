@@ -98,12 +98,15 @@ def build(variant):
     stats_off = rup(targets_off + te * len(tents), 64)
     strings_off = rup(stats_off + se * len(sents), 64)
     data_off = rup(strings_off + len(strings), 4096)
-    strides = [rup(32 + 8 * t[6], 64) for t in tents]
-    rings, off = [], data_off
-    for st in strides:
-        rings.append(off)
-        off += DEPTH * st
-    size = off
+    # Frames (ABI.md section 6): slot k of every target side by side; the
+    # extended segment leaves a gap after each slot, which readers must
+    # take from the declared offsets.
+    rings, frame = [], 0
+    for t in tents:
+        rings.append(data_off + frame)
+        frame += rup(32 + 8 * t[6], 64) + (64 if ext else 0)
+    strides = [frame] * len(tents)
+    size = data_off + DEPTH * frame
     b = bytearray(size)
     nonzero = 0xA5 if ext else 0
     b[0:8] = b"KVMSTATS"
@@ -297,6 +300,10 @@ elif kind == "ring-overlap":
     put("Q", tgt(1) + 40, struct.unpack_from("=Q", b, tgt(0) + 40)[0])
 elif kind == "stride-small":
     put("I", tgt(1) + 36, 64)
+elif kind == "stride-differs":     # still room for the slot, but not the frame
+    put("I", tgt(1) + 36, struct.unpack_from("=I", b, tgt(1) + 36)[0] - 64)
+elif kind == "frames-short":       # one frame fewer than the data section holds
+    put("I", 72, H["ring_depth"] - 1)
 elif kind == "state":
     put("I", 140, 7)
 else:
@@ -467,7 +474,8 @@ data-off-unaligned header-size ring-depth strings-oob stats-table-oob entry-size
 vm-name-oob vm-name-no-nul stat-name-oob stat-provider stat-size stat-bucket
 value-index-oob unknown-name-oob unknown-provider unknown-size
 unknown-value-index-oob unknown-dup target-kind target-vcpu-index
-target-stats-oob ring-oob ring-unaligned ring-overlap stride-small state"
+target-stats-oob ring-oob ring-unaligned ring-overlap stride-small stride-differs
+frames-short state"
 # A later minor version's type, unit or base: that stat is skipped.
 skips="stat-type stat-unit stat-base"
 
