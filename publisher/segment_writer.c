@@ -4,7 +4,7 @@
  *
  * Layout (docs/ABI.md): the 256-byte header; the provider, target, stat
  * and string tables, each on its own 64-byte boundary; then, from a page
- * boundary, one ring per target.  Targets with equal stat arrays (the
+ * boundary, ring_depth frames, each holding one slot of every target.  Targets with equal stat arrays (the
  * vCPUs of a VM) share one range of the stat table.  Before the segment is
  * published it is checked with the same validator the readers run, so a
  * bad definition fails here with a message instead of in every reader.
