@@ -4,8 +4,9 @@
  *
  * Layout (docs/ABI.md): the 256-byte header; the provider, target, stat
  * and string tables, each on its own 64-byte boundary; then, from a page
- * boundary, ring_depth frames, each holding one slot of every target.  Targets with equal stat arrays (the
- * vCPUs of a VM) share one range of the stat table.  Before the segment is
+ * boundary, ring_depth frames, each holding one slot of every target.
+ * Targets with equal stat arrays (the vCPUs of a VM) share one range of
+ * the stat table.  Before the segment is
  * published it is checked with the same validator the readers run, so a
  * bad definition fails here with a message instead of in every reader.
  */
@@ -37,8 +38,8 @@ struct layout {
 	uint64_t providers_off, targets_off, stats_off, strings_off;
 	uint64_t strings_size;
 	uint64_t data_off, data_size;
-	uint64_t *ring_off;		/* per target */
-	uint32_t *stride;		/* per target */
+	uint64_t *ring_off;		/* per target, in frame 0 */
+	uint32_t frame;			/* bytes; every target's slot_stride */
 };
 
 static bool
@@ -187,8 +188,7 @@ layout_compute(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_
 	if (frame > KS_FRAME_MAX)
 		return ks_err(err, -EINVAL, "VM %s: one sweep's slots take %llu bytes, over %u",
 			      def->vm_name, (unsigned long long)frame, KS_FRAME_MAX);
-	for (uint32_t t = 0; t < def->nr_targets; t++)
-		lo->stride[t] = (uint32_t)frame;
+	lo->frame = (uint32_t)frame;
 	data = frame * def->ring_depth;
 	lo->data_size = data;
 	if (lo->data_off + data > (uint64_t)SIZE_MAX / 2 || lo->data_off + data > (uint64_t)INT64_MAX)
@@ -295,7 +295,7 @@ write_tables(struct ks_segment_writer *w, const struct ks_seg_def *def,
 		e->stats_first = lo->stats_first[t];
 		e->stats_count = td->nr_stats;
 		e->record_words = td->record_words;
-		e->slot_stride = lo->stride[t];
+		e->slot_stride = lo->frame;
 		e->ring_off = lo->ring_off[t];
 		/* Only the target that introduced a range writes its entries. */
 		if (lo->stats_first[t] == next_first && td->nr_stats > 0) {
@@ -303,7 +303,7 @@ write_tables(struct ks_segment_writer *w, const struct ks_seg_def *def,
 			next_first += td->nr_stats;
 		}
 		w->targets[t].ring = w->base + lo->ring_off[t];
-		w->targets[t].stride = lo->stride[t];
+		w->targets[t].stride = lo->frame;
 		w->targets[t].words = td->record_words;
 	}
 }
@@ -431,7 +431,6 @@ layout_free(struct layout *lo)
 {
 	free(lo->stats_first);
 	free(lo->ring_off);
-	free(lo->stride);
 }
 
 static int
@@ -440,8 +439,7 @@ layout_alloc(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_er
 	memset(lo, 0, sizeof(*lo));
 	lo->stats_first = calloc(def->nr_targets, sizeof(*lo->stats_first));
 	lo->ring_off = calloc(def->nr_targets, sizeof(*lo->ring_off));
-	lo->stride = calloc(def->nr_targets, sizeof(*lo->stride));
-	if (lo->stats_first == NULL || lo->ring_off == NULL || lo->stride == NULL)
+	if (lo->stats_first == NULL || lo->ring_off == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
 	return layout_compute(def, lo, err);
 }
