@@ -15,12 +15,14 @@ BUILD	?= build
 SAN	?=
 OPT	?= -O2
 
+# The version, in this one place: libraries, kvmstatsd and kvmstats take it from here.
+VERSION		:= 1.0.0
 SO_MAJOR	:= 1
-SO_VERSION	:= 1.0.0
+SO_VERSION	:= $(VERSION)
 
 WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wvla
-KS_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fPIC $(WARN) \
+KS_CFLAGS := -std=c11 -D_GNU_SOURCE -DKS_VERSION='"$(VERSION)"' $(OPT) -g -fPIC $(WARN) \
 	     -Iinclude -Ishm -Ipublisher -Ipublisher/daemon -Ireader -Itests/lib -pthread
 KS_LDFLAGS := -pthread
 ifneq ($(SAN),)

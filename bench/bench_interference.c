@@ -121,7 +121,7 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 			.vcpu_index = i ? i - 1 : KS_VCPU_INDEX_NONE,
 			.fd = ks_sim_vm_stats_fd(sim, (int)i - 1),
 		};
-	if (ks_vm_build(NULL, NULL, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
+	if (ks_vm_build(NULL, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
 	    ks_engine_add_vm(e, &vb.def, NULL, &err) < 0)
 		die("setup", err.msg);
 	ks_vm_build_clear(&vb, true);

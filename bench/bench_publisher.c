@@ -108,7 +108,7 @@ pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg)
 	if (ks_statsfd_parse(p->fds[0], "VM", &p->vm_s, &err) < 0 ||
 	    ks_statsfd_parse(p->fds[1], "vCPU", &p->vcpu_s, &err) < 0 ||
 	    ks_engine_create(cfg, &p->e, &err) < 0 ||
-	    ks_vm_build(NULL, NULL, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
+	    ks_vm_build(NULL, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
 	    ks_engine_add_vm(p->e, &vb.def, &p->evm, &err) < 0)
 		die("setup", err.msg);
 	ks_vm_build_clear(&vb, true);

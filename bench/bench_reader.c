@@ -536,7 +536,7 @@ setup(struct bench *b, unsigned nr_vcpus, bool real)
 			.vcpu_index = i ? i - 1 : KS_VCPU_INDEX_NONE,
 			.fd = stats_fd(b, (int)i - 1),
 		};
-	if (ks_vm_build(NULL, NULL, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
+	if (ks_vm_build(NULL, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
 	    ks_engine_add_vm(b->e, &vb.def, NULL, &err) < 0)
 		die("setup", err.msg);
 	ks_vm_build_clear(&vb, true);

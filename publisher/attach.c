@@ -62,11 +62,10 @@ struct ks_attach {
 	int pidfd;
 	int wakefd;			/* ks_attach_stop() wakes the monitor */
 	char *vm_name;
-	char *file;
 	char comm[32];
 	char seg_file[256];
 	unsigned rescan_ms;
-	ks_warn_fn warn;
+	ks_log_fn warn;
 	void (*on_end)(void *arg);
 	void *arg;
 	struct ks_engine_vm *vm;	/* NULL once ended */
@@ -462,7 +461,7 @@ publish(struct ks_attach *a, struct ref_set *s, struct kvmstats_error *err)
 			.fd = s->v[i].dup,
 			.own_fd = true,
 		};
-	ret = ks_vm_build(a->vm_name, a->file, fds, s->n, a->warn, &b, err);
+	ret = ks_vm_build(a->vm_name, fds, s->n, a->warn, &b, err);
 	free(fds);
 	if (ret < 0)
 		return ret;	/* the builder closed every duplicate */
@@ -646,7 +645,6 @@ attach_free(struct ks_attach *a)
 	if (a->wakefd >= 0)
 		close(a->wakefd);
 	free(a->vm_name);
-	free(a->file);
 	free(a);
 }
 
@@ -669,9 +667,7 @@ attach_alloc(struct ks_engine *e, const struct ks_attach_opts *o, struct ks_atta
 	a->arg = o->arg;
 	snprintf(name, sizeof(name), "kvm-%d", (int)o->pid);
 	a->vm_name = strdup(o->vm_name ? o->vm_name : name);
-	if (o->file)
-		a->file = strdup(o->file);
-	if (a->vm_name == NULL || (o->file && a->file == NULL)) {
+	if (a->vm_name == NULL) {
 		attach_free(a);
 		return ks_err(err, -ENOMEM, "out of memory");
 	}

@@ -23,10 +23,9 @@ struct ks_attach;
 
 struct ks_attach_opts {
 	pid_t pid;
-	const char *vm_name;		/* NULL: "kvm-<pid>" */
-	const char *file;		/* NULL: the default segment name */
+	const char *vm_name;		/* NULL: "kvm-<pid>"; the segment is kvmstats.<vm_name> */
 	unsigned rescan_ms;		/* 0: 1000 */
-	ks_warn_fn warn;		/* NULL: silent */
+	ks_log_fn warn;		/* NULL: silent */
 	/* Called once, from the monitor thread, when the VMM has exited. */
 	void (*on_end)(void *arg);
 	void *arg;

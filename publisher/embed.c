@@ -22,7 +22,7 @@ _Static_assert((int)KVMSTATS_TARGET_VCPU == (int)KS_TARGET_VCPU, "target kinds a
 
 struct kvmstats_vm {
 	struct ks_engine_vm *evm;
-	char *name;				/* as asked, NULL: from the fds */
+	char *name;				/* of every generation */
 	struct kvmstats_vm *prev, *next;	/* in the publisher's list */
 };
 
@@ -165,7 +165,7 @@ build(const char *name, const struct kvmstats_fd *fds, unsigned n,
 		return ks_err(err, -ENOMEM, "out of memory");
 	ret = dup_fds(fds, n, t, err);
 	if (ret == 0)
-		ret = ks_vm_build(name, NULL, t, n, NULL, b, err);
+		ret = ks_vm_build(name, t, n, NULL, b, err);
 	free(t);
 	return ret;
 }
@@ -181,12 +181,12 @@ kvmstats_publisher_add_vm(struct kvmstats_publisher *pub, const char *vm_name,
 
 	if (vm == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
-	if (vm_name && (vm->name = strdup(vm_name)) == NULL) {
-		free(vm);
-		return ks_err(err, -ENOMEM, "out of memory");
-	}
 	ret = build(vm_name, fds, nr_fds, &b, err);
-	if (ret == 0) {
+	/* The name the first generation got, from @vm_name or the fds, names them all. */
+	if (ret == 0 && (vm->name = strdup(b.def.vm_name)) == NULL) {
+		ks_vm_build_clear(&b, false);
+		ret = ks_err(err, -ENOMEM, "out of memory");
+	} else if (ret == 0) {
 		ret = ks_engine_add_vm(pub->engine, &b.def, &vm->evm, err);
 		ks_vm_build_clear(&b, true);
 	}
@@ -208,12 +208,10 @@ kvmstats_publisher_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm 
 	struct ks_vm_build b;
 	int ret;
 
+	/* Same name as the generation before, so the new segment replaces it. */
 	ret = build(vm->name, fds, nr_fds, &b, err);
 	if (ret < 0)
 		return ret;
-	/* Same name as the generation before, so the new segment replaces it. */
-	if (vm->name == NULL)
-		b.def.file = ks_engine_vm_file(vm->evm);
 	ret = ks_engine_replace_vm(pub->engine, vm->evm, &b.def, &next, err);
 	ks_vm_build_clear(&b, true);
 	if (ret == 0)

@@ -38,6 +38,7 @@
 #include "ks_err.h"
 #include "ks_seqlock.h"
 #include "ks_shmdir.h"
+#include "ks_sigbus.h"
 #include "ks_time.h"
 
 /* The poll thread checks for stop at least this often, even at 1 Hz. */
@@ -85,7 +86,9 @@ struct ks_engine_vm {
 	struct ks_engine_vm *retired_next;	/* in e->retired, under e->lock */
 	struct rcu_head rcu;
 	struct ks_engine *e;
-	struct ks_segment_writer *seg;
+	struct ks_segment_writer *seg;		/* swapped only under e->lock, by the sweeping thread */
+	char *file;				/* public name, for the life of the VM */
+	bool replacing;				/* under e->lock: a new generation is being made */
 	uint32_t nr_targets;
 	struct engine_target *targets;
 	uint64_t sweep;				/* last published */
@@ -107,6 +110,8 @@ struct ks_engine {
 	pthread_t thread;
 	atomic_bool running;
 	atomic_bool stop;
+
+	uint64_t bus_seen;			/* sweeping thread: ks_bus_faults() last seen */
 
 	_Atomic uint64_t sweeps;
 	_Atomic uint64_t overruns;
@@ -130,6 +135,7 @@ ks_engine_config_init(struct ks_engine_config *cfg)
 		.mode = 0640,
 		.gid = (gid_t)-1,
 		.keep = false,
+		.log = NULL,
 	};
 }
 
@@ -259,6 +265,7 @@ vm_free(struct ks_engine_vm *vm)
 	}
 	free(vm->targets);
 	ks_segment_destroy(&vm->seg);
+	free(vm->file);
 	free(vm);
 }
 
@@ -340,6 +347,65 @@ walk(struct ks_engine *e, struct ks_engine_vm *vm)
 	return atomic_load_explicit(vm ? &vm->next : &e->vms, memory_order_acquire);
 }
 
+/* ---- a segment truncated under us ------------------------------------------ */
+
+/*
+ * Under e->lock, on the sweeping thread: the fault handler gave @vm's
+ * mapping private pages (ks_sigbus.h), so its sweeps went on harmlessly,
+ * but no reader sees them.  Publish a new segment (the next generation)
+ * in its place, under its name.  The VM stays the same object, so the
+ * sources that hold it (intake, attach, embedded API) never notice.
+ */
+static void
+reseat(struct ks_engine *e, struct ks_engine_vm *vm)
+{
+	struct ks_segment_writer *old = vm->seg, *nw = NULL;
+	struct kvmstats_error err;
+	int ret;
+
+	ks_logf(e->cfg.log, "VM %s: its segment %s was truncated under the publisher; "
+		"publishing a new one", old->vm_name, vm->file);
+	ret = ks_segment_clone(old, vm->generation + 1, &nw, &err);
+	if (ret == 0) {
+		vm->seg = nw;
+		sweep_vm(e, vm);	/* readers never see a segment without a sample */
+		ret = ks_segment_publish(nw, old, &err);
+	}
+	if (ret < 0) {
+		vm->seg = old;
+		ks_segment_destroy(&nw);
+		ks_logf(e->cfg.log, "VM %s: cannot publish a new segment: %s; its stats are "
+			"not published until it is replaced", old->vm_name, err.msg);
+		return;
+	}
+	vm->generation++;
+	ks_segment_destroy(&old);
+	ks_logf(e->cfg.log, "VM %s: published generation %llu as %s",
+		nw->vm_name, (unsigned long long)vm->generation, vm->file);
+}
+
+/*
+ * Sweeping thread, after each sweep: one relaxed load of the process's
+ * fault count is all a sweep pays for this.  A VM whose new generation a
+ * control thread is making (replacing) gets that one instead.
+ */
+static void
+reseat_faulted(struct ks_engine *e)
+{
+	uint64_t faults = ks_bus_faults();
+	struct ks_engine_vm *vm;
+
+	if (faults == e->bus_seen)
+		return;
+	e->bus_seen = faults;
+	pthread_mutex_lock(&e->lock);
+	for (vm = atomic_load_explicit(&e->vms, memory_order_relaxed); vm != NULL;
+	     vm = atomic_load_explicit(&vm->next, memory_order_relaxed))
+		if (ks_segment_faulted(vm->seg) && !vm->replacing)
+			reseat(e, vm);
+	pthread_mutex_unlock(&e->lock);
+}
+
 /* ---- the poll thread ------------------------------------------------------ */
 
 static void *
@@ -363,6 +429,7 @@ poll_thread(void *arg)
 		for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 			sweep_vm(e, vm);
 		rcu_read_unlock();
+		reseat_faulted(e);
 		t1 = ks_mono_ns();
 		relaxed_add(&e->sweeps, 1);
 		relaxed_add(&e->sweep_ns_total, t1 - t0);
@@ -508,18 +575,18 @@ release_def_sources(const struct ks_vm_def *def)
 		}
 }
 
-/* The public file name of @def's segment. */
+/* The public file name of @def's segment: kvmstats.<VM name>, the one rule. */
 static int
 vm_file_name(const struct ks_vm_def *def, char *file, size_t len, struct kvmstats_error *err)
 {
-	int n;
+	char why[128];
 
-	if (def->file)
-		n = snprintf(file, len, "%s", def->file);
-	else
-		n = snprintf(file, len, "kvmstats.%s", def->vm_name);
-	if (n < 0 || (size_t)n >= len || strchr(file, '/') || file[0] == '.')
-		return ks_err(err, -EINVAL, "VM %s: bad segment name \"%s\"", def->vm_name, file);
+	if (def->vm_name == NULL)
+		return ks_err(err, -EINVAL, "a VM without a name");
+	if (ks_vm_name_fault(def->vm_name, why, sizeof(why)) != NULL)
+		return ks_err(err, -EINVAL, "VM name \"%s\" %s", def->vm_name, why);
+	if (ks_shm_file_name(def->vm_name, file, len) < 0)
+		return ks_err(err, -EINVAL, "VM %s: no segment name fits", def->vm_name);
 	return 0;
 }
 
@@ -540,7 +607,7 @@ check_name_free(struct ks_engine *e, const struct ks_vm_def *def,
 	pthread_mutex_lock(&e->lock);
 	for (vm = atomic_load_explicit(&e->vms, memory_order_relaxed); vm != NULL;
 	     vm = atomic_load_explicit(&vm->next, memory_order_relaxed))
-		if (vm != self && strcmp(vm->seg->file, file) == 0)
+		if (vm != self && strcmp(vm->file, file) == 0)
 			break;
 	pthread_mutex_unlock(&e->lock);
 	if (vm != NULL)
@@ -555,7 +622,8 @@ check_name_free(struct ks_engine *e, const struct ks_vm_def *def,
  */
 static int
 vm_create(struct ks_engine *e, const struct ks_vm_def *def, uint64_t generation,
-	  struct ks_engine_vm **out, struct kvmstats_error *err)
+	  const struct ks_segment_writer *predecessor, struct ks_engine_vm **out,
+	  struct kvmstats_error *err)
 {
 	struct ks_engine_vm *vm = calloc(1, sizeof(*vm));
 	struct vm_layout l = { 0 };
@@ -593,14 +661,19 @@ vm_create(struct ks_engine *e, const struct ks_vm_def *def, uint64_t generation,
 		.targets = l.targets,
 	};
 	struct ks_seg_place place = {
-		.dir = e->dir, .file = file, .mode = e->cfg.mode, .gid = e->cfg.gid,
+		.dir = e->dir, .mode = e->cfg.mode, .gid = e->cfg.gid,
 	};
+	vm->file = strdup(file);
+	if (vm->file == NULL) {
+		ret = ks_err(err, -ENOMEM, "VM %s: out of memory", def->vm_name);
+		goto fail;
+	}
 	ret = ks_segment_create(&sd, &place, &vm->seg, err);
 	if (ret < 0)
 		goto fail;
 	/* Readers never see a segment without a sample. */
 	sweep_vm(e, vm);
-	ret = ks_segment_publish(vm->seg, err);
+	ret = ks_segment_publish(vm->seg, predecessor, err);
 	if (ret < 0)
 		goto fail;
 	layout_free(&l, def->nr_targets);
@@ -722,7 +795,7 @@ ks_engine_add_vm(struct ks_engine *e, const struct ks_vm_def *def,
 		release_def_sources(def);
 		return ret;
 	}
-	ret = vm_create(e, def, 1, &vm, err);
+	ret = vm_create(e, def, 1, NULL, &vm, err);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&e->lock);
@@ -741,25 +814,39 @@ ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
 {
 	_Atomic(struct ks_engine_vm *) *link;
 	struct ks_engine_vm *vm;
-	int ret;
+	uint64_t generation = 0;
+	int ret = 0;
 
+	/*
+	 * While @old is being replaced nobody else swaps its segment (see
+	 * reseat_faulted()), so old->seg can name the file the new one may
+	 * take the name from.
+	 */
 	pthread_mutex_lock(&e->lock);
-	ret = link_to(e, old) == NULL;
+	if (link_to(e, old) == NULL)
+		ret = ks_err(err, -ENOENT, "VM %s: the VM to replace is not published",
+			     def->vm_name);
+	else if (old->replacing)
+		ret = ks_err(err, -EBUSY, "VM %s: a new generation is already being made",
+			     def->vm_name);
+	else
+		old->replacing = true, generation = old->generation + 1;
 	pthread_mutex_unlock(&e->lock);
-	if (ret) {
-		release_def_sources(def);
-		return ks_err(err, -ENOENT, "VM %s: the VM to replace is not published",
-			      def->vm_name);
-	}
-	ret = check_name_free(e, def, old, err);
 	if (ret < 0) {
 		release_def_sources(def);
 		return ret;
 	}
-	/* The new segment is renamed over the old name inside vm_create(). */
-	ret = vm_create(e, def, old->generation + 1, &vm, err);
+	ret = check_name_free(e, def, old, err);
 	if (ret < 0)
+		release_def_sources(def);
+	else
+		ret = vm_create(e, def, generation, old->seg, &vm, err);
+	if (ret < 0) {
+		pthread_mutex_lock(&e->lock);
+		old->replacing = false;
+		pthread_mutex_unlock(&e->lock);
 		return ret;
+	}
 	pthread_mutex_lock(&e->lock);
 	link = link_to(e, old);
 	if (link == NULL) {
@@ -817,6 +904,7 @@ ks_engine_sweep(struct ks_engine *e)
 	for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 		sweep_vm(e, vm);
 	pthread_mutex_unlock(&e->lock);
+	reseat_faulted(e);
 	relaxed_add(&e->sweeps, 1);
 	return 0;
 }
@@ -835,7 +923,7 @@ ks_engine_get_stats(const struct ks_engine *e, struct ks_engine_stats *st)
 const char *
 ks_engine_vm_file(const struct ks_engine_vm *vm)
 {
-	return vm->seg->file;
+	return vm->file;
 }
 
 /*

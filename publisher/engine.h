@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "kvmstats/types.h"
+#include "ks_log.h"
 #include "segment_writer.h"
 
 #define KS_HZ_MIN		1
@@ -63,8 +64,7 @@ struct ks_target_def {
 };
 
 struct ks_vm_def {
-	const char *vm_name;			/* e.g. "kvm-1234" */
-	const char *file;			/* NULL: "kvmstats.<vm_name>" */
+	const char *vm_name;			/* e.g. "kvm-1234"; the segment is kvmstats.<vm_name> */
 	uint32_t nr_targets;
 	const struct ks_target_def *targets;
 };
@@ -76,6 +76,7 @@ struct ks_engine_config {
 	mode_t mode;				/* segment file mode, e.g. 0640 */
 	gid_t gid;				/* (gid_t)-1: the creator's */
 	bool keep;				/* leave ended segments in place */
+	ks_log_fn log;				/* rare events (a truncated segment); NULL: silent */
 };
 
 void ks_engine_config_init(struct ks_engine_config *cfg);
@@ -100,7 +101,8 @@ int ks_engine_add_vm(struct ks_engine *e, const struct ks_vm_def *def,
 /*
  * ks_engine_replace_vm() - a new generation of @old (e.g. vCPU hotplug):
  * the new segment replaces the old one under the same name, and the old
- * one is marked superseded so that its readers re-attach.
+ * one is marked superseded so that its readers re-attach.  -EBUSY while
+ * another replacement of @old is under way.
  */
 int ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
 			 const struct ks_vm_def *def, struct ks_engine_vm **out,
@@ -125,7 +127,7 @@ struct ks_engine_stats {
 };
 void ks_engine_get_stats(const struct ks_engine *e, struct ks_engine_stats *st);
 
-/* The public file name of a VM's segment. */
+/* The public file name of a VM's segment (valid as long as @vm). */
 const char *ks_engine_vm_file(const struct ks_engine_vm *vm);
 
 /* Stop the poll thread (idempotent).  Segments stay live until removed. */

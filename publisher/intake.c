@@ -36,6 +36,7 @@
 #include "intake.h"
 #include "ks_err.h"
 #include "ks_shmdir.h"
+#include "ks_text.h"
 #include "ks_time.h"
 #include "statsfd.h"
 
@@ -79,7 +80,7 @@ struct ks_intake {
 	uid_t *allow;
 	unsigned nr_allow;
 	uint64_t quiet_ns;
-	ks_warn_fn log;
+	ks_log_fn log;
 	int listen_fd, wake_fd;
 	dev_t sock_dev;
 	ino_t sock_ino;
@@ -254,18 +255,15 @@ vm_publish(struct ks_intake *in, const struct intake_conn *c, struct intake_vm *
 	struct ks_engine_vm *nv;
 	struct ks_fd_target *t;
 	struct ks_vm_build b;
-	char file[128];
 	int ret;
 
 	v->dirty = false;	/* a failed set is not retried until it changes */
-	if (ks_shm_file_name(v->name, file, sizeof(file)) < 0)
-		return ks_err(err, -EINVAL, "VM %s: no valid segment name", v->name);
 	t = calloc(v->nr_fds, sizeof(*t));
 	if (t == NULL)
 		return ks_err(err, -ENOMEM, "VM %s: out of memory", v->name);
 	ret = vm_targets(v, t, err);
 	if (ret == 0)
-		ret = ks_vm_build(v->name, file, t, v->nr_fds, in->log, &b, err);
+		ret = ks_vm_build(v->name, t, v->nr_fds, in->log, &b, err);
 	free(t);
 	if (ret < 0)
 		return ret;
@@ -338,20 +336,13 @@ struct intake_rx {
 	unsigned nr_fds;
 };
 
-static bool
-printable(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
-/* A string field of @size bytes: NUL-terminated, no control characters. */
+/* A string field of @size bytes: NUL-terminated printable text (ks_text.h). */
 static bool
 field_ok(const char *s, size_t size)
 {
-	return memchr(s, '\0', size) != NULL && printable(s);
+	const char *nul = memchr(s, '\0', size);
+
+	return nul != NULL && ks_text_fault(s, (size_t)(nul - s), NULL) == NULL;
 }
 
 /* Return: 0, or a negative errno with @why filled for the reply. */
@@ -359,19 +350,21 @@ static int
 check_msg(const struct intake_rx *rx, char *why, size_t len)
 {
 	const struct ks_intake_msg *m = &rx->m;
+	char fault[128];
 
 	if (rx->flags & MSG_CTRUNC) {
 		snprintf(why, len, "ancillary data truncated: at most one fd per message");
 		return -EINVAL;
 	}
 	if (!field_ok(m->vm, sizeof(m->vm)) || !field_ok(m->label, sizeof(m->label))) {
-		snprintf(why, len, "vm and label must be NUL-terminated text within their "
-			 "%zu and %zu bytes", sizeof(m->vm), sizeof(m->label));
+		snprintf(why, len, "vm and label must be NUL-terminated UTF-8 text without "
+			 "control characters, within their %zu and %zu bytes", sizeof(m->vm),
+			 sizeof(m->label));
 		return -EINVAL;
 	}
-	if (m->vm[0] == '\0' || m->vm[0] == '.' || strchr(m->vm, '/')) {
-		snprintf(why, len, "bad VM name \"%s\": it names a segment file, so it must "
-			 "not be empty, start with '.' or contain '/'", m->vm);
+	if (ks_vm_name_fault(ks_vm_name_of(m->vm), fault, sizeof(fault)) != NULL) {
+		snprintf(why, len, "bad VM name \"%s\": it %s, and it names a segment file",
+			 m->vm, fault);
 		return -EINVAL;
 	}
 	switch (m->op) {
@@ -558,7 +551,7 @@ static bool
 conn_message(struct ks_intake *in, struct intake_conn *c)
 {
 	struct intake_rx rx;
-	char why[200];
+	char why[512];
 	int ret;
 
 	ret = recv_msg(c->sock, &rx);
@@ -592,6 +585,8 @@ conn_message(struct ks_intake *in, struct intake_conn *c)
 		close_fds(rx.fds, rx.nr_fds);
 		return send_reply(c->sock, ret, "%s", why) == 0;
 	}
+	/* One spelling per VM from here on: "kvmstats.x" is VM "x". */
+	memmove(rx.m.vm, ks_vm_name_of(rx.m.vm), strlen(ks_vm_name_of(rx.m.vm)) + 1);
 	if (rx.m.op == KS_INTAKE_OP_FD)
 		ret = op_fd(in, c, &rx.m, rx.fds[0]);
 	else

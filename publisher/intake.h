@@ -56,7 +56,7 @@ struct ks_intake_opts {
 	unsigned nr_allow;
 	mode_t mode;			/* socket file mode, e.g. 0660 */
 	unsigned quiet_ms;		/* publish after this long without a new fd; 0: 200 */
-	ks_warn_fn log;			/* one line per connection event; NULL: silent */
+	ks_log_fn log;			/* one line per connection event; NULL: silent */
 };
 
 int ks_intake_start(struct ks_engine *e, const struct ks_intake_opts *o,

@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "ks_err.h"
 #include "ks_shmdir.h"
+#include "ks_text.h"
 #include "ks_time.h"
 #include "options.h"
 #include "sources.h"
@@ -30,11 +32,40 @@
 
 static bool quiet;
 
+/* An error is said even with --quiet. */
+static void
+say_error(const char *msg)
+{
+	char line[2048];
+
+	fprintf(stderr, "kvmstatsd: %s\n", ks_text_escape(line, sizeof(line), msg));
+}
+
+/* Lines quote names from peers and files: escaped (ks_text.h), one write each. */
 static void
 say_line(const char *msg)
 {
-	if (!quiet)
-		fprintf(stderr, "kvmstatsd: %s\n", msg);
+	char line[2048];
+
+	if (quiet)
+		return;
+	ks_text_escape(line, sizeof(line), msg);
+	fprintf(stderr, "kvmstatsd: %s\n", line);
+}
+
+/*
+ * Every VM holds one fd per vCPU and the intake a socket per VMM: the
+ * soft limit of 1024 is too low for a big host, so take the hard one.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static void
@@ -93,6 +124,8 @@ main(int argc, char **argv)
 	if (ret != 0)
 		return ret > 0 ? 0 : EXIT_USAGE;
 	quiet = o.quiet;
+	o.cfg.log = say_line;
+	raise_fd_limit();
 
 	/* Every thread started from here inherits the mask: signals come to sigtimedwait(). */
 	sigemptyset(&set);
@@ -102,10 +135,12 @@ main(int argc, char **argv)
 	sigaddset(&set, SIG_SOURCE_ENDED);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	/* Ours that a killed kvmstatsd left behind (their names are ours to reuse). */
+	(void)ks_segment_reap(o.cfg.dir, say_line);
 	if (ks_engine_create(&o.cfg, &e, &err) < 0 ||
 	    sources_start(e, &o, &s, on_attach_end, say_line, &err) < 0 ||
 	    ks_engine_start(e, &err) < 0) {
-		fprintf(stderr, "kvmstatsd: %s\n", err.msg);
+		say_error(err.msg);
 		sources_stop_feeds(&s);
 		ks_engine_destroy(&e);
 		sources_free(&s);

@@ -16,15 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ks_err.h"
+#include "ks_liveness.h"
 #include "ks_shmdir.h"
 #include "ks_time.h"
 #include "ks_validate.h"
+#include "segment_names.h"
 #include "segment_writer.h"
 
 #define ROUNDUP(x, a)	(((x) + (uint64_t)(a) - 1) / (uint64_t)(a) * (uint64_t)(a))
@@ -77,8 +78,16 @@ str_bytes(const char *s)
 static int
 check_def(const struct ks_seg_def *def, struct kvmstats_error *err)
 {
-	if (def->vm_name == NULL || def->vm_name[0] == '\0')
+	char why[128];
+
+	if (def->vm_name == NULL)
 		return ks_err(err, -EINVAL, "segment definition: no VM name");
+	/* The caller says which VM; the file name is made from it, here only. */
+	if (ks_vm_name_fault(def->vm_name, why, sizeof(why)) != NULL ||
+	    ks_vm_name_of(def->vm_name) != def->vm_name)
+		return ks_err(err, -EINVAL, "segment definition: VM name \"%s\" %s",
+			      def->vm_name, ks_vm_name_of(def->vm_name) != def->vm_name ?
+			      "carries the kvmstats. prefix" : why);
 	if (def->providers == NULL || def->targets == NULL)
 		return ks_err(err, -EINVAL, "VM %s: no provider or target array", def->vm_name);
 	if (def->ring_depth < 2 || def->ring_depth > KS_RING_DEPTH_LIMIT)
@@ -302,67 +311,61 @@ write_tables(struct ks_segment_writer *w, const struct ks_seg_def *def,
 			write_stats(w->base, td, next_first, strings, &used);
 			next_first += td->nr_stats;
 		}
-		w->targets[t].ring = w->base + lo->ring_off[t];
-		w->targets[t].stride = lo->frame;
-		w->targets[t].words = td->record_words;
 	}
 }
 
-/* A hidden name no reader enumerates and no other publisher picks. */
-static char *
-tmp_name(const char *file)
-{
-	uint64_t rnd;
-	char *name;
+/* ---- the file --------------------------------------------------------- */
 
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-		rnd = ks_mono_ns() * 0x9e3779b97f4a7c15ull;
-	}
-	if (asprintf(&name, ".kvmstats.tmp.%s.%d.%016llx", file, (int)getpid(),
-		     (unsigned long long)rnd) < 0)
-		return NULL;
-	return name;
-}
-
+/*
+ * Created 0600 and locked before anybody else may open it: a reader that
+ * got in first could hold a read lock that keeps the liveness lock out.
+ */
 static int
-open_tmp(struct ks_segment_writer *w, const struct ks_seg_place *place,
-	 const char *dir, struct kvmstats_error *err)
+open_tmp(struct ks_segment_writer *w, struct kvmstats_error *err)
 {
+	int rc;
+
 	for (int tries = 0; tries < 8; tries++) {
 		free(w->tmp_file);
-		w->tmp_file = tmp_name(w->file);
+		w->tmp_file = ks_name_tmp(w->file);
 		if (w->tmp_file == NULL)
 			return ks_err(err, -ENOMEM, "out of memory");
 		w->fd = openat(w->dirfd, w->tmp_file,
-			       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			       place->mode);
+			       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (w->fd >= 0)
-			return 0;
+			break;
 		if (errno != EEXIST)
 			break;
 	}
-	free(w->tmp_file);
-	w->tmp_file = NULL;
-	return ks_err(err, -errno, "cannot create a segment file in %s: %s",
-		      dir, strerror(errno));
+	if (w->fd < 0) {
+		rc = -errno;
+		free(w->tmp_file);
+		w->tmp_file = NULL;
+		return ks_err(err, rc, "cannot create a segment file in %s: %s", w->dir,
+			      strerror(-rc));
+	}
+	rc = ks_liveness_lock(w->fd);
+	if (rc < 0)
+		return ks_err(err, rc, "%s/%s: cannot take the liveness lock (F_OFD_SETLK): %s",
+			      w->dir, w->tmp_file, strerror(-rc));
+	return 0;
 }
 
 /* Mode, group and every byte of storage, before anything is mapped. */
 static int
-size_file(struct ks_segment_writer *w, const struct ks_seg_place *place,
-	  const char *dir, struct kvmstats_error *err)
+size_file(struct ks_segment_writer *w, struct kvmstats_error *err)
 {
 	int rc;
 
-	/* The creation mode went through the umask; the caller asked for exactly this. */
-	if (fchmod(w->fd, place->mode) < 0)
-		return ks_err(err, -errno, "%s/%s: fchmod %04o: %s", dir, w->tmp_file,
-			      (unsigned)place->mode, strerror(errno));
-	if (place->gid != (gid_t)-1 && fchown(w->fd, (uid_t)-1, place->gid) < 0)
+	/* The final mode, now that the lock is ours (and exactly it: no umask). */
+	if (fchmod(w->fd, w->mode) < 0)
+		return ks_err(err, -errno, "%s/%s: fchmod %04o: %s", w->dir, w->tmp_file,
+			      (unsigned)w->mode, strerror(errno));
+	if (w->gid != (gid_t)-1 && fchown(w->fd, (uid_t)-1, w->gid) < 0)
 		return ks_err(err, -errno, "%s/%s: cannot give the segment to group %u: %s",
-			      dir, w->tmp_file, (unsigned)place->gid, strerror(errno));
+			      w->dir, w->tmp_file, (unsigned)w->gid, strerror(errno));
 	if (ftruncate(w->fd, (off_t)w->size) < 0)
-		return ks_err(err, -errno, "%s/%s: ftruncate to %zu bytes: %s", dir,
+		return ks_err(err, -errno, "%s/%s: ftruncate to %zu bytes: %s", w->dir,
 			      w->tmp_file, w->size, strerror(errno));
 	/*
 	 * Reserve every page now: on a full tmpfs a sparse file would fail
@@ -372,29 +375,37 @@ size_file(struct ks_segment_writer *w, const struct ks_seg_place *place,
 	if (rc == ENOSPC)
 		return ks_err(err, -ENOSPC,
 			      "no room for a %zu-byte segment in %s: free space there (or lower the ring depth)",
-			      w->size, dir);
+			      w->size, w->dir);
 	if (rc != 0)
-		return ks_err(err, -rc, "%s/%s: posix_fallocate of %zu bytes: %s", dir,
+		return ks_err(err, -rc, "%s/%s: posix_fallocate of %zu bytes: %s", w->dir,
 			      w->tmp_file, w->size, strerror(rc));
 	return 0;
 }
 
 static int
-map_file(struct ks_segment_writer *w, const char *dir, struct kvmstats_error *err)
+map_file(struct ks_segment_writer *w, struct kvmstats_error *err)
 {
 	void *p = mmap(NULL, w->size, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+	int rc;
 
 	if (p == MAP_FAILED)
-		return ks_err(err, -errno, "%s/%s: mmap of %zu bytes: %s", dir,
+		return ks_err(err, -errno, "%s/%s: mmap of %zu bytes: %s", w->dir,
 			      w->tmp_file, w->size, strerror(errno));
 	w->base = p;
 	w->hdr = p;
+	/* Its owner may truncate the file: that must not kill us (ks_sigbus.h). */
+	rc = ks_bus_guard(p, w->size, true, &w->faulted, &w->guard);
+	if (rc < 0)
+		return ks_err(err, rc, "%s/%s: cannot guard the mapping against SIGBUS: %s",
+			      w->dir, w->tmp_file, strerror(-rc));
 	return 0;
 }
 
+/* A writer for @vm_name in @dir, before any file exists. */
 static int
-writer_alloc(const struct ks_seg_def *def, const struct ks_seg_place *place,
-	     struct ks_segment_writer **wp, struct kvmstats_error *err)
+writer_alloc(const char *vm_name, const char *dir, mode_t mode, gid_t gid,
+	     uint32_t ring_depth, uint32_t nr_targets, struct ks_segment_writer **wp,
+	     struct kvmstats_error *err)
 {
 	struct ks_segment_writer *w = calloc(1, sizeof(*w));
 	char buf[256];
@@ -405,25 +416,42 @@ writer_alloc(const struct ks_seg_def *def, const struct ks_seg_place *place,
 	*wp = w;
 	w->dirfd = -1;
 	w->fd = -1;
-	w->ring_depth = def->ring_depth;
-	w->nr_targets = def->nr_targets;
-	w->targets = calloc(def->nr_targets, sizeof(*w->targets));
-	if (w->targets == NULL)
+	w->mode = mode;
+	w->gid = gid;
+	w->ring_depth = ring_depth;
+	w->nr_targets = nr_targets;
+	atomic_init(&w->faulted, false);
+	w->targets = calloc(nr_targets, sizeof(*w->targets));
+	w->dir = strdup(dir);
+	w->vm_name = strdup(vm_name);
+	if (w->targets == NULL || w->dir == NULL || w->vm_name == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
-	if (place->file != NULL && place->file[0] != '\0') {
-		if (strchr(place->file, '/') != NULL || place->file[0] == '.')
-			return ks_err(err, -EINVAL, "bad segment file name \"%s\"", place->file);
-		w->file = strdup(place->file);
-	} else {
-		rc = ks_shm_file_name(def->vm_name, buf, sizeof(buf));
-		if (rc < 0)
-			return ks_err(err, rc, "VM name \"%s\" cannot name a segment file",
-				      def->vm_name);
-		w->file = strdup(buf);
-	}
+	rc = ks_shm_file_name(vm_name, buf, sizeof(buf));
+	if (rc < 0)
+		return ks_err(err, rc, "VM name \"%s\" cannot name a segment file", vm_name);
+	w->file = strdup(buf);
 	if (w->file == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
+	w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->dirfd < 0)
+		return ks_err(err, -errno, "cannot open the segment directory %s: %s",
+			      dir, strerror(errno));
 	return 0;
+}
+
+/* The file, sized, locked and mapped: everything but its contents. */
+static int
+make_file(struct ks_segment_writer *w, size_t size, struct kvmstats_error *err)
+{
+	int rc;
+
+	w->size = size;
+	rc = open_tmp(w, err);
+	if (rc == 0)
+		rc = size_file(w, err);
+	if (rc == 0)
+		rc = map_file(w, err);
+	return rc;
 }
 
 static void
@@ -444,44 +472,36 @@ layout_alloc(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_er
 	return layout_compute(def, lo, err);
 }
 
-/* The publisher runs the readers' validator on its own work. */
+/*
+ * The publisher runs the readers' validator on its own work, then keeps
+ * the schema it wrote (for ks_segment_clone()) and finds its rings from it.
+ */
 static int
 self_check(struct ks_segment_writer *w, struct kvmstats_error *err)
 {
 	struct kvmstats_error verr;
+	const struct ks_shm_header *h = w->hdr;
 	int rc;
 
-	rc = ks_validate_segment(w->base, w->hdr->data_off, w->size, w->file,
+	rc = ks_validate_segment(w->base, h->data_off, w->size, w->file,
 				 KS_VALIDATE_UNPUBLISHED, &verr);
 	if (rc < 0)
 		return ks_err(err, -EINVAL, "invalid segment definition: %s", verr.msg);
+	w->schema = malloc(h->data_off);
+	if (w->schema == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	memcpy(w->schema, w->base, h->data_off);
+	for (uint32_t t = 0; t < w->nr_targets; t++) {
+		struct ks_shm_target e;
+
+		ks_copy_target(w->schema, t, &e);
+		w->targets[t] = (struct ks_writer_target) {
+			.ring = w->base + e.ring_off,
+			.stride = e.slot_stride,
+			.words = e.record_words,
+		};
+	}
 	return 0;
-}
-
-static int
-create_file(struct ks_segment_writer *w, const struct ks_seg_def *def,
-	    const struct ks_seg_place *place, const struct layout *lo,
-	    struct kvmstats_error *err)
-{
-	const char *dir = ks_shm_dir(place->dir);
-	int rc;
-
-	w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->dirfd < 0)
-		return ks_err(err, -errno, "cannot open the segment directory %s: %s",
-			      dir, strerror(errno));
-	w->size = (size_t)(lo->data_off + lo->data_size);
-	rc = open_tmp(w, place, dir, err);
-	if (rc == 0)
-		rc = size_file(w, place, dir, err);
-	if (rc == 0)
-		rc = map_file(w, dir, err);
-	if (rc < 0)
-		return rc;
-	/* A fresh file reads as zeros: every slot starts with seq 0, sweep 0. */
-	write_header(w, def, lo);
-	write_tables(w, def, lo);
-	return self_check(w, err);
 }
 
 int
@@ -496,11 +516,18 @@ ks_segment_create(const struct ks_seg_def *def, const struct ks_seg_place *place
 	memset(&lo, 0, sizeof(lo));
 	rc = check_def(def, err);
 	if (rc == 0)
-		rc = writer_alloc(def, place, &w, err);
+		rc = writer_alloc(def->vm_name, ks_shm_dir(place->dir), place->mode, place->gid,
+				  def->ring_depth, def->nr_targets, &w, err);
 	if (rc == 0)
 		rc = layout_alloc(def, &lo, err);
 	if (rc == 0)
-		rc = create_file(w, def, place, &lo, err);
+		rc = make_file(w, (size_t)(lo.data_off + lo.data_size), err);
+	if (rc == 0) {
+		/* A fresh file reads as zeros: every slot starts with seq 0, sweep 0. */
+		write_header(w, def, &lo);
+		write_tables(w, def, &lo);
+		rc = self_check(w, err);
+	}
 	layout_free(&lo);
 	if (rc < 0) {
 		ks_segment_destroy(&w);
@@ -511,8 +538,45 @@ ks_segment_create(const struct ks_seg_def *def, const struct ks_seg_place *place
 }
 
 int
-ks_segment_publish(struct ks_segment_writer *w, struct kvmstats_error *err)
+ks_segment_clone(const struct ks_segment_writer *old, uint64_t generation,
+		 struct ks_segment_writer **out, struct kvmstats_error *err)
 {
+	const struct ks_shm_header *oh = old->schema;
+	struct ks_segment_writer *w = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = writer_alloc(old->vm_name, old->dir, old->mode, old->gid, old->ring_depth,
+			  old->nr_targets, &w, err);
+	if (rc == 0)
+		rc = make_file(w, old->size, err);
+	if (rc == 0) {
+		memcpy(w->base, old->schema, oh->data_off);
+		/* Lines 0-2 as written, but for what is this segment's own. */
+		w->hdr->generation = generation;
+		w->hdr->created_mono_ns = ks_mono_ns();
+		w->hdr->publisher_pid = (int32_t)getpid();
+		atomic_store_explicit(&w->hdr->state, KS_STATE_BUILDING, memory_order_relaxed);
+		atomic_store_explicit(&w->hdr->ready, 0, memory_order_relaxed);
+		atomic_store_explicit(&w->hdr->sweep, 0, memory_order_relaxed);
+		atomic_store_explicit(&w->hdr->heartbeat_ns, 0, memory_order_relaxed);
+		atomic_store_explicit(&w->hdr->read_errors, 0, memory_order_relaxed);
+		rc = self_check(w, err);
+	}
+	if (rc < 0) {
+		ks_segment_destroy(&w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int
+ks_segment_publish(struct ks_segment_writer *w, const struct ks_segment_writer *predecessor,
+		   struct kvmstats_error *err)
+{
+	int rc;
+
 	if (w->tmp_file == NULL)
 		return ks_err(err, -EALREADY, "segment %s is already published", w->file);
 	atomic_store_explicit(&w->hdr->state, KS_STATE_LIVE, memory_order_relaxed);
@@ -523,10 +587,10 @@ ks_segment_publish(struct ks_segment_writer *w, struct kvmstats_error *err)
 	 * (reader/attach.c: wait_ready()).
 	 */
 	atomic_store_explicit(&w->hdr->ready, KS_READY_MAGIC, memory_order_release);
-	/* Atomically replaces an older segment of the same name. */
-	if (renameat(w->dirfd, w->tmp_file, w->dirfd, w->file) < 0)
-		return ks_err(err, -errno, "cannot publish segment %s: rename: %s",
-			      w->file, strerror(errno));
+	rc = ks_name_take(w->dirfd, w->dir, w->tmp_file, w->file,
+			  predecessor != NULL ? predecessor->fd : -1, err);
+	if (rc < 0)
+		return rc;
 	free(w->tmp_file);
 	w->tmp_file = NULL;
 	return 0;
@@ -543,28 +607,10 @@ ks_segment_set_state(struct ks_segment_writer *w, enum ks_shm_state state)
 	atomic_store_explicit(&w->hdr->state, (uint32_t)state, memory_order_release);
 }
 
-/* True if @name in the directory is still our file, not a successor's. */
-static bool
-name_is_ours(const struct ks_segment_writer *w, const char *name)
-{
-	struct stat a, b;
-
-	if (fstat(w->fd, &a) < 0 || fstatat(w->dirfd, name, &b, AT_SYMLINK_NOFOLLOW) < 0)
-		return false;
-	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
 int
 ks_segment_unlink(struct ks_segment_writer *w)
 {
-	const char *name = w->tmp_file != NULL ? w->tmp_file : w->file;
-
-	/* A newer generation may have been renamed over our name: leave it. */
-	if (!name_is_ours(w, name))
-		return -ENOENT;
-	if (unlinkat(w->dirfd, name, 0) < 0)
-		return -errno;
-	return 0;
+	return ks_name_release(w->dirfd, w->tmp_file != NULL ? w->tmp_file : w->file, w->fd);
 }
 
 void
@@ -577,15 +623,19 @@ ks_segment_destroy(struct ks_segment_writer **wp)
 	*wp = NULL;
 	/* Never published: nobody will ever want the temporary file. */
 	if (w->tmp_file != NULL && w->fd >= 0 && w->dirfd >= 0)
-		(void)unlinkat(w->dirfd, w->tmp_file, 0);
+		(void)ks_name_release(w->dirfd, w->tmp_file, w->fd);
+	ks_bus_unguard(&w->guard);
 	if (w->base != NULL)
 		munmap(w->base, w->size);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->dirfd >= 0)
 		close(w->dirfd);
+	free(w->schema);
 	free(w->tmp_file);
 	free(w->file);
+	free(w->dir);
+	free(w->vm_name);
 	free(w->targets);
 	free(w);
 }

@@ -3,13 +3,17 @@
  * segment_writer.h - create, publish and retire one kvmstats segment.
  *
  * Life of a segment: ks_segment_create() makes it under a temporary name
- * with O_EXCL, reserves every byte (so a full /dev/shm fails now with
- * ENOSPC, not with SIGBUS in a reader later) and writes the whole schema;
- * the caller writes a first sample into the slots; ks_segment_publish()
- * opens the ready gate and renames the segment over its public name; at
- * the end ks_segment_set_state() marks it ended or superseded and
- * ks_segment_unlink() removes the name.  The schema never changes and the
- * file never shrinks while mapped.
+ * with O_EXCL, takes its liveness lock (ks_liveness.h), reserves every
+ * byte (so a full /dev/shm fails now with ENOSPC, not with SIGBUS in a
+ * reader later), guards the mapping against truncation (ks_sigbus.h) and
+ * writes the whole schema; the caller writes a first sample into the
+ * slots; ks_segment_publish() opens the ready gate and gives the segment
+ * its public name, never taking the name from a file that is not ours to
+ * replace (segment_names.c); at the end ks_segment_set_state() marks it
+ * ended or superseded and ks_segment_unlink() removes the name if it is
+ * still ours.  The schema never changes and the file never shrinks while
+ * mapped, unless its owner truncates it: then ks_segment_faulted() turns
+ * true and ks_segment_clone() makes a replacement.
  */
 #ifndef KVMSTATS_PUBLISHER_SEGMENT_WRITER_H
 #define KVMSTATS_PUBLISHER_SEGMENT_WRITER_H
@@ -20,6 +24,8 @@
 
 #include "kvmstats/types.h"
 #include "ks_abi.h"
+#include "ks_log.h"
+#include "ks_sigbus.h"
 
 struct ks_seg_stat_def {
 	const char *name;
@@ -42,7 +48,7 @@ struct ks_seg_target_def {
 };
 
 struct ks_seg_def {
-	const char *vm_name;
+	const char *vm_name;		/* a valid VM name (ks_vm_name_fault()), no prefix */
 	uint64_t incarnation;
 	uint64_t generation;
 	uint64_t poll_period_ns;
@@ -53,21 +59,26 @@ struct ks_seg_def {
 	const struct ks_seg_target_def *targets;
 };
 
+/* Where the segment goes; its file name is always kvmstats.<vm_name>. */
 struct ks_seg_place {
 	const char *dir;		/* directory of the segment files */
-	const char *file;		/* public file name, e.g. "kvmstats.kvm-1234" */
 	mode_t mode;			/* e.g. 0640 */
 	gid_t gid;			/* (gid_t)-1: leave as created */
 };
 
 struct ks_segment_writer {
 	int dirfd;
-	int fd;
+	int fd;				/* O_RDWR; holds the liveness lock */
+	char *dir;			/* for messages */
 	char *file;			/* public name */
 	char *tmp_file;			/* name until published, NULL after */
+	char *vm_name;
+	mode_t mode;
+	gid_t gid;
 	uint8_t *base;
 	size_t size;
 	struct ks_shm_header *hdr;
+	void *schema;			/* private copy of [0, data_off) as written */
 	uint32_t ring_depth;
 	uint32_t nr_targets;
 	struct ks_writer_target {
@@ -75,10 +86,20 @@ struct ks_segment_writer {
 		uint32_t stride;
 		uint32_t words;
 	} *targets;
+	struct ks_bus_guard *guard;
+	atomic_bool faulted;		/* the file was truncated under the mapping */
 };
 
 int ks_segment_create(const struct ks_seg_def *def, const struct ks_seg_place *place,
 		      struct ks_segment_writer **out, struct kvmstats_error *err);
+
+/*
+ * ks_segment_clone() - a new, unpublished segment with @old's schema and
+ * place, for generation @generation: the replacement of a segment that was
+ * truncated.  Its slots are empty.
+ */
+int ks_segment_clone(const struct ks_segment_writer *old, uint64_t generation,
+		     struct ks_segment_writer **out, struct kvmstats_error *err);
 
 /* The slot that sweep @sweep of target @t lands in. */
 static inline struct ks_shm_slot *
@@ -90,21 +111,49 @@ ks_segment_slot(const struct ks_segment_writer *w, uint32_t t, uint64_t sweep)
 		(uint64_t)ks_slot_of_sweep(sweep, w->ring_depth) * wt->stride);
 }
 
-/* Open the ready gate, state LIVE, rename over the public name (atomically replacing it). */
-int ks_segment_publish(struct ks_segment_writer *w, struct kvmstats_error *err);
+/*
+ * ks_segment_publish() - open the ready gate (state LIVE) and give the
+ * segment its public name.  The name is taken only if it is free, or holds
+ * @predecessor's file (the generation this one replaces; may be NULL), or
+ * a segment of our uid whose publisher ended or died (a restart); never a
+ * file that is not a kvmstats segment, nor a live publisher's (-EEXIST,
+ * @err says whose).  See segment_names.c.
+ */
+int ks_segment_publish(struct ks_segment_writer *w, const struct ks_segment_writer *predecessor,
+		       struct kvmstats_error *err);
 
 void ks_segment_set_state(struct ks_segment_writer *w, enum ks_shm_state state);
 
+/* Whether the file was truncated under the mapping (see ks_sigbus.h). */
+static inline bool
+ks_segment_faulted(const struct ks_segment_writer *w)
+{
+	return atomic_load_explicit(&w->faulted, memory_order_relaxed);
+}
+
 /*
- * Remove the public name, unless a newer segment was renamed over it
- * (then -ENOENT); the mapping stays valid for readers.
+ * Remove the public name if it still names our file.  Return: 0; -ENOENT
+ * if the name is gone or names another file (a newer generation, a
+ * successor), which is left alone; another -errno.  The mapping stays
+ * valid for readers.
  */
 int ks_segment_unlink(struct ks_segment_writer *w);
 
 /*
- * Unmap and close; sets *@wp to NULL.  A published segment keeps its name
- * (ks_segment_unlink() removes it); an unpublished one loses its temporary file.
+ * Unmap and close (which drops the liveness lock); sets *@wp to NULL.  A
+ * published segment keeps its name (ks_segment_unlink() removes it); an
+ * unpublished one loses its temporary file.
  */
 void ks_segment_destroy(struct ks_segment_writer **wp);
+
+/* ---- the segment directory (segment_names.c) ---- */
+
+/*
+ * ks_segment_reap() - at a publisher's start: remove from @dir (NULL: the
+ * default) the segments and temporary files of our uid whose publisher
+ * died (no liveness lock) without ending them.  Ended segments (kept on
+ * purpose with --keep) stay.  One line per file to @log.  Return: how many were removed, or -errno.
+ */
+int ks_segment_reap(const char *dir, ks_log_fn log);
 
 #endif /* KVMSTATS_PUBLISHER_SEGMENT_WRITER_H */

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "ks_err.h"
+#include "ks_shmdir.h"
+#include "ks_text.h"
 #include "statsfd_source.h"
 #include "vm_builder.h"
 
@@ -21,19 +23,24 @@ describe_fd(char *buf, size_t len, const char *vm_name, const struct ks_fd_targe
 
 /* Report skipped descriptors of one layout. */
 static void
-report_skips(const struct ks_statsfd_schema *s, const char *what, ks_warn_fn warn)
+report_skips(const struct ks_statsfd_schema *s, const char *what, ks_log_fn warn)
 {
-	char msg[512];
+	for (uint32_t i = 0; i < s->nr_skipped; i++)
+		ks_logf(warn, "%s: skipping stat \"%s\": unknown type, unit or base (flags 0x%x), "
+			"probably from a kernel newer than this kvmstats",
+			what, s->skipped[i].name, s->skipped[i].flags);
+}
 
-	if (warn == NULL)
-		return;
-	for (uint32_t i = 0; i < s->nr_skipped; i++) {
-		snprintf(msg, sizeof(msg),
-			 "%s: skipping stat \"%s\": unknown type, unit or base (flags 0x%x), "
-			 "probably from a kernel newer than this kvmstats",
-			 what, s->skipped[i].name, s->skipped[i].flags);
-		warn(msg);
-	}
+/* Every way in names VMs by the one rule (ks_shmdir.h). */
+static int
+check_vm_name(const char *name, struct kvmstats_error *err)
+{
+	char why[128];
+
+	if (ks_vm_name_fault(name, why, sizeof(why)) != NULL)
+		return ks_err(err, -EINVAL, "VM name \"%s\" %s: it cannot name a segment",
+			      name, why);
+	return 0;
 }
 
 static char *
@@ -44,22 +51,78 @@ default_vm_name(const char *id)
 	return slash ? strndup(id, (size_t)(slash - id)) : strdup(id);
 }
 
+/*
+ * KVM names a VM's stats "kvm-<pid>" and a vCPU's "kvm-<pid>/vcpu-<id>"
+ * (virt/kvm/kvm_main.c), the id being the one given to KVM_CREATE_VCPU:
+ * an fd offered as the wrong kind, or as another vCPU, is refused.
+ */
+static int
+check_kind(const char *what, const struct ks_fd_target *ft, const char *id,
+	   struct kvmstats_error *err)
+{
+	const char *slash = strchr(id, '/'), *num;
+	unsigned long long n;
+	char *end;
+
+	if (ft->kind == KS_TARGET_VM) {
+		if (slash != NULL)
+			return ks_err(err, -EINVAL, "%s: offered as a VM's stats fd, but its id "
+				      "\"%s\" is a vCPU's", what, id);
+		return 0;
+	}
+	if (slash == NULL || strncmp(slash, "/vcpu-", 6) != 0)
+		return ks_err(err, -EINVAL, "%s: offered as a vCPU's stats fd, but its id \"%s\" "
+			      "is %s", what, id, slash == NULL ? "a VM's" : "not a vCPU's");
+	num = slash + 6;
+	errno = 0;
+	n = strtoull(num, &end, 10);
+	if (num[0] < '0' || num[0] > '9' || *end != '\0' || errno != 0 || n != ft->vcpu_index)
+		return ks_err(err, -EINVAL, "%s: offered as vCPU %u, but its id \"%s\" names "
+			      "another", what, ft->vcpu_index, id);
+	return 0;
+}
+
+/* A label every reader can show: printable text of at most KS_LABEL_MAX bytes. */
+static int
+check_label(const char *what, const char *label, struct kvmstats_error *err)
+{
+	size_t len = strlen(label), at;
+	const char *fault;
+
+	if (len > KS_LABEL_MAX)
+		return ks_err(err, -EINVAL, "%s: label of %zu bytes, over the limit of %d",
+			      what, len, KS_LABEL_MAX);
+	fault = ks_text_fault(label, len, &at);
+	if (fault != NULL)
+		return ks_err(err, -EINVAL, "%s: label has %s at byte %zu", what, fault, at);
+	return 0;
+}
+
 /* Parse fd @i into target @i of @out.  On error the fd is not taken. */
 static int
 build_target(struct ks_vm_build *out, const char *vm_name,
 	     const struct ks_fd_target *ft, uint32_t i, bool *reported,
-	     ks_warn_fn warn, struct kvmstats_error *err)
+	     ks_log_fn warn, struct kvmstats_error *err)
 {
 	struct ks_statsfd_schema s;
 	char what[160];
 	int ret;
 
 	describe_fd(what, sizeof(what), vm_name ? vm_name : out->vm_name, ft);
-	ret = ks_statsfd_parse(ft->fd, what, &s, err);
-	if (ret < 0)
+	if (ft->label != NULL && (ret = check_label(what, ft->label, err)) < 0)
 		return ret;
-	if (out->vm_name == NULL)
+	ret = ks_statsfd_parse(ft->fd, what, &s, err);
+	if (ret == 0)
+		ret = check_kind(what, ft, s.id, err);
+	if (ret == 0 && out->vm_name == NULL) {
 		out->vm_name = vm_name ? strdup(vm_name) : default_vm_name(s.id);
+		if (out->vm_name != NULL)
+			ret = check_vm_name(out->vm_name, err);
+	}
+	if (ret < 0) {
+		ks_statsfd_schema_clear(&s);
+		return ret;
+	}
 	out->labels[i] = strdup(ft->label ? ft->label : s.id);
 	out->ids[i] = strdup(s.id);
 	if (!out->vm_name || !out->labels[i] || !out->ids[i]) {
@@ -88,15 +151,16 @@ build_target(struct ks_vm_build *out, const char *vm_name,
 }
 
 int
-ks_vm_build(const char *vm_name, const char *file,
-	    const struct ks_fd_target *fds, uint32_t nr_fds, ks_warn_fn warn,
-	    struct ks_vm_build *out, struct kvmstats_error *err)
+ks_vm_build(const char *vm_name, const struct ks_fd_target *fds, uint32_t nr_fds,
+	    ks_log_fn warn, struct ks_vm_build *out, struct kvmstats_error *err)
 {
 	bool vm_reported = false, vcpu_reported = false;
 	uint32_t i = 0;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
+	if (vm_name != NULL)
+		vm_name = ks_vm_name_of(vm_name);	/* "kvmstats.x" names VM "x" */
 	if (nr_fds == 0) {
 		return ks_err(err, -EINVAL, "VM %s: no stats fds to publish",
 			      vm_name ? vm_name : "?");
@@ -117,13 +181,8 @@ ks_vm_build(const char *vm_name, const char *file,
 		if (ret < 0)
 			goto fail;
 	}
-	if (file && (out->file = strdup(file)) == NULL) {
-		ret = ks_err(err, -ENOMEM, "out of memory");
-		goto fail;
-	}
 	out->def = (struct ks_vm_def) {
 		.vm_name = out->vm_name,
-		.file = out->file,
 		.nr_targets = nr_fds,
 		.targets = out->targets,
 	};
@@ -156,6 +215,5 @@ ks_vm_build_clear(struct ks_vm_build *b, bool handed_over)
 	free(b->targets);
 	free(b->blocks);
 	free(b->vm_name);
-	free(b->file);
 	memset(b, 0, sizeof(*b));
 }

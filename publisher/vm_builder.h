@@ -16,6 +16,9 @@
 
 #include "engine.h"
 
+/* Bytes of a target label, a QOM path or the like. */
+#define KS_LABEL_MAX	1024
+
 struct ks_fd_target {
 	enum ks_target_kind kind;
 	uint32_t vcpu_index;		/* KS_VCPU_INDEX_NONE for the VM */
@@ -33,22 +36,23 @@ struct ks_vm_build {
 	uint32_t nr;			/* targets built so far */
 	uint32_t cap;			/* entries of the arrays above */
 	char *vm_name;
-	char *file;
 };
 
-/* Called with one line per skipped descriptor (unknown type, unit or base). */
-typedef void (*ks_warn_fn)(const char *msg);
-
 /*
- * ks_vm_build() - parse every fd and fill @out.  @vm_name NULL: the VM
- * target's id string, else the first vCPU id's part before '/'.
+ * ks_vm_build() - parse every fd and fill @out.  @vm_name: any spelling of
+ * ks_vm_name_of() (a "kvmstats." prefix is dropped), or NULL: the VM
+ * target's id string, else the first vCPU id's part before '/'.  The name
+ * must pass ks_vm_name_fault() and every label (at most KS_LABEL_MAX
+ * bytes) must be printable text (ks_text.h); each fd must be what it is
+ * offered as: its id string says whether it is a VM's ("kvm-1234") or a
+ * vCPU's ("kvm-1234/vcpu-3", whose number must be the vCPU index).
+ * @warn gets one line per descriptor skipped (unknown type, unit or base).
  * On success hand out->def to ks_engine_add_vm() or ks_engine_replace_vm(),
  * then ks_vm_build_clear(out, true).  On error nothing is owned: fds that
  * were marked own_fd are closed.
  */
-int ks_vm_build(const char *vm_name, const char *file,
-		const struct ks_fd_target *fds, uint32_t nr_fds, ks_warn_fn warn,
-		struct ks_vm_build *out, struct kvmstats_error *err);
+int ks_vm_build(const char *vm_name, const struct ks_fd_target *fds, uint32_t nr_fds,
+		ks_log_fn warn, struct ks_vm_build *out, struct kvmstats_error *err);
 
 /*
  * ks_vm_build_clear() - free the definition.  @handed_over: the sources went

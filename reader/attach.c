@@ -60,7 +60,8 @@ open_segment(const char *dir, const char *file, struct kvmstats_error *err)
 			      "cannot read segment %s: permission denied (join the segment's group, or run as its owner)",
 			      path);
 	case ELOOP:
-		return ks_err(err, -EPERM, "segment %s is a symbolic link: refused", path);
+		return ks_err(err, -ELOOP, "segment %s is a symbolic link: refused (a publisher "
+			      "never makes one; remove it if nobody should have)", path);
 	default:
 		return ks_err(err, -errno, "cannot open segment %s: %s", path, strerror(errno));
 	}
@@ -90,7 +91,7 @@ check_file(int fd, const char *file, uid_t owner, struct stat *st,
 	 * write access to.
 	 */
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return ks_err(err, -EPERM,
+		return ks_err(err, -EACCES,
 			      "segment %s has mode %04o: writable by group or others, who could change or truncate it under its readers: refused (publish with a mode such as 0640)",
 			      file, (unsigned)(st->st_mode & 07777));
 	if ((uint64_t)st->st_size < sizeof(struct ks_shm_header))
@@ -102,13 +103,22 @@ check_file(int fd, const char *file, uid_t owner, struct stat *st,
 	return 0;
 }
 
+static int
+truncated(const struct kvmstats_segment *seg, struct kvmstats_error *err)
+{
+	return ks_err(err, -EIO, "segment %s was truncated under this reader: its data is "
+		      "gone (its owner shrank the file)", seg->file);
+}
+
 /* Like Varnish's reader: a few short waits, then give up with -EAGAIN. */
 static int
-wait_ready(const struct ks_shm_header *hdr, const char *file, struct kvmstats_error *err)
+wait_ready(const struct kvmstats_segment *seg, struct kvmstats_error *err)
 {
 	const struct timespec pause = { 0, READY_SLEEP_NS };
+	const struct ks_shm_header *hdr = seg->hdr;
+	const char *file = seg->file;
 
-	for (int i = 0; i < READY_TRIES; i++) {
+	for (int i = 0; i < READY_TRIES && !atomic_load(&seg->faulted); i++) {
 		/*
 		 * Acquire: pairs with the release store of ready in
 		 * ks_segment_publish(); everything the publisher wrote
@@ -150,12 +160,18 @@ map_segment(struct kvmstats_segment *seg, int fd, const struct stat *st,
 	    struct kvmstats_error *err)
 {
 	void *p = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_SHARED, fd, 0);
+	int rc;
 
 	if (p == MAP_FAILED)
 		return ks_err(err, -errno, "segment %s: mmap: %s", seg->file, strerror(errno));
 	seg->map = p;
 	seg->map_size = (size_t)st->st_size;
 	seg->hdr = p;
+	/* A truncation must not kill the reader: ks_sigbus.h. */
+	rc = ks_bus_guard(p, seg->map_size, false, &seg->faulted, &seg->guard);
+	if (rc < 0)
+		return ks_err(err, rc, "segment %s: cannot guard the mapping against SIGBUS: %s",
+			      seg->file, strerror(-rc));
 	return 0;
 }
 
@@ -193,13 +209,19 @@ attach_fd(struct kvmstats_segment *seg, int fd, struct kvmstats_error *err)
 	if (rc == 0)
 		rc = map_segment(seg, fd, &st, err);
 	if (rc == 0)
-		rc = wait_ready(seg->hdr, seg->file, err);
+		rc = wait_ready(seg, err);
 	if (rc == 0)
 		rc = copy_schema(seg, (uint64_t)st.st_size, err);
+	/* Whatever was read after a truncation is zeros: say what happened. */
+	if (atomic_load(&seg->faulted))
+		rc = truncated(seg, err);
 	if (rc == 0)
 		rc = ks_reader_build_schema(seg, err);
-	if (rc == 0)
+	if (rc == 0) {
+		seg->dev = st.st_dev;
+		seg->ino = st.st_ino;
 		fill_info(seg, &st);
+	}
 	return rc;
 }
 
@@ -213,6 +235,8 @@ attach_file(const char *dir, const char *file, uid_t owner,
 	if (seg == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
 	seg->magic = KS_SEGMENT_MAGIC;
+	seg->fd = -1;
+	atomic_init(&seg->faulted, false);
 	seg->owner_opt = owner;
 	seg->dir = strdup(dir);
 	seg->file = strdup(file);
@@ -225,9 +249,9 @@ attach_file(const char *dir, const char *file, uid_t owner,
 		kvmstats_detach(&seg);
 		return fd;
 	}
+	/* Kept: the liveness lock is asked through it (kvmstats_liveness()). */
+	seg->fd = fd;
 	rc = attach_fd(seg, fd, err);
-	/* The mapping keeps the file; the descriptor is not needed any more. */
-	close(fd);
 	if (rc < 0) {
 		kvmstats_detach(&seg);
 		return rc;
@@ -242,7 +266,7 @@ kvmstats_attach(const char *vm, const struct kvmstats_attach_opts *opts,
 		struct kvmstats_segment **segp, struct kvmstats_error *err)
 {
 	struct kvmstats_attach_opts def;
-	char file[256];
+	char file[256], why[128];
 
 	if (segp == NULL)
 		return ks_err(err, -EINVAL, "no place for the segment handle");
@@ -251,9 +275,12 @@ kvmstats_attach(const char *vm, const struct kvmstats_attach_opts *opts,
 		kvmstats_attach_opts_init(&def);
 		opts = &def;
 	}
+	if (vm == NULL)
+		return ks_err(err, -EINVAL, "no VM name");
+	if (ks_vm_name_fault(ks_vm_name_of(vm), why, sizeof(why)) != NULL)
+		return ks_err(err, -EINVAL, "\"%s\" is not a VM name: it %s", vm, why);
 	if (ks_shm_file_name(vm, file, sizeof(file)) < 0)
-		return ks_err(err, -EINVAL, "\"%s\" is not a VM or segment name",
-			      vm != NULL ? vm : "(null)");
+		return ks_err(err, -EINVAL, "\"%s\" is not a VM or segment name", vm);
 	return attach_file(ks_shm_dir(opts->dir), file, opts->owner, segp, err);
 }
 
@@ -266,8 +293,11 @@ kvmstats_detach(struct kvmstats_segment **segp)
 		return;
 	seg = *segp;
 	*segp = NULL;
+	ks_bus_unguard(&seg->guard);
 	if (seg->map != NULL)
 		munmap((void *)seg->map, seg->map_size);
+	if (seg->fd >= 0)
+		close(seg->fd);
 	ks_reader_free_schema(seg);
 	free(seg->schema);
 	free(seg->dir);

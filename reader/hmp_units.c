@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "hmp_units.h"
+#include "ks_text.h"
 
 /* Indexed by exponent / 3 + 6: atto .. exa.  QEMU spells micro "u", kilo "K". */
 static const char *const si_prefixes[] = {
@@ -128,7 +129,10 @@ ks_hmp_print_stat(FILE *f, const struct kvmstats_stat_info *si, const uint64_t *
 	char desc[128];
 
 	describe(desc, sizeof(desc), si);
-	fprintf(f, "    %s (%s)", si->name, desc);
+	/* Validated text already (ks_validate.c); escaped all the same. */
+	fputs("    ", f);
+	ks_text_fputs(f, si->name);
+	fprintf(f, " (%s)", desc);
 	print_value(f, si, values);
 	return ferror(f) ? -EIO : 0;
 }

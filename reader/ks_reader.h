@@ -17,6 +17,7 @@
 
 #include "kvmstats/reader.h"
 #include "ks_abi.h"
+#include "ks_sigbus.h"
 
 #define KS_SEGMENT_MAGIC	0x4b535347u	/* catches use after detach */
 
@@ -31,8 +32,13 @@ struct ks_ring {
 
 struct kvmstats_segment {
 	unsigned magic;
+	int fd;				/* O_RDONLY: for the liveness lock (ks_liveness.h) */
+	dev_t dev;			/* the file, to tell whether its name moved on */
+	ino_t ino;
 	const uint8_t *map;		/* PROT_READ, MAP_SHARED */
 	size_t map_size;
+	struct ks_bus_guard *guard;	/* SIGBUS: the file truncated under us */
+	atomic_bool faulted;
 	const struct ks_shm_header *hdr;	/* in the mapping: hot fields only */
 	uint32_t ring_depth;		/* private copy: slot index = sweep % this */
 	uint32_t nr_targets;

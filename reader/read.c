@@ -58,6 +58,17 @@ read_slot(const struct kvmstats_segment *seg, const struct ks_ring *r, uint64_t 
 	return 0;
 }
 
+/*
+ * Why a read found no sample: after a truncation the mapping is zeros
+ * (ks_sigbus.h), which reads as "no sample yet" or as a missed slot.
+ * Off the hot path: only a read that failed asks.
+ */
+static int
+failed(const struct kvmstats_segment *seg, int rc)
+{
+	return atomic_load_explicit(&seg->faulted, memory_order_relaxed) ? -EIO : rc;
+}
+
 /* The newest sample of one target, retrying while the publisher laps us. */
 static int
 read_newest(const struct kvmstats_segment *seg, const struct ks_ring *r, uint32_t first,
@@ -67,13 +78,13 @@ read_newest(const struct kvmstats_segment *seg, const struct ks_ring *r, uint32_
 		uint64_t sweep = ks_header_sweep(seg->hdr);
 
 		if (sweep == 0)
-			return -ENODATA;
+			return failed(seg, -ENODATA);
 		if (read_slot(seg, r, sweep, first, n, dst, smp) == 0) {
 			smp->retries = tries;
 			return 0;
 		}
 	}
-	return -EAGAIN;
+	return failed(seg, -EAGAIN);
 }
 
 static bool
@@ -171,7 +182,7 @@ kvmstats_read_cut(const struct kvmstats_segment *seg, uint64_t *values, size_t n
 		uint64_t sweep = ks_header_sweep(seg->hdr);
 
 		if (sweep == 0)
-			return -ENODATA;
+			return failed(seg, -ENODATA);
 		/* One target lapped: the whole cut moves to a newer sweep. */
 		if (read_cut_at(seg, sweep, values, samples) != 0)
 			continue;
@@ -179,7 +190,7 @@ kvmstats_read_cut(const struct kvmstats_segment *seg, uint64_t *values, size_t n
 			samples[t].retries = tries;
 		return 0;
 	}
-	return -EAGAIN;
+	return failed(seg, -EAGAIN);
 }
 
 int
@@ -224,13 +235,22 @@ void
 kvmstats_status(const struct kvmstats_segment *seg, struct kvmstats_status *st)
 {
 	const struct ks_shm_header *h = seg->hdr;
+	uint32_t state;
 
 	/*
 	 * Acquire: pairs with the release store in ks_segment_set_state(),
 	 * so ENDED is seen only with the final sweeps before it.
 	 */
-	st->state = (enum kvmstats_state)atomic_load_explicit((_Atomic uint32_t *)&h->state,
-							      memory_order_acquire);
+	state = atomic_load_explicit((_Atomic uint32_t *)&h->state, memory_order_acquire);
+	/*
+	 * After publishing, a publisher writes only LIVE, ENDED, SUPERSEDED:
+	 * anything else (BUILDING included) is damage, or the zeros of a
+	 * truncated mapping.  Never pass an undefined value on.
+	 */
+	if (state < KS_STATE_LIVE || state > KS_STATE_SUPERSEDED ||
+	    atomic_load_explicit(&seg->faulted, memory_order_relaxed))
+		state = KVMSTATS_STATE_INVALID;
+	st->state = (enum kvmstats_state)state;
 	st->sweep = ks_header_sweep(h);
 	st->heartbeat_ns = atomic_load_explicit((_Atomic uint64_t *)&h->heartbeat_ns,
 						memory_order_relaxed);

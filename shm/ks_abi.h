@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ks_abi.h - the kvmstats shared-memory segment layout, ABI 1.0.
+ * ks_abi.h - the kvmstats shared-memory segment layout, ABI 1.1.
  *
  * This header is the C rendering of docs/ABI.md; the document is the
  * authority, this file must agree with it byte for byte.  Both sides use it:
@@ -39,7 +39,11 @@ _Static_assert(sizeof(_Atomic uint32_t) == 4, "_Atomic uint32_t must be 4 bytes"
 #define KS_ABI_MAGIC		"KVMSTATS"	/* 8 bytes, no NUL */
 #define KS_ABI_MAGIC_LEN	8
 #define KS_ABI_MAJOR		1	/* incompatible layout change */
-#define KS_ABI_MINOR		0	/* compatible additions */
+/*
+ * Compatible additions.  1.1: the publisher holds a liveness lock on the
+ * file (ks_liveness.h) and every string is printable text (ks_text.h).
+ */
+#define KS_ABI_MINOR		1
 #define KS_ABI_ENDIAN		0x01020304u
 #define KS_READY_MAGIC		0x59444552u	/* "REDY" little-endian */
 
@@ -124,7 +128,7 @@ struct ks_shm_header {
 	uint32_t endian;		/*  20 KS_ABI_ENDIAN in native order */
 	uint64_t segment_size;		/*  24 total bytes; equals the file size */
 	int32_t publisher_pid;		/*  32 in the publisher's PID namespace */
-	uint32_t flags;			/*  36 0 in ABI 1.0 */
+	uint32_t flags;			/*  36 0: none defined in 1.x */
 	uint64_t incarnation;		/*  40 CLOCK_REALTIME ns when the publisher started */
 	uint64_t generation;		/*  48 1, 2, ... per VM within one incarnation */
 	uint64_t created_mono_ns;	/*  56 CLOCK_MONOTONIC ns when this segment was made */

@@ -2,7 +2,7 @@
 /* ks_names.c - the QMP spellings of the model's enums (qapi/stats.json). */
 #include <stddef.h>
 
-#include "kvmstats/types.h"
+#include "kvmstats/reader.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -12,7 +12,12 @@ static const char *const type_names[] = {
 };
 /* QMP has no unit for plain numbers: NONE has no name. */
 static const char *const unit_names[] = { NULL, "bytes", "seconds", "cycles", "boolean" };
-static const char *const state_names[] = { "building", "live", "ended", "superseded" };
+static const char *const state_names[] = {
+	"building", "live", "ended", "superseded", "invalid",
+};
+static const char *const health_names[] = {
+	"live", "stale", "dead", "ended", "superseded", "broken",
+};
 
 const char *
 kvmstats_target_kind_name(unsigned kind)
@@ -36,4 +41,10 @@ const char *
 kvmstats_state_name(unsigned state)
 {
 	return state < ARRAY_SIZE(state_names) ? state_names[state] : NULL;
+}
+
+const char *
+kvmstats_health_name(unsigned health)
+{
+	return health < ARRAY_SIZE(health_names) ? health_names[health] : NULL;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ks_err.h"
+#include "ks_text.h"
 #include "ks_validate.h"
 
 #define BAD(ctx, ...)	ks_err((ctx)->err, -EBADMSG, __VA_ARGS__)
@@ -113,7 +114,8 @@ check_sections(const struct ks_shm_header *h, const char *name, struct kvmstats_
 }
 
 static int
-check_counts(const struct ks_shm_header *h, const char *name, struct kvmstats_error *err)
+check_counts(const struct ks_shm_header *h, const char *name, unsigned flags,
+	     struct kvmstats_error *err)
 {
 	uint32_t state = atomic_load_explicit((_Atomic uint32_t *)&h->state, memory_order_relaxed);
 
@@ -139,6 +141,10 @@ check_counts(const struct ks_shm_header *h, const char *name, struct kvmstats_er
 			      sizeof(struct ks_shm_stat));
 	if (state > KS_STATE_SUPERSEDED)
 		return ks_err(err, -EBADMSG, "segment %s: state %" PRIu32 " unknown", name, state);
+	/* A publisher opens the gate with state live: building behind it is not ready. */
+	if (!(flags & KS_VALIDATE_UNPUBLISHED) && state == KS_STATE_BUILDING)
+		return ks_err(err, -EAGAIN, "segment %s: state building behind an open ready gate: "
+			      "not ready", name);
 	return 0;
 }
 
@@ -187,7 +193,7 @@ ks_validate_header(const struct ks_shm_header *h, uint64_t file_size, const char
 	if (rc == 0)
 		rc = check_sections(h, name, err);
 	if (rc == 0)
-		rc = check_counts(h, name, err);
+		rc = check_counts(h, name, flags, err);
 	if (rc == 0)
 		rc = check_tables(h, name, err);
 	return rc;
@@ -196,12 +202,13 @@ ks_validate_header(const struct ks_shm_header *h, uint64_t file_size, const char
 /* ---------------------------------------------------------------- */
 /* Strings                                                            */
 
-/* @off/@len name a NUL-terminated string of exactly @len bytes. */
+/* @off/@len name a NUL-terminated string of exactly @len bytes of printable text. */
 static int
 check_string(const struct vctx *c, const char *what, uint32_t off, uint32_t len,
 	     bool nonempty)
 {
-	const char *s;
+	const char *s, *fault;
+	size_t at;
 
 	if ((uint64_t)off + len >= c->h->strings_size)
 		return BAD(c, "segment %s: %s: string [%" PRIu32 ", +%" PRIu32 "] outside the string table of %" PRIu32 " bytes",
@@ -215,6 +222,11 @@ check_string(const struct vctx *c, const char *what, uint32_t off, uint32_t len,
 			   c->name, what, off, len);
 	if (nonempty && len == 0)
 		return BAD(c, "segment %s: %s: empty name", c->name, what);
+	/* Every string ends up on terminals and in JSON: ks_text.h's rule. */
+	fault = ks_text_fault(s, len, &at);
+	if (fault != NULL)
+		return BAD(c, "segment %s: %s: string at %" PRIu32 " has %s at byte %zu",
+			   c->name, what, off, fault, at);
 	return 0;
 }
 

@@ -72,11 +72,9 @@ make_def(struct ks_seg_def *def, const char *vm, uint64_t generation)
 }
 
 static void
-make_place(struct ks_seg_place *pl, char *file, size_t len, const char *vm)
+make_place(struct ks_seg_place *pl)
 {
-	assert_int_equal(kvmstats_segment_file_name(vm, file, len), 0);
-	*pl = (struct ks_seg_place){ .dir = shm_dir, .file = file, .mode = 0640,
-				     .gid = (gid_t)-1 };
+	*pl = (struct ks_seg_place){ .dir = shm_dir, .mode = 0640, .gid = (gid_t)-1 };
 }
 
 static struct ks_segment_writer *
@@ -86,26 +84,32 @@ create_vm(const char *vm, uint64_t generation)
 	struct kvmstats_error err;
 	struct ks_seg_place pl;
 	struct ks_seg_def def;
-	char file[256];
 	int rc;
 
 	make_def(&def, vm, generation);
-	make_place(&pl, file, sizeof(file), vm);
+	make_place(&pl);
 	rc = ks_segment_create(&def, &pl, &w, &err);
 	if (rc < 0)
 		fail_msg("create %s: %s", vm, err.msg);
 	return w;
 }
 
+/* Generation @generation of @vm, replacing @pred's segment (NULL: none). */
 static struct ks_segment_writer *
-publish_vm(const char *vm, uint64_t generation)
+publish_after(const char *vm, uint64_t generation, const struct ks_segment_writer *pred)
 {
 	struct ks_segment_writer *w = create_vm(vm, generation);
 	struct kvmstats_error err;
 
-	if (ks_segment_publish(w, &err) < 0)
+	if (ks_segment_publish(w, pred, &err) < 0)
 		fail_msg("publish %s: %s", vm, err.msg);
 	return w;
+}
+
+static struct ks_segment_writer *
+publish_vm(const char *vm, uint64_t generation)
+{
+	return publish_after(vm, generation, NULL);
 }
 
 /* ---- sweeps: every value says which sweep, target and word it is ---- */
@@ -296,7 +300,11 @@ test_names(void **state)
 	assert_string_equal(kvmstats_unit_name(KVMSTATS_UNIT_CYCLES), "cycles");
 	assert_string_equal(kvmstats_target_kind_name(KVMSTATS_TARGET_VCPU), "vcpu");
 	assert_string_equal(kvmstats_state_name(KVMSTATS_STATE_SUPERSEDED), "superseded");
-	assert_null(kvmstats_state_name(4));
+	assert_string_equal(kvmstats_state_name(KVMSTATS_STATE_INVALID), "invalid");
+	assert_null(kvmstats_state_name(5));
+	assert_string_equal(kvmstats_health_name(KVMSTATS_HEALTH_DEAD), "dead");
+	assert_string_equal(kvmstats_health_name(KVMSTATS_HEALTH_BROKEN), "broken");
+	assert_null(kvmstats_health_name(6));
 }
 
 /* ---- values ---- */
@@ -436,7 +444,7 @@ test_ended_superseded(void **state)
 	(void)state;
 	write_sweep(w1, 1, UINT32_MAX);
 	/* A new generation takes the name; the old one says so. */
-	w2 = publish_vm("abi-life", 2);
+	w2 = publish_after("abi-life", 2, w1);
 	write_sweep(w2, 1, UINT32_MAX);
 	ks_segment_set_state(w1, KS_STATE_SUPERSEDED);
 	kvmstats_status(seg, &st);
@@ -527,10 +535,10 @@ test_writable_segment_refused(void **state)
 
 	(void)state;
 	assert_int_equal(fchmod(w->fd, 0660), 0);
-	assert_int_equal(kvmstats_attach("abi-mode", NULL, &seg, &err), -EPERM);
+	assert_int_equal(kvmstats_attach("abi-mode", NULL, &seg, &err), -EACCES);
 	assert_non_null(strstr(err.msg, "mode 0660: writable by group or others"));
 	assert_int_equal(fchmod(w->fd, 0642), 0);
-	assert_int_equal(kvmstats_attach("abi-mode", NULL, &seg, &err), -EPERM);
+	assert_int_equal(kvmstats_attach("abi-mode", NULL, &seg, &err), -EACCES);
 	assert_int_equal(fchmod(w->fd, 0644), 0);
 	assert_int_equal(kvmstats_attach("abi-mode", NULL, &seg, &err), 0);
 	kvmstats_detach(&seg);
@@ -579,11 +587,10 @@ test_bad_definition(void **state)
 	struct kvmstats_error err;
 	struct ks_seg_place pl;
 	struct ks_seg_def def;
-	char file[256];
 
 	(void)state;
 	make_def(&def, "abi-baddef", 1);
-	make_place(&pl, file, sizeof(file), "abi-baddef");
+	make_place(&pl);
 	dup[1].value_index = 1;
 	targets[1].stats = dup;
 	targets[1].nr_stats = 2;
@@ -682,7 +689,7 @@ struct corruption_case {
 
 static const struct corruption_case cases[] = {
 	{ C_MAGIC, "bad magic", -EBADMSG, "bad magic" },
-	{ C_MAJOR, "ABI major 2", -EPROTO, "ABI version 2.0" },
+	{ C_MAJOR, "ABI major 2", -EPROTO, "ABI version 2." },
 	{ C_MINOR, "ABI minor 9 is compatible", 0, NULL },
 	{ C_ENDIAN, "other endian", -EPROTO, "endian" },
 	{ C_HEADER_SIZE, "header_size 100", -EBADMSG, "header_size 100" },
@@ -892,13 +899,12 @@ publish_mixed(const char *vm)
 	struct ks_segment_writer *w;
 	struct kvmstats_error err;
 	struct ks_seg_place pl;
-	char file[256];
 
-	make_place(&pl, file, sizeof(file), vm);
+	make_place(&pl);
 	/* The writer runs the validator: unknown kinds must pass it. */
 	if (ks_segment_create(&def, &pl, &w, &err) < 0)
 		fail_msg("create %s: %s", vm, err.msg);
-	if (ks_segment_publish(w, &err) < 0)
+	if (ks_segment_publish(w, NULL, &err) < 0)
 		fail_msg("publish %s: %s", vm, err.msg);
 	return w;
 }

@@ -149,7 +149,11 @@ expect_exit(char *const argv[], int code, const char *needle)
 static void
 bad_command_lines_exit_2(void **state)
 {
+	char long_name[301];
+
 	(void)state;
+	memset(long_name, 'n', 300);
+	long_name[300] = '\0';
 	expect_exit((char *[]){ "kvmstatsd", NULL }, 2, "nothing to publish");
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "0", NULL }, 2,
 		    "--simulate: \"0\" is not a number from 1 to 1024");
@@ -166,8 +170,39 @@ bad_command_lines_exit_2(void **state)
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", NULL }, 2, "needs an argument");
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "extra", NULL }, 2,
 		    "unexpected argument");
-	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--name", "a/b", NULL }, 1,
-		    "bad segment name");
+	/* A name no reader could address is a usage error, said up front. */
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--name", "a/b", NULL }, 2,
+		    "the VM name contains '/'");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--name", "..", NULL }, 2,
+		    "starts with '.'");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--name", ".hidden", NULL }, 2,
+		    "starts with '.'");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--name", long_name, NULL }, 2,
+		    "is 300 bytes long, over the limit of 128");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--name", "x\033[8m", NULL }, 2,
+		    "has a control character at byte 1");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--name", "kvmstats.", NULL }, 2,
+		    "is empty");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", "", NULL }, 2,
+		    "--dir needs a directory");
+	expect_exit((char *[]){ "kvmstatsd", "--listen", long_name, NULL }, 2,
+		    "--listen: ");
+	expect_exit((char *[]){ "kvmstatsd", "--listen", "", NULL }, 2, "is empty");
+	/* A source given twice is a mistake, not "the last one wins". */
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--simulate", "2", NULL }, 2,
+		    "--simulate given twice");
+	expect_exit((char *[]){ "kvmstatsd", "--attach", "1", "--attach", "2", NULL }, 2,
+		    "--attach given twice");
+	expect_exit((char *[]){ "kvmstatsd", "--listen", "/tmp/a", "--listen", "/tmp/b", NULL },
+		    2, "--listen given twice");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--name", "a", "--name", "b",
+				NULL }, 2, "--name given twice");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--group", "nosuchgroup", NULL },
+		    2, "no group named \"nosuchgroup\"");
+	expect_exit((char *[]){ "kvmstatsd", "--listen", "/tmp/x.sock", "--allow-uid",
+				"nosuchuser", NULL }, 2, "no user named \"nosuchuser\"");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--group", "4294967295", NULL },
+		    2, "is not a number from 0 to 4294967294");
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", "/nonexistent/dir",
 				NULL }, 1, "/nonexistent/dir");
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--listen", "/tmp/x.sock",

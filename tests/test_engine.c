@@ -97,7 +97,7 @@ engine_publishes_sim_vm_exactly(void **state)
 			.vcpu_index = i ? (uint32_t)(i - 1) : KS_VCPU_INDEX_NONE,
 			.fd = ks_sim_vm_stats_fd(sim, i - 1),
 		};
-	if (ks_vm_build(NULL, NULL, fds, 4, NULL, &b, &err) < 0)
+	if (ks_vm_build(NULL, fds, 4, NULL, &b, &err) < 0)
 		fail_msg("build: %s", err.msg);
 	assert_string_equal(b.def.vm_name, ks_sim_vm_name(sim));
 	if (ks_engine_add_vm(e, &b.def, NULL, &err) < 0)

@@ -214,6 +214,11 @@ test_json_escapes(void **state)
 	check_json_string("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
 	check_json_string("caf\xc3\xa9 \xe2\x82\xac", "\"caf\xc3\xa9 \xe2\x82\xac\"");
 	check_json_string("", "\"\"");
+	/* Always valid UTF-8 JSON: a byte that is not UTF-8 is U+FFFD. */
+	check_json_string("a\xff" "b\xc3", "\"a\\ufffdb\\ufffd\"");
+	check_json_string("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+	/* C1 and bidirectional controls: legal JSON, but escaped for terminals. */
+	check_json_string("\xc2\x9b\xe2\x80\xae", "\"\\u009b\\u202e\"");
 }
 
 int

@@ -167,7 +167,7 @@ publish(const char *vm)
 			.kind = KS_TARGET_VCPU, .vcpu_index = i, .label = "", .id = "",
 			.nr_stats = 3, .stats = stats, .record_words = WORDS,
 		};
-	if (ks_segment_create(&def, &pl, &w, &err) < 0 || ks_segment_publish(w, &err) < 0)
+	if (ks_segment_create(&def, &pl, &w, &err) < 0 || ks_segment_publish(w, NULL, &err) < 0)
 		fail_msg("publishing %s: %s", vm, err.msg);
 	return w;
 }

@@ -212,7 +212,7 @@ publish(struct published *p)
 			.vcpu_index = t ? (uint32_t)(t - 1) : KS_VCPU_INDEX_NONE,
 			.fd = ks_own_vm_stats_fd(p->vm, t - 1),
 		};
-	if (ks_vm_build(NULL, NULL, fds, 1 + NR_VCPUS, NULL, &b, &err) < 0)
+	if (ks_vm_build(NULL, fds, 1 + NR_VCPUS, NULL, &b, &err) < 0)
 		fail_msg("build: %s", err.msg);
 	assert_string_equal(b.def.vm_name, ks_own_vm_name(p->vm));
 	ks_engine_config_init(&cfg);

@@ -41,6 +41,8 @@ extern "C" {
 /* Where segments live when nothing else is said: $KVMSTATS_SHM_DIR, else this. */
 #define KVMSTATS_DEFAULT_DIR		"/dev/shm"
 #define KVMSTATS_SEGMENT_PREFIX		"kvmstats."
+/* A VM name is at most this many bytes (kvmstats_segment_file_name()). */
+#define KVMSTATS_VM_NAME_MAX		128
 
 /* Bounded retries of one read before it gives up with -EAGAIN. */
 #define KVMSTATS_READ_RETRIES		64
@@ -68,8 +70,10 @@ void kvmstats_attach_opts_init(struct kvmstats_attach_opts *opts);
  * @vm: a VM name ("kvm-1234"), a segment file name ("kvmstats.kvm-1234") or
  *	a POSIX shm name ("/kvmstats.kvm-1234").
  *
- * Return: 0, or -EINVAL if @vm is empty, contains '/' after the first
- * character, or does not fit in @len bytes.
+ * Return: 0, or -EINVAL if the VM part is not a name every reader can
+ * address: empty, longer than KVMSTATS_VM_NAME_MAX bytes, containing '/',
+ * starting with '.', or not printable text (invalid UTF-8, control or
+ * bidirectional formatting characters); or if it does not fit in @len bytes.
  */
 int kvmstats_segment_file_name(const char *vm, char *buf, size_t len);
 
@@ -78,11 +82,19 @@ int kvmstats_segment_file_name(const char *vm, char *buf, size_t len);
  * @vm: as for kvmstats_segment_file_name().
  * @opts: NULL for the defaults.
  *
+ * The segment stays mapped, and its file open (one descriptor per handle,
+ * close-on-exec), until kvmstats_detach().  The first attach in a process
+ * installs a SIGBUS handler that keeps a segment truncated under its
+ * mapping from killing the process (it chains to any handler installed
+ * before it; see kvmstats_status()).
+ *
  * Return: 0 with *@segp set; or a negative errno with @err filled:
- * -ENOENT no such segment, -EACCES not readable, -EPERM wrong owner,
- * -EPROTO incompatible ABI, -EBADMSG corrupt or truncated segment,
- * -EAGAIN not ready yet (a publisher still building it, or one that died
- * while building it).
+ * -EINVAL @vm is not a VM name, -ENOENT no such segment, -EACCES not
+ * readable, or writable by group or others (who could truncate it),
+ * -EPERM owned by another uid than expected, -ELOOP a symbolic link,
+ * -EPROTO incompatible ABI, -EBADMSG corrupt or short segment, -EIO
+ * truncated while being attached, -EAGAIN not ready yet (a publisher still
+ * building it, or one that died while building it).
  */
 int kvmstats_attach(const char *vm, const struct kvmstats_attach_opts *opts,
 		    struct kvmstats_segment **segp, struct kvmstats_error *err);
@@ -97,6 +109,22 @@ void kvmstats_detach(struct kvmstats_segment **segp);
  * after success: look stats up again.
  */
 int kvmstats_reattach(struct kvmstats_segment **segp, struct kvmstats_error *err);
+
+/*
+ * kvmstats_follow() - for a reader that stays attached: if the segment's
+ * name now belongs to another file (a newer generation, after
+ * KVMSTATS_HEALTH_SUPERSEDED; a restarted publisher, after
+ * KVMSTATS_HEALTH_DEAD) and that file attaches, switch to it.  Makes
+ * system calls: call it when kvmstats_liveness() says something is wrong,
+ * or now and then, not per read.
+ *
+ * Return: 1 switched (*@segp is the new segment, the old handle is freed:
+ * look stats up again, and reset rate baselines if kvmstats_info()'s
+ * incarnation or generation changed); 0 nothing to follow (the name still
+ * belongs to this file, or is gone); or a negative errno from attaching
+ * the new file, with @err filled and *@segp left as it was.
+ */
+int kvmstats_follow(struct kvmstats_segment **segp, struct kvmstats_error *err);
 
 /*
  * kvmstats_enumerate() - call @cb with the file name of every segment in
@@ -126,7 +154,12 @@ struct kvmstats_segment_info {
 
 const struct kvmstats_segment_info *kvmstats_info(const struct kvmstats_segment *seg);
 
-/* The publisher's live fields, read without a syscall. */
+/*
+ * The publisher's live fields, read without a syscall.  @state is
+ * KVMSTATS_STATE_INVALID when the state word holds no value a publisher
+ * writes after publishing (the segment was damaged after attach), or when
+ * the file was truncated under the mapping: then every read returns -EIO.
+ */
 struct kvmstats_status {
 	enum kvmstats_state state;
 	uint64_t sweep;			/* newest completed sweep, 0: none */
@@ -139,6 +172,60 @@ void kvmstats_status(const struct kvmstats_segment *seg, struct kvmstats_status 
 
 /* CLOCK_MONOTONIC in ns (vDSO, no syscall on x86-64 Linux). */
 uint64_t kvmstats_now_ns(void);
+
+/*
+ * ---- is the publisher there? ------------------------------------------
+ *
+ * What the values of a segment are worth now, by one rule for every
+ * reader (docs/ABI.md section 11).
+ */
+enum kvmstats_health {
+	KVMSTATS_HEALTH_LIVE = 0,	/* sweeping: the values are current */
+	KVMSTATS_HEALTH_STALE = 1,	/* its publisher runs, but has not swept for
+					   stale_after_ns: stopped, starved or stuck */
+	KVMSTATS_HEALTH_DEAD = 2,	/* its publisher is gone without ending it
+					   (killed, crashed): the values are its last */
+	KVMSTATS_HEALTH_ENDED = 3,	/* ended by its publisher: the values are final */
+	KVMSTATS_HEALTH_SUPERSEDED = 4,	/* a newer segment has its name: kvmstats_follow() */
+	KVMSTATS_HEALTH_BROKEN = 5,	/* KVMSTATS_STATE_INVALID: detach */
+};
+
+/*
+ * A live segment is stale once its heartbeat is older than this many poll
+ * periods: a reader may look just before a sweep ends (one period), and a
+ * publisher that missed two or three deadlines in a row (overruns) is
+ * still working ...
+ */
+#define KVMSTATS_STALE_PERIODS		4
+/*
+ * ... and than this: at high rates a period is microseconds, and an
+ * ordinary (SCHED_OTHER) thread on a busy host can wait tens to hundreds
+ * of milliseconds for a CPU without being stuck.  A second is well above
+ * that, and still shows a stopped publisher to a person at once.
+ */
+#define KVMSTATS_STALE_MIN_NS		1000000000ull
+
+struct kvmstats_liveness {
+	enum kvmstats_health health;
+	uint64_t age_ns;		/* since the newest sweep ended (since the segment
+					   was made, before the first) */
+	uint64_t stale_after_ns;	/* the age from which a live segment is stale */
+	int lock;			/* the publisher's liveness lock: 1 held, 0 not,
+					   -1 not known (an ABI 1.0 segment has none) */
+};
+
+/*
+ * kvmstats_liveness() - judge @seg now.  A live segment whose liveness
+ * lock nobody holds is DEAD (ABI 1.1: the kernel drops the lock when the
+ * publisher exits, however it exits); one whose heartbeat is older than
+ * max(KVMSTATS_STALE_PERIODS * poll period, KVMSTATS_STALE_MIN_NS) is
+ * STALE.  Makes one system call (fcntl) for a live segment: for a display
+ * refresh or a scrape, not per read.  Return: 0, or -EINVAL.
+ */
+int kvmstats_liveness(const struct kvmstats_segment *seg, struct kvmstats_liveness *lv);
+
+/* "live", "stale", "dead", "ended", "superseded", "broken"; NULL out of range. */
+const char *kvmstats_health_name(unsigned health);
 
 /*
  * ---- the schema (private copies, validated at attach) ---------------
@@ -226,8 +313,10 @@ struct kvmstats_sample {
 /*
  * All reads return 0, or: -ENODATA no sample published yet; -EAGAIN no
  * consistent sample within KVMSTATS_READ_RETRIES (the publisher lapped the
- * ring during every try: retry, or deepen the ring); -EINVAL bad argument
- * (handle or target out of range, buffer too small).  @sample may be NULL.
+ * ring during every try, or a slot of the newest sweep stays half-written:
+ * retry, or deepen the ring); -EIO the file was truncated under the
+ * mapping (its data is gone: detach); -EINVAL bad argument (handle or
+ * target out of range, buffer too small).  @sample may be NULL.
  */
 int kvmstats_read_scalar(const struct kvmstats_segment *seg,
 			 const struct kvmstats_stat_handle *h, uint64_t *value,

@@ -39,13 +39,14 @@ enum kvmstats_state {
 	KVMSTATS_STATE_LIVE = 1,
 	KVMSTATS_STATE_ENDED = 2,
 	KVMSTATS_STATE_SUPERSEDED = 3,
+	KVMSTATS_STATE_INVALID = 4,	/* not in a segment: see kvmstats_status() */
 };
 
 /*
  * Names as QMP spells them: "vm"/"vcpu"; "cumulative", "instant", "peak",
  * "linear-histogram", "log2-histogram"; NULL for KVMSTATS_UNIT_NONE, else
  * "bytes", "seconds", "cycles", "boolean"; "building", "live", "ended",
- * "superseded".  Out-of-range values give NULL.
+ * "superseded", "invalid".  Out-of-range values give NULL.
  */
 const char *kvmstats_target_kind_name(unsigned kind);
 const char *kvmstats_type_name(unsigned type);

@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/un.h>
+
+#include "kvmstats/reader.h"
+#include "ks_abi.h"
+#include "ks_shmdir.h"
 #include "options.h"
 #include "own_vm.h"
 #include "sim_vm.h"
@@ -47,9 +52,10 @@ usage(FILE *f)
 "How to publish:\n"
 "  --hz N             sweeps per second, 1-100000 (default 100)\n"
 "  --ring-depth N     samples kept per vCPU and VM, 2-1024 (default 4)\n"
-"  --name NAME        segment file name (default kvmstats.<VM name>); only with\n"
-"                     a single VM source.  Readers see only names that start\n"
-"                     with \"kvmstats.\", and take the rest as the VM argument\n"
+"  --name NAME        the VM's name (default kvm-<pid>, the VMM's or ours), only\n"
+"                     with a single VM source: readers ask for it as NAME, its\n"
+"                     segment is kvmstats.NAME (a \"kvmstats.\" given is not\n"
+"                     doubled); 1-128 bytes of text, no '/', no leading '.'\n"
 "  --dir DIR          segment directory (default $KVMSTATS_SHM_DIR, else /dev/shm)\n"
 "  --mode MODE        segment file mode, octal (default 0640)\n"
 "  --group GROUP      group of the segment files, a name or a number\n"
@@ -87,6 +93,13 @@ parse_uint(const char *opt, const char *arg, unsigned long min, unsigned long ma
 	return 0;
 }
 
+/* A name, or else a number: "no such group" for what is not a number either. */
+static bool
+is_number(const char *arg)
+{
+	return arg[0] != '\0' && strspn(arg, "0123456789") == strlen(arg);
+}
+
 static int
 parse_group(const char *arg, gid_t *gid)
 {
@@ -96,6 +109,11 @@ parse_group(const char *arg, gid_t *gid)
 	if (gr) {
 		*gid = gr->gr_gid;
 		return 0;
+	}
+	if (!is_number(arg)) {
+		fprintf(stderr, "kvmstatsd: --group: no group named \"%s\" (getent group "
+			"lists them; a numeric gid is taken as it is)\n", arg);
+		return -1;
 	}
 	if (parse_uint("--group", arg, 0, UINT_MAX - 1, 10, &v) < 0)
 		return -1;
@@ -113,9 +131,45 @@ parse_user(const char *arg, uid_t *uid)
 		*uid = pw->pw_uid;
 		return 0;
 	}
+	if (!is_number(arg)) {
+		fprintf(stderr, "kvmstatsd: --allow-uid: no user named \"%s\" (getent passwd "
+			"lists them; a numeric uid is taken as it is)\n", arg);
+		return -1;
+	}
 	if (parse_uint("--allow-uid", arg, 0, UINT_MAX - 1, 10, &v) < 0)
 		return -1;
 	*uid = (uid_t)v;
+	return 0;
+}
+
+/* --name: a VM name every reader can address (ks_shmdir.h), "kvmstats." dropped. */
+static int
+parse_name(const char *arg, const char **out)
+{
+	const char *name = ks_vm_name_of(arg);
+	char why[128];
+
+	if (ks_vm_name_fault(name, why, sizeof(why)) != NULL) {
+		fprintf(stderr, "kvmstatsd: --name \"%s\": the VM name %s; readers address the "
+			"VM as kvmstats.NAME, so it must be 1 to %d bytes of printable text, "
+			"without '/', not starting with '.'\n", arg, why, KVMSTATS_VM_NAME_MAX);
+		return -1;
+	}
+	*out = name;
+	return 0;
+}
+
+/* An AF_UNIX socket path has room for 107 bytes. */
+static int
+parse_listen(const char *arg, const char **out)
+{
+	if (arg[0] == '\0' || strlen(arg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		fprintf(stderr, "kvmstatsd: --listen: \"%s\" is %s: a socket path is 1 to %zu "
+			"bytes\n", arg, arg[0] ? "too long" : "empty",
+			sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return -1;
+	}
+	*out = arg;
 	return 0;
 }
 
@@ -168,12 +222,45 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Sources and names are given once: a second one is a mistake, not "last wins". */
+static const char *
+option_name(int c)
+{
+	for (const struct option *lo = long_options; lo->name != NULL; lo++)
+		if (lo->val == c)
+			return lo->name;
+	return "?";
+}
+
+static int
+once(int c, unsigned *seen)
+{
+	unsigned bit = 1u << (c - OPT_SIMULATE);
+
+	if (*seen & bit) {
+		fprintf(stderr, "kvmstatsd: --%s given twice: give it once (each kind of source "
+			"once: --simulate, --spawn-vm, --attach, --listen)\n", option_name(c));
+		return -1;
+	}
+	*seen |= bit;
+	return 0;
+}
+
 /* One option; Return: 0, 1 (help/version done), -1 (usage error, printed). */
 static int
-one_option(int c, char **argv, struct options *o)
+one_option(int c, char **argv, struct options *o, unsigned *seen)
 {
 	unsigned long v;
 
+	switch (c) {
+	case OPT_SIMULATE: case OPT_SPAWN_VM: case OPT_ATTACH: case OPT_LISTEN:
+	case OPT_NAME: case OPT_DIR:
+		if (once(c, seen) < 0)
+			return -1;
+		break;
+	default:
+		break;
+	}
 	switch (c) {
 	case OPT_SIMULATE:
 		if (parse_uint("--simulate", optarg, 1, KS_SIM_MAX_VCPUS, 10, &v) < 0)
@@ -209,8 +296,7 @@ one_option(int c, char **argv, struct options *o)
 		o->rescan_ms = (unsigned)v;
 		return 0;
 	case OPT_LISTEN:
-		o->listen = optarg;
-		return 0;
+		return parse_listen(optarg, &o->listen);
 	case OPT_ALLOW_UID:
 		if (o->nr_allow == KS_MAX_ALLOW_UIDS) {
 			fprintf(stderr, "kvmstatsd: --allow-uid: at most %d uids\n",
@@ -235,9 +321,12 @@ one_option(int c, char **argv, struct options *o)
 		o->cfg.ring_depth = (unsigned)v;
 		return 0;
 	case OPT_NAME:
-		o->name = optarg;
-		return 0;
+		return parse_name(optarg, &o->name);
 	case OPT_DIR:
+		if (optarg[0] == '\0') {
+			fputs("kvmstatsd: --dir needs a directory\n", stderr);
+			return -1;
+		}
 		o->cfg.dir = optarg;
 		return 0;
 	case OPT_MODE:
@@ -265,7 +354,8 @@ one_option(int c, char **argv, struct options *o)
 		usage(stdout);
 		return 1;
 	case OPT_VERSION:
-		puts("kvmstatsd 1.0.0 (shared-memory ABI 1.0)");
+		printf("kvmstatsd %s (shared-memory ABI %d.%d)\n", KS_VERSION, KS_ABI_MAJOR,
+		       KS_ABI_MINOR);
 		return 1;
 	case ':':
 		fprintf(stderr, "kvmstatsd: %s needs an argument; see kvmstatsd --help\n",
@@ -309,6 +399,7 @@ check_combination(const struct options *o)
 int
 parse_options(int argc, char **argv, struct options *o)
 {
+	unsigned seen = 0;
 	int c, ret;
 
 	ks_engine_config_init(&o->cfg);
@@ -318,7 +409,7 @@ parse_options(int argc, char **argv, struct options *o)
 	o->socket_mode = 0660;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":qh", long_options, NULL)) != -1) {
-		ret = one_option(c, argv, o);
+		ret = one_option(c, argv, o, &seen);
 		if (ret != 0)
 			return ret;
 	}

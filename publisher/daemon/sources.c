@@ -18,8 +18,8 @@
  * engine reads them and never closes them.
  */
 static int
-publish_vm(struct ks_engine *e, const char *vm_name, const char *file, unsigned nr_vcpus,
-	   int (*stats_fd)(const void *vm, int vcpu), const void *vm, ks_warn_fn warn,
+publish_vm(struct ks_engine *e, const char *vm_name, unsigned nr_vcpus,
+	   int (*stats_fd)(const void *vm, int vcpu), const void *vm, ks_log_fn warn,
 	   struct kvmstats_error *err)
 {
 	struct ks_fd_target *fds = calloc(nr_vcpus + 1, sizeof(*fds));
@@ -34,7 +34,7 @@ publish_vm(struct ks_engine *e, const char *vm_name, const char *file, unsigned 
 			.vcpu_index = i ? i - 1 : KS_VCPU_INDEX_NONE,
 			.fd = stats_fd(vm, (int)i - 1),
 		};
-	ret = ks_vm_build(vm_name, file, fds, nr_vcpus + 1, warn, &b, err);
+	ret = ks_vm_build(vm_name, fds, nr_vcpus + 1, warn, &b, err);
 	free(fds);
 	if (ret < 0)
 		return ret;
@@ -57,7 +57,7 @@ own_fd(const void *vm, int vcpu)
 
 static int
 start_sim(struct ks_engine *e, const struct options *o, unsigned vcpus, struct sources *s,
-	  ks_warn_fn say_line, struct kvmstats_error *err)
+	  ks_log_fn say_line, struct kvmstats_error *err)
 {
 	char msg[256], name[32];
 	const char *vm_name;
@@ -75,8 +75,10 @@ start_sim(struct ks_engine *e, const struct options *o, unsigned vcpus, struct s
 		snprintf(name, sizeof(name), "sim-%d", (int)getpid());
 		vm_name = name;
 	}
+	if (o->name)
+		vm_name = o->name;	/* --name: the only VM source */
 	if (ret == 0)
-		ret = publish_vm(e, vm_name, o->name, vcpus, sim_fd, s->sim, say_line, err);
+		ret = publish_vm(e, vm_name, vcpus, sim_fd, s->sim, say_line, err);
 	if (ret == 0) {
 		snprintf(msg, sizeof(msg), "publishing simulated VM %s (%u vCPUs)", vm_name,
 			 vcpus);
@@ -87,7 +89,7 @@ start_sim(struct ks_engine *e, const struct options *o, unsigned vcpus, struct s
 
 static int
 start_own(struct ks_engine *e, const struct options *o, struct sources *s,
-	  ks_warn_fn say_line, struct kvmstats_error *err)
+	  ks_log_fn say_line, struct kvmstats_error *err)
 {
 	char msg[600];
 	int ret = ks_own_vm_available(err);
@@ -103,11 +105,11 @@ start_own(struct ks_engine *e, const struct options *o, struct sources *s,
 	if (ret == 0)
 		ret = ks_own_vm_start(s->own, o->wake_us, err);
 	if (ret == 0)
-		ret = publish_vm(e, ks_own_vm_name(s->own), o->name, o->spawn_vm, own_fd,
-				 s->own, say_line, err);
+		ret = publish_vm(e, o->name ? o->name : ks_own_vm_name(s->own), o->spawn_vm,
+				 own_fd, s->own, say_line, err);
 	if (ret == 0) {
 		snprintf(msg, sizeof(msg), "publishing real VM %s (%u vCPUs, guest woken every %u us)",
-			 ks_own_vm_name(s->own), o->spawn_vm, o->wake_us);
+			 o->name ? o->name : ks_own_vm_name(s->own), o->spawn_vm, o->wake_us);
 		say_line(msg);
 	}
 	return ret;
@@ -115,10 +117,10 @@ start_own(struct ks_engine *e, const struct options *o, struct sources *s,
 
 static int
 start_attach(struct ks_engine *e, const struct options *o, struct sources *s,
-	     void (*on_end)(void *), ks_warn_fn say_line, struct kvmstats_error *err)
+	     void (*on_end)(void *), ks_log_fn say_line, struct kvmstats_error *err)
 {
 	struct ks_attach_opts ao = {
-		.pid = o->attach, .file = o->name, .rescan_ms = o->rescan_ms,
+		.pid = o->attach, .vm_name = o->name, .rescan_ms = o->rescan_ms,
 		.warn = say_line, .on_end = on_end,
 	};
 	char msg[256];
@@ -134,7 +136,7 @@ start_attach(struct ks_engine *e, const struct options *o, struct sources *s,
 
 static int
 start_intake(struct ks_engine *e, const struct options *o, struct sources *s,
-	     ks_warn_fn say_line, struct kvmstats_error *err)
+	     ks_log_fn say_line, struct kvmstats_error *err)
 {
 	struct ks_intake_opts io = {
 		.path = o->listen, .allow = o->nr_allow ? o->allow : NULL,
@@ -146,7 +148,7 @@ start_intake(struct ks_engine *e, const struct options *o, struct sources *s,
 
 int
 sources_start(struct ks_engine *e, const struct options *o, struct sources *s,
-	      void (*on_attach_end)(void *), ks_warn_fn say_line,
+	      void (*on_attach_end)(void *), ks_log_fn say_line,
 	      struct kvmstats_error *err)
 {
 	int ret = 0;

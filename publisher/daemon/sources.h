@@ -22,7 +22,7 @@ struct sources {
  * @on_attach_end: called (from another thread) when an attached VMM exits.
  */
 int sources_start(struct ks_engine *e, const struct options *o, struct sources *s,
-		  void (*on_attach_end)(void *), ks_warn_fn say_line,
+		  void (*on_attach_end)(void *), ks_log_fn say_line,
 		  struct kvmstats_error *err);
 
 /* Before the engine goes: stop the sources that add or remove VMs. */

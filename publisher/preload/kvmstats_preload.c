@@ -36,6 +36,8 @@
 
 #include "engine.h"
 #include "intake.h"
+#include "ks_shmdir.h"
+#include "ks_text.h"
 #include "kvmstats/publisher.h"
 
 /* The declaration <sys/ioctl.h> already gives; repeated for the reader. */
@@ -160,20 +162,31 @@ static void shim_vsay(const char *fmt, va_list ap, const char *suffix)
 static void shim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void shim_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * One whole line, however long the message: it is cut (with "...") to
+ * leave room for the suffix and the newline, and escaped, because it
+ * quotes environment variables and names (ks_text.h).
+ */
 static void
 shim_vsay(const char *fmt, va_list ap, const char *suffix)
 {
-	char buf[768];
-	int n = snprintf(buf, sizeof(buf), "kvmstats-preload: ");
+	static const char prefix[] = "kvmstats-preload: ", cut[] = "...";
+	char msg[512], line[1024];
+	size_t n, room;
 
-	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
-	if (n >= (int)sizeof(buf) - 1)
-		n = (int)sizeof(buf) - 2;
-	n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s\n", suffix);
-	if (n >= (int)sizeof(buf))
-		n = (int)sizeof(buf) - 1;
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) >= (int)sizeof(msg))
+		memcpy(msg + sizeof(msg) - sizeof(cut), cut, sizeof(cut));
+	memcpy(line, prefix, sizeof(prefix) - 1);
+	n = sizeof(prefix) - 1;
+	/* Escaping may grow the message: leave room for the suffix and "\n". */
+	room = sizeof(line) - n - strlen(suffix) - 1;
+	ks_text_escape(line + n, room, msg);
+	n += strlen(line + n);
+	memcpy(line + n, suffix, strlen(suffix));
+	n += strlen(suffix);
+	line[n++] = '\n';
 	/* One write(): no stdio lock, no line torn by the VMM's own output. */
-	if (write(STDERR_FILENO, buf, (size_t)n) < 0)
+	if (write(STDERR_FILENO, line, n) < 0)
 		return;
 }
 
@@ -251,17 +264,23 @@ parse_hz(const char *s)
 	return true;
 }
 
-static bool
-parse_name(const char *s)
+/* Return: NULL, or what is wrong with the name (in @why). */
+static const char *
+parse_name(const char *s, char *why, size_t len)
 {
 	if (s == NULL || *s == '\0') {
 		snprintf(shim.name, sizeof(shim.name), "kvm-%d", (int)shim.pid);
-		return true;
+		return NULL;
 	}
-	if (strlen(s) > SHIM_NAME_MAX || strchr(s, '/') != NULL)
-		return false;
+	s = ks_vm_name_of(s);
+	if (strlen(s) > SHIM_NAME_MAX) {
+		snprintf(why, len, "is longer than %d bytes", SHIM_NAME_MAX);
+		return why;
+	}
+	if (ks_vm_name_fault(s, why, len) != NULL)
+		return why;
 	strcpy(shim.name, s);
-	return true;
+	return NULL;
 }
 
 static bool
@@ -284,6 +303,7 @@ read_config(void)
 	const char *sock = secure_getenv("KVMSTATS_SOCKET");
 	const char *verbose = secure_getenv("KVMSTATS_PRELOAD_VERBOSE");
 	pthread_condattr_t ca;
+	char why[128];
 
 	shim.pid = getpid();
 	shim.verbose = verbose != NULL && strcmp(verbose, "1") == 0;
@@ -297,9 +317,8 @@ read_config(void)
 	else if (!parse_hz(hz))
 		shim_fail("KVMSTATS_PRELOAD_HZ=%s is not a number from %d to %d", hz,
 			  KS_HZ_MIN, KS_HZ_MAX);
-	else if (!parse_name(name))
-		shim_fail("KVMSTATS_PRELOAD_NAME=%s is longer than %d characters or has a '/'",
-			  name, SHIM_NAME_MAX);
+	else if (parse_name(name, why, sizeof(why)) != NULL)
+		shim_fail("KVMSTATS_PRELOAD_NAME=%s %s: it names the VM's segment", name, why);
 	else if (!parse_socket(sock))
 		shim_fail("KVMSTATS_SOCKET=%s is too long for a socket path", sock);
 	else if (shim.mode == MODE_INPROCESS)

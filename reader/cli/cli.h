@@ -14,7 +14,6 @@
 
 #include "kvmstats/reader.h"
 
-#define KS_CLI_VERSION	"1.0.0"
 
 /* Exit codes, documented in "kvmstats --help". */
 enum {
@@ -28,6 +27,7 @@ enum {
 struct ks_cli {
 	const char *dir;	/* NULL: $KVMSTATS_SHM_DIR or /dev/shm */
 	uid_t owner;		/* KVMSTATS_OWNER_DEFAULT unless --owner */
+	bool stale_ok;		/* --stale-ok: the last values of a publisher that is not live */
 	const char *cmd;	/* subcommand name, for messages */
 };
 
@@ -37,7 +37,9 @@ struct ks_cli {
 	{ "help",  no_argument,       NULL, 'h' },		\
 	{ "dir",   required_argument, NULL, 'd' },		\
 	{ "owner", required_argument, NULL, 'o' }
-
+/* What commands that show values take besides (ks_cli_getopt() handles it). */
+#define KS_CLI_VALUES_LONG					\
+	{ "stale-ok", no_argument,    NULL, 'S' }
 /*
  * ks_cli_getopt() - getopt_long() for a subcommand, with the common
  * options and errors handled.  Return: the next subcommand-specific
@@ -61,19 +63,17 @@ int ks_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /* The segment directory in effect, for messages. */
 const char *ks_cli_dir(const struct ks_cli *cli);
 
+/* ks_cli_check_vm_name() - a VM argument that no segment can have is a usage error. */
+int ks_cli_check_vm_name(const struct ks_cli *cli, const char *vm);
+
 /*
  * ks_cli_open_vm() - attach to @vm, or with @vm NULL to the only segment
- * in the directory.  A superseded segment is followed to its successor.
+ * in the directory that attaches, for its schema: any state will do.  A
+ * superseded segment is followed to its successor.
  * Return: KS_EXIT_OK with *@segp set, or an exit code (message printed).
  */
 int ks_cli_open_vm(const struct ks_cli *cli, const char *vm,
 		   struct kvmstats_segment **segp);
-
-/*
- * ks_cli_require_live() - refuse a segment whose VM has ended: its values
- * are final and no longer describe a running VM.  Return: an exit code.
- */
-int ks_cli_require_live(const struct ks_cli *cli, const struct kvmstats_segment *seg);
 
 /*
  * ks_cli_read_cut() - every target's record as of one sweep, in a new
@@ -90,8 +90,11 @@ int ks_cli_check_provider(const struct ks_cli *cli, const struct kvmstats_segmen
 			  const char *name);
 
 /*
- * ks_cli_open_live() - ks_cli_open_vm(), then ks_cli_require_live() and
- * ks_cli_check_provider() with @provider: a live VM to read values from.
+ * ks_cli_open_live() - a VM to read values from: as ks_cli_open_vm(), but
+ * with @vm NULL the only live one; refused (exit 1, message printed)
+ * unless its publisher is live (kvmstats_liveness()), or with --stale-ok
+ * stale, dead or ended (then with a warning); then its provider @provider
+ * (NULL: any) is checked.
  * Return: KS_EXIT_OK, or the exit code of the first check that failed.
  */
 int ks_cli_open_live(const struct ks_cli *cli, const char *vm, const char *provider,
@@ -99,12 +102,6 @@ int ks_cli_open_live(const struct ks_cli *cli, const char *vm, const char *provi
 
 /* Whether @s names a target kind ("vm", "vcpu"); sets *@kind. */
 bool ks_cli_parse_kind(const char *s, enum kvmstats_target_kind *kind);
-
-/*
- * ks_cli_put_text() - @s for a terminal: control characters (a label may
- * hold any byte) as \xNN, everything else, UTF-8 included, as it is.
- */
-void ks_cli_put_text(FILE *f, const char *s);
 
 /* Write errors on stdout (disk full, closed pipe) are runtime errors. */
 int ks_cli_finish_stdout(const struct ks_cli *cli, int rc);

@@ -11,12 +11,13 @@
 #include "cli.h"
 #include "filter.h"
 #include "hmp_units.h"
+#include "ks_text.h"
 
 static void
 info_help(void)
 {
 	printf("Usage: kvmstats info [VM] TARGET [NAMES] [PROVIDER] [--vcpu N] [--vm VM]\n"
-	       "                     [--dir DIR] [--owner UID]\n"
+	       "                     [--stale-ok] [--dir DIR] [--owner UID]\n"
 	       "\n"
 	       "Print stat values as QEMU's HMP 'info stats TARGET [NAMES] [PROVIDER]':\n"
 	       "  provider: kvm                                 (without PROVIDER only)\n"
@@ -30,6 +31,8 @@ info_help(void)
 	       "  PROVIDER   only this provider, e.g. kvm\n"
 	       "  --vcpu N   only the vCPU with this label, id or index\n"
 	       "  --vm VM    the VM, for a VM whose name is 'vm' or 'vcpu'\n"
+	       "  --stale-ok the last values of a VM whose publisher is stale, dead or\n"
+	       "             ended, with a warning on stderr (without: exit 1)\n"
 	       "\n"
 	       "Differences from QEMU: QEMU's 'info stats vcpu' shows only the monitor's\n"
 	       "current CPU; this shows every vCPU, each after a line\n"
@@ -84,6 +87,7 @@ parse_args(struct ks_cli *cli, int argc, char **argv, struct info_args *a)
 {
 	static const struct option longopts[] = {
 		KS_CLI_COMMON_LONG,
+		KS_CLI_VALUES_LONG,
 		{ "vcpu", required_argument, NULL, 'c' },
 		{ "vm",   required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
@@ -182,12 +186,15 @@ print_provider(const struct kvmstats_segment *seg, const struct info_args *a,
 			continue;
 		if (!*announced && ti->kind == KVMSTATS_TARGET_VCPU && !a->vcpu) {
 			printf("vcpu %u (", (unsigned)ti->vcpu_index);
-			ks_cli_put_text(stdout, ti->label);
+			ks_text_fputs(stdout, ti->label);
 			printf("):\n");
 		}
 		*announced = true;
-		if (printed++ == 0 && !a->provider)
-			printf("provider: %s\n", si->provider_name);
+		if (printed++ == 0 && !a->provider) {
+			fputs("provider: ", stdout);
+			ks_text_fputs(stdout, si->provider_name);
+			fputc('\n', stdout);
+		}
 		ks_hmp_print_stat(stdout, si, rec + si->value_index);
 	}
 	return printed;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_list.c - "kvmstats list": every segment in the directory and its state.
+ * cmd_list.c - "kvmstats list": every segment in the directory and what
+ * its publisher is doing.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,15 +10,17 @@
 
 #include "cli.h"
 #include "json.h"
+#include "ks_shmdir.h"
+#include "ks_text.h"
 
 struct row {
-	char *file;		/* segment file name */
-	char *vm;
+	char *file;		/* segment file name, as the directory has it */
+	char *vm;		/* the VM name in the segment */
 	char *error;		/* attach failed: why; other fields unset */
 	pid_t pid;
-	const char *state;
+	const char *state;	/* kvmstats_health_name() */
 	unsigned vcpus, stats;
-	uint64_t period_ns, sweep, generation;
+	uint64_t period_ns, sweep, generation, overruns;
 	int64_t age_ms;		/* -1: no sweep yet */
 };
 
@@ -33,30 +36,42 @@ list_help(void)
 {
 	printf("Usage: kvmstats list [--json] [--dir DIR] [--owner UID]\n"
 	       "\n"
-	       "One line per VM segment: VM name, publisher pid, state (building,\n"
-	       "live, ended, superseded), vCPUs, stats (summed over the VM and its\n"
-	       "vCPUs), sweep rate in Hz, age of the newest sweep in ms ('-' before\n"
-	       "the first) and the segment's generation.  A segment that cannot be\n"
-	       "attached is listed with the reason instead of its fields.\n"
+	       "One line per VM segment:\n"
+	       "  NAME      what to name the VM in the other commands\n"
+	       "  PID       its publisher's process id (in the publisher's PID namespace)\n"
+	       "  STATE     live: sweeping; stale: its publisher runs but has not swept for\n"
+	       "            4 periods and at least a second (stopped, starved, stuck);\n"
+	       "            dead: its publisher is gone without ending it; ended: its VM or\n"
+	       "            publisher ended; superseded: a newer segment has its name;\n"
+	       "            broken: truncated or damaged after it was made\n"
+	       "  VCPUS     vCPUs\n"
+	       "  STATS     stats, summed over the VM and its vCPUs\n"
+	       "  RATE(Hz)  sweeps per second\n"
+	       "  AGE(ms)   since the newest sweep ('-' before the first)\n"
+	       "  OVERRUNS  sweep deadlines its publisher missed\n"
+	       "  GEN       the segment's generation (a new one on vCPU hotplug)\n"
+	       "A file that cannot be attached is listed with the reason instead.  Names\n"
+	       "and messages are escaped: a byte that is not printable text shows as \\xNN.\n"
 	       "\n"
-	       "  --json    a JSON array instead; \"poll-period-ns\" instead of the rate,\n"
-	       "            \"age-ms\" null before the first sweep, \"error\" for segments\n"
-	       "            that could not be attached\n");
+	       "  --json    a JSON array instead, one object per segment: \"name\", \"vm\",\n"
+	       "            \"segment\", \"pid\", \"state\", \"vcpus\", \"stats\",\n"
+	       "            \"poll-period-ns\", \"sweep\", \"age-ms\" (null before the first\n"
+	       "            sweep), \"overruns\", \"generation\"; or \"name\", \"segment\",\n"
+	       "            \"error\" for a file that could not be attached\n");
 }
 
 static void
 fill_row(struct row *r, const struct kvmstats_segment *seg)
 {
 	const struct kvmstats_segment_info *info = kvmstats_info(seg);
+	struct kvmstats_liveness lv;
 	struct kvmstats_status st;
-	uint64_t now = kvmstats_now_ns();
 
 	kvmstats_status(seg, &st);
+	kvmstats_liveness(seg, &lv);
 	r->vm = strdup(info->vm_name);
 	r->pid = info->publisher_pid;
-	r->state = kvmstats_state_name(st.state);
-	if (!r->state)
-		r->state = "unknown";
+	r->state = kvmstats_health_name(lv.health);
 	for (unsigned t = 0; t < kvmstats_nr_targets(seg); t++) {
 		const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
 
@@ -66,9 +81,8 @@ fill_row(struct row *r, const struct kvmstats_segment *seg)
 	r->period_ns = info->poll_period_ns;
 	r->sweep = st.sweep;
 	r->generation = info->generation;
-	r->age_ms = -1;
-	if (st.sweep != 0)
-		r->age_ms = now > st.heartbeat_ns ? (int64_t)((now - st.heartbeat_ns) / 1000000) : 0;
+	r->overruns = st.overruns;
+	r->age_ms = st.sweep != 0 ? (int64_t)(lv.age_ns / 1000000) : -1;
 }
 
 static int
@@ -78,7 +92,6 @@ add_row(const char *segment_file, void *arg)
 	struct kvmstats_attach_opts opts;
 	struct kvmstats_error err = { 0 };
 	struct kvmstats_segment *seg;
-	size_t plen = strlen(KVMSTATS_SEGMENT_PREFIX);
 	struct row *r;
 
 	if (rows->n == rows->cap) {
@@ -97,16 +110,12 @@ add_row(const char *segment_file, void *arg)
 	opts.dir = rows->cli->dir;
 	opts.owner = rows->cli->owner;
 	if (kvmstats_attach(segment_file, &opts, &seg, &err) < 0) {
-		r->vm = strdup(strncmp(segment_file, KVMSTATS_SEGMENT_PREFIX, plen) == 0 ?
-			       segment_file + plen : segment_file);
 		r->error = strdup(err.msg[0] ? err.msg : "cannot attach");
-	} else {
-		fill_row(r, seg);
-		kvmstats_detach(&seg);
+		return (!r->file || !r->error) ? (rows->oom = 1) : 0;
 	}
-	if (!r->file || !r->vm || (err.msg[0] && !r->error))
-		return rows->oom = 1;
-	return 0;
+	fill_row(r, seg);
+	kvmstats_detach(&seg);
+	return (!r->file || !r->vm) ? (rows->oom = 1) : 0;
 }
 
 static void
@@ -120,7 +129,9 @@ print_json(const struct rows *rows)
 		const struct row *r = &rows->v[i];
 
 		ks_json_begin_object(&j);
-		ks_json_kv_string(&j, "vm", r->vm);
+		ks_json_kv_string(&j, "name", ks_vm_name_of(r->file));
+		if (!r->error)
+			ks_json_kv_string(&j, "vm", r->vm);
 		ks_json_kv_string(&j, "segment", r->file);
 		if (r->error) {
 			ks_json_kv_string(&j, "error", r->error);
@@ -138,6 +149,7 @@ print_json(const struct rows *rows)
 			ks_json_null(&j);
 		else
 			ks_json_i64(&j, r->age_ms);
+		ks_json_kv_u64(&j, "overruns", r->overruns);
 		ks_json_kv_u64(&j, "generation", r->generation);
 		ks_json_end_object(&j);
 	}
@@ -145,30 +157,52 @@ print_json(const struct rows *rows)
 	ks_json_finish(&j);
 }
 
+/* @name escaped (a file name may hold any byte), padded to @w columns. */
+static void
+put_name(const char *name, int w)
+{
+	char esc[1024];
+	int cols;
+
+	ks_text_escape(esc, sizeof(esc), name);
+	cols = (int)ks_text_columns(esc);
+	fputs(esc, stdout);
+	for (; cols < w; cols++)
+		fputc(' ', stdout);
+}
+
 static void
 print_text(const struct rows *rows)
 {
-	int w = 2;	/* "VM" */
+	int w = 4;	/* "NAME" */
 
-	for (size_t i = 0; i < rows->n; i++)
-		if ((int)strlen(rows->v[i].vm) > w)
-			w = (int)strlen(rows->v[i].vm);
-	printf("%-*s  %7s  %-10s  %5s  %5s  %8s  %8s  %3s\n", w, "VM", "PID", "STATE",
-	       "VCPUS", "STATS", "RATE(Hz)", "AGE(ms)", "GEN");
+	for (size_t i = 0; i < rows->n; i++) {
+		char esc[1024];
+		int cols = (int)ks_text_columns(ks_text_escape(esc, sizeof(esc),
+							       ks_vm_name_of(rows->v[i].file)));
+
+		w = cols > w ? cols : w;
+	}
+	printf("%-*s  %7s  %-10s  %5s  %5s  %8s  %8s  %8s  %3s\n", w, "NAME", "PID", "STATE",
+	       "VCPUS", "STATS", "RATE(Hz)", "AGE(ms)", "OVERRUNS", "GEN");
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct row *r = &rows->v[i];
 		char rate[32] = "-", age[32] = "-";
 
+		put_name(ks_vm_name_of(r->file), w);
 		if (r->error) {
-			printf("%-*s  error: %s\n", w, r->vm, r->error);
+			fputs("  error: ", stdout);
+			ks_text_fputs(stdout, r->error);
+			fputc('\n', stdout);
 			continue;
 		}
 		if (r->period_ns)
 			snprintf(rate, sizeof(rate), "%g", 1e9 / (double)r->period_ns);
 		if (r->age_ms >= 0)
 			snprintf(age, sizeof(age), "%" PRId64, r->age_ms);
-		printf("%-*s  %7d  %-10s  %5u  %5u  %8s  %8s  %3" PRIu64 "\n", w, r->vm,
-		       (int)r->pid, r->state, r->vcpus, r->stats, rate, age, r->generation);
+		printf("  %7d  %-10s  %5u  %5u  %8s  %8s  %8" PRIu64 "  %3" PRIu64 "\n",
+		       (int)r->pid, r->state, r->vcpus, r->stats, rate, age, r->overruns,
+		       r->generation);
 	}
 }
 

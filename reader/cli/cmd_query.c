@@ -17,7 +17,8 @@ static void
 query_help(void)
 {
 	printf("Usage: kvmstats query [VM] --target vm|vcpu [--vcpus LIST]\n"
-	       "                      [--provider P] [--names LIST] [--dir DIR] [--owner UID]\n"
+	       "                      [--provider P] [--names LIST] [--stale-ok]\n"
+	       "                      [--dir DIR] [--owner UID]\n"
 	       "\n"
 	       "Print stat values in the shape of the return value of QMP query-stats:\n"
 	       "a JSON array of {\"provider\", \"qom-path\" (vcpu targets only: the\n"
@@ -30,6 +31,9 @@ query_help(void)
 	       "                        comma-separated; vcpu target only; default all\n"
 	       "  -p, --provider P      only provider P (default all)\n"
 	       "  -n, --names LIST      only these stats, comma-separated (default all)\n"
+	       "      --stale-ok        the last values of a VM whose publisher is stale,\n"
+	       "                        dead or ended, with a warning on stderr (without:\n"
+	       "                        exit 1)\n"
 	       "\n"
 	       "As in QMP: an empty LIST (\"\") selects nothing; unknown stat names are\n"
 	       "ignored; a target left with no stats gets no entry.  Unlike QMP, an\n"
@@ -122,6 +126,7 @@ parse_args(struct ks_cli *cli, int argc, char **argv, struct query_args *a)
 {
 	static const struct option longopts[] = {
 		KS_CLI_COMMON_LONG,
+		KS_CLI_VALUES_LONG,
 		{ "target",   required_argument, NULL, 't' },
 		{ "vcpus",    required_argument, NULL, 'c' },
 		{ "provider", required_argument, NULL, 'p' },

@@ -10,19 +10,28 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ks_shmdir.h"
+#include "ks_text.h"
 
 /* Enough tries to get past a publisher that lapped the ring a few times. */
 #define KS_CLI_CUT_TRIES	16
 /* How many VM names an "ambiguous VM" message lists before "...". */
 #define KS_CLI_LIST_NAMES	8
 
+/*
+ * Messages quote names from files and segments: the whole line is escaped
+ * (ks_text.h), so that none of them can move the cursor or forge a line.
+ */
 static void __attribute__((format(printf, 2, 0)))
 vmessage(const struct ks_cli *cli, const char *fmt, va_list ap)
 {
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	fputs("kvmstats: ", stderr);
 	if (cli && cli->cmd)
 		fprintf(stderr, "%s: ", cli->cmd);
-	vfprintf(stderr, fmt, ap);
+	ks_text_fputs(stderr, msg);
 	fputc('\n', stderr);
 }
 
@@ -120,6 +129,9 @@ ks_cli_getopt(struct ks_cli *cli, int argc, char **argv, const char *shortopts,
 			if (*rc != KS_EXIT_OK)
 				return -2;
 			continue;
+		case 'S':
+			cli->stale_ok = true;
+			continue;
 		case '?':
 		case ':':
 			*rc = bad_option(cli, c, argv);
@@ -133,11 +145,7 @@ ks_cli_getopt(struct ks_cli *cli, int argc, char **argv, const char *shortopts,
 const char *
 ks_cli_dir(const struct ks_cli *cli)
 {
-	const char *env = getenv("KVMSTATS_SHM_DIR");
-
-	if (cli->dir)
-		return cli->dir;
-	return env && env[0] ? env : KVMSTATS_DEFAULT_DIR;
+	return ks_shm_dir(cli->dir);
 }
 
 bool
@@ -152,61 +160,118 @@ ks_cli_parse_kind(const char *s, enum kvmstats_target_kind *kind)
 	return true;
 }
 
-/* The names of the segments in a directory, for "which VM?". */
-struct seg_names {
-	unsigned n;
-	char first[256];
-	char listed[KS_CLI_LIST_NAMES * 64];
-};
+/*
+ * ---- which VM: the one named, or the only one there is -------------------
+ */
 
-static const char *
-vm_of_file(const char *file)
+/* Would the command use this segment's values (usable), or just its schema? */
+static bool
+usable(const struct ks_cli *cli, bool values, const struct kvmstats_segment *seg)
 {
-	size_t plen = strlen(KVMSTATS_SEGMENT_PREFIX);
+	struct kvmstats_liveness lv;
 
-	return strncmp(file, KVMSTATS_SEGMENT_PREFIX, plen) == 0 ? file + plen : file;
+	if (!values)
+		return true;
+	if (kvmstats_liveness(seg, &lv) < 0 || lv.health == KVMSTATS_HEALTH_BROKEN)
+		return false;
+	return lv.health == KVMSTATS_HEALTH_LIVE || cli->stale_ok;
 }
 
-static int
-collect_name(const char *segment_file, void *arg)
-{
-	struct seg_names *sn = arg;
-	size_t used = strlen(sn->listed);
+/* What the directory holds, for a command that did not name a VM. */
+struct candidates {
+	const struct ks_cli *cli;
+	bool values;
+	unsigned files, attached, usable;
+	char first_error[512];		/* of the files that would not attach */
+	char failed[256];		/* the last of them */
+	char use[256];			/* the last usable one */
+	char other[256];		/* the last one attached but not usable */
+	char listed[KS_CLI_LIST_NAMES * 64];	/* the usable ones, for "name one" */
+};
 
-	if (sn->n == 0)
-		snprintf(sn->first, sizeof(sn->first), "%s", segment_file);
-	if (sn->n < KS_CLI_LIST_NAMES)
-		snprintf(sn->listed + used, sizeof(sn->listed) - used, "%s%s",
-			 sn->n ? ", " : "", vm_of_file(segment_file));
-	else if (sn->n == KS_CLI_LIST_NAMES)
-		snprintf(sn->listed + used, sizeof(sn->listed) - used, ", ...");
-	sn->n++;
+static void
+add_listed(struct candidates *c, const char *file)
+{
+	size_t used = strlen(c->listed);
+
+	if (c->usable <= KS_CLI_LIST_NAMES)
+		snprintf(c->listed + used, sizeof(c->listed) - used, "%s%s",
+			 c->usable > 1 ? ", " : "", ks_vm_name_of(file));
+	else if (c->usable == KS_CLI_LIST_NAMES + 1)
+		snprintf(c->listed + used, sizeof(c->listed) - used, ", ...");
+}
+
+/* Only segments that attach count: a planted empty file is no choice. */
+static int
+consider(const char *segment_file, void *arg)
+{
+	struct candidates *c = arg;
+	struct kvmstats_attach_opts opts;
+	struct kvmstats_error err = { 0 };
+	struct kvmstats_segment *seg;
+
+	c->files++;
+	kvmstats_attach_opts_init(&opts);
+	opts.dir = c->cli->dir;
+	opts.owner = c->cli->owner;
+	if (kvmstats_attach(segment_file, &opts, &seg, &err) < 0) {
+		if (!c->first_error[0])
+			snprintf(c->first_error, sizeof(c->first_error), "%s", err.msg);
+		snprintf(c->failed, sizeof(c->failed), "%s", segment_file);
+		return 0;
+	}
+	c->attached++;
+	if (usable(c->cli, c->values, seg)) {
+		c->usable++;
+		snprintf(c->use, sizeof(c->use), "%s", segment_file);
+		add_listed(c, segment_file);
+	} else {
+		snprintf(c->other, sizeof(c->other), "%s", segment_file);
+	}
+	kvmstats_detach(&seg);
 	return 0;
 }
 
-/* With no VM named: the only segment there is, or a message naming the choices. */
+/*
+ * With no VM named: the only usable segment there is (for @values: live,
+ * or any that --stale-ok accepts); else the only one that attaches, whose
+ * refusal then says why; else a message naming the choices.
+ */
 static int
-pick_only_vm(const struct ks_cli *cli, struct seg_names *sn)
+pick_only_vm(const struct ks_cli *cli, bool values, char *vm, size_t len)
 {
+	struct candidates c = { .cli = cli, .values = values };
 	struct kvmstats_error err = { 0 };
 	int r;
 
-	memset(sn, 0, sizeof(*sn));
-	r = kvmstats_enumerate(cli->dir, collect_name, sn, &err);
+	r = kvmstats_enumerate(cli->dir, consider, &c, &err);
 	if (r < 0) {
 		ks_cli_error(cli, "%s", err.msg[0] ? err.msg : strerror(-r));
 		return KS_EXIT_RUNTIME;
 	}
-	if (sn->n == 0) {
-		ks_cli_error(cli, "no VM segments in %s; is kvmstatsd running? "
-			     "(use --dir or $KVMSTATS_SHM_DIR for another directory)",
-			     ks_cli_dir(cli));
+	if (c.usable > 1)
+		return ks_cli_usage_error(cli, "%u VMs in %s (%s): name one",
+					  c.usable, ks_cli_dir(cli), c.listed);
+	/* The only file there is, attached or not: its own error says most. */
+	if (c.usable == 1 || c.attached == 1 || c.files == 1) {
+		snprintf(vm, len, "%s", c.usable == 1 ? c.use : c.attached == 1 ? c.other : c.failed);
+		return KS_EXIT_OK;
+	}
+	if (c.attached > 1) {
+		ks_cli_error(cli, "no live VM in %s: %u segments, none of them live; name "
+			     "one ('kvmstats list' shows their states; --stale-ok reads the "
+			     "last values of a stale or dead one)", ks_cli_dir(cli), c.attached);
 		return KS_EXIT_RUNTIME;
 	}
-	if (sn->n > 1)
-		return ks_cli_usage_error(cli, "%u VMs in %s (%s): name one",
-					  sn->n, ks_cli_dir(cli), sn->listed);
-	return KS_EXIT_OK;
+	if (c.files > 0) {
+		ks_cli_error(cli, "no VM segment in %s can be read (%u files): %s; 'kvmstats "
+			     "list' shows why for each", ks_cli_dir(cli), c.files, c.first_error);
+		return KS_EXIT_RUNTIME;
+	}
+	ks_cli_error(cli, "no VM segments in %s; is kvmstatsd running? "
+		     "(use --dir or $KVMSTATS_SHM_DIR for another directory)",
+		     ks_cli_dir(cli));
+	return KS_EXIT_RUNTIME;
 }
 
 static int
@@ -217,7 +282,7 @@ attach_error(const struct ks_cli *cli, const char *vm, int r,
 
 	if (r == -ENOENT)
 		hint = "; 'kvmstats list' shows the VMs";
-	else if (r == -EPERM)
+	else if (r == -EPERM)	/* only for an owner the reader does not expect */
 		hint = "; if you trust that owner, pass --owner UID";
 
 	ks_cli_error(cli, "VM '%s': %s%s", vm, err->msg[0] ? err->msg : strerror(-r),
@@ -226,51 +291,117 @@ attach_error(const struct ks_cli *cli, const char *vm, int r,
 }
 
 int
-ks_cli_open_vm(const struct ks_cli *cli, const char *vm,
-	       struct kvmstats_segment **segp)
+ks_cli_check_vm_name(const struct ks_cli *cli, const char *vm)
+{
+	char why[128];
+
+	if (ks_vm_name_fault(ks_vm_name_of(vm), why, sizeof(why)) != NULL)
+		return ks_cli_usage_error(cli, "VM '%s' %s: no segment can have that name",
+					  vm, why);
+	return KS_EXIT_OK;
+}
+
+static int
+open_vm(const struct ks_cli *cli, const char *vm, bool values, struct kvmstats_segment **segp)
 {
 	struct kvmstats_attach_opts opts;
 	struct kvmstats_error err = { 0 };
-	struct kvmstats_status st;
-	struct seg_names sn;
+	char only[256];
 	int r;
 
+	*segp = NULL;
 	if (vm == NULL) {
-		r = pick_only_vm(cli, &sn);
+		r = pick_only_vm(cli, values, only, sizeof(only));
 		if (r != KS_EXIT_OK)
 			return r;
-		vm = sn.first;
+		vm = only;
+	} else if ((r = ks_cli_check_vm_name(cli, vm)) != KS_EXIT_OK) {
+		return r;
 	}
 	kvmstats_attach_opts_init(&opts);
 	opts.dir = cli->dir;
 	opts.owner = cli->owner;
 	r = kvmstats_attach(vm, &opts, segp, &err);
 	if (r < 0)
-		return attach_error(cli, vm_of_file(vm), r, &err);
-	/* A restarted publisher replaced the segment: follow it, a few times at most. */
+		return attach_error(cli, ks_vm_name_of(vm), r, &err);
+	/* A newer generation or a restarted publisher has the name: a few hops at most. */
 	for (int i = 0; i < 3; i++) {
+		struct kvmstats_status st;
+
 		kvmstats_status(*segp, &st);
 		if (st.state != KVMSTATS_STATE_SUPERSEDED)
 			break;
-		r = kvmstats_reattach(segp, &err);
-		if (r < 0)
-			return attach_error(cli, vm_of_file(vm), r, &err);
+		r = kvmstats_follow(segp, &err);
+		if (r < 0) {
+			kvmstats_detach(segp);
+			return attach_error(cli, ks_vm_name_of(vm), r, &err);
+		}
+		if (r == 0)
+			break;
 	}
 	return KS_EXIT_OK;
 }
 
 int
-ks_cli_require_live(const struct ks_cli *cli, const struct kvmstats_segment *seg)
+ks_cli_open_vm(const struct ks_cli *cli, const char *vm, struct kvmstats_segment **segp)
 {
-	struct kvmstats_status st;
+	return open_vm(cli, vm, false, segp);
+}
 
-	kvmstats_status(seg, &st);
-	if (st.state == KVMSTATS_STATE_ENDED) {
-		ks_cli_error(cli, "VM '%s' has ended: its publisher marked the segment "
-			     "ended; 'kvmstats list' shows the VMs that run",
-			     kvmstats_info(seg)->vm_name);
+/*
+ * Values are shown only from a live publisher; a stale, dead or ended
+ * one's last values only with --stale-ok, which says so on stderr.
+ */
+/* "340 ms", "12.3 s": an age for a person. */
+static const char *
+age_text(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 10 * 1000000000ull)
+		snprintf(buf, len, "%llu ms", (unsigned long long)(ns / 1000000));
+	else
+		snprintf(buf, len, "%.1f s", (double)ns / 1e9);
+	return buf;
+}
+
+static int
+require_usable(const struct ks_cli *cli, const struct kvmstats_segment *seg)
+{
+	const struct kvmstats_segment_info *in = kvmstats_info(seg);
+	struct kvmstats_liveness lv;
+	char why[256], age[32];
+
+	kvmstats_liveness(seg, &lv);
+	age_text(lv.age_ns, age, sizeof(age));
+	switch (lv.health) {
+	case KVMSTATS_HEALTH_LIVE:
+		return KS_EXIT_OK;
+	case KVMSTATS_HEALTH_STALE:
+		snprintf(why, sizeof(why), "is stale: its publisher (pid %d) has not swept for "
+			 "%s (it is stopped, starved or stuck)", (int)in->publisher_pid, age);
+		break;
+	case KVMSTATS_HEALTH_DEAD:
+		snprintf(why, sizeof(why), "is dead: its publisher (pid %d) is gone without "
+			 "ending it; its last sweep is %s old", (int)in->publisher_pid, age);
+		break;
+	case KVMSTATS_HEALTH_ENDED:
+		snprintf(why, sizeof(why), "has ended: its publisher marked the segment ended");
+		break;
+	case KVMSTATS_HEALTH_SUPERSEDED:
+		snprintf(why, sizeof(why), "was superseded, and its successor could not be "
+			 "followed");
+		break;
+	default:
+		ks_cli_error(cli, "VM '%s': its segment was truncated or damaged after it was "
+			     "made: its values are gone; 'kvmstats list' shows the VMs",
+			     in->vm_name);
 		return KS_EXIT_RUNTIME;
 	}
+	if (!cli->stale_ok) {
+		ks_cli_error(cli, "VM '%s' %s; --stale-ok shows its last values anyway, "
+			     "'kvmstats list' shows the VMs that run", in->vm_name, why);
+		return KS_EXIT_RUNTIME;
+	}
+	ks_cli_error(cli, "warning: VM '%s' %s: these are its last values", in->vm_name, why);
 	return KS_EXIT_OK;
 }
 
@@ -280,12 +411,14 @@ ks_cli_read_cut(const struct ks_cli *cli, const struct kvmstats_segment *seg,
 {
 	size_t n = kvmstats_cut_words(seg);
 	uint64_t *values = calloc(n + 1, sizeof(*values));
+	struct kvmstats_status before, after;
 	int r = -EAGAIN;
 
 	if (!values) {
 		ks_cli_error(cli, "out of memory for %zu values", n);
 		return KS_EXIT_RUNTIME;
 	}
+	kvmstats_status(seg, &before);
 	for (int i = 0; i < KS_CLI_CUT_TRIES && r == -EAGAIN; i++)
 		r = kvmstats_read_cut(seg, values, n, NULL);
 	if (r == 0) {
@@ -293,14 +426,25 @@ ks_cli_read_cut(const struct ks_cli *cli, const struct kvmstats_segment *seg,
 		return KS_EXIT_OK;
 	}
 	free(values);
+	kvmstats_status(seg, &after);
 	if (r == -ENODATA)
 		ks_cli_error(cli, "VM '%s' has no sample yet: its publisher has not "
 			     "finished a sweep; retry in a moment", kvmstats_info(seg)->vm_name);
+	else if (r == -EAGAIN && after.sweep == before.sweep)
+		/* No sweep went by, so nothing lapped us: a slot stays odd. */
+		ks_cli_error(cli, "VM '%s': a slot of sweep %llu stays half-written: its "
+			     "publisher stopped in the middle of writing it, or the segment is "
+			     "damaged; retry", kvmstats_info(seg)->vm_name,
+			     (unsigned long long)after.sweep);
 	else if (r == -EAGAIN)
 		ks_cli_error(cli, "VM '%s': no consistent sample after %d tries: the "
 			     "publisher keeps lapping its ring; retry, or give it a "
 			     "deeper ring", kvmstats_info(seg)->vm_name,
 			     KS_CLI_CUT_TRIES * KVMSTATS_READ_RETRIES);
+	else if (r == -EIO)
+		ks_cli_error(cli, "VM '%s': its segment was truncated under this reader: its "
+			     "values are gone; 'kvmstats list' shows the VMs",
+			     kvmstats_info(seg)->vm_name);
 	else
 		ks_cli_error(cli, "VM '%s': reading the values failed: %s",
 			     kvmstats_info(seg)->vm_name, strerror(-r));
@@ -337,25 +481,14 @@ ks_cli_check_provider(const struct ks_cli *cli, const struct kvmstats_segment *s
 	return KS_EXIT_RUNTIME;
 }
 
-void
-ks_cli_put_text(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\x%02x", *p);
-		else
-			fputc(*p, f);
-	}
-}
-
 int
 ks_cli_open_live(const struct ks_cli *cli, const char *vm, const char *provider,
 		 struct kvmstats_segment **seg)
 {
-	int rc = ks_cli_open_vm(cli, vm, seg);
+	int rc = open_vm(cli, vm, true, seg);
 
 	if (rc == KS_EXIT_OK)
-		rc = ks_cli_require_live(cli, *seg);
+		rc = require_usable(cli, *seg);
 	if (rc == KS_EXIT_OK)
 		rc = ks_cli_check_provider(cli, *seg, provider);
 	return rc;

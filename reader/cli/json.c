@@ -5,8 +5,27 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "json.h"
+#include "ks_text.h"
+
+/*
+ * A code point the printable-text rule refuses (ks_text.h): legal in JSON
+ * once escaped, and escaped so that no terminal acts on it.
+ */
+static void
+write_escape(FILE *f, uint32_t cp)
+{
+	switch (cp) {
+	case '\b': fputs("\\b", f); break;
+	case '\f': fputs("\\f", f); break;
+	case '\n': fputs("\\n", f); break;
+	case '\r': fputs("\\r", f); break;
+	case '\t': fputs("\\t", f); break;
+	default: fprintf(f, "\\u%04x", (unsigned)cp);	/* all refused ones are in the BMP */
+	}
+}
 
 void
 ks_json_init(struct ks_json *j, FILE *f)
@@ -123,23 +142,28 @@ ks_json_end_array(struct ks_json *j)
 void
 ks_json_write_string(FILE *f, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
+
 	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':  fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\b': fputs("\\b", f); break;
-		case '\f': fputs("\\f", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			/* DEL is legal JSON, but escaping it keeps terminals sane. */
-			if (*p < 0x20 || *p == 0x7f)
-				fprintf(f, "\\u%04x", *p);
-			else
-				fputc(*p, f);
+	while (left > 0) {
+		uint32_t cp;
+		size_t n = ks_utf8_decode(p, left, &cp);
+
+		if (n == 0) {
+			/* JSON text is UTF-8: a byte that is not becomes U+FFFD. */
+			fputs("\\ufffd", f);
+			n = 1;
+		} else if (cp == '"' || cp == '\\') {
+			fputc('\\', f);
+			fputc((int)cp, f);
+		} else if (ks_text_cp_printable(cp)) {
+			fwrite(p, 1, n, f);
+		} else {
+			write_escape(f, cp);
 		}
+		p += n;
+		left -= n;
 	}
 	fputc('"', f);
 }

@@ -52,9 +52,11 @@ void ks_json_kv_i64(struct ks_json *j, const char *key, int64_t v);
 int ks_json_finish(struct ks_json *j);
 
 /*
- * ks_json_write_string() - @s as a JSON string literal: quotes and
- * backslashes escaped, control characters (and DEL) as \n, \t ... or
- * \u00XX, bytes from 0x80 up passed through unchanged (UTF-8 stays UTF-8).
+ * ks_json_write_string() - @s as a JSON string literal that is always
+ * valid UTF-8 JSON: quotes and backslashes escaped; what the printable-text
+ * rule refuses (ks_text.h: control and bidirectional formatting
+ * characters) as \n, \t ... or \uXXXX; a byte that is not UTF-8 as
+ * \ufffd (the replacement character); everything else as it is.
  */
 void ks_json_write_string(FILE *f, const char *s);
 

@@ -71,7 +71,7 @@ parse_global(struct ks_cli *cli, int argc, char **argv, int *rc)
 		if (c == -2)
 			return -1;
 		/* 'V' is the only option left to ks_cli_getopt()'s caller. */
-		printf("kvmstats %s (segment ABI %d.%d)\n", KS_CLI_VERSION,
+		printf("kvmstats %s (segment ABI %d.%d)\n", KS_VERSION,
 		       KS_ABI_MAJOR, KS_ABI_MINOR);
 		*rc = KS_EXIT_OK;
 		return -1;

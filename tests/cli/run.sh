@@ -33,7 +33,15 @@ else
 	own_root=$root
 fi
 tmp=$(mktemp -d)
+mkdir "$tmp/servers"
+# Fixtures that stay live are served by a ks_fixture child each (--serve).
+stop_servers() {
+	for f in "$tmp"/servers/*; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+}
 cleanup() {
+	stop_servers
 	rm -rf "$tmp"
 	[ -n "$own_root" ] && rm -rf "$own_root"
 	[ -z "$own_root" ] && rm -rf "$root"
@@ -42,12 +50,16 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # Directories: two (x86 + formats + one unreadable file), one (x86 only),
-# ended (x86, marked ended), empty.
+# ended (x86, marked ended), empty; states (live, stale, dead, ended);
+# planted (x86 and files anybody could plant: empty, forged names); links
+# (a symbolic link); unreadable (only a planted file); nolive (dead, ended).
 rm -rf "$root"
-mkdir -p "$root/two" "$root/one" "$root/ended" "$root/empty"
+mkdir -p "$root/two" "$root/one" "$root/ended" "$root/empty" "$root/states" \
+	"$root/planted" "$root/links" "$root/unreadable" "$root/nolive"
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
+servers=0
 make_fixture() {
 	if ! "$fixture" --keep --dir "$@" >"$tmp/fixture.out" 2>&1; then
 		bad "ks_fixture --dir $*: $(cat "$tmp/fixture.out")"
@@ -55,12 +67,32 @@ make_fixture() {
 		exit 1
 	fi
 }
-make_fixture "$root/two"
-make_fixture "$root/two" --mode formats
-make_fixture "$root/one"
+# A live one: its server holds the segment until the end (pid file first).
+serve_fixture() {
+	servers=$((servers + 1))
+	make_fixture "$@" --serve "$tmp/servers/$servers"
+}
+serve_fixture "$root/two"
+serve_fixture "$root/two" --mode formats
+serve_fixture "$root/one"
 make_fixture "$root/ended" --ended
+serve_fixture "$root/states" --name kvm-live
+serve_fixture "$root/states" --name kvm-stale --stale
+make_fixture "$root/states" --name kvm-dead
+make_fixture "$root/states" --name kvm-ended --ended
+serve_fixture "$root/planted"
 # Not a segment: list must show it with its error, not drop it.
 printf 'garbage\n' >"$root/two/kvmstats.broken"
+# What anybody can plant in /dev/shm: an empty segment, a name that would
+# forge a row of "kvmstats list" and hide the rest, a name that is no UTF-8.
+: >"$root/planted/kvmstats.zzz"
+printf 'x' >"$root/planted/$(printf 'kvmstats.\rprod-db        4242  live\033[8m')"
+: >"$root/planted/$(printf 'kvmstats.\377\376')"
+ln -s "$root/one/kvmstats.kvm-4242" "$root/links/kvmstats.link"
+: >"$root/unreadable/kvmstats.zzz"
+: >"$root/unreadable/kvmstats.yyy"
+make_fixture "$root/nolive" --name kvm-dead
+make_fixture "$root/nolive" --name kvm-ended --ended
 
 have_python=
 command -v python3 >/dev/null 2>&1 && have_python=1
@@ -69,8 +101,9 @@ command -v python3 >/dev/null 2>&1 && have_python=1
 normalise_list() {
 	case $1 in
 	*.json)	sed -E -e 's/"pid": [0-9]+/"pid": PID/' \
-		       -e 's/"age-ms": [0-9]+/"age-ms": AGE/' ;;
-	*)	awk 'NR > 1 && $2 != "error:" { $2 = "PID"; $7 = "AGE" } { print }' ;;
+		       -e 's/"age-ms": [0-9]+/"age-ms": AGE/' \
+		       -e 's/"sweep": [0-9]+/"sweep": SWEEP/' ;;
+	*)	awk 'NR > 1 && !/  error: / { $2 = "PID"; $7 = "AGE" } { print }' ;;
 	esac
 }
 
@@ -153,6 +186,17 @@ golden list.txt "$two" list
 golden list.json "$two" list --json
 golden list-empty.txt "$root/empty" list
 golden list-dir.txt /nonexistent list --dir "$one"
+golden list-states.txt "$root/states" list
+golden list-states.json "$root/states" list --json
+golden list-planted.txt "$root/planted" list
+golden list-planted.json "$root/planted" list --json
+# Escaped: not one control byte of the planted names reaches the terminal.
+KVMSTATS_SHM_DIR=$root/planted "$kvmstats" list >"$tmp/out" 2>&1
+if LC_ALL=C grep -q "$(printf '[\001-\010\013-\037\177]')" "$tmp/out"; then
+	bad "list printed a control byte of a planted name"
+else
+	ok
+fi
 
 # ---- schema
 golden schema-x86.json "$two" schema $x86
@@ -189,6 +233,31 @@ golden info-formats-vm-synth.txt "$two" info $fmt vm '*' synth
 golden info-formats-vcpu.txt "$two" info $fmt vcpu
 golden info-one.txt "$one" info vm pages_4k,pages_2m
 golden info-one.txt "$one" info --vm $x86 vm pages_4k,pages_2m
+# Planted files that do not attach are no choice: still the only VM.
+golden info-one.txt "$root/planted" info vm pages_4k,pages_2m
+# Of live, stale, dead and ended, only the live one is a choice.
+golden info-one.txt "$root/states" info vm pages_4k,pages_2m
+golden info-one.txt "$root/states" info kvm-live vm pages_4k,pages_2m
+
+# ---- stale, dead: refused, or with --stale-ok shown and said so
+# stale_ok NAME: exit 0, the values of a live one, one warning on stderr.
+stale_ok() {
+	KVMSTATS_SHM_DIR=$root/states "$kvmstats" info "$1" vm pages_4k,pages_2m --stale-ok \
+		>"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		bad "info $1 --stale-ok: exit $rc: $(cat "$tmp/err")"
+	elif ! diff -u "$golden/info-one.txt" "$tmp/out" >"$tmp/diff"; then
+		bad "info $1 --stale-ok: values differ:"; cat "$tmp/diff"
+	elif [ "$(wc -l <"$tmp/err")" -ne 1 ] || ! grep -q "^kvmstats: info: warning: VM '$1' $2" "$tmp/err"; then
+		bad "info $1 --stale-ok: want one warning '$2', got: $(cat "$tmp/err")"
+	else
+		ok
+	fi
+}
+stale_ok kvm-stale "is stale"
+stale_ok kvm-dead "is dead"
+stale_ok kvm-ended "has ended"
 
 # ---- errors: runtime (1)
 fails 1 "'nope'" "$two" query nope --target vm
@@ -205,6 +274,15 @@ fails 1 "no provider 'xen'" "$two" info $x86 vm '*' xen
 fails 1 "no vcpu stat 'exitz'" "$two" info $x86 vcpu exits,exitz
 fails 1 "no vm stat 'exits'" "$two" info $x86 vm exits
 fails 1 "VM 'kvm-4242'" "$one" --owner 4242 schema
+fails 1 "is stale: its publisher" "$root/states" query kvm-stale --target vm
+fails 1 "is dead: its publisher" "$root/states" info kvm-dead vm
+fails 1 "--stale-ok shows its last values" "$root/states" info kvm-dead vm
+fails 1 "has ended" "$root/states" query kvm-ended --target vcpu
+fails 1 "shorter than the 256-byte header" "$root/planted" info zzz vm
+fails 1 "no VM segment in" "$root/unreadable" info vm
+fails 1 "symbolic link: refused" "$root/links" info link vm
+if grep -q -- "--owner" "$tmp/err"; then bad "a symbolic link is no owner problem"; else ok; fi
+fails 1 "no live VM in" "$root/nolive" info vm
 
 # ---- errors: usage (2)
 fails 2 "kvm-4242, kvm-formats" "$two" query --target vm
@@ -230,6 +308,10 @@ fails 2 "unknown option '-x'" "$two" -x list
 fails 2 "needs a value" "$two" query $x86 --target
 fails 2 "unknown command 'frobnicate'" "$two" frobnicate
 fails 2 "no command given" "$two"
+fails 2 "VM 'a/b' contains '/'" "$two" info a/b vm
+fails 2 "VM '.hidden' starts with '.'" "$two" query .hidden --target vm
+fails 2 "VM 'kvmstats.' is empty" "$two" schema kvmstats.
+fails 2 "4 VMs in" "$root/states" info vm --stale-ok
 
 # ---- help and version
 helps --help

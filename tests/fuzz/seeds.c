@@ -93,13 +93,12 @@ segment_seed(const char *dir, const char *vm, unsigned nr_vcpus, uint32_t depth,
 	     unsigned sweeps)
 {
 	struct ks_seg_target_def t[8];
-	char labels[8][64], ids[8][64], file[256];
+	char labels[8][64], ids[8][64];
 	struct ks_segment_writer *w;
 	struct kvmstats_error err;
 	struct ks_seg_def def;
-	struct ks_seg_place pl = { .dir = dir, .file = file, .mode = 0600, .gid = (gid_t)-1 };
+	struct ks_seg_place pl = { .dir = dir, .mode = 0600, .gid = (gid_t)-1 };
 
-	snprintf(file, sizeof(file), "kvmstats.%s", vm);
 	snprintf(ids[0], sizeof(ids[0]), "%s", vm);
 	t[0] = (struct ks_seg_target_def){
 		.kind = KS_TARGET_VM, .vcpu_index = KS_VCPU_INDEX_NONE, .label = "",
@@ -118,7 +117,7 @@ segment_seed(const char *dir, const char *vm, unsigned nr_vcpus, uint32_t depth,
 		.poll_period_ns = 1000000, .ring_depth = depth, .nr_providers = 2,
 		.providers = providers, .nr_targets = 1 + nr_vcpus, .targets = t,
 	};
-	if (ks_segment_create(&def, &pl, &w, &err) < 0 || ks_segment_publish(w, &err) < 0) {
+	if (ks_segment_create(&def, &pl, &w, &err) < 0 || ks_segment_publish(w, NULL, &err) < 0) {
 		fprintf(stderr, "seed %s: %s\n", vm, err.msg);
 		exit(1);
 	}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log_capture.h - collect the lines a component logs (a ks_warn_fn) so a
+ * log_capture.h - collect the lines a component logs (a ks_log_fn) so a
  * test can check what it said.  Thread-safe; keeps the recent 64 KiB.
  */
 #ifndef KVMSTATS_TESTS_LOG_CAPTURE_H
@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-/* A ks_warn_fn; with $KVMSTATS_TEST_VERBOSE set it also echoes to stderr. */
+/* A ks_log_fn; with $KVMSTATS_TEST_VERBOSE set it also echoes to stderr. */
 void log_capture_line(const char *msg);
 /* Whether any captured line contains @what. */
 bool log_capture_has(const char *what);

@@ -4,6 +4,7 @@
  * golden tests.
  *
  *   ks_fixture [--dir DIR] [--mode x86|formats] [--name VM] [--keep] [--ended]
+ *              [--serve PIDFILE [--stale]]
  *
  * x86 (default): VM "kvm-4242" with the real kvm_amd tables, a VM target
  * and two vCPUs labelled as QEMU labels them.  formats: VM "kvm-formats",
@@ -13,17 +14,28 @@
  * One sweep is written, with values that are a function of the target and
  * the value's place in the record (never of time), the segment is
  * published, and its file name is printed.  With --keep the segment stays
- * after exit, as if its publisher had died; without, it is removed again.
- * --ended marks it ended, as a publisher does when its VM goes away.
+ * after exit: its publisher is gone, so readers see it dead.  Without, it
+ * is removed again.  --ended marks it ended, as a publisher does when its
+ * VM goes away.
+ *
+ * --serve PIDFILE: a publisher that stays.  A child keeps the segment
+ * (and so its liveness lock) and sweeps it at 10 Hz with the same values,
+ * until SIGTERM or 10 minutes, then leaves it as it is; its pid goes to
+ * PIDFILE before the parent prints the name and exits, so the segment is
+ * live by then.  --stale: the child never sweeps again, and the heartbeat
+ * is from long ago: a publisher that lives but is stuck.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <linux/kvm.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ks_time.h"
 #include "kvm_x86_tables.h"
@@ -39,8 +51,11 @@ struct fixture {
 	const char *dir;
 	const char *name;
 	const char *mode;
-	bool keep, ended;
+	const char *pidfile;		/* --serve */
+	bool keep, ended, stale;
 };
+
+#define SERVE_MAX_S		600	/* a server whose test died goes too */
 
 /* ---- values ---------------------------------------------------------- */
 
@@ -73,13 +88,14 @@ fill_stat(uint64_t *rec, unsigned t, const struct ks_seg_stat_def *sd)
 }
 
 static int
-write_sweep(struct ks_segment_writer *w, const struct ks_seg_def *def)
+write_sweep(struct ks_segment_writer *w, const struct ks_seg_def *def, uint64_t sweep,
+	    uint64_t heartbeat_ns)
 {
 	uint64_t now = ks_mono_ns();
 
 	for (uint32_t t = 0; t < def->nr_targets; t++) {
 		const struct ks_seg_target_def *td = &def->targets[t];
-		struct ks_shm_slot *slot = ks_segment_slot(w, t, FIX_SWEEP);
+		struct ks_shm_slot *slot = ks_segment_slot(w, t, sweep);
 		uint64_t *rec = calloc(td->record_words + 1, sizeof(*rec));
 
 		if (!rec)
@@ -87,12 +103,12 @@ write_sweep(struct ks_segment_writer *w, const struct ks_seg_def *def)
 		for (uint32_t i = 0; i < td->nr_stats; i++)
 			fill_stat(rec, t, &td->stats[i]);
 		ks_slot_write_begin(slot);
-		ks_slot_stamp(slot, FIX_SWEEP, now, 0);
+		ks_slot_stamp(slot, sweep, now, 0);
 		ks_store_words(slot->values, rec, td->record_words);
 		ks_slot_write_end(slot);
 		free(rec);
 	}
-	ks_header_publish_sweep(w->hdr, FIX_SWEEP, now);
+	ks_header_publish_sweep(w->hdr, sweep, heartbeat_ns ? heartbeat_ns : now);
 	return 0;
 }
 
@@ -224,7 +240,7 @@ formats_def(struct ks_seg_def *def, struct ks_seg_target_def *targets, const cha
 		.stats = fmt_vcpu_stats, .record_words = vcpu_words };
 	targets[2] = (struct ks_seg_target_def){
 		.kind = KS_TARGET_VCPU, .vcpu_index = 4,
-		.label = "cpu \"four\"\\\t\xc3\xa9\x01",
+		.label = "cpu \"four\" \\ \xc3\xa9",
 		.id = "formats/vcpu-4", .nr_stats = ARRAY_SIZE(fmt_vcpu_stats),
 		.stats = fmt_vcpu_stats, .record_words = vcpu_words };
 	def->nr_providers = ARRAY_SIZE(fmt_providers);
@@ -238,7 +254,8 @@ static int
 usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
-		"usage: ks_fixture [--dir DIR] [--mode x86|formats] [--name VM] [--keep] [--ended]\n");
+		"usage: ks_fixture [--dir DIR] [--mode x86|formats] [--name VM] [--keep] [--ended]\n"
+		"                  [--serve PIDFILE [--stale]]\n");
 	return rc;
 }
 
@@ -251,23 +268,28 @@ parse(int argc, char **argv, struct fixture *fx)
 		{ "name", required_argument, NULL, 'n' },
 		{ "keep", no_argument, NULL, 'k' },
 		{ "ended", no_argument, NULL, 'e' },
+		{ "serve", required_argument, NULL, 's' },
+		{ "stale", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:m:n:keh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:m:n:kes:Sh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': fx->dir = optarg; break;
 		case 'm': fx->mode = optarg; break;
 		case 'n': fx->name = optarg; break;
 		case 'k': fx->keep = true; break;
 		case 'e': fx->ended = true; break;
+		case 's': fx->pidfile = optarg; break;
+		case 'S': fx->stale = true; break;
 		case 'h': exit(usage(0));
 		default: return -1;
 		}
 	}
-	if (optind != argc || (strcmp(fx->mode, "x86") && strcmp(fx->mode, "formats")))
+	if (optind != argc || (strcmp(fx->mode, "x86") && strcmp(fx->mode, "formats")) ||
+	    (fx->stale && !fx->pidfile))
 		return -1;
 	if (!fx->name)
 		fx->name = strcmp(fx->mode, "x86") == 0 ? "kvm-4242" : "kvm-formats";
@@ -275,6 +297,52 @@ parse(int argc, char **argv, struct fixture *fx)
 		fx->dir = getenv("KVMSTATS_SHM_DIR");
 		if (!fx->dir || !fx->dir[0])
 			fx->dir = "/dev/shm";
+	}
+	return 0;
+}
+
+/* The child of --serve: sweep at 10 Hz (--stale: never) until SIGTERM or SERVE_MAX_S. */
+static void
+serve(struct ks_segment_writer *w, const struct ks_seg_def *def, bool stale)
+{
+	uint64_t end = ks_mono_ns() + SERVE_MAX_S * KS_NSEC_PER_SEC;
+	struct timespec period = { 0, FIX_PERIOD_NS };
+	int fd = open("/dev/null", O_RDWR);
+
+	/* Nobody waits on our output: a pipe to the test must reach EOF. */
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	signal(SIGTERM, SIG_DFL);
+	for (uint64_t sweep = FIX_SWEEP + 1; ks_mono_ns() < end; sweep++) {
+		nanosleep(&period, NULL);
+		if (!stale && write_sweep(w, def, sweep, 0) < 0)
+			break;
+	}
+	_exit(0);
+}
+
+/* Fork the server; its pid in @pidfile before we return.  Return: 0 or -1. */
+static int
+start_server(struct ks_segment_writer *w, const struct ks_seg_def *def,
+	     const struct fixture *fx)
+{
+	FILE *f;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0)
+		serve(w, def, fx->stale);
+	f = fopen(fx->pidfile, "w");
+	if (f == NULL || fprintf(f, "%d\n", (int)pid) < 0 || fclose(f) != 0) {
+		kill(pid, SIGKILL);
+		return -1;
 	}
 	return 0;
 }
@@ -292,7 +360,6 @@ main(int argc, char **argv)
 	struct kvmstats_error err = { 0 };
 	struct ks_segment_writer *w = NULL;
 	struct ks_seg_place place = { .mode = 0640, .gid = (gid_t)-1 };
-	char file[256];
 
 	if (parse(argc, argv, &fx) < 0)
 		return usage(2);
@@ -301,11 +368,11 @@ main(int argc, char **argv)
 		x86_def(&def, targets, fx.name);
 	else
 		formats_def(&def, targets, fx.name);
-	snprintf(file, sizeof(file), "kvmstats.%s", fx.name);
 	place.dir = fx.dir;
-	place.file = file;
-	if (ks_segment_create(&def, &place, &w, &err) < 0 || write_sweep(w, &def) < 0 ||
-	    ks_segment_publish(w, &err) < 0) {
+	/* --stale: the heartbeat of 1 ns after boot is as old as the machine is. */
+	if (ks_segment_create(&def, &place, &w, &err) < 0 ||
+	    write_sweep(w, &def, FIX_SWEEP, fx.stale ? 1 : 0) < 0 ||
+	    ks_segment_publish(w, NULL, &err) < 0) {
 		fprintf(stderr, "ks_fixture: %s\n", err.msg[0] ? err.msg : "out of memory");
 		if (w)
 			ks_segment_unlink(w);
@@ -314,8 +381,14 @@ main(int argc, char **argv)
 	}
 	if (fx.ended)
 		ks_segment_set_state(w, KS_STATE_ENDED);
-	printf("%s\n", file);
-	if (!fx.keep)
+	if (fx.pidfile && start_server(w, &def, &fx) < 0) {
+		fprintf(stderr, "ks_fixture: cannot start the server: %s\n", strerror(errno));
+		ks_segment_unlink(w);
+		ks_segment_destroy(&w);
+		return 1;
+	}
+	printf("%s\n", w->file);
+	if (!fx.keep && !fx.pidfile)
 		ks_segment_unlink(w);
 	ks_segment_destroy(&w);
 	return 0;
