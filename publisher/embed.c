@@ -71,7 +71,7 @@ kvmstats_publisher_opts_init(struct kvmstats_publisher_opts *opts)
 	ks_engine_config_init(&cfg);
 	*opts = (struct kvmstats_publisher_opts) {
 		.hz = cfg.hz, .ring_depth = cfg.ring_depth, .dir = cfg.dir,
-		.mode = cfg.mode, .gid = cfg.gid, .keep = cfg.keep,
+		.mode = cfg.mode, .gid = cfg.gid, .keep = cfg.keep, .log = cfg.log,
 	};
 }
 
@@ -93,6 +93,7 @@ kvmstats_publisher_create(const struct kvmstats_publisher_opts *opts,
 		o.mode = opts->mode ? opts->mode : o.mode;
 		o.gid = opts->gid;
 		o.keep = opts->keep;
+		o.log = opts->log;
 	}
 	pub = calloc(1, sizeof(*pub));
 	if (pub == NULL)
@@ -105,6 +106,7 @@ kvmstats_publisher_create(const struct kvmstats_publisher_opts *opts,
 	cfg.mode = o.mode;
 	cfg.gid = o.gid;
 	cfg.keep = o.keep;
+	cfg.log = o.log;
 	ret = ks_engine_create(&cfg, &pub->engine, err);
 	if (ret == 0)
 		ret = ks_engine_start(pub->engine, err);

@@ -278,6 +278,8 @@ vm_retire_rcu(struct rcu_head *head)
 {
 	struct ks_engine_vm *vm = caa_container_of(head, struct ks_engine_vm, rcu);
 
+	/* liburcu's call_rcu thread blocks every signal: the state store may fault. */
+	ks_bus_allow();
 	grace_acquire(NULL);
 	if (vm->seg)
 		ks_segment_set_state(vm->seg, vm->final_state);
@@ -420,6 +422,7 @@ poll_thread(void *arg)
 	 * which is half a period at 10 kHz: ask for 1 us.
 	 */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	ks_bus_allow();		/* a sweep into a truncated segment faults */
 	rcu_register_thread();
 	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
 		uint64_t t0 = ks_mono_ns(), t1;
@@ -918,6 +921,12 @@ ks_engine_get_stats(const struct ks_engine *e, struct ks_engine_stats *st)
 	st->overruns = atomic_load_explicit(&m->overruns, memory_order_relaxed);
 	st->read_errors = atomic_load_explicit(&m->read_errors, memory_order_relaxed);
 	st->sweep_ns_total = atomic_load_explicit(&m->sweep_ns_total, memory_order_relaxed);
+}
+
+const char *
+ks_engine_dir(const struct ks_engine *e)
+{
+	return e->dir;
 }
 
 const char *

@@ -127,6 +127,9 @@ struct ks_engine_stats {
 };
 void ks_engine_get_stats(const struct ks_engine *e, struct ks_engine_stats *st);
 
+/* The segment directory of the engine. */
+const char *ks_engine_dir(const struct ks_engine *e);
+
 /* The public file name of a VM's segment (valid as long as @vm). */
 const char *ks_engine_vm_file(const struct ks_engine_vm *vm);
 

@@ -36,17 +36,22 @@
 #include "intake.h"
 #include "ks_err.h"
 #include "ks_shmdir.h"
+#include "ks_sigbus.h"
 #include "ks_text.h"
 #include "ks_time.h"
+#include "segment_writer.h"
 #include "statsfd.h"
 
-#define INTAKE_MAX_CONNS	64
+#define INTAKE_MAX_CONNS	1024		/* one per VMM: a big host's worth */
 #define INTAKE_MAX_FDS		4096		/* fds kept per connection */
 #define INTAKE_CMSG_FDS		8		/* more in one message: MSG_CTRUNC */
 #define INTAKE_QUIET_MS		200
+#define INTAKE_IDLE_MS		10000		/* holding no VM this long: closed */
 #define INTAKE_MODE		0660
 #define INTAKE_ACCEPT_PAUSE_MS	100		/* after EMFILE: do not spin on accept */
 #define INTAKE_DRAIN_MAX	16		/* messages drained from a refused peer */
+#define INTAKE_LOG_BURST	10		/* refusals logged one by one per window */
+#define INTAKE_LOG_WINDOW_NS	(10 * 1000000000ull)
 
 struct intake_fd {
 	enum ks_target_kind kind;
@@ -72,6 +77,13 @@ struct intake_conn {
 	pid_t pid;
 	unsigned nr_fds;			/* kept, over all its VMs */
 	struct intake_vm *vms;
+	uint64_t idle_since_ns;			/* since it holds no VM (0: it holds one) */
+};
+
+/* Refusals are logged a few at a time: a flood of them must not flood the log. */
+struct refusals {
+	uint64_t window_start;
+	unsigned logged, suppressed;
 };
 
 struct ks_intake {
@@ -80,8 +92,12 @@ struct ks_intake {
 	uid_t *allow;
 	unsigned nr_allow;
 	uint64_t quiet_ns;
+	uint64_t idle_ns;
+	unsigned max_per_uid;
 	ks_log_fn log;
+	struct refusals refused;
 	int listen_fd, wake_fd;
+	int spare_fd;				/* closed to accept-and-refuse at EMFILE */
 	dev_t sock_dev;
 	ino_t sock_ino;
 	uint64_t accept_pause_until;
@@ -105,6 +121,43 @@ ilog(const struct ks_intake *in, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	in->log(line);
+}
+
+/* The count of refusals not logged one by one, once their window is over. */
+static void
+refusals_flush(struct ks_intake *in, uint64_t now)
+{
+	struct refusals *r = &in->refused;
+
+	if (now - r->window_start < INTAKE_LOG_WINDOW_NS && now != UINT64_MAX)
+		return;
+	if (r->suppressed > 0)
+		ilog(in, "intake: %u more connections refused in %llu s (not logged one by one)",
+		     r->suppressed, (unsigned long long)(INTAKE_LOG_WINDOW_NS / 1000000000ull));
+	r->window_start = now;
+	r->logged = r->suppressed = 0;
+}
+
+static void refused(struct ks_intake *in, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* A refusal: logged, at most INTAKE_LOG_BURST per window, then counted. */
+static void
+refused(struct ks_intake *in, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+
+	refusals_flush(in, ks_mono_ns());
+	if (in->refused.logged >= INTAKE_LOG_BURST) {
+		in->refused.suppressed++;
+		return;
+	}
+	in->refused.logged++;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ilog(in, "%s", line);
 }
 
 static void
@@ -311,6 +364,8 @@ vm_end(struct ks_intake *in, struct intake_conn *c, struct intake_vm *v, const c
 		     (unsigned)c->uid, (int)c->pid);
 	}
 	vm_free(c, v);
+	if (c->vms == NULL)
+		c->idle_since_ns = ks_mono_ns();
 }
 
 static struct intake_vm *
@@ -323,6 +378,7 @@ vm_new(struct intake_conn *c, const char *name)
 	snprintf(v->name, sizeof(v->name), "%s", name);
 	v->next = c->vms;
 	c->vms = v;
+	c->idle_since_ns = 0;
 	return v;
 }
 
@@ -453,15 +509,28 @@ op_fd(struct ks_intake *in, struct intake_conn *c, const struct ks_intake_msg *m
 	else
 		snprintf(what, sizeof(what), "VM %s: vCPU %u stats fd", m->vm, nf.vcpu_index);
 	ret = ks_statsfd_parse(fd, what, &s, &err);
+	if (ret == 0) {
+		/* A VM's fd offered as a vCPU's, or the reverse: its id says. */
+		struct ks_fd_target ft = { .kind = nf.kind, .vcpu_index = nf.vcpu_index };
+
+		ret = ks_fd_kind_check(what, &ft, s.id, &err);
+		ks_statsfd_schema_clear(&s);
+	}
 	if (ret < 0) {
 		close(fd);
 		ilog(in, "intake: rejected a stats fd from uid %u pid %d: %s",
 		     (unsigned)c->uid, (int)c->pid, err.msg);
 		return send_reply(c->sock, ret == -ENOMEM ? ret : -EBADMSG, "%s", err.msg);
 	}
-	ks_statsfd_schema_clear(&s);
 
 	v = conn_vm(c, m->vm);
+	/* A new VM: its name must not be another publisher's (checked again at publish). */
+	if (v == NULL && ks_segment_name_check(ks_engine_dir(in->e), m->vm, &err) < 0) {
+		close(fd);
+		refused(in, "intake: refused VM %s of uid %u pid %d: %s", m->vm,
+			(unsigned)c->uid, (int)c->pid, err.msg);
+		return send_reply(c->sock, err.code, "%s", err.msg);
+	}
 	if (v == NULL && (v = vm_new(c, m->vm)) == NULL) {
 		close(fd);
 		return send_reply(c->sock, -ENOMEM, "out of memory");
@@ -544,6 +613,22 @@ recv_msg(int sock, struct intake_rx *rx)
 }
 
 /*
+ * The kernel drops fds it cannot install in us and says MSG_CTRUNC: were
+ * we out of descriptors (not: the peer sent more than one)?
+ */
+static bool
+out_of_fds(int sock)
+{
+	int fd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	return errno == EMFILE || errno == ENFILE;
+}
+
+/*
  * Read and answer one message.  Return: false if the connection must close
  * (peer gone, framing broken, or a reply it would not take).
  */
@@ -579,6 +664,14 @@ conn_message(struct ks_intake *in, struct intake_conn *c)
 				   "kvmstatsd speaks version %u: closing", rx.m.version,
 				   KS_INTAKE_VERSION);
 		return false;
+	}
+	if ((rx.flags & MSG_CTRUNC) && out_of_fds(c->sock)) {
+		close_fds(rx.fds, rx.nr_fds);
+		refused(in, "intake: lost a stats fd of uid %u pid %d: kvmstatsd is out of "
+			"file descriptors", (unsigned)c->uid, (int)c->pid);
+		return send_reply(c->sock, -EMFILE, "kvmstatsd is out of file descriptors, so "
+				  "the fd sent was lost: try again later (its limit is "
+				  "RLIMIT_NOFILE, or the system's)") == 0;
 	}
 	ret = check_msg(&rx, why, sizeof(why));
 	if (ret < 0) {
@@ -621,6 +714,16 @@ uid_allowed(const struct ks_intake *in, uid_t uid)
 	return false;
 }
 
+static unsigned
+conns_of(const struct ks_intake *in, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < in->nr_conns; i++)
+		n += in->conns[i] != NULL && in->conns[i]->uid == uid;
+	return n;
+}
+
 static int
 free_slot(const struct ks_intake *in)
 {
@@ -644,21 +747,31 @@ conn_accept_one(struct ks_intake *in, int sock)
 		return;
 	}
 	if (!uid_allowed(in, cred.uid)) {
-		ilog(in, "intake: refused uid %u pid %d: not on the allow-list",
-		     (unsigned)cred.uid, (int)cred.pid);
+		refused(in, "intake: refused uid %u pid %d: not on the allow-list",
+			(unsigned)cred.uid, (int)cred.pid);
 		send_reply(sock, -EPERM, "uid %u may not hand stats fds to this kvmstatsd; "
 			   "allow it with: kvmstatsd --allow-uid %u", (unsigned)cred.uid,
 			   (unsigned)cred.uid);
 		drain_and_close(sock);
 		return;
 	}
+	/* One uid cannot take every connection from the others. */
+	if (conns_of(in, cred.uid) >= in->max_per_uid) {
+		refused(in, "intake: refused uid %u pid %d: it has %u connections, the most "
+			"per uid", (unsigned)cred.uid, (int)cred.pid, in->max_per_uid);
+		send_reply(sock, -EBUSY, "kvmstatsd: uid %u already has %u intake connections, "
+			   "the most one uid may have; close some, or raise the daemon's "
+			   "--max-conns-per-uid", (unsigned)cred.uid, in->max_per_uid);
+		drain_and_close(sock);
+		return;
+	}
 	slot = free_slot(in);
 	c = slot < 0 ? NULL : calloc(1, sizeof(*c));
 	if (c == NULL) {
-		ilog(in, "intake: refused uid %u pid %d: %s", (unsigned)cred.uid,
-		     (int)cred.pid, slot < 0 ? "too many connections" : "out of memory");
+		refused(in, "intake: refused uid %u pid %d: %s", (unsigned)cred.uid,
+			(int)cred.pid, slot < 0 ? "too many connections" : "out of memory");
 		send_reply(sock, slot < 0 ? -EBUSY : -ENOMEM, "kvmstatsd: %s",
-			   slot < 0 ? "too many intake connections (64); try again later"
+			   slot < 0 ? "too many intake connections; try again later"
 			   : "out of memory");
 		drain_and_close(sock);
 		return;
@@ -666,9 +779,38 @@ conn_accept_one(struct ks_intake *in, int sock)
 	c->sock = sock;
 	c->uid = cred.uid;
 	c->pid = cred.pid;
+	c->idle_since_ns = ks_mono_ns();
 	in->conns[slot] = c;
 	in->nr_conns = in->nr_conns > (unsigned)slot + 1 ? in->nr_conns : (unsigned)slot + 1;
 	ilog(in, "intake: connection from uid %u pid %d", (unsigned)c->uid, (int)c->pid);
+}
+
+/*
+ * Out of descriptors: give up the spare one to accept the peer and tell it
+ * why, rather than leave it hanging in the backlog.  Return: whether a
+ * peer was refused so.
+ */
+static bool
+refuse_with_spare(struct ks_intake *in)
+{
+	struct ucred cred = { .uid = (uid_t)-1, .pid = 0 };
+	socklen_t len = sizeof(cred);
+	int sock;
+
+	if (in->spare_fd < 0)
+		return false;
+	close(in->spare_fd);
+	sock = accept4(in->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (sock >= 0) {
+		(void)getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+		refused(in, "intake: refused uid %u pid %d: kvmstatsd is out of file descriptors",
+			(unsigned)cred.uid, (int)cred.pid);
+		send_reply(sock, -EMFILE, "kvmstatsd is out of file descriptors: try again "
+			   "later (its limit is RLIMIT_NOFILE, or the system's)");
+		drain_and_close(sock);
+	}
+	in->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return sock >= 0;
 }
 
 static void
@@ -683,9 +825,11 @@ conn_accept(struct ks_intake *in)
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
+		if ((errno == EMFILE || errno == ENFILE) && refuse_with_spare(in))
+			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			/* EMFILE and friends: the listen socket stays readable. */
-			ilog(in, "intake: accept: %s; pausing accepts", strerror(errno));
+			/* Out of fds with no spare: the listen socket stays readable. */
+			refused(in, "intake: accept: %s; pausing accepts", strerror(errno));
 			in->accept_pause_until = ks_mono_ns() + INTAKE_ACCEPT_PAUSE_MS * 1000000ull;
 		}
 		return;
@@ -694,13 +838,42 @@ conn_accept(struct ks_intake *in)
 
 /* ---- the thread ------------------------------------------------------------- */
 
-/* Publish every VM whose quiet period is over; Return: ms to the next one, or -1. */
-static int
-publish_quiet(struct ks_intake *in)
+/*
+ * A connection that holds no VM for idle_ns (never sent a stats fd, or its
+ * VMs ended) is closed: it would keep a slot from VMMs that need one.
+ * Return: when the next one falls due, or UINT64_MAX.
+ */
+static uint64_t
+close_idle(struct ks_intake *in, uint64_t now)
 {
-	uint64_t now = ks_mono_ns(), next = UINT64_MAX;
+	uint64_t next = UINT64_MAX;
+
+	for (unsigned i = 0; i < in->nr_conns; i++) {
+		struct intake_conn *c = in->conns[i];
+		uint64_t due;
+
+		if (c == NULL || c->idle_since_ns == 0)
+			continue;
+		due = c->idle_since_ns + in->idle_ns;
+		if (due > now) {
+			next = due < next ? due : next;
+			continue;
+		}
+		send_reply(c->sock, -ETIMEDOUT, "no VM on this connection for %llu ms: closing",
+			   (unsigned long long)(in->idle_ns / 1000000));
+		conn_close(in, i, "idle, holding no VM");
+	}
+	return next;
+}
+
+/* Publish every VM whose quiet period is over; Return: ms to the next timer, or -1. */
+static int
+run_timers(struct ks_intake *in)
+{
+	uint64_t now = ks_mono_ns(), next = close_idle(in, now);
 	struct kvmstats_error err;
 
+	refusals_flush(in, now);
 	for (unsigned i = 0; i < in->nr_conns; i++) {
 		struct intake_conn *c = in->conns[i];
 
@@ -719,6 +892,10 @@ publish_quiet(struct ks_intake *in)
 	}
 	if (in->accept_pause_until > now && in->accept_pause_until < next)
 		next = in->accept_pause_until;
+	/* The count of refusals not logged is said when their window ends. */
+	if (in->refused.suppressed > 0 &&
+	    in->refused.window_start + INTAKE_LOG_WINDOW_NS < next)
+		next = in->refused.window_start + INTAKE_LOG_WINDOW_NS;
 	if (next == UINT64_MAX)
 		return -1;
 	/* poll() takes an int of ms: a long quiet period is waited for in pieces. */
@@ -733,8 +910,9 @@ intake_thread(void *arg)
 	struct pollfd pfd[2 + INTAKE_MAX_CONNS];
 	unsigned slot[INTAKE_MAX_CONNS];
 
+	ks_bus_allow();		/* the first sample of a VM goes into its mapping */
 	for (;;) {
-		int timeout = publish_quiet(in);
+		int timeout = run_timers(in);
 		bool accepting = in->accept_pause_until <= ks_mono_ns();
 		nfds_t n = 2;
 
@@ -763,6 +941,7 @@ intake_thread(void *arg)
 	for (unsigned i = 0; i < in->nr_conns; i++)
 		if (in->conns[i])
 			conn_close(in, i, "intake stopped");
+	refusals_flush(in, UINT64_MAX);
 	return NULL;
 }
 
@@ -859,6 +1038,8 @@ intake_free(struct ks_intake *in)
 	}
 	if (in->wake_fd >= 0)
 		close(in->wake_fd);
+	if (in->spare_fd >= 0)
+		close(in->spare_fd);
 	free(in->allow);
 	free(in->path);
 	free(in);
@@ -892,10 +1073,15 @@ ks_intake_start(struct ks_engine *e, const struct ks_intake_opts *o,
 	in = calloc(1, sizeof(*in));
 	if (in == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
-	in->listen_fd = in->wake_fd = -1;
+	in->listen_fd = in->wake_fd = in->spare_fd = -1;
 	in->e = e;
 	in->log = o->log;
 	in->quiet_ns = (uint64_t)(o->quiet_ms ? o->quiet_ms : INTAKE_QUIET_MS) * 1000000ull;
+	in->idle_ns = (uint64_t)(o->idle_ms ? o->idle_ms : INTAKE_IDLE_MS) * 1000000ull;
+	in->max_per_uid = o->max_per_uid ? o->max_per_uid : KS_INTAKE_MAX_PER_UID;
+	if (in->max_per_uid > INTAKE_MAX_CONNS)
+		in->max_per_uid = INTAKE_MAX_CONNS;
+	in->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	in->path = o->path ? strdup(o->path) : NULL;
 	in->nr_allow = o->allow ? o->nr_allow : 0;
 	in->allow = calloc(in->nr_allow ? in->nr_allow : 1, sizeof(*in->allow));

@@ -56,8 +56,13 @@ struct ks_intake_opts {
 	unsigned nr_allow;
 	mode_t mode;			/* socket file mode, e.g. 0660 */
 	unsigned quiet_ms;		/* publish after this long without a new fd; 0: 200 */
+	unsigned idle_ms;		/* close a connection holding no VM this long; 0: 10000 */
+	unsigned max_per_uid;		/* connections one uid may hold; 0: KS_INTAKE_MAX_PER_UID */
 	ks_log_fn log;			/* one line per connection event; NULL: silent */
 };
+
+/* Of the 1024 connections the intake takes, one uid may hold this many by default. */
+#define KS_INTAKE_MAX_PER_UID	256
 
 int ks_intake_start(struct ks_engine *e, const struct ks_intake_opts *o,
 		    struct ks_intake **out, struct kvmstats_error *err);

@@ -340,3 +340,22 @@ ks_segment_reap(const char *dir, ks_log_fn log)
 	closedir(d);
 	return removed;
 }
+
+int
+ks_segment_name_check(const char *dir, const char *vm_name, struct kvmstats_error *err)
+{
+	const char *path = ks_shm_dir(dir);
+	char file[256];
+	struct stat st;
+	int dirfd, rc;
+
+	if (ks_shm_file_name(vm_name, file, sizeof(file)) < 0)
+		return ks_err(err, -EINVAL, "VM name \"%s\" cannot name a segment", vm_name);
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return ks_err(err, -errno, "cannot open the segment directory %s: %s", path,
+			      strerror(errno));
+	rc = judge(dirfd, path, file, -1, &st, err);
+	close(dirfd);
+	return rc == -EAGAIN ? 0 : rc;		/* -EAGAIN: nothing has the name */
+}

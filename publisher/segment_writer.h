@@ -156,4 +156,12 @@ void ks_segment_destroy(struct ks_segment_writer **wp);
  */
 int ks_segment_reap(const char *dir, ks_log_fn log);
 
+/*
+ * ks_segment_name_check() - could a new VM @vm_name be published in @dir
+ * now, without taking the name from anybody (ks_segment_publish()'s rules,
+ * with no predecessor)?  For early refusals; publishing checks again.
+ * Return: 0 yes, -EEXIST no (why in @err), or another -errno.
+ */
+int ks_segment_name_check(const char *dir, const char *vm_name, struct kvmstats_error *err);
+
 #endif /* KVMSTATS_PUBLISHER_SEGMENT_WRITER_H */

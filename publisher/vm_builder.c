@@ -56,9 +56,9 @@ default_vm_name(const char *id)
  * (virt/kvm/kvm_main.c), the id being the one given to KVM_CREATE_VCPU:
  * an fd offered as the wrong kind, or as another vCPU, is refused.
  */
-static int
-check_kind(const char *what, const struct ks_fd_target *ft, const char *id,
-	   struct kvmstats_error *err)
+int
+ks_fd_kind_check(const char *what, const struct ks_fd_target *ft, const char *id,
+		 struct kvmstats_error *err)
 {
 	const char *slash = strchr(id, '/'), *num;
 	unsigned long long n;
@@ -113,7 +113,7 @@ build_target(struct ks_vm_build *out, const char *vm_name,
 		return ret;
 	ret = ks_statsfd_parse(ft->fd, what, &s, err);
 	if (ret == 0)
-		ret = check_kind(what, ft, s.id, err);
+		ret = ks_fd_kind_check(what, ft, s.id, err);
 	if (ret == 0 && out->vm_name == NULL) {
 		out->vm_name = vm_name ? strdup(vm_name) : default_vm_name(s.id);
 		if (out->vm_name != NULL)

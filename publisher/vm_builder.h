@@ -55,6 +55,14 @@ int ks_vm_build(const char *vm_name, const struct ks_fd_target *fds, uint32_t nr
 		ks_log_fn warn, struct ks_vm_build *out, struct kvmstats_error *err);
 
 /*
+ * ks_fd_kind_check() - is a stats fd with id string @id what @ft offers it
+ * as?  KVM names a VM's "kvm-<pid>" and a vCPU's "kvm-<pid>/vcpu-<id>".
+ * Return: 0, or -EINVAL with @err naming @what.
+ */
+int ks_fd_kind_check(const char *what, const struct ks_fd_target *ft, const char *id,
+		     struct kvmstats_error *err);
+
+/*
  * ks_vm_build_clear() - free the definition.  @handed_over: the sources went
  * to the engine (true) or must be released here (false).
  */

@@ -195,3 +195,13 @@ ks_bus_faults(void)
 {
 	return atomic_load_explicit(&faults, memory_order_relaxed);
 }
+
+void
+ks_bus_allow(void)
+{
+	sigset_t bus;
+
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
+}

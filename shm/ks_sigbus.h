@@ -24,7 +24,8 @@
  * removed, and when a fault happens.
  *
  * Limits: a handler that the program installs for SIGBUS after our first
- * mapping replaces ours (then a truncation is that handler's business).
+ * mapping replaces ours (then a truncation is that handler's business);
+ * and a thread must not block SIGBUS (ks_bus_allow()).
  */
 #ifndef KVMSTATS_SHM_KS_SIGBUS_H
 #define KVMSTATS_SHM_KS_SIGBUS_H
@@ -50,5 +51,14 @@ void ks_bus_unguard(struct ks_bus_guard **g);
 
 /* How many faults the handler has caught in this process (only increases). */
 uint64_t ks_bus_faults(void);
+
+/*
+ * ks_bus_allow() - let the calling thread take SIGBUS.  A thread that
+ * blocks it (helper threads often block every signal) is killed by a
+ * fault, handler or not: the kernel does not queue a synchronous signal,
+ * it unblocks it and resets it to the default.  Every thread that may
+ * touch a segment mapping calls this first.
+ */
+void ks_bus_allow(void);
 
 #endif /* KVMSTATS_SHM_KS_SIGBUS_H */

@@ -220,6 +220,201 @@ bad_command_lines_exit_2(void **state)
 		    "2147483647");
 }
 
+/* Spawn kvmstatsd with stderr to a new file (read it with err_text()). */
+static pid_t
+spawn_logged(char *const argv[], int *err_fd)
+{
+	char path[] = "/tmp/kvmstatsd-log-XXXXXX";
+
+	*err_fd = mkstemp(path);
+	assert_true(*err_fd >= 0);
+	unlink(path);
+	return spawn(argv, *err_fd);
+}
+
+static const char *
+err_text(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+static enum kvmstats_health
+health_of(const struct kvmstats_segment *seg)
+{
+	struct kvmstats_liveness lv;
+
+	assert_int_equal(kvmstats_liveness(seg, &lv), 0);
+	return lv.health;
+}
+
+/* Wait up to 10 s for @seg to be judged @want. */
+static void
+wait_health(const struct kvmstats_segment *seg, enum kvmstats_health want)
+{
+	for (int i = 0; i < 2000 && health_of(seg) != want; i++)
+		usleep(5000);
+	if (health_of(seg) != want)
+		fail_msg("health %s, want %s", kvmstats_health_name(health_of(seg)),
+			 kvmstats_health_name(want));
+}
+
+static const char *
+seg_path(const char *vm, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/kvmstats.%s", ks_shm_dir(NULL), vm);
+	return buf;
+}
+
+/* --name names the VM: readers ask for NAME, the file is kvmstats.NAME. */
+static void
+name_names_the_vm(void **state)
+{
+	char name[64], with_prefix[80];
+	char *argv[] = { "kvmstatsd", "--simulate", "2", "--name", with_prefix, "--quiet", NULL };
+	struct kvmstats_segment *seg;
+	pid_t pid;
+
+	(void)state;
+	snprintf(name, sizeof(name), "myvm-%d", getpid());
+	snprintf(with_prefix, sizeof(with_prefix), "kvmstats.%s", name);	/* not doubled */
+	pid = spawn(argv, -1);
+	seg = attach_wait(name);
+	assert_string_equal(kvmstats_info(seg)->vm_name, name);
+	assert_string_equal(kvmstats_info(seg)->segment_file, with_prefix);
+	kvmstats_detach(&seg);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(wait_exit(pid), 0);
+}
+
+/* A file that is not a segment keeps its name and contents. */
+static void
+foreign_file_untouched(void **state)
+{
+	char name[64], path[512], buf[64] = { 0 };
+	char *argv[] = { "kvmstatsd", "--simulate", "1", "--name", name, "--duration", "5",
+			 NULL };
+	int fd;
+
+	(void)state;
+	snprintf(name, sizeof(name), "important-%d", getpid());
+	fd = open(seg_path(name, path, sizeof(path)), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		  0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "precious", 8), 8);
+	close(fd);
+	expect_exit(argv, 1, "is not a kvmstats segment: not replacing it");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(read(fd, buf, sizeof(buf) - 1), 8);
+	close(fd);
+	assert_string_equal(buf, "precious");
+	assert_int_equal(unlink(path), 0);
+}
+
+/*
+ * A live publisher's name is refused to a second one; once the first is
+ * killed (it cannot end its segment) the next one removes what it left at
+ * start and takes the name.  Stopped, it is stale; killed, dead.
+ */
+static void
+dead_publisher_replaced(void **state)
+{
+	char name[64], other[64], buf[4096];
+	char *argv[] = { "kvmstatsd", "--simulate", "1", "--name", name, "--quiet", NULL };
+	char *argv2[] = { "kvmstatsd", "--simulate", "1", "--name", name, "--duration", "5",
+			  NULL };
+	char *argv3[] = { "kvmstatsd", "--simulate", "1", "--name", other, NULL };
+	struct kvmstats_segment *seg, *next;
+	struct kvmstats_error err;
+	pid_t a, b;
+	int log;
+
+	(void)state;
+	snprintf(name, sizeof(name), "victim-%d", getpid());
+	snprintf(other, sizeof(other), "other-%d", getpid());
+	a = spawn(argv, -1);
+	seg = attach_wait(name);
+	wait_health(seg, KVMSTATS_HEALTH_LIVE);
+	expect_exit(argv2, 1, "is the segment of a live publisher");
+	assert_int_equal(kill(a, SIGSTOP), 0);
+	wait_health(seg, KVMSTATS_HEALTH_STALE);
+	assert_int_equal(kill(a, SIGCONT), 0);
+	wait_health(seg, KVMSTATS_HEALTH_LIVE);
+	assert_int_equal(kill(a, SIGKILL), 0);
+	assert_true(waitpid(a, NULL, 0) == a);
+	assert_int_equal(health_of(seg), KVMSTATS_HEALTH_DEAD);
+
+	/* Another name: the dead one's segment is removed at start. */
+	b = spawn_logged(argv3, &log);
+	next = attach_wait(other);
+	kvmstats_detach(&next);
+	assert_int_equal(kill(b, SIGTERM), 0);
+	assert_int_equal(wait_exit(b), 0);
+	if (strstr(err_text(log, buf, sizeof(buf)), "its publisher") == NULL ||
+	    strstr(buf, name) == NULL)
+		fail_msg("no removal of %s said: %s", name, buf);
+	close(log);
+	assert_int_equal(kvmstats_attach(name, NULL, &next, &err), -ENOENT);
+	/* The reader still has the dead one's last values, and can tell. */
+	assert_int_equal(health_of(seg), KVMSTATS_HEALTH_DEAD);
+
+	/* And a dead one's name is taken over in place. */
+	a = spawn(argv, -1);
+	assert_int_equal(kill(a, SIGKILL), 0);	/* maybe before it published */
+	assert_true(waitpid(a, NULL, 0) == a);
+	a = spawn(argv, -1);
+	next = attach_wait(name);
+	assert_int_equal(kvmstats_info(next)->publisher_pid, a);
+	wait_health(next, KVMSTATS_HEALTH_LIVE);
+	kvmstats_detach(&next);
+	kvmstats_detach(&seg);
+	assert_int_equal(kill(a, SIGTERM), 0);
+	assert_int_equal(wait_exit(a), 0);
+}
+
+/* truncate -s 0 of a published segment: kvmstatsd lives on and publishes anew. */
+static void
+truncated_segment_survived(void **state)
+{
+	char name[64], path[512], buf[4096];
+	char *argv[] = { "kvmstatsd", "--simulate", "2", "--hz", "200", "--name", name, NULL };
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	struct stat st;
+	ino_t ino;
+	pid_t pid;
+	int log, r = 0;
+
+	(void)state;
+	snprintf(name, sizeof(name), "trunc-%d", getpid());
+	pid = spawn_logged(argv, &log);
+	seg = attach_wait(name);
+	assert_int_equal(stat(seg_path(name, path, sizeof(path)), &st), 0);
+	ino = st.st_ino;
+	assert_int_equal(truncate(path, 0), 0);
+	/* Follow the name to the new generation; the old mapping is gone. */
+	for (int i = 0; i < 2000 && (r = kvmstats_follow(&seg, &err)) == 0; i++)
+		usleep(5000);
+	if (r != 1)
+		fail_msg("no new segment after the truncation (%d %s): %s", r, err.msg,
+			 err_text(log, buf, sizeof(buf)));
+	assert_int_equal(kvmstats_info(seg)->generation, 2);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_ino != ino);
+	wait_health(seg, KVMSTATS_HEALTH_LIVE);
+	assert_int_equal(kill(pid, 0), 0);		/* still there */
+	kvmstats_detach(&seg);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(wait_exit(pid), 0);
+	err_text(log, buf, sizeof(buf));
+	close(log);
+	if (strstr(buf, "was truncated under the publisher") == NULL ||
+	    strstr(strstr(buf, "was truncated") + 1, "was truncated") != NULL)
+		fail_msg("want the truncation said once: %s", buf);
+}
+
 /* make run's source: a real VM where KVM works, else a simulated one, said so. */
 static void
 spawn_vm_or_fallback_publishes(void **state)
@@ -274,6 +469,10 @@ main(void)
 		cmocka_unit_test(sigint_with_keep_leaves_ended),
 		cmocka_unit_test(bad_command_lines_exit_2),
 		cmocka_unit_test(spawn_vm_or_fallback_publishes),
+		cmocka_unit_test(name_names_the_vm),
+		cmocka_unit_test(foreign_file_untouched),
+		cmocka_unit_test(dead_publisher_replaced),
+		cmocka_unit_test(truncated_segment_survived),
 		cmocka_unit_test(help_exits_0),
 	};
 

@@ -10,6 +10,7 @@
  * copy and ours are independent and ours need no dup().
  */
 #include <dirent.h>
+#include <linux/kvm.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -39,6 +40,8 @@
 #include "ks_err.h"
 #include "kvmstats/reader.h"
 #include "sim_vm.h"
+#include "statsfd_image.h"
+#include "vm_builder.h"
 #include "log_capture.h"
 #include "seg_check.h"
 #include "statsfd.h"
@@ -56,17 +59,22 @@ struct fx {
 	char path[96];
 };
 
+/* Limits of the next intake a fixture starts (0: the defaults). */
+static unsigned fx_idle_ms, fx_max_per_uid;
+
 static void
 fx_start_intake(struct fx *f, unsigned quiet_ms, const uid_t *allow, unsigned nr_allow)
 {
 	struct ks_intake_opts o = {
 		.path = f->path, .allow = allow, .nr_allow = nr_allow,
 		.mode = 0666, .quiet_ms = quiet_ms, .log = log_capture_line,
+		.idle_ms = fx_idle_ms, .max_per_uid = fx_max_per_uid,
 	};
 	struct kvmstats_error err;
 
 	if (ks_intake_start(f->e, &o, &f->in, &err) < 0)
 		fail_msg("intake: %s", err.msg);
+	fx_idle_ms = fx_max_per_uid = 0;
 }
 
 static struct fx *
@@ -809,27 +817,264 @@ socket_path_rules(void **state)
 	fx_free(f);
 }
 
+/* One uid holds at most max_per_uid connections; a refused one is told why. */
 static void
-connection_limit(void **state)
+per_uid_connection_limit(void **state)
 {
-	struct fx *f = fx_new(QUIET_LONG, NULL, 0);
+	struct fx *f;
 	struct kvmstats_error err;
-	int s[65], before = count_fds();
+	int s[5], before;
 
 	(void)state;
-	for (int i = 0; i < 64; i++) {
+	fx_max_per_uid = 4;
+	f = fx_new(QUIET_LONG, NULL, 0);
+	before = count_fds();
+	for (int i = 0; i < 4; i++) {
 		s[i] = conn(f);
 		/* A round trip: the intake has accepted and serves it. */
 		assert_int_equal(ks_intake_send_op(s[i], "none", KS_INTAKE_OP_END, &err), -ENOENT);
 	}
-	s[64] = conn(f);
-	assert_int_equal(ks_intake_send_op(s[64], "none", KS_INTAKE_OP_END, &err), -EBUSY);
-	assert_non_null(strstr(err.msg, "too many"));
-	assert_true(log_capture_has("too many connections"));
-	for (int i = 0; i <= 64; i++)
+	s[4] = conn(f);
+	assert_int_equal(ks_intake_send_op(s[4], "none", KS_INTAKE_OP_END, &err), -EBUSY);
+	assert_non_null(strstr(err.msg, "already has 4 intake connections"));
+	assert_true(log_capture_has("it has 4 connections, the most per uid"));
+	close(s[4]);
+	/* One gone, one more may come. */
+	close(s[0]);
+	for (uint64_t end = ks_mono_ns() + 10 * KS_NSEC_PER_SEC;; sleep_ms(5)) {
+		s[0] = conn(f);
+		if (ks_intake_send_op(s[0], "none", KS_INTAKE_OP_END, &err) == -ENOENT)
+			break;
+		close(s[0]);
+		assert_true(ks_mono_ns() < end);
+	}
+	for (int i = 0; i < 4; i++)
 		close(s[i]);
 	assert_fds_back_to(before);
 	fx_free(f);
+}
+
+/*
+ * A connection that holds no VM is closed after idle_ms, with a reply that
+ * says so; one that holds a VM stays.  Waits for the close are blocking
+ * reads, so a slow machine only makes them longer.
+ */
+static void
+idle_connections_closed(void **state)
+{
+	struct ks_intake_reply r;
+	struct kvmstats_segment *seg;
+	struct fx *f;
+	char vm[64];
+	int idle, busy;
+
+	(void)state;
+	fx_idle_ms = 300;
+	f = fx_new(QUIET_LONG, NULL, 0);
+	vm_name(vm, sizeof(vm));
+	idle = conn(f);
+	busy = conn(f);
+	publish_sim(f, busy, vm, 1);
+	assert_int_equal(recv(idle, &r, sizeof(r), 0), (ssize_t)sizeof(r));
+	assert_int_equal(r.status, -ETIMEDOUT);
+	assert_non_null(strstr(r.msg, "no VM on this connection for 300 ms"));
+	assert_closed(idle);
+	assert_true(log_capture_wait("closed (idle, holding no VM)", 10000));
+	/* Three idle periods later the one with a VM still serves, its VM live. */
+	sleep_ms(900);
+	op_ok(busy, vm, KS_INTAKE_OP_PUBLISH);
+	seg = attach_wait(vm, 0);
+	assert_non_null(seg);
+	assert_int_equal(state_of(seg), KVMSTATS_STATE_LIVE);
+	kvmstats_detach(&seg);
+	/* Its VM ended, it holds none: now it goes too. */
+	op_ok(busy, vm, KS_INTAKE_OP_END);
+	assert_int_equal(recv(busy, &r, sizeof(r), 0), (ssize_t)sizeof(r));
+	assert_int_equal(r.status, -ETIMEDOUT);
+	assert_closed(busy);
+	close(idle);
+	close(busy);
+	fx_free(f);
+}
+
+/* 2000 refused connects are a handful of log lines, and a count of the rest. */
+static void
+refusals_logged_sparingly(void **state)
+{
+	struct kvmstats_error err;
+	unsigned lines;
+	struct fx *f;
+	char want[64];
+	int held, s;
+
+	(void)state;
+	fx_max_per_uid = 1;
+	f = fx_new(QUIET_LONG, NULL, 0);
+	held = conn(f);
+	assert_int_equal(ks_intake_send_op(held, "none", KS_INTAKE_OP_END, &err), -ENOENT);
+	for (int i = 0; i < 2000; i++) {
+		s = conn(f);
+		assert_int_equal(ks_intake_send_op(s, "none", KS_INTAKE_OP_END, &err), -EBUSY);
+		close(s);
+	}
+	ks_intake_stop(&f->in);		/* says how many it did not log */
+	lines = log_capture_count("the most per uid");
+	/* One window of 10 s, or more on a very slow machine: 10 lines each. */
+	assert_true(lines >= 10 && lines < 2000 / 10);
+	snprintf(want, sizeof(want), "%u more connections refused", 2000 - lines);
+	if (lines == 10)
+		assert_true(log_capture_has(want));
+	assert_true(log_capture_has("more connections refused"));
+	close(held);
+	fx_free(f);
+}
+
+/* A daemon out of fds says so, instead of blaming the peer's message. */
+static void
+out_of_fds_said(void **state)
+{
+	struct fx *f = fx_new(QUIET_LONG, NULL, 0);
+	struct kvmstats_error err;
+	struct rlimit old, low;
+	char vm[64];
+	int s, probe, ret;
+
+	(void)state;
+	if (getenv("KVMSTATS_UNDER_VALGRIND")) {
+		print_message("skip: valgrind keeps descriptors of its own above the limit\n");
+		fx_free(f);
+		skip();
+	}
+	vm_name(vm, sizeof(vm));
+	s = conn(f);
+	assert_int_equal(ks_intake_send_op(s, vm, KS_INTAKE_OP_END, &err), -ENOENT);
+	/* No descriptor number is free below the limit: nothing can be received. */
+	probe = dup(0);
+	assert_true(probe >= 0);
+	close(probe);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)probe;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ret = send_sim(f, s, vm, -1, NULL, &err);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(ret, -EMFILE);
+	assert_non_null(strstr(err.msg, "out of file descriptors"));
+	/* With descriptors back, the same fd is taken. */
+	send_ok(f, s, vm, -1, "vm-label");
+	close(s);
+	fx_free(f);
+}
+
+/* A VM's stats fd offered as a vCPU's (or the reverse, or another vCPU's): its id says. */
+static void
+fd_of_the_wrong_kind_refused(void **state)
+{
+	struct fx *f = fx_new(QUIET_LONG, NULL, 0);
+	struct kvmstats_error err;
+	char vm[64];
+	int s = conn(f);
+
+	(void)state;
+	vm_name(vm, sizeof(vm));
+	assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VCPU, 0, NULL,
+					   ks_sim_vm_stats_fd(f->sim, -1), &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "offered as a vCPU's stats fd, but its id"));
+	assert_non_null(strstr(err.msg, "is a VM's"));
+	assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VM, 0, NULL,
+					   ks_sim_vm_stats_fd(f->sim, 1), &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "offered as a VM's stats fd, but its id"));
+	assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VCPU, 2, NULL,
+					   ks_sim_vm_stats_fd(f->sim, 1), &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "offered as vCPU 2, but its id"));
+	/* Nothing was kept. */
+	assert_int_equal(ks_intake_send_op(s, vm, KS_INTAKE_OP_PUBLISH, &err), -ENOENT);
+	close(s);
+	fx_free(f);
+}
+
+/*
+ * The name of another publisher's live segment, or a file that is not a
+ * segment, is not the intake's to give: refused at the first fd, and the
+ * victim is untouched.
+ */
+static void
+names_of_others_refused(void **state)
+{
+	struct fx *f = fx_new(QUIET_LONG, NULL, 0);
+	struct ks_fd_target fds[2];
+	struct ks_engine_config cfg;
+	struct ks_engine *other;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	struct ks_vm_build b;
+	struct stat before, after;
+	char vm[64], path[256];
+	int s = conn(f), fd;
+
+	(void)state;
+	/* Another publisher (an engine of its own) has VM "victim-<pid>". */
+	snprintf(vm, sizeof(vm), "victim-%d", (int)getpid());
+	ks_engine_config_init(&cfg);
+	assert_int_equal(ks_engine_create(&cfg, &other, &err), 0);
+	for (int t = 0; t < 2; t++)
+		fds[t] = (struct ks_fd_target) {
+			.kind = t ? KS_TARGET_VCPU : KS_TARGET_VM,
+			.vcpu_index = t ? 0 : KS_VCPU_INDEX_NONE,
+			.fd = ks_sim_vm_stats_fd(f->sim, t - 1),
+		};
+	if (ks_vm_build(vm, fds, 2, NULL, &b, &err) < 0 ||
+	    ks_engine_add_vm(other, &b.def, NULL, &err) < 0)
+		fail_msg("victim: %s", err.msg);
+	ks_vm_build_clear(&b, true);
+	snprintf(path, sizeof(path), "%s/kvmstats.%s", ks_engine_dir(other), vm);
+	assert_int_equal(stat(path, &before), 0);
+
+	assert_int_equal(send_sim(f, s, vm, -1, NULL, &err), -EEXIST);
+	assert_non_null(strstr(err.msg, "is the segment of a live publisher"));
+	assert_int_equal(ks_intake_send_op(s, vm, KS_INTAKE_OP_PUBLISH, &err), -ENOENT);
+	assert_int_equal(stat(path, &after), 0);
+	assert_true(before.st_ino == after.st_ino);
+	seg = attach_wait(vm, 0);
+	assert_non_null(seg);
+	assert_int_equal(state_of(seg), KVMSTATS_STATE_LIVE);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&other);
+
+	/* A file that is no segment, under the name a VM would get. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "precious", 8), 8);
+	close(fd);
+	assert_int_equal(send_sim(f, s, vm, -1, NULL, &err), -EEXIST);
+	assert_non_null(strstr(err.msg, "is not a kvmstats segment"));
+	assert_int_equal(stat(path, &after), 0);
+	assert_int_equal(after.st_size, 8);
+	assert_int_equal(unlink(path), 0);
+	close(s);
+	fx_free(f);
+}
+
+/* A tiny stats file of vCPU @index: its id must say which vCPU it is. */
+static int
+vcpu_memfd(uint32_t index)
+{
+	static const struct ks_image_desc exits = {
+		.name = "exits",
+		.flags = KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10,
+		.size = 1,
+	};
+	struct ks_image_spec spec = { .nr_desc = 1, .desc = &exits };
+	struct kvmstats_error err;
+	char id[48];
+	int fd;
+
+	snprintf(id, sizeof(id), "kvm-1/vcpu-%u", index);
+	spec.id = id;
+	fd = ks_image_memfd(&spec, "vcpu-stats", &err);
+	if (fd < 0)
+		fail_msg("image: %s", err.msg);
+	return fd;
 }
 
 static void
@@ -855,20 +1100,24 @@ fd_limit_per_connection(void **state)
 		}
 	}
 	f = fx_new(QUIET_LONG, NULL, 0);
-	sfd = ks_sim_vm_stats_fd(f->sim, 0);
 	vm_name(vm, sizeof(vm));
 	before = count_fds();
 	s = conn(f);
 	for (uint32_t i = 0; i <= 4096; i++) {
-		int ret = ks_intake_send_fd(s, vm, KS_TARGET_VCPU, i, NULL, sfd, &err);
+		int ret;
 
+		sfd = vcpu_memfd(i);
+		ret = ks_intake_send_fd(s, vm, KS_TARGET_VCPU, i, NULL, sfd, &err);
+		close(sfd);
 		if (ret != (i < 4096 ? 0 : -EMFILE))
 			fail_msg("fd %u: %d %s", i, ret, err.msg);
 	}
 	assert_non_null(strstr(err.msg, "4096"));
 	assert_int_equal(send_sim(f, s, vm, -1, NULL, &err), -EMFILE);
 	/* A replacement is not one more. */
+	sfd = vcpu_memfd(7);
 	assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VCPU, 7, "new", sfd, &err), 0);
+	close(sfd);
 	close(s);
 	assert_fds_back_to(before);
 	fx_free(f);
@@ -907,7 +1156,12 @@ main(void)
 		cmocka_unit_test(name_taken_by_other_connection),
 		cmocka_unit_test(stop_ends_open_connections),
 		cmocka_unit_test(socket_path_rules),
-		cmocka_unit_test(connection_limit),
+		cmocka_unit_test(per_uid_connection_limit),
+		cmocka_unit_test(idle_connections_closed),
+		cmocka_unit_test(refusals_logged_sparingly),
+		cmocka_unit_test(out_of_fds_said),
+		cmocka_unit_test(fd_of_the_wrong_kind_refused),
+		cmocka_unit_test(names_of_others_refused),
 		cmocka_unit_test(fd_limit_per_connection),
 		cmocka_unit_test(client_argument_errors),
 	};

@@ -34,6 +34,7 @@
 #include "engine.h"
 #include "intake.h"
 #include "kvmstats/reader.h"
+#include "ks_shmdir.h"
 #include "real_kvm.h"
 #include "seg_check.h"
 #include "statsfd.h"
@@ -358,6 +359,45 @@ test_inprocess(void **state)
 	close(v.err);
 }
 
+/*
+ * Its owner truncates the VMM's segment: the VMM lives on (the shim keeps
+ * SIGBUS from it), says so once, and publishes a new generation.
+ */
+static void
+test_inprocess_truncated(void **state)
+{
+	char *env[] = { "KVMSTATS_PRELOAD_MODE=inprocess", NULL };
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	char path[PATH_MAX];
+	const char *out;
+	struct vmm v;
+	int r = 0;
+
+	(void)state;
+	need_kvm();
+	start_vmm(&v, "2", env);
+	seg = attach_wait(v.pid);
+	snprintf(path, sizeof(path), "%s/%s", ks_shm_dir(NULL), kvmstats_info(seg)->segment_file);
+	assert_int_equal(truncate(path, 0), 0);
+	for (int t = 0; t < WAIT_MS && (r = kvmstats_follow(&seg, &err)) == 0; t += 10)
+		sleep_ms(10);
+	if (r != 1)
+		fail_msg("no new segment after the truncation (%d %s); VMM said: %s", r,
+			 err.msg, vmm_stderr(&v));
+	assert_int_equal(kvmstats_info(seg)->generation, 2);
+	check_vm(seg, v.pid, v.pid, 2);
+	check_counting(seg);
+	stop_vmm(&v);			/* exits 0: the shim never broke it */
+	kvmstats_detach(&seg);
+	out = vmm_stderr(&v);
+	if (strstr(out, "kvmstats-preload: VM kvm-") != out ||
+	    strstr(out, "was truncated under the publisher") == NULL ||
+	    strstr(out, "published generation 2") == NULL)
+		fail_msg("want the truncation said once, got: \"%s\"", out);
+	close(v.err);
+}
+
 static void
 test_socket(void **state)
 {
@@ -468,6 +508,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inprocess),
+		cmocka_unit_test(test_inprocess_truncated),
 		cmocka_unit_test(test_socket),
 		cmocka_unit_test(test_no_daemon),
 		cmocka_unit_test(test_bad_mode),

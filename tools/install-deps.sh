@@ -27,8 +27,9 @@ while [ $# -gt 0 ]; do
 done
 
 if [ $# -eq 0 ]; then
+	# gdb: the CLI test that truncates a segment between attach and read.
 	set -- make gcc clang libc6-dev linux-libc-dev pkg-config liburcu-dev libcmocka-dev \
-		valgrind libclang-rt-14-dev
+		valgrind libclang-rt-14-dev gdb
 fi
 
 missing=""
@@ -53,8 +54,11 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 # shellcheck disable=SC2086
-if ! { $SUDO apt-get update -qq &&
-       $SUDO apt-get install -y -qq --no-install-recommends $missing; }; then
+# A fresh machine's apt-daily may hold the dpkg lock for a while: wait for it.
+lock="-o DPkg::Lock::Timeout=600"
+# shellcheck disable=SC2086
+if ! { $SUDO apt-get $lock update -qq &&
+       $SUDO apt-get $lock install -y -qq --no-install-recommends $missing; }; then
 	echo "$tag: could not install:$missing" >&2
 	[ -n "$optional" ] && exit 0
 	exit 2

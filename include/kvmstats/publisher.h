@@ -45,7 +45,7 @@ struct kvmstats_vm;
 /*
  * kvmstats_publisher_opts - zero or kvmstats_publisher_opts_init() means
  * the defaults: 100 Hz, ring depth 4, $KVMSTATS_SHM_DIR or /dev/shm, mode
- * 0640, the caller's group, segments removed when they end.
+ * 0640, the caller's group, segments removed when they end, silent.
  */
 struct kvmstats_publisher_opts {
 	unsigned hz;
@@ -54,6 +54,12 @@ struct kvmstats_publisher_opts {
 	mode_t mode;
 	gid_t gid;			/* (gid_t)-1: the caller's */
 	bool keep;
+	/*
+	 * Rare events, one line each, without a newline: a segment truncated
+	 * under the publisher (it publishes a new one).  Called from the poll
+	 * thread; it may quote names.  NULL: said nowhere.
+	 */
+	void (*log)(const char *line);
 };
 
 void kvmstats_publisher_opts_init(struct kvmstats_publisher_opts *opts);

@@ -48,6 +48,9 @@ usage(FILE *f)
 "  --allow-uid UID    a uid (name or number) allowed to connect; repeatable\n"
 "                     (default: root and the daemon's own uid)\n"
 "  --socket-mode MODE intake socket file mode, octal (default 0660)\n"
+"  --max-conns-per-uid N  intake connections one uid may hold, of the 1024 the\n"
+"                     intake takes (default 256); a connection that holds no VM\n"
+"                     for 10 s is closed\n"
 "\n"
 "How to publish:\n"
 "  --hz N             sweeps per second, 1-100000 (default 100)\n"
@@ -194,7 +197,7 @@ enum {
 	OPT_SIMULATE = 256, OPT_SIM_HZ, OPT_SPAWN_VM, OPT_WAKE_US, OPT_FALLBACK,
 	OPT_ATTACH, OPT_RESCAN_MS, OPT_LISTEN, OPT_ALLOW_UID, OPT_SOCKET_MODE,
 	OPT_HZ, OPT_RING_DEPTH, OPT_NAME, OPT_DIR, OPT_MODE, OPT_GROUP, OPT_KEEP,
-	OPT_DURATION, OPT_VERSION,
+	OPT_DURATION, OPT_VERSION, OPT_MAX_PER_UID,
 };
 
 static const struct option long_options[] = {
@@ -208,6 +211,7 @@ static const struct option long_options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "max-conns-per-uid", required_argument, NULL, OPT_MAX_PER_UID },
 	{ "hz", required_argument, NULL, OPT_HZ },
 	{ "ring-depth", required_argument, NULL, OPT_RING_DEPTH },
 	{ "name", required_argument, NULL, OPT_NAME },
@@ -309,6 +313,11 @@ one_option(int c, char **argv, struct options *o, unsigned *seen)
 			return -1;
 		o->socket_mode = (mode_t)v;
 		return 0;
+	case OPT_MAX_PER_UID:
+		if (parse_uint("--max-conns-per-uid", optarg, 1, 1024, 10, &v) < 0)
+			return -1;
+		o->max_per_uid = (unsigned)v;
+		return 0;
 	case OPT_HZ:
 		if (parse_uint("--hz", optarg, KS_HZ_MIN, KS_HZ_MAX, 10, &v) < 0)
 			return -1;
@@ -391,6 +400,10 @@ check_combination(const struct options *o)
 	}
 	if (o->nr_allow && o->listen == NULL) {
 		fputs("kvmstatsd: --allow-uid only goes with --listen\n", stderr);
+		return -1;
+	}
+	if (o->max_per_uid && o->listen == NULL) {
+		fputs("kvmstatsd: --max-conns-per-uid only goes with --listen\n", stderr);
 		return -1;
 	}
 	return 0;

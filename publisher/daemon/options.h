@@ -23,6 +23,7 @@ struct options {
 	uid_t allow[KS_MAX_ALLOW_UIDS];
 	unsigned nr_allow;
 	mode_t socket_mode;
+	unsigned max_per_uid;		/* intake connections per uid; 0: the default */
 	const char *name;
 	double duration;		/* seconds; 0: until a signal */
 	bool quiet;

@@ -141,6 +141,7 @@ start_intake(struct ks_engine *e, const struct options *o, struct sources *s,
 	struct ks_intake_opts io = {
 		.path = o->listen, .allow = o->nr_allow ? o->allow : NULL,
 		.nr_allow = o->nr_allow, .mode = o->socket_mode, .log = say_line,
+		.max_per_uid = o->max_per_uid,
 	};
 	/* The intake says "listening on PATH" itself, through say_line. */
 	return ks_intake_start(e, &io, &s->intake, err);

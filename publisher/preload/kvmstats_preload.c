@@ -37,6 +37,7 @@
 #include "engine.h"
 #include "intake.h"
 #include "ks_shmdir.h"
+#include "ks_sigbus.h"
 #include "ks_text.h"
 #include "kvmstats/publisher.h"
 
@@ -161,6 +162,7 @@ static void shim_vsay(const char *fmt, va_list ap, const char *suffix)
 	__attribute__((format(printf, 1, 0)));
 static void shim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void shim_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void shim_tell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * One whole line, however long the message: it is cut (with "...") to
@@ -214,6 +216,27 @@ shim_info(const char *fmt, ...)
 	va_start(ap, fmt);
 	shim_vsay(fmt, ap, "");
 	va_end(ap);
+}
+
+static void
+shim_tell(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	shim_vsay(fmt, ap, "");
+	va_end(ap);
+}
+
+/*
+ * What the publisher reports (a segment truncated under it): said always,
+ * not only when verbose, for it is not the VMM's doing; the engine says it
+ * once per event.
+ */
+static void
+shim_event(const char *line)
+{
+	shim_tell("%s", line);
 }
 
 static const char *
@@ -475,6 +498,7 @@ ensure_publisher(void)
 	kvmstats_publisher_opts_init(&o);
 	o.hz = shim.hz;
 	o.dir = NULL;			/* $KVMSTATS_SHM_DIR or /dev/shm */
+	o.log = shim_event;
 	if (kvmstats_publisher_create(&o, &shim.pub, &err) < 0) {
 		shim_fail("cannot start the in-process publisher: %s", err.msg);
 		return false;
@@ -585,6 +609,7 @@ static void *
 publisher_thread(void *unused)
 {
 	(void)unused;
+	ks_bus_allow();		/* the poll thread it starts inherits this */
 	pthread_mutex_lock(&shim.lock);
 	while (!shim.stopping) {
 		uint64_t wait_ns;

@@ -259,6 +259,29 @@ stale_ok kvm-stale "is stale"
 stale_ok kvm-dead "is dead"
 stale_ok kvm-ended "has ended"
 
+# ---- a segment truncated under the reader: an error, not a crash
+# gdb stops kvmstats after it attached and checked the segment, before it
+# reads the values (ks_cli_read_cut); the segment's owner shrinks it to its
+# first page (header and schema), and kvmstats goes on.  SIGBUS passes to
+# kvmstats' own handler.
+if command -v gdb >/dev/null 2>&1; then
+	mkdir -p "$root/shrink"
+	serve_fixture "$root/shrink" --name kvm-shrink
+	KVMSTATS_SHM_DIR=$root/shrink gdb -q -batch -nx -ex 'set breakpoint pending on' \
+		-ex 'handle SIGBUS nostop noprint pass' -ex 'break ks_cli_read_cut' -ex run \
+		-ex "shell truncate -s 4096 '$root/shrink/kvmstats.kvm-shrink'" -ex continue \
+		--args "$kvmstats" info kvm-shrink vm >"$tmp/out" 2>&1
+	if grep -q "exited with code 01" "$tmp/out" &&
+	   grep -q "kvmstats: info: VM 'kvm-shrink': its segment was truncated under this reader" \
+		"$tmp/out" && ! grep -q "pages_4k" "$tmp/out"; then
+		ok
+	else
+		bad "kvmstats info on a segment truncated under it:"; cat "$tmp/out"
+	fi
+else
+	bad "gdb is missing (make deps installs it): the truncation test cannot run"
+fi
+
 # ---- errors: runtime (1)
 fails 1 "'nope'" "$two" query nope --target vm
 fails 1 "'nope'" "$two" info nope vm

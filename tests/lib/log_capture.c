@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log_capture.h"
 
@@ -48,4 +49,26 @@ log_capture_reset(void)
 	log_len = 0;
 	log_buf[0] = '\0';
 	pthread_mutex_unlock(&log_lock);
+}
+
+unsigned
+log_capture_count(const char *what)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&log_lock);
+	for (const char *p = strstr(log_buf, what); p != NULL; p = strstr(p + 1, what))
+		n++;
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
+bool
+log_capture_wait(const char *what, unsigned ms)
+{
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+
+	for (unsigned waited = 0; waited < ms && !log_capture_has(what); waited += 5)
+		nanosleep(&pause, NULL);
+	return log_capture_has(what);
 }

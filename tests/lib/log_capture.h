@@ -13,5 +13,9 @@ void log_capture_line(const char *msg);
 /* Whether any captured line contains @what. */
 bool log_capture_has(const char *what);
 void log_capture_reset(void);
+/* How many times @what occurs in what was captured. */
+unsigned log_capture_count(const char *what);
+/* Wait up to @ms for a line with @what (a component may log after it answers). */
+bool log_capture_wait(const char *what, unsigned ms);
 
 #endif
