@@ -6,6 +6,8 @@
 #   make bench      benchmarks, each beside its baseline (bench/REPORT.md)
 #   make bench-quick  the same, fewer samples, under a minute
 #   make torture    the long torture run
+#   make repeat     the multi-process and real-kernel suites, REPEAT times
+#   make repeat-kvm the real-kernel suite in its QEMU guest, REPEAT times
 #
 # Variables: CC (gcc or clang), BUILD (output dir), SAN (address,undefined |
 # thread), CFLAGS/LDFLAGS (added to ours).
@@ -222,6 +224,18 @@ fuzz-smoke: fuzz-build
 
 torture: all $(BUILD)/tests/test_torture
 	KVMSTATS_TORTURE_READS=200000000 $(BUILD)/tests/test_torture
+
+# Flakiness hunts: a test that can fail by chance fails here, not in CI.
+# REPEAT rounds (default 20) of every suite that forks, uses sockets or
+# races a publisher (tests/repeat.sh); REPEAT_SUITES picks some.
+REPEAT		?= 20
+.PHONY: repeat repeat-kvm
+repeat: all $(TESTS) $(TEST_TOOLS)
+	@sh tests/repeat.sh $(BUILD) $(REPEAT) $(REPEAT_SUITES)
+
+repeat-kvm: deps
+	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_TOOLS)
+	@sh tests/repeat.sh $(BUILD) $(REPEAT) kvm
 
 bench: all
 	@sh bench/install-deps.sh

@@ -130,6 +130,9 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 	fflush(stdout);
 	for (int k = 0; k < 3; k++) {
 		pids[k] = fork();
+		/* kill(-1, ...) below would signal every process we may signal. */
+		if (pids[k] < 0)
+			die("fork", strerror(errno));
 		if (pids[k] == 0) {
 			if (k == 0)
 				hammer_private(15 + 138 * (size_t)nr_vcpus, 0);

@@ -440,6 +440,8 @@ memory(FILE *json)
 		if (pipe(pfd) < 0)
 			die("pipe", strerror(errno));
 		pid = fork();
+		if (pid < 0)
+			die("fork", strerror(errno));
 		if (pid == 0) {
 			struct ks_engine_config cfg;
 			struct kvmstats_error err;

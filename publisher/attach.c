@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +311,47 @@ yama_hint(char *buf, size_t len)
 	fclose(f);
 }
 
+/* The first number of the "@key" line of /proc/@pid/status, or -1. */
+static long long
+status_field(const char *pid, const char *key, int base)
+{
+	size_t klen = strlen(key);
+	char path[64], line[128];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/status", pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			v = strtoll(line + klen + 1, NULL, base);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+static long
+proc_uid(pid_t pid)
+{
+	char p[16];
+
+	snprintf(p, sizeof(p), "%d", (int)pid);
+	return (long)status_field(p, "Uid", 10);
+}
+
+/* Whether CAP_SYS_PTRACE is in our effective set (from /proc/self/status). */
+static bool
+have_cap_sys_ptrace(void)
+{
+	long long eff = status_field("self", "CapEff", 16);
+
+	return eff > 0 && (eff & (1ll << 19)) != 0;	/* CAP_SYS_PTRACE is 19 */
+}
+
 static int
 err_perm(const struct ks_attach *a, const char *what, struct kvmstats_error *err)
 {
@@ -317,15 +359,30 @@ err_perm(const struct ks_attach *a, const char *what, struct kvmstats_error *err
 	struct stat st;
 	long uid = -1;
 
+	/*
+	 * Its real uid from status (readable by anybody): /proc/PID of a
+	 * process that is not dumpable belongs to root, whoever runs it.
+	 */
+	uid = proc_uid(a->pid);
 	snprintf(path, sizeof(path), "/proc/%d", (int)a->pid);
-	if (stat(path, &st) == 0)
+	if (uid < 0 && stat(path, &st) == 0)
 		uid = (long)st.st_uid;
 	yama_hint(yama, sizeof(yama));
+	/* Running as its user, or privileged, would not help: say what else refuses. */
+	if (uid == (long)geteuid() || have_cap_sys_ptrace())
+		return ks_err(err, -EPERM,
+			      "process %d (%s, uid %ld): %s: permission denied by the ptrace "
+			      "access mode check, although we are uid %u%s: the process may not "
+			      "be dumpable (a set-uid program, or prctl(PR_SET_DUMPABLE, 0)), be "
+			      "in another user namespace, or a security module (Yama, SELinux, "
+			      "AppArmor) may forbid it%s",
+			      (int)a->pid, a->comm, uid, what, (unsigned)geteuid(),
+			      have_cap_sys_ptrace() ? " with CAP_SYS_PTRACE" : "", yama);
 	return ks_err(err, -EPERM,
 		      "process %d (%s, uid %ld): %s: permission denied by the ptrace access "
 		      "mode check: run as the VMM's user (uid %ld; we are uid %u) or with "
 		      "CAP_SYS_PTRACE%s",
-		      (int)a->pid, a->comm, uid, what, uid, (unsigned)getuid(), yama);
+		      (int)a->pid, a->comm, uid, what, uid, (unsigned)geteuid(), yama);
 }
 
 static int

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,7 +35,10 @@ spawn(char *const argv[], int err_fd)
 {
 	pid_t pid = fork();
 
+	assert_true(pid >= 0);
 	if (pid == 0) {
+		/* A test that failed before it stopped the daemon: the daemon goes too. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 		if (err_fd >= 0)
 			dup2(err_fd, STDERR_FILENO);
 		execv(daemon_path, argv);
@@ -88,7 +92,7 @@ run_and_stop(int sig, bool keep)
 	assert_int_equal(kvmstats_info(seg)->publisher_pid, pid);
 	assert_int_equal(kvmstats_info(seg)->poll_period_ns, 2000000);
 	kvmstats_status(seg, &st);
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 5000; i++) {	/* up to 10 s */
 		kvmstats_status(seg, &st2);
 		if (st2.sweep > st.sweep + 10)
 			break;
@@ -482,5 +486,6 @@ main(void)
 			"KVMSTATS_BUILD\n", daemon_path);
 		return 1;
 	}
+	signal(SIGPIPE, SIG_IGN);	/* a child gone: EPIPE, not death */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

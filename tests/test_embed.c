@@ -30,7 +30,7 @@
 #include "statsfd.h"
 
 #define NR_VCPUS	3	/* 2 at first, the third hot-added */
-#define WAIT_MS		5000
+#define WAIT_MS		10000
 
 static const char *const labels[1 + NR_VCPUS] = {
 	"vm-label", "/machine/unattached/device[0]", "/machine/unattached/device[1]",

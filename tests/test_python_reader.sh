@@ -40,6 +40,7 @@ shm=$(mktemp -d /dev/shm/kvmstats-pyreader.XXXXXX 2>/dev/null || mktemp -d "$wor
 daemon=""
 cleanup() {
 	if [ -n "$daemon" ]; then
+		kill -CONT "$daemon" 2>/dev/null	# a stopped daemon would never exit
 		kill "$daemon" 2>/dev/null
 		wait "$daemon" 2>/dev/null
 	fi
@@ -616,11 +617,15 @@ else
 		mkdir -p "$d"
 		"$kvmstatsd" --simulate 3 --hz 1 --dir "$d" -q &
 		daemon=$!
-		for _ in $(seq 50); do
+		for _ in $(seq 100); do
 			[ -n "$(ls "$d")" ] && break
 			sleep 0.1
 		done
+		# Stopped while the readers compare: however slow they are, no
+		# sweep comes between them (the newest complete sweep stays).
+		kill -STOP "$daemon"
 		compare_c "$d" "kvmstatsd --simulate 3"
+		kill -CONT "$daemon"
 		[ -f "$work/c-copy" ] && corrupt_all live "$work/c-copy"
 	fi
 fi

@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -387,6 +389,115 @@ attach_eperm(void **state)
 		assert_non_null(strstr(msg, "ptrace_scope is"));
 }
 
+/* Wait (up to 10 s) until process @pid runs @comm: an exec takes its time. */
+static void
+wait_comm(pid_t pid, const char *comm)
+{
+	char path[64], now[64] = "";
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	for (int i = 0; i < 2000; i++) {
+		FILE *f = fopen(path, "re");
+
+		now[0] = '\0';
+		if (f != NULL) {
+			if (fgets(now, sizeof(now), f) != NULL)
+				now[strcspn(now, "\n")] = '\0';
+			fclose(f);
+		}
+		if (strcmp(now, comm) == 0)
+			return;
+		sleep_ms(5);
+	}
+	fail_msg("process %d is \"%s\", not \"%s\", after 10 s", (int)pid, now, comm);
+}
+
+/* The owner of /proc/@pid, or -1. */
+static long
+proc_owner(pid_t pid)
+{
+	char path[32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return stat(path, &st) == 0 ? (long)st.st_uid : -1;
+}
+
+/*
+ * A VMM of our own uid that is not dumpable refuses too: the message must
+ * not tell us to become the uid we are.  Needs no KVM: the refusal comes
+ * before any stats fd is looked at.
+ */
+static void
+attach_eperm_same_uid(void **state)
+{
+	struct kvmstats_error err = { 0 };
+	char msg[sizeof(err.msg)] = "";
+	ssize_t n;
+	pid_t child;
+	int p[2], status;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("skip: the test needs root (to drop to uid 65534)\n");
+		skip();
+		return;
+	}
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct ks_engine_config cfg;
+		struct ks_engine *e;
+		struct ks_attach *a;
+		int hold[2], ret;
+		pid_t vmm;
+
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0 ||
+		    pipe2(hold, O_CLOEXEC) < 0)
+			_exit(3);
+		vmm = fork();
+		if (vmm == 0) {
+			char b;
+
+			close(hold[1]);
+			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+			/* It waits for EOF: its parent's exit is the end either way. */
+			_exit(read(hold[0], &b, 1) < 0 ? 1 : 0);
+		}
+		close(hold[0]);
+		/* Not dumpable yet?  Wait for it: /proc/PID turns root's then. */
+		for (int i = 0; i < 2000 && proc_owner(vmm) != 0; i++)
+			usleep(5000);
+		ks_engine_config_init(&cfg);
+		if (vmm < 0 || ks_engine_create(&cfg, &e, &err) < 0)
+			_exit(4);
+		ret = try_attach(e, vmm, &a, &err);
+		close(hold[1]);
+		waitpid(vmm, NULL, 0);
+		if (write(p[1], err.msg, strlen(err.msg)) < 0)
+			_exit(5);
+		_exit(ret == -EPERM ? 0 : ret == -ENOSYS && under_valgrind() ? 6 : 1);
+	}
+	close(p[1]);
+	n = read(p[0], msg, sizeof(msg) - 1);
+	msg[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 6) {
+		print_message("valgrind knows no pidfd_open: %s\n", msg);
+		return;
+	}
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("want EPERM, child exit %d: %s", WEXITSTATUS(status), msg);
+	print_message("EPERM says: %s\n", msg);
+	assert_non_null(strstr(msg, "uid 65534"));
+	assert_non_null(strstr(msg, "although we are uid 65534"));
+	assert_non_null(strstr(msg, "not be dumpable"));
+	assert_null(strstr(msg, "run as the VMM's user"));
+}
+
 /* A guest that does not run: every published value equals a pread. */
 static void
 attach_publishes_kernel_tables(void **state)
@@ -686,10 +797,11 @@ attach_no_stats_fds(void **state)
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		execlp("sleep", "sleep", "30", (char *)NULL);
 		_exit(127);
 	}
-	sleep_ms(100);		/* let it become "sleep" */
+	wait_comm(child, "sleep");	/* the error names it as it is now */
 	expect_no_fds(e, child, "sleep");
 	kill(child, SIGKILL);
 	assert_int_equal(waitpid(child, &status, 0), child);
@@ -736,6 +848,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(attach_eperm),		/* first: no threads yet */
+		cmocka_unit_test(attach_eperm_same_uid),
 		cmocka_unit_test(attach_publishes_kernel_tables),
 		cmocka_unit_test(attach_counters_move),
 		cmocka_unit_test(attach_hotplug_and_exit),
@@ -744,5 +857,6 @@ main(void)
 		cmocka_unit_test(attach_no_such_process),
 	};
 
+	signal(SIGPIPE, SIG_IGN);	/* a child gone: EPIPE, not death */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

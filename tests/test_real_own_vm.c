@@ -334,13 +334,15 @@ check_semantics(const struct published *p, unsigned t)
  * way is looser: a HLT makes no exit when the wake-up interrupt gets in
  * before it, i.e. when the STI shadow is lost.  Real VMX and SVM keep the
  * shadow, but QEMU TCG's emulated SVM (the CI's nested KVM) drops it now
- * and then (measured: 2 of 242 loops), as would AMD's idle-HLT intercept.
- * 10% of the loops, plus the one HLT not yet reached, bounds that.
+ * and then (measured: 2 of 242 loops), as would AMD's idle-HLT intercept,
+ * and more often the more loaded the host is.  Half the loops, plus the
+ * one HLT not yet reached, bounds that on any host; a HLT that is not
+ * counted at all still fails it.
  */
 static uint64_t
 halts_low(uint64_t loops)
 {
-	return loops > 1 + loops / 10 ? loops - 1 - loops / 10 : 0;
+	return loops > 1 + loops / 2 ? loops - 1 - loops / 2 : 0;
 }
 
 static void
@@ -401,12 +403,19 @@ take_moves(const struct published *p, unsigned v, struct moves *m)
  * wakes the guest; 10% for the edges of the window), and not far below it:
  * KVM's APIC bus is 1 GHz, so a wrong count or divider would be off by a
  * large factor, while a loaded or emulated host only loses some wake-ups.
+ * The loops were read at some point of [outer, inner] windows: the ceiling
+ * is checked over the longest the window can have been (@outer_ns), the
+ * floor over the shortest (@inner_ns), so a preemption between a clock
+ * read and a loop count cannot fail either.
  */
 static void
-check_rate(unsigned v, const struct moves *a, const struct moves *b, uint64_t ns)
+check_rate(unsigned v, const struct moves *a, const struct moves *b, uint64_t outer_ns,
+	   uint64_t inner_ns)
 {
-	double secs = (double)ns / 1e9, rate = (double)(b->loops - a->loops) / secs;
+	double secs = (double)outer_ns / 1e9, rate = (double)(b->loops - a->loops) / secs;
+	double fast = (double)(b->loops - a->loops) / ((double)inner_ns / 1e9);
 	double want = 1e6 / WAKE_US;
+	uint64_t ns = outer_ns;
 
 	print_message("vCPU %u over %.2f s: %.0f loops/s (timer %.0f/s), loops +%llu, "
 		      "exits +%llu, io_exits +%llu, halt_exits +%llu, halt_wait_ns +%llu "
@@ -418,9 +427,9 @@ check_rate(unsigned v, const struct moves *a, const struct moves *b, uint64_t ns
 		      (unsigned long long)(b->halt_wait_ns - a->halt_wait_ns),
 		      100.0 * (double)(b->halt_wait_ns - a->halt_wait_ns) / (double)ns,
 		      (unsigned long long)(b->halt_wait_samples - a->halt_wait_samples));
-	if (rate > want * 1.1 || rate < want * 0.2)
-		fail_msg("vCPU %u: %.0f wake-ups a second, the APIC timer was set for %.0f",
-			 v, rate, want);
+	if (fast < want * 0.1 || rate > want * 1.1)
+		fail_msg("vCPU %u: %.0f to %.0f wake-ups a second, the APIC timer was set "
+			 "for %.0f", v, rate, fast, want);
 }
 
 /* (b) with the guest running, every vCPU's exit and halt counters move. */
@@ -430,7 +439,7 @@ own_vm_counters_move(void **state)
 	struct moves first[NR_VCPUS], last[NR_VCPUS];
 	struct kvmstats_error err;
 	struct published p;
-	uint64_t t0, t1;
+	uint64_t t0, t0b, t1, t1b;
 	unsigned sweeps = 0;
 
 	(void)state;
@@ -447,20 +456,23 @@ own_vm_counters_move(void **state)
 	t0 = ks_mono_ns();
 	for (unsigned v = 0; v < NR_VCPUS; v++)
 		take_moves(&p, v, &first[v]);
+	t0b = ks_mono_ns();
 	do {
 		usleep(SWEEP_GAP_US);
 		sweep_checked(&p);
 		sweeps++;
 	} while (ks_mono_ns() - t0 < RUN_NS);
 	t1 = ks_mono_ns();
-	for (unsigned v = 0; v < NR_VCPUS; v++) {
+	for (unsigned v = 0; v < NR_VCPUS; v++)
 		take_moves(&p, v, &last[v]);
+	t1b = ks_mono_ns();
+	for (unsigned v = 0; v < NR_VCPUS; v++) {
 		assert_true(last[v].exits > first[v].exits);
 		assert_true(pio_emulated || last[v].io_exits > first[v].io_exits);
 		assert_true(last[v].halt_exits > first[v].halt_exits);
 		assert_true(last[v].halt_wait_ns > first[v].halt_wait_ns);
 		assert_true(last[v].halt_wait_samples > first[v].halt_wait_samples);
-		check_rate(v, &first[v], &last[v], t1 - t0);
+		check_rate(v, &first[v], &last[v], t1b - t0, t1 > t0b ? t1 - t0b : 1);
 	}
 	print_message("%u sweeps, each checked: cumulative stats never went down, "
 		      "booleans 0/1, %s and halt_exits within the loop bounds\n", sweeps,
@@ -574,7 +586,9 @@ own_vm_paused_equals_pread(void **state)
 	loops = ks_own_vm_loops(p.vm, 0);
 	if (ks_own_vm_start(p.vm, WAKE_US, &err) < 0)
 		fail_msg("resume: %s", err.msg);
-	for (int i = 0; i < 10; i++) {
+	/* However slow the host: up to 10 s for a loop, every sweep checked. */
+	for (uint64_t end = ks_mono_ns() + 10 * KS_NSEC_PER_SEC;
+	     ks_own_vm_loops(p.vm, 0) <= loops && ks_mono_ns() < end;) {
 		usleep(SWEEP_GAP_US);
 		sweep_checked(&p);
 	}

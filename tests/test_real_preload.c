@@ -247,6 +247,25 @@ attach_wait(pid_t pid)
 	return NULL;
 }
 
+/*
+ * Follow the VM's generations until one has @nr_vcpus vCPUs: a VMM slower
+ * than the quiet period between two vCPUs gets one generation per vCPU.
+ */
+static void
+settle(struct kvmstats_segment **seg, unsigned nr_vcpus)
+{
+	struct kvmstats_error err;
+
+	for (int t = 0; t < WAIT_MS; t += 10) {
+		if (kvmstats_nr_targets(*seg) == 1 + nr_vcpus)
+			return;
+		if (kvmstats_follow(seg, &err) < 0)
+			fail_msg("follow: %s", err.msg);
+		sleep_ms(10);
+	}
+	fail_msg("no generation with %u vCPUs (%u targets)", nr_vcpus, kvmstats_nr_targets(*seg));
+}
+
 /* A target's stats are the kernel's table: same names, types, units, sizes, order. */
 static void
 check_kernel_table(struct kvmstats_segment *seg, unsigned t,
@@ -331,13 +350,15 @@ test_inprocess(void **state)
 	char *env[] = { "KVMSTATS_PRELOAD_MODE=inprocess", NULL };
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
+	uint64_t gen;
 	struct vmm v;
 
 	(void)state;
 	need_kvm();
 	start_vmm(&v, "2", env);
 	seg = attach_wait(v.pid);
-	assert_int_equal(kvmstats_info(seg)->generation, 1);
+	settle(&seg, 2);
+	gen = kvmstats_info(seg)->generation;
 	check_vm(seg, v.pid, v.pid, 2);
 	check_counting(seg);
 
@@ -346,7 +367,7 @@ test_inprocess(void **state)
 	assert_int_equal(seg_wait_state(seg, KVMSTATS_STATE_SUPERSEDED, WAIT_MS),
 			 KVMSTATS_STATE_SUPERSEDED);
 	assert_int_equal(kvmstats_reattach(&seg, &err), 0);
-	assert_int_equal(kvmstats_info(seg)->generation, 2);
+	assert_int_equal(kvmstats_info(seg)->generation, gen + 1);
 	check_vm(seg, v.pid, v.pid, 3);
 
 	/* Exit: ended and removed, by the shim's destructor. */
@@ -371,6 +392,7 @@ test_inprocess_truncated(void **state)
 	struct kvmstats_error err;
 	char path[PATH_MAX];
 	const char *out;
+	uint64_t gen;
 	struct vmm v;
 	int r = 0;
 
@@ -378,6 +400,8 @@ test_inprocess_truncated(void **state)
 	need_kvm();
 	start_vmm(&v, "2", env);
 	seg = attach_wait(v.pid);
+	settle(&seg, 2);
+	gen = kvmstats_info(seg)->generation;
 	snprintf(path, sizeof(path), "%s/%s", ks_shm_dir(NULL), kvmstats_info(seg)->segment_file);
 	assert_int_equal(truncate(path, 0), 0);
 	for (int t = 0; t < WAIT_MS && (r = kvmstats_follow(&seg, &err)) == 0; t += 10)
@@ -385,7 +409,7 @@ test_inprocess_truncated(void **state)
 	if (r != 1)
 		fail_msg("no new segment after the truncation (%d %s); VMM said: %s", r,
 			 err.msg, vmm_stderr(&v));
-	assert_int_equal(kvmstats_info(seg)->generation, 2);
+	assert_int_equal(kvmstats_info(seg)->generation, gen + 1);
 	check_vm(seg, v.pid, v.pid, 2);
 	check_counting(seg);
 	stop_vmm(&v);			/* exits 0: the shim never broke it */
@@ -393,7 +417,7 @@ test_inprocess_truncated(void **state)
 	out = vmm_stderr(&v);
 	if (strstr(out, "kvmstats-preload: VM kvm-") != out ||
 	    strstr(out, "was truncated under the publisher") == NULL ||
-	    strstr(out, "published generation 2") == NULL)
+	    strstr(out, "published generation") == NULL)
 		fail_msg("want the truncation said once, got: \"%s\"", out);
 	close(v.err);
 }
@@ -403,7 +427,7 @@ test_socket(void **state)
 {
 	char dir[] = "/tmp/kvmstats-preload.XXXXXX", path[64], sockenv[96];
 	char *env[] = { "KVMSTATS_PRELOAD_MODE=socket", sockenv, NULL };
-	struct ks_intake_opts io = { .path = path, .mode = 0600, .quiet_ms = 100 };
+	struct ks_intake_opts io = { .path = path, .mode = 0600, .quiet_ms = 1000 };
 	struct ks_engine_config cfg;
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
@@ -423,6 +447,7 @@ test_socket(void **state)
 
 	start_vmm(&v, "2", env);
 	seg = attach_wait(v.pid);
+	settle(&seg, 2);
 	check_vm(seg, v.pid, getpid(), 2);
 	check_counting(seg);
 
@@ -487,6 +512,24 @@ test_bad_mode(void **state)
 	run_failing(env, "KVMSTATS_PRELOAD_MODE=bogus");
 }
 
+/* A name no reader could address: refused, said on one whole, escaped line. */
+static void
+test_bad_names(void **state)
+{
+	char longname[700], env_long[740];
+	char *env1[] = { "KVMSTATS_PRELOAD_NAME=x\033[8m", NULL };
+	char *env2[] = { env_long, NULL };
+
+	(void)state;
+	need_kvm();
+	run_failing(env1, "KVMSTATS_PRELOAD_NAME=x\\x1b[8m has a control character");
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	snprintf(env_long, sizeof(env_long), "KVMSTATS_PRELOAD_NAME=%s", longname);
+	/* Cut to fit, and still one line with its newline and its tail. */
+	run_failing(env2, "...; the VMM goes on without KVM stats");
+}
+
 static void
 test_off(void **state)
 {
@@ -512,6 +555,7 @@ main(void)
 		cmocka_unit_test(test_socket),
 		cmocka_unit_test(test_no_daemon),
 		cmocka_unit_test(test_bad_mode),
+		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_off),
 	};
 	int ret;

@@ -282,6 +282,18 @@ else
 	bad "gdb is missing (make deps installs it): the truncation test cannot run"
 fi
 
+# ---- a slot of the newest sweep that stays odd: not blamed on lapping
+mkdir -p "$root/odd"
+serve_fixture "$root/odd" --name kvm-odd --stale --odd
+KVMSTATS_SHM_DIR=$root/odd "$kvmstats" query kvm-odd --target vm --stale-ok >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 1 ] && [ ! -s "$tmp/out" ] &&
+   tail -n 1 "$tmp/err" | grep -q "a slot of sweep 1 stays half-written: its publisher stopped"; then
+	ok
+else
+	bad "query of a slot that stays odd: exit $rc: $(cat "$tmp/err")"
+fi
+
 # ---- errors: runtime (1)
 fails 1 "'nope'" "$two" query nope --target vm
 fails 1 "'nope'" "$two" info nope vm

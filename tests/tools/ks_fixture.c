@@ -4,7 +4,7 @@
  * golden tests.
  *
  *   ks_fixture [--dir DIR] [--mode x86|formats] [--name VM] [--keep] [--ended]
- *              [--serve PIDFILE [--stale]]
+ *              [--serve PIDFILE [--stale]] [--odd]
  *
  * x86 (default): VM "kvm-4242" with the real kvm_amd tables, a VM target
  * and two vCPUs labelled as QEMU labels them.  formats: VM "kvm-formats",
@@ -23,7 +23,9 @@
  * until SIGTERM or 10 minutes, then leaves it as it is; its pid goes to
  * PIDFILE before the parent prints the name and exits, so the segment is
  * live by then.  --stale: the child never sweeps again, and the heartbeat
- * is from long ago: a publisher that lives but is stuck.
+ * is from long ago: a publisher that lives but is stuck.  --odd: the VM
+ * target's slot of the published sweep is left odd, as by a publisher
+ * stopped in the middle of writing it (readers cannot get a sample).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +54,7 @@ struct fixture {
 	const char *name;
 	const char *mode;
 	const char *pidfile;		/* --serve */
-	bool keep, ended, stale;
+	bool keep, ended, stale, odd;
 };
 
 #define SERVE_MAX_S		600	/* a server whose test died goes too */
@@ -255,7 +257,7 @@ usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: ks_fixture [--dir DIR] [--mode x86|formats] [--name VM] [--keep] [--ended]\n"
-		"                  [--serve PIDFILE [--stale]]\n");
+		"                  [--serve PIDFILE [--stale]] [--odd]\n");
 	return rc;
 }
 
@@ -270,12 +272,13 @@ parse(int argc, char **argv, struct fixture *fx)
 		{ "ended", no_argument, NULL, 'e' },
 		{ "serve", required_argument, NULL, 's' },
 		{ "stale", no_argument, NULL, 'S' },
+		{ "odd", no_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:m:n:kes:Sh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:m:n:kes:Soh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': fx->dir = optarg; break;
 		case 'm': fx->mode = optarg; break;
@@ -284,6 +287,7 @@ parse(int argc, char **argv, struct fixture *fx)
 		case 'e': fx->ended = true; break;
 		case 's': fx->pidfile = optarg; break;
 		case 'S': fx->stale = true; break;
+		case 'o': fx->odd = true; break;
 		case 'h': exit(usage(0));
 		default: return -1;
 		}
@@ -381,6 +385,8 @@ main(int argc, char **argv)
 	}
 	if (fx.ended)
 		ks_segment_set_state(w, KS_STATE_ENDED);
+	if (fx.odd)
+		ks_slot_write_begin(ks_segment_slot(w, 0, FIX_SWEEP));	/* never ended */
 	if (fx.pidfile && start_server(w, &def, &fx) < 0) {
 		fprintf(stderr, "ks_fixture: cannot start the server: %s\n", strerror(errno));
 		ks_segment_unlink(w);

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -338,6 +339,8 @@ main(int argc, char **argv)
 	int sig;
 
 	parse_args(argc, argv, &m, &nr);
+	/* A test that failed and went away takes its VMM with it. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	want_vm_stats = m.vm_stats_fd == 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	block_signals(&set);	/* before any thread: they all inherit the mask */
