@@ -504,6 +504,39 @@ check_frames(const struct vctx *c, uint32_t *tidx)
 }
 
 static int
+cmp_vcpu(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* At most one VM target; no two vCPUs with one index (what QMP could not show). */
+static int
+check_kinds(const struct vctx *c, uint32_t *vidx)
+{
+	uint32_t n = c->h->nr_targets, vms = 0, nv = 0;
+
+	for (uint32_t t = 0; t < n; t++) {
+		struct ks_shm_target e;
+
+		ks_copy_target(c->copy, t, &e);
+		if (e.kind == KS_TARGET_VM && ++vms > 1)
+			return BAD(c, "segment %s: target %" PRIu32 " is a second VM target",
+				   c->name, t);
+		if (e.kind == KS_TARGET_VCPU)
+			vidx[nv++] = e.vcpu_index;
+	}
+	if (nv > 1)
+		qsort(vidx, nv, sizeof(*vidx), cmp_vcpu);
+	for (uint32_t k = 1; k < nv; k++)
+		if (vidx[k] == vidx[k - 1])
+			return BAD(c, "segment %s: two vCPU targets have vcpu_index %" PRIu32,
+				   c->name, vidx[k]);
+	return 0;
+}
+
+static int
 check_targets(const struct vctx *c)
 {
 	uint32_t n = c->h->nr_targets;
@@ -527,6 +560,8 @@ check_targets(const struct vctx *c)
 	rc = check_ranges(c, tidx, max_count);
 	if (rc == 0)
 		rc = check_frames(c, tidx);
+	if (rc == 0)
+		rc = check_kinds(c, tidx);
 	free(tidx);
 	return rc;
 }

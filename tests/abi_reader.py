@@ -5,9 +5,10 @@ docs/ABI.md alone (Python 3 standard library only).
 
 It opens a segment read-only, makes every attach-time check of ABI.md
 section 8, decodes the schema, reads the newest sample of each target and
-one VM-wide consistent cut with the seqlock recipe of section 9, and prints
-a JSON dump.  Stats whose type, unit or base ABI 1.0 does not define are
-checked like the others but left out of the dump (section 5.3).
+one VM-wide consistent cut with the seqlock recipe of section 9, judges its
+publisher (section 11: the liveness lock, the heartbeat) and prints a JSON
+dump.  Stats whose type, unit or base ABI 1.x does not define are checked
+like the others but left out of the dump (section 5.3).
 
 Python has no memory model: the seqlock reads below rely on x86-64 TSO and
 on CPython copying each aligned native 8-byte field with one load (ABI.md
@@ -24,6 +25,7 @@ fails a check (or cannot be opened), or the command line is wrong.
 """
 
 import argparse
+import fcntl
 import json
 import mmap
 import os
@@ -32,7 +34,7 @@ import struct
 import sys
 import time
 
-# ---- constants of ABI 1.0 (docs/ABI.md) ------------------------------------
+# ---- constants of ABI 1.1 (docs/ABI.md) ------------------------------------
 
 MAGIC = b"KVMSTATS"
 ABI_MAJOR = 1
@@ -63,6 +65,15 @@ STAT_REFS_MAX = 1 << 24
 READ_RETRIES = 64
 READY_TRIES = 10
 READY_WAIT_S = 0.01
+
+# Section 11.2: stale after max(4 periods, 1 s) without a sweep.
+STALE_PERIODS = 4
+STALE_MIN_NS = 1000000000
+
+# struct flock on Linux x86-64: l_type, l_whence (short), l_start, l_len
+# (off_t), l_pid (pid_t), padded to 32 bytes.
+FLOCK_FMT = "=hhxxxxqqi4x"
+F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 
 # Field offsets of the header's atomics.
 OFF_READY = 16
@@ -133,7 +144,9 @@ def segment_path(vm, directory):
         vm = vm[1:]
     if vm.startswith("kvmstats."):
         vm = vm[len("kvmstats."):]
-    if not vm or "/" in vm or "\0" in vm:
+    # Section 2.1: 1 to 128 bytes of printable text, no "/", no leading ".".
+    if (not vm or len(vm.encode("utf-8", "surrogateescape")) > 128 or "/" in vm
+            or vm.startswith(".") or text_fault(vm)):
         raise SegmentError("EINVAL", "bad VM name %r" % vm)
     if not directory:
         directory = os.environ.get("KVMSTATS_SHM_DIR") or "/dev/shm"
@@ -141,7 +154,9 @@ def segment_path(vm, directory):
 
 
 def open_segment(path, owner):
-    """Checks 1-3: open O_RDONLY|O_NOFOLLOW|O_NONBLOCK, fstat, owner, map PROT_READ."""
+    """Checks 1-3: open O_RDONLY|O_NOFOLLOW|O_NONBLOCK, fstat, owner, mode, map
+    PROT_READ.  Returns the mapping, the size and the descriptor, kept open
+    to ask for the liveness lock (section 11.1)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as e:
@@ -157,22 +172,35 @@ def open_segment(path, owner):
                                "refusing a segment anybody could have planted"
                                % (path, st.st_uid, " or ".join(map(str, allowed))))
         if st.st_mode & 0o022:
-            raise SegmentError("EPERM", "%s: mode %04o is writable by group or others, "
+            raise SegmentError("EACCES", "%s: mode %04o is writable by group or others, "
                                "who could change or truncate it: refused"
                                % (path, st.st_mode & 0o7777))
         if st.st_size < HEADER_SIZE:
             raise bad("%s: %d bytes, shorter than the %d-byte header"
                       % (path, st.st_size, HEADER_SIZE))
         mm = mmap.mmap(fd, st.st_size, mmap.MAP_SHARED, mmap.PROT_READ)
-    finally:
+    except BaseException:
         os.close(fd)
-    return mm, st.st_size
+        raise
+    return mm, st.st_size, fd
 
 
-# ---- attach: checks 4-29 ---------------------------------------------------
+# ---- attach: checks 4-31 ---------------------------------------------------
+
+def text_fault(text):
+    """Section 5.4: what keeps @text from being printable, or None."""
+    for i, ch in enumerate(text):
+        cp = ord(ch)
+        if cp < 0x20 or 0x7F <= cp <= 0x9F:
+            return "a control character (U+%04X) at character %d" % (cp, i)
+        if cp in (0x200E, 0x200F) or 0x202A <= cp <= 0x202E or 0x2066 <= cp <= 0x2069:
+            return "a bidirectional formatting character (U+%04X) at character %d" % (cp, i)
+    return None
+
 
 def string_at(copy, h, what, off, length, nonempty):
-    """A valid string (section 8): inside the table, NUL after, none inside."""
+    """A valid string (section 8): inside the table, NUL after, none inside,
+    printable text (section 5.4)."""
     size = h["strings_size"]
     if off + length >= size:
         raise bad("%s: string [%d, +%d] outside the %d-byte string table"
@@ -186,13 +214,18 @@ def string_at(copy, h, what, off, length, nonempty):
     if nonempty and length == 0:
         raise bad("%s: empty name" % what)
     try:
-        return raw[:length].decode("utf-8")
+        # Python's codec refuses overlong forms, surrogates and > U+10FFFF.
+        text = raw[:length].decode("utf-8")
     except UnicodeDecodeError:
         raise bad("%s: string at %d is not UTF-8" % (what, off))
+    fault = text_fault(text)
+    if fault:
+        raise bad("%s: string at %d has %s" % (what, off, fault))
+    return text
 
 
 def wait_ready(mm):
-    """Check 6, with a bounded wait (section 7.1)."""
+    """Check 4, with a bounded wait (section 7.1)."""
     for i in range(READY_TRIES):
         if load32(mm, OFF_READY) == READY_MAGIC:
             return
@@ -202,8 +235,21 @@ def wait_ready(mm):
                        "or died doing so")
 
 
+def copy_header(mm):
+    """The header, its atomics each read with one load of its width (section 8)."""
+    b = bytearray(mm[0:HEADER_SIZE])
+    struct.pack_into("@I", b, OFF_READY, load32(mm, OFF_READY))
+    struct.pack_into("@I", b, OFF_STATE, load32(mm, OFF_STATE))
+    for off in range(OFF_SWEEP, OFF_SWEEP + 32, 8):
+        struct.pack_into("@Q", b, off, load64(mm, off))
+    return bytes(b)
+
+
 def check_header(mm, file_size):
     """Checks 4-13; returns the header as a dict (from a private copy)."""
+    # Check 4 first: nothing else of the mapping is looked at before it.
+    wait_ready(mm)
+    # Every load below comes after the load of ready (TSO keeps the order).
     if bytes(mm[0:8]) != MAGIC:
         raise bad("bad magic %r: not a kvmstats segment" % bytes(mm[0:8]))
     major, minor = struct.unpack_from("=HH", mm, 8)
@@ -214,9 +260,7 @@ def check_header(mm, file_size):
     if major != ABI_MAJOR:
         raise SegmentError("EPROTO", "ABI version %d.%d, this reader reads %d.x"
                            % (major, minor, ABI_MAJOR))
-    wait_ready(mm)
-    # Every load below comes after the load of ready (TSO keeps the order).
-    h = dict(zip(HEADER_FIELDS, struct.unpack_from(HEADER_FMT, bytes(mm[0:HEADER_SIZE]))))
+    h = dict(zip(HEADER_FIELDS, struct.unpack_from(HEADER_FMT, copy_header(mm))))
     if h["header_size"] < HEADER_SIZE:
         raise bad("header_size %d below %d" % (h["header_size"], HEADER_SIZE))
     if h["segment_size"] != file_size:
@@ -224,8 +268,8 @@ def check_header(mm, file_size):
                   % (h["segment_size"], file_size))
     if h["state"] > 3:
         raise bad("state %d unknown" % h["state"])
-    if h["state"] == 0:
-        raise SegmentError("EAGAIN", "state building behind an open ready gate")
+    if h["state"] == 0:             # check 9: a MUST since 1.1 (section 7.2)
+        raise SegmentError("EAGAIN", "state building behind an open ready gate: not ready")
     d_off, d_size, seg = h["data_off"], h["data_size"], h["segment_size"]
     if d_off % DATA_ALIGN or not h["header_size"] <= d_off <= seg:
         raise bad("data_off %d is not a page-aligned offset in [%d, %d]"
@@ -260,9 +304,10 @@ def check_header(mm, file_size):
 
 
 def decode_schema(mm, file_size):
-    """Checks 4-29 on a private copy of [0, data_off); returns the segment."""
+    """Checks 4-31 on a private copy of [0, data_off); returns the segment."""
     h = check_header(mm, file_size)
     # The private copy; the validated header h locates everything in it.
+    # The header's changing words are in h already; the rest is immutable.
     copy = bytes(mm[0:h["data_off"]])
 
     vm = string_at(copy, h, "vm_name", h["vm_name_off"], h["vm_name_len"], True)
@@ -359,6 +404,12 @@ def decode_schema(mm, file_size):
         if a_end > b["ring_off"]:
             raise bad("target %d: slot [%d, %d) overlaps the slot of target %d at %d"
                       % (a["index"], a["ring_off"], a_end, b["index"], b["ring_off"]))
+    # Checks 30-31 (1.1): at most one VM target, vCPU indices unique.
+    if sum(1 for t in targets if t["kind"] == 0) > 1:
+        raise bad("more than one VM target")
+    vcpus = [t["vcpu_index"] for t in targets if t["kind"] == 1]
+    if len(set(vcpus)) != len(vcpus):
+        raise bad("two vCPU targets have the same vcpu_index")
 
     return dict(header=h, vm=vm, providers=providers, stats=stats, targets=targets)
 
@@ -419,6 +470,8 @@ def read_cut(mm, seg):
 def read_history(mm, seg, target, n):
     """Up to min(n, ring_depth - 1) consecutive samples, newest first (9.4)."""
     depth = seg["header"]["ring_depth"]
+    if n == 0:
+        return []                   # nothing asked, nothing to fail
     for _ in range(READ_RETRIES):
         s = load64(mm, OFF_SWEEP)
         if s == 0:
@@ -434,6 +487,34 @@ def read_history(mm, seg, target, n):
     raise NoSample("EAGAIN", "no consistent history in %d tries" % READ_RETRIES)
 
 
+# ---- liveness: ABI.md section 11 -----------------------------------------------
+
+def lock_held(fd):
+    """Section 11.1: does anybody hold the publisher's write lock?"""
+    probe = struct.pack(FLOCK_FMT, F_RDLCK, os.SEEK_SET, 0, 0, 0)
+    got = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, probe)
+    return struct.unpack(FLOCK_FMT, got)[0] == F_WRLCK
+
+
+def health(mm, seg, fd):
+    """Section 11.3, in its order: broken, ended, superseded, dead, stale, live."""
+    h = seg["header"]
+    state = load32(mm, OFF_STATE)
+    if state not in (1, 2, 3):
+        return "broken"
+    if state == 2:
+        return "ended"
+    if state == 3:
+        return "superseded"
+    if h["abi_minor"] >= 1 and not lock_held(fd):
+        return "dead"
+    since = load64(mm, OFF_HEARTBEAT) if load64(mm, OFF_SWEEP) else h["created_mono_ns"]
+    age = time.clock_gettime_ns(time.CLOCK_MONOTONIC) - since
+    if age > max(STALE_PERIODS * h["poll_period_ns"], STALE_MIN_NS):
+        return "stale"
+    return "live"
+
+
 # ---- the dump ----------------------------------------------------------------
 
 def stat_value(s, values):
@@ -443,7 +524,7 @@ def stat_value(s, values):
     return v
 
 
-def dump(mm, seg):
+def dump(mm, seg, fd):
     h = seg["header"]
     latest = [read_latest(mm, seg, t) for t in seg["targets"]]
     sweep, cut, retries = read_cut(mm, seg)
@@ -474,6 +555,7 @@ def dump(mm, seg):
         vm=seg["vm"],
         abi="%d.%d" % (h["abi_major"], h["abi_minor"]),
         state=STATE_NAMES[load32(mm, OFF_STATE)] if load32(mm, OFF_STATE) < 4 else None,
+        health=health(mm, seg, fd),
         publisher_pid=h["publisher_pid"],
         incarnation=h["incarnation"],
         generation=h["generation"],
@@ -503,13 +585,13 @@ def main(argv=None):
         ap.error("give a VM name or --file PATH")
     try:
         path = args.file if args.file else segment_path(args.vm, args.dir)
-        mm, size = open_segment(path, args.owner)
+        mm, size, fd = open_segment(path, args.owner)
         seg = decode_schema(mm, size)
     except SegmentError as e:
         print("abi_reader: %s: %s" % (e.err, e), file=sys.stderr)
         return 2
     try:
-        out = dump(mm, seg)
+        out = dump(mm, seg, fd)
         if args.history:
             for t, d in zip(seg["targets"], out["targets"]):
                 d["history"] = [dict(sweep=r["sweep"], time_ns=r["time_ns"])

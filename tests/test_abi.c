@@ -678,6 +678,8 @@ enum corruption {
 	C_TGT_VCPU_INDEX, C_TGT_STATS_RANGE, C_TGT_STATS_WRAP, C_TGT_LABEL,
 	C_RING_OUTSIDE, C_RING_BEFORE, C_RING_ALIGN, C_RING_OVERLAP, C_STRIDE_SMALL,
 	C_STRIDE_ALIGN, C_STRIDE_DIFFERS, C_FRAMES_SHORT, C_RECORD_HUGE, C_TRUNCATED, C_EXTENDED, C_TINY,
+	C_STATE_BUILDING, C_LABEL_CTRL, C_NAME_UTF8, C_PROV_BIDI, C_VM_NAME_C1, C_TWO_VMS,
+	C_DUP_VCPU,
 };
 
 struct corruption_case {
@@ -751,6 +753,16 @@ static const struct corruption_case cases[] = {
 	{ C_TRUNCATED, "truncated file", -EBADMSG, "differs from the file size" },
 	{ C_EXTENDED, "file longer than segment_size", -EBADMSG, "differs from the file size" },
 	{ C_TINY, "file shorter than a header", -EBADMSG, "shorter than the 256-byte header" },
+	/* ABI 1.1: what a terminal, JSON or QMP could not take. */
+	{ C_STATE_BUILDING, "state building behind an open gate", -EAGAIN, "building behind" },
+	{ C_LABEL_CTRL, "a label with an escape sequence", -EBADMSG,
+	  "target 1 label: string at" },
+	{ C_NAME_UTF8, "a stat name that is not UTF-8", -EBADMSG, "has invalid UTF-8 at byte 0" },
+	{ C_PROV_BIDI, "a provider name with a bidi override", -EBADMSG,
+	  "bidirectional formatting character" },
+	{ C_VM_NAME_C1, "a VM name with a C1 control", -EBADMSG, "vm_name: string at 0 has a control" },
+	{ C_TWO_VMS, "two VM targets", -EBADMSG, "target 1 is a second VM target" },
+	{ C_DUP_VCPU, "two vCPUs with one index", -EBADMSG, "two vCPU targets have vcpu_index 0" },
 };
 
 static void
@@ -761,6 +773,7 @@ corrupt_header(uint8_t *b, enum corruption what)
 	switch (what) {
 	case C_MAGIC: b[3] ^= 0x20; break;
 	case C_MAJOR: h->abi_major = 2; break;
+	case C_STATE_BUILDING: atomic_store(&h->state, KS_STATE_BUILDING); break;
 	case C_MINOR: h->abi_minor = 9; break;
 	case C_ENDIAN: h->endian = 0x04030201; break;
 	case C_HEADER_SIZE: h->header_size = 100; break;
@@ -826,6 +839,15 @@ corrupt_schema(uint8_t *b, enum corruption what)
 	case C_FRAMES_SHORT: HDR(b)->ring_depth = DEPTH - 1; break;
 	case C_STRIDE_ALIGN: TGT(b, 1)->slot_stride = 136; break;
 	case C_RECORD_HUGE: TGT(b, 2)->record_words = UINT32_MAX; break;
+	case C_LABEL_CTRL: STR(b, TGT(b, 1)->label_off)[3] = '\033'; break;
+	case C_NAME_UTF8: STR(b, STAT(b, 2)->name_off)[0] = (char)0xff; break;
+	case C_PROV_BIDI: memcpy(STR(b, PROV(b, 1)->name_off), "\xe2\x80\xae", 3); break;
+	case C_VM_NAME_C1: memcpy(STR(b, HDR(b)->vm_name_off), "\xc2\x9b", 2); break;
+	case C_TWO_VMS:
+		TGT(b, 1)->kind = KS_TARGET_VM;
+		TGT(b, 1)->vcpu_index = KS_VCPU_INDEX_NONE;
+		break;
+	case C_DUP_VCPU: TGT(b, 2)->vcpu_index = TGT(b, 1)->vcpu_index; break;
 	default: corrupt_header(b, what); break;
 	}
 }

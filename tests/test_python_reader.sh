@@ -111,7 +111,7 @@ def build(variant):
     b = bytearray(size)
     nonzero = 0xA5 if ext else 0
     b[0:8] = b"KVMSTATS"
-    struct.pack_into("=HHI", b, 8, 1, 7 if ext else 0, hsize)
+    struct.pack_into("=HHI", b, 8, 1, 7 if ext else 1, hsize)
     struct.pack_into("=IQiIQQQ", b, 20, 0x01020304, size, 4242,
                      0x80000000 if ext else 0, 1111, 3, 5)
     struct.pack_into("=QIIIIIIIIIHHHHIQ", b, 64, 10000000, DEPTH, len(prov),
@@ -195,6 +195,9 @@ for k in ("vm", "generation", "sweep"):
         bad.append("%s: %r != %r" % (k, got[k], exp[k]))
 if got["providers"] != ["kvm"]:
     bad.append("providers %r" % got["providers"])
+# Written by a process that is gone, holding no liveness lock (ABI.md 11.1).
+if got["health"] != "dead":
+    bad.append("health %r, not dead" % got["health"])
 if len(got["targets"]) != len(exp["targets"]):
     bad.append("targets: %d != %d" % (len(got["targets"]), len(exp["targets"])))
 for g, e in zip(got["targets"], exp["targets"]):
@@ -307,6 +310,21 @@ elif kind == "frames-short":       # one frame fewer than the data section holds
     put("I", 72, H["ring_depth"] - 1)
 elif kind == "state":
     put("I", 140, 7)
+elif kind == "state-building":     # not ready behind an open gate (1.1)
+    put("I", 140, 0)
+elif kind == "label-ctrl":         # strings are printable text (1.1)
+    lo = struct.unpack_from("=I", b, tgt(1) + 8)[0]
+    b[H["strings_off"] + lo] = 0x1B
+elif kind == "name-utf8":
+    b[H["strings_off"] + struct.unpack_from("=I", b, stat(0))[0]] = 0xFF
+elif kind == "provider-bidi":      # "kvm" -> U+202E (three bytes)
+    po = struct.unpack_from("=I", b, H["providers_off"])[0]
+    b[H["strings_off"] + po:H["strings_off"] + po + 3] = b"\xe2\x80\xae"
+elif kind == "two-vms":            # at most one VM target (1.1)
+    put("I", tgt(1), 0)
+    put("I", tgt(1) + 4, 0xFFFFFFFF)
+elif kind == "dup-vcpu":           # unique vCPU indices (1.1)
+    put("I", tgt(2) + 4, struct.unpack_from("=I", b, tgt(1) + 4)[0])
 else:
     sys.exit("unknown corruption " + kind)
 open(dst, "wb").write(b)
@@ -476,7 +494,7 @@ vm-name-oob vm-name-no-nul stat-name-oob stat-provider stat-size stat-bucket
 value-index-oob unknown-name-oob unknown-provider unknown-size
 unknown-value-index-oob unknown-dup target-kind target-vcpu-index
 target-stats-oob ring-oob ring-unaligned ring-overlap stride-small stride-differs
-frames-short state"
+frames-short state state-building label-ctrl name-utf8 provider-bidi two-vms dup-vcpu"
 # A later minor version's type, unit or base: that stat is skipped.
 skips="stat-type stat-unit stat-base"
 
@@ -562,6 +580,17 @@ compare_c() {
 			break
 		fi
 	done
+	# Both readers judge the publisher alike (ABI.md section 11.3).
+	"$kvmstats" --dir "$1" list --json >"$work/c-list.json" 2>>"$work/c-cli.err"
+	if python3 -c 'import json, sys
+py, cl = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+c = [r for r in cl if r.get("vm") == py["vm"]]
+sys.exit(0 if c and c[0]["state"] == py["health"] else "python %s, C %s" % (py["health"], c[0]["state"] if c else None))' \
+		"$work/c-py1.json" "$work/c-list.json"; then
+		ok "$2 $vm: both readers judge its publisher alike"
+	else
+		ko "$2 $vm: the readers judge its publisher differently"
+	fi
 	if [ -z "$agreed" ]; then
 		cat "$work/c-py.err" "$work/c-cli.err" 2>/dev/null
 		ko "$2 $vm: no stable sweep to compare (or a reader failed)"

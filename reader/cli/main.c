@@ -42,8 +42,13 @@ help(void)
 	       "  -h, --help        this help; 'kvmstats COMMAND --help' for a command\n"
 	       "  -V, --version     the version\n"
 	       "\n"
-	       "Exit status: 0 success; 1 runtime error (no such VM, the VM ended, no\n"
-	       "data yet, output failed); 2 usage error (bad or missing argument).\n");
+	       "VM names a VM as 'kvmstats list' shows it (kvm-1234, or kvmstats.kvm-1234).\n"
+	       "Values come only from a live publisher: a stale, dead or ended one's with\n"
+	       "--stale-ok (query, info).  Names from files and segments are escaped.\n"
+	       "\n"
+	       "Exit status: 0 success; 1 runtime error (no such VM, the VM ended, its\n"
+	       "publisher is stale or dead, no data yet, output failed); 2 usage error\n"
+	       "(bad or missing argument, a VM name no segment can have).\n");
 }
 
 static const struct subcommand *
