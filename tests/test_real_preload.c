@@ -266,6 +266,19 @@ settle(struct kvmstats_segment **seg, unsigned nr_vcpus)
 	fail_msg("no generation with %u vCPUs (%u targets)", nr_vcpus, kvmstats_nr_targets(*seg));
 }
 
+/*
+ * Start test_vmm (2 vCPUs) with the shim and @env, and attach to the
+ * generation that holds both.  Return: that generation's number.
+ */
+static uint64_t
+start_published(struct vmm *v, char *const *env, struct kvmstats_segment **seg)
+{
+	start_vmm(v, "2", env);
+	*seg = attach_wait(v->pid);
+	settle(seg, 2);
+	return kvmstats_info(*seg)->generation;
+}
+
 /* A target's stats are the kernel's table: same names, types, units, sizes, order. */
 static void
 check_kernel_table(struct kvmstats_segment *seg, unsigned t,
@@ -355,10 +368,7 @@ test_inprocess(void **state)
 
 	(void)state;
 	need_kvm();
-	start_vmm(&v, "2", env);
-	seg = attach_wait(v.pid);
-	settle(&seg, 2);
-	gen = kvmstats_info(seg)->generation;
+	gen = start_published(&v, env, &seg);
 	check_vm(seg, v.pid, v.pid, 2);
 	check_counting(seg);
 
@@ -398,10 +408,7 @@ test_inprocess_truncated(void **state)
 
 	(void)state;
 	need_kvm();
-	start_vmm(&v, "2", env);
-	seg = attach_wait(v.pid);
-	settle(&seg, 2);
-	gen = kvmstats_info(seg)->generation;
+	gen = start_published(&v, env, &seg);
 	snprintf(path, sizeof(path), "%s/%s", ks_shm_dir(NULL), kvmstats_info(seg)->segment_file);
 	assert_int_equal(truncate(path, 0), 0);
 	for (int t = 0; t < WAIT_MS && (r = kvmstats_follow(&seg, &err)) == 0; t += 10)
