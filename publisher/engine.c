@@ -41,6 +41,9 @@
 #include "ks_sigbus.h"
 #include "ks_time.h"
 
+/* How often every segment is checked for damage that faults nobody. */
+#define CHECK_PERIOD_NS		(1000 * 1000 * 1000ull)
+
 /* The poll thread checks for stop at least this often, even at 1 Hz. */
 #define STOP_CHECK_NS		(50 * 1000 * 1000ull)
 
@@ -89,6 +92,7 @@ struct ks_engine_vm {
 	struct ks_segment_writer *seg;		/* swapped only under e->lock, by the sweeping thread */
 	char *file;				/* public name, for the life of the VM */
 	bool replacing;				/* under e->lock: a new generation is being made */
+	bool reseat_failing;			/* under e->lock: the last reseat() failed */
 	uint32_t nr_targets;
 	struct engine_target *targets;
 	uint64_t sweep;				/* last published */
@@ -111,7 +115,8 @@ struct ks_engine {
 	atomic_bool running;
 	atomic_bool stop;
 
-	uint64_t bus_seen;			/* sweeping thread: ks_bus_faults() last seen */
+	uint64_t bus_seen;			/* under e->lock: ks_bus_faults() last seen */
+	uint64_t next_check_ns;			/* under e->lock: next check_segments() */
 
 	_Atomic uint64_t sweeps;
 	_Atomic uint64_t overruns;
@@ -349,24 +354,28 @@ walk(struct ks_engine *e, struct ks_engine_vm *vm)
 	return atomic_load_explicit(vm ? &vm->next : &e->vms, memory_order_acquire);
 }
 
-/* ---- a segment truncated under us ------------------------------------------ */
+/* ---- a segment truncated or changed under us ---------------------------- */
 
 /*
- * Under e->lock, on the sweeping thread: the fault handler gave @vm's
- * mapping private pages (ks_sigbus.h), so its sweeps went on harmlessly,
- * but no reader sees them.  Publish a new segment (the next generation)
- * in its place, under its name.  The VM stays the same object, so the
- * sources that hold it (intake, attach, embedded API) never notice.
+ * Under e->lock, on the sweeping thread: @vm's segment is no longer what
+ * readers can use (ks_segment_damage(): @why).  After a truncation the
+ * fault handler gave the mapping private pages (ks_sigbus.h), so sweeps
+ * went on harmlessly, but no reader sees them.  Publish a new segment
+ * (the next generation) in its place, under its name.  The VM stays the
+ * same object, so the sources that hold it (intake, attach, embedded API)
+ * never notice.  A failure (a full /dev/shm, a directory made unsafe) is
+ * tried again at the next check and said once, until it is overcome.
  */
 static void
-reseat(struct ks_engine *e, struct ks_engine_vm *vm)
+reseat(struct ks_engine *e, struct ks_engine_vm *vm, const char *why)
 {
 	struct ks_segment_writer *old = vm->seg, *nw = NULL;
 	struct kvmstats_error err;
 	int ret;
 
-	ks_logf(e->cfg.log, "VM %s: its segment %s was truncated under the publisher; "
-		"publishing a new one", old->vm_name, vm->file);
+	if (!vm->reseat_failing)
+		ks_logf(e->cfg.log, "VM %s: its segment %s %s; publishing a new one",
+			old->vm_name, vm->file, why);
 	ret = ks_segment_clone(old, vm->generation + 1, &nw, &err);
 	if (ret == 0) {
 		vm->seg = nw;
@@ -376,10 +385,14 @@ reseat(struct ks_engine *e, struct ks_engine_vm *vm)
 	if (ret < 0) {
 		vm->seg = old;
 		ks_segment_destroy(&nw);
-		ks_logf(e->cfg.log, "VM %s: cannot publish a new segment: %s; its stats are "
-			"not published until it is replaced", old->vm_name, err.msg);
+		if (!vm->reseat_failing)
+			ks_logf(e->cfg.log, "VM %s: cannot publish a new segment: %s; trying "
+				"again every second, its stats unpublished until then",
+				old->vm_name, err.msg);
+		vm->reseat_failing = true;
 		return;
 	}
+	vm->reseat_failing = false;
 	vm->generation++;
 	ks_segment_destroy(&old);
 	ks_logf(e->cfg.log, "VM %s: published generation %llu as %s",
@@ -387,24 +400,42 @@ reseat(struct ks_engine *e, struct ks_engine_vm *vm)
 }
 
 /*
- * Sweeping thread, after each sweep: one relaxed load of the process's
- * fault count is all a sweep pays for this.  A VM whose new generation a
- * control thread is making (replacing) gets that one instead.
+ * Sweeping thread, after each sweep.  A truncation is seen at once: one
+ * relaxed load of the process's fault count is all a sweep pays for it.
+ * Damage that faults nobody (ks_segment_damage()) is looked for once a
+ * second, when e->lock is free (a control thread holding it only delays
+ * the check to the next sweep).  A VM whose new generation a control
+ * thread is making (replacing) gets that one instead.
  */
 static void
-reseat_faulted(struct ks_engine *e)
+check_segments(struct ks_engine *e)
 {
-	uint64_t faults = ks_bus_faults();
+	uint64_t faults = ks_bus_faults(), now;
+	bool faulted = faults != e->bus_seen, due;
 	struct ks_engine_vm *vm;
+	char why[160];
 
-	if (faults == e->bus_seen)
+	now = ks_mono_ns();
+	due = now >= e->next_check_ns;
+	if (!faulted && !due)
+		return;
+	if (faulted)
+		pthread_mutex_lock(&e->lock);
+	else if (pthread_mutex_trylock(&e->lock) != 0)
 		return;
 	e->bus_seen = faults;
-	pthread_mutex_lock(&e->lock);
+	if (due)
+		e->next_check_ns = now + CHECK_PERIOD_NS;
 	for (vm = atomic_load_explicit(&e->vms, memory_order_relaxed); vm != NULL;
-	     vm = atomic_load_explicit(&vm->next, memory_order_relaxed))
-		if (ks_segment_faulted(vm->seg) && !vm->replacing)
-			reseat(e, vm);
+	     vm = atomic_load_explicit(&vm->next, memory_order_relaxed)) {
+		if (vm->replacing)
+			continue;
+		/* A failed reseat is tried again on the clock, not on every fault. */
+		if (!due && (vm->reseat_failing || !ks_segment_faulted(vm->seg)))
+			continue;
+		if (ks_segment_damage(vm->seg, why, sizeof(why)) != NULL)
+			reseat(e, vm, why);
+	}
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -432,7 +463,7 @@ poll_thread(void *arg)
 		for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 			sweep_vm(e, vm);
 		rcu_read_unlock();
-		reseat_faulted(e);
+		check_segments(e);
 		t1 = ks_mono_ns();
 		relaxed_add(&e->sweeps, 1);
 		relaxed_add(&e->sweep_ns_total, t1 - t0);
@@ -822,7 +853,7 @@ ks_engine_replace_vm(struct ks_engine *e, struct ks_engine_vm *old,
 
 	/*
 	 * While @old is being replaced nobody else swaps its segment (see
-	 * reseat_faulted()), so old->seg can name the file the new one may
+	 * check_segments()), so old->seg can name the file the new one may
 	 * take the name from.
 	 */
 	pthread_mutex_lock(&e->lock);
@@ -907,7 +938,7 @@ ks_engine_sweep(struct ks_engine *e)
 	for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 		sweep_vm(e, vm);
 	pthread_mutex_unlock(&e->lock);
-	reseat_faulted(e);
+	check_segments(e);
 	relaxed_add(&e->sweeps, 1);
 	return 0;
 }

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dir_check.h"
 #include "intake.h"
 #include "ks_err.h"
 #include "ks_shmdir.h"
@@ -508,7 +509,9 @@ op_fd(struct ks_intake *in, struct intake_conn *c, const struct ks_intake_msg *m
 		snprintf(what, sizeof(what), "VM %s: VM stats fd", m->vm);
 	else
 		snprintf(what, sizeof(what), "VM %s: vCPU %u stats fd", m->vm, nf.vcpu_index);
-	ret = ks_statsfd_parse(fd, what, &s, &err);
+	ret = ks_statsfd_nonblocking(fd, what, &err);
+	if (ret == 0)
+		ret = ks_statsfd_parse(fd, what, &s, &err);
 	if (ret == 0) {
 		/* A VM's fd offered as a vCPU's, or the reverse: its id says. */
 		struct ks_fd_target ft = { .kind = nf.kind, .vcpu_index = nf.vcpu_index };
@@ -1000,6 +1003,9 @@ open_listener(struct ks_intake *in, mode_t mode, struct kvmstats_error *err)
 	struct stat st;
 	int ret = fill_addr(&sa, in->path, err);
 
+	if (ret < 0)
+		return ret;
+	ret = ks_dir_check_parent(in->path, "directory of the intake socket", err);
 	if (ret < 0)
 		return ret;
 	ret = remove_stale(&sa, err);

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dir_check.h"
 #include "ks_err.h"
 #include "ks_liveness.h"
 #include "ks_shmdir.h"
@@ -436,7 +438,7 @@ writer_alloc(const char *vm_name, const char *dir, mode_t mode, gid_t gid,
 	if (w->dirfd < 0)
 		return ks_err(err, -errno, "cannot open the segment directory %s: %s",
 			      dir, strerror(errno));
-	return 0;
+	return ks_dir_check_fd(w->dirfd, dir, "segment directory", err);
 }
 
 /* The file, sized, locked and mapped: everything but its contents. */
@@ -605,6 +607,59 @@ ks_segment_set_state(struct ks_segment_writer *w, enum ks_shm_state state)
 	 * header.state in kvmstats_status() (reader/read.c).
 	 */
 	atomic_store_explicit(&w->hdr->state, (uint32_t)state, memory_order_release);
+}
+
+/*
+ * The bytes of [0, data_off) that never change once published: all but
+ * ready and state (set at publish and at the end) and the hot line 3.
+ */
+static bool
+schema_intact(const struct ks_segment_writer *w)
+{
+	static const struct { size_t from, to; } fixed[] = {
+		{ 0, offsetof(struct ks_shm_header, ready) },
+		{ offsetof(struct ks_shm_header, ready) + sizeof(uint32_t),
+		  offsetof(struct ks_shm_header, state) },
+		{ offsetof(struct ks_shm_header, state) + sizeof(uint32_t),
+		  offsetof(struct ks_shm_header, sweep) },
+	};
+	const struct ks_shm_header *h = w->schema;
+	const uint8_t *now = w->base, *then = w->schema;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (memcmp(now + fixed[i].from, then + fixed[i].from,
+			   fixed[i].to - fixed[i].from) != 0)
+			return false;
+	return memcmp(now + sizeof(*h), then + sizeof(*h), h->data_off - sizeof(*h)) == 0;
+}
+
+const char *
+ks_segment_damage(const struct ks_segment_writer *w, char *why, size_t len)
+{
+	uint32_t ready, state;
+	struct stat st;
+
+	if (ks_segment_faulted(w)) {
+		snprintf(why, len, "was truncated under the publisher");
+		return why;
+	}
+	if (fstat(w->fd, &st) == 0 && (uint64_t)st.st_size != w->size) {
+		snprintf(why, len, "changed size from %zu to %lld bytes", w->size,
+			 (long long)st.st_size);
+		return why;
+	}
+	if (!schema_intact(w)) {
+		snprintf(why, len, "had its header or schema overwritten");
+		return why;
+	}
+	ready = atomic_load_explicit(&w->hdr->ready, memory_order_relaxed);
+	state = atomic_load_explicit(&w->hdr->state, memory_order_relaxed);
+	if (ready != KS_READY_MAGIC || state != KS_STATE_LIVE) {
+		snprintf(why, len, "had its ready gate or state overwritten (%#x, %u)",
+			 (unsigned)ready, (unsigned)state);
+		return why;
+	}
+	return NULL;
 }
 
 int

@@ -132,6 +132,18 @@ ks_segment_faulted(const struct ks_segment_writer *w)
 }
 
 /*
+ * ks_segment_damage() - has somebody (the file's owner or root) changed
+ * a published, live segment under us?  Truncated (ks_segment_faulted()),
+ * resized (a shrink within the last page or a growth faults nobody),
+ * written over where it never changes (a file zeroed and re-extended, a
+ * hole punched, a header rewritten), or its gate or state changed.
+ * Readers refuse or misread such a segment, so its publisher replaces it.
+ * Costs an fstat() and a compare of the schema: for a periodic check,
+ * not for every sweep.  Return: NULL if intact, else @why filled.
+ */
+const char *ks_segment_damage(const struct ks_segment_writer *w, char *why, size_t len);
+
+/*
  * Remove the public name if it still names our file.  Return: 0; -ENOENT
  * if the name is gone or names another file (a newer generation, a
  * successor), which is left alone; another -errno.  The mapping stays

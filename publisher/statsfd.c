@@ -21,10 +21,12 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "ks_abi.h"
@@ -616,6 +618,38 @@ ks_statsfd_parse(int fd, const char *what, struct ks_statsfd_schema *out,
 	out->data_offset = c.hdr.data_offset;
 	ks_err_clear(err);
 	return 0;
+}
+
+static const char *
+file_kind(const struct stat *st)
+{
+	switch (st->st_mode & S_IFMT) {
+	case S_IFIFO: return "a pipe";
+	case S_IFSOCK: return "a socket";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFDIR: return "a directory";
+	case S_IFREG: return "a regular file";
+	default: return "a special file";
+	}
+}
+
+int
+ks_statsfd_nonblocking(int fd, const char *what, struct kvmstats_error *err)
+{
+	struct statfs fs;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || fstatfs(fd, &fs) < 0)
+		return ks_err(err, -EBADMSG, "%s: cannot be examined: %s", what, strerror(errno));
+	/* KVM's stats fds; the other anonymous files (eventfd...) fail pread() at once. */
+	if (fs.f_type == ANON_INODE_FS_MAGIC)
+		return 0;
+	if (S_ISREG(st.st_mode) && (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC))
+		return 0;
+	return ks_err(err, -EBADMSG, "%s: is %s on a filesystem of type %#lx, which a read "
+		      "could wait on: only KVM stats fds and files in memory (tmpfs, memfd) "
+		      "are published", what, file_kind(&st), (unsigned long)fs.f_type);
 }
 
 void

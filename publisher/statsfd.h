@@ -60,6 +60,16 @@ struct ks_statsfd_schema {
 int ks_statsfd_parse(int fd, const char *what, struct ks_statsfd_schema *out,
 		     struct kvmstats_error *err);
 
+/*
+ * ks_statsfd_nonblocking() - is @fd something the publisher may read at
+ * every sweep without ever waiting: a KVM stats fd (an anonymous inode)
+ * or a file in memory (tmpfs, hugetlbfs: a memfd)?  A file on a network
+ * or FUSE filesystem, or a device, could stall the poll thread and with
+ * it every VM, so an fd from outside (the intake) is checked first.
+ * Return: 0, or -EBADMSG with @err saying what @fd is.
+ */
+int ks_statsfd_nonblocking(int fd, const char *what, struct kvmstats_error *err);
+
 /* ks_statsfd_schema_clear() - free what parse allocated; safe twice. */
 void ks_statsfd_schema_clear(struct ks_statsfd_schema *s);
 

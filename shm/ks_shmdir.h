@@ -32,7 +32,8 @@ const char *ks_vm_name_of(const char *vm);
  * name a VM: its segment kvmstats.<name> must be a file name that every
  * reader lists and can be asked for, so the name is 1 to
  * KVMSTATS_VM_NAME_MAX bytes of printable text (ks_text.h), without '/',
- * not starting with '.' (temporary and hidden files).
+ * not starting with '.' (temporary and hidden files), nor with "kvmstats."
+ * (one prefix is the file's; a second would make the name ambiguous).
  * Return: NULL if it can, else @why filled with what is wrong.
  */
 const char *ks_vm_name_fault(const char *name, char *why, size_t len);

@@ -45,9 +45,10 @@ ks_text_cp_printable(uint32_t cp)
 {
 	if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
 		return false;		/* C0, DEL, C1 */
-	if (cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	/* Unicode's Bidi_Control: these reorder or hide what a terminal shows. */
+	if (cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
 	    (cp >= 0x2066 && cp <= 0x2069))
-		return false;		/* bidirectional formatting */
+		return false;
 	return true;
 }
 

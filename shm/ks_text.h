@@ -15,9 +15,9 @@
  *     above U+10FFFF;
  *   - no control character: C0 (U+0000..U+001F), DEL (U+007F), C1
  *     (U+0080..U+009F), which terminals act on;
- *   - no bidirectional formatting character (U+200E, U+200F, U+202A..U+202E,
- *     U+2066..U+2069), with which a terminal shows text in another order
- *     than it has ("Trojan source").
+ *   - no bidirectional formatting character (Unicode's Bidi_Control: U+061C,
+ *     U+200E, U+200F, U+202A..U+202E, U+2066..U+2069), with which a
+ *     terminal shows text in another order than it has ("Trojan source").
  */
 #ifndef KVMSTATS_SHM_KS_TEXT_H
 #define KVMSTATS_SHM_KS_TEXT_H

@@ -146,7 +146,7 @@ def segment_path(vm, directory):
         vm = vm[len("kvmstats."):]
     # Section 2.1: 1 to 128 bytes of printable text, no "/", no leading ".".
     if (not vm or len(vm.encode("utf-8", "surrogateescape")) > 128 or "/" in vm
-            or vm.startswith(".") or text_fault(vm)):
+            or vm.startswith(".") or vm.startswith("kvmstats.") or text_fault(vm)):
         raise SegmentError("EINVAL", "bad VM name %r" % vm)
     if not directory:
         directory = os.environ.get("KVMSTATS_SHM_DIR") or "/dev/shm"
@@ -193,7 +193,8 @@ def text_fault(text):
         cp = ord(ch)
         if cp < 0x20 or 0x7F <= cp <= 0x9F:
             return "a control character (U+%04X) at character %d" % (cp, i)
-        if cp in (0x200E, 0x200F) or 0x202A <= cp <= 0x202E or 0x2066 <= cp <= 0x2069:
+        if (cp in (0x061C, 0x200E, 0x200F) or 0x202A <= cp <= 0x202E
+                or 0x2066 <= cp <= 0x2069):
             return "a bidirectional formatting character (U+%04X) at character %d" % (cp, i)
     return None
 

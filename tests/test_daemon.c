@@ -420,6 +420,36 @@ truncated_segment_survived(void **state)
 }
 
 /* make run's source: a real VM where KVM works, else a simulated one, said so. */
+/*
+ * A directory that group or others may write, without the sticky bit,
+ * lets them swap the files published there: refused, for the segments
+ * and for the intake socket alike; /dev/shm's 1777 is fine.
+ */
+static void
+unsafe_directories_refused(void **state)
+{
+	char dir[] = "/tmp/kvmstatsd-dir-XXXXXX", sock[64];
+	const char *shm = getenv("KVMSTATS_SHM_DIR");
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/in.sock", dir);
+	assert_int_equal(chmod(dir, 0777), 0);
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", dir, NULL }, 1,
+		    "is writable by others without the sticky bit");
+	expect_exit((char *[]){ "kvmstatsd", "--listen", sock, "--dir",
+				(char *)(shm && shm[0] ? shm : "/dev/shm"), NULL }, 1,
+		    "the directory of the intake socket");
+	assert_int_equal(chmod(dir, 0770), 0);
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", dir, NULL }, 1,
+		    "(mode 0770) is writable by its group");
+	/* Sticky, like /dev/shm: published, and gone at the end. */
+	assert_int_equal(chmod(dir, 01777), 0);
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", dir, "--duration",
+				"0.05", NULL }, 0, "");
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void
 spawn_vm_or_fallback_publishes(void **state)
 {
@@ -477,6 +507,7 @@ main(void)
 		cmocka_unit_test(foreign_file_untouched),
 		cmocka_unit_test(dead_publisher_replaced),
 		cmocka_unit_test(truncated_segment_survived),
+		cmocka_unit_test(unsafe_directories_refused),
 		cmocka_unit_test(help_exits_0),
 	};
 

@@ -588,7 +588,12 @@ non_stats_fds_rejected(void **state)
 	struct fx *f = fx_new(QUIET_LONG, NULL, 0);
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
-	int p[2], bad[4], before, s;
+	/* What each is refused for: what a read could wait on is never read. */
+	static const char *const why[] = {
+		"is a pipe", "is a character device", "is a regular file on a filesystem "
+		"of type 0x9fa0", "", "",
+	};
+	int p[2], bad[5], before, s;
 	char vm[64];
 
 	(void)state;
@@ -596,16 +601,19 @@ non_stats_fds_rejected(void **state)
 	s = conn(f);
 	vm_name(vm, sizeof(vm));
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	bad[0] = p[0];
+	bad[0] = p[0];		/* would block: nobody writes */
 	bad[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	bad[2] = garbage_memfd(8192);
-	bad[3] = memfd_create("empty", MFD_CLOEXEC);
-	for (int i = 0; i < 4; i++) {
+	bad[2] = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);	/* procfs */
+	bad[3] = garbage_memfd(8192);
+	bad[4] = memfd_create("empty", MFD_CLOEXEC);
+	for (int i = 0; i < 5; i++) {
 		assert_true(bad[i] >= 0);
 		ks_err_clear(&err);
 		assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VCPU, 0, NULL, bad[i], &err),
 				 -EBADMSG);
-		assert_non_null(strstr(err.msg, vm));	/* the parser names the fd */
+		assert_non_null(strstr(err.msg, vm));	/* the message names the fd */
+		if (strstr(err.msg, why[i]) == NULL)
+			fail_msg("fd %d: \"%s\" does not say \"%s\"", i, err.msg, why[i]);
 		close(bad[i]);
 	}
 	close(p[1]);

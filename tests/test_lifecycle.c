@@ -490,6 +490,170 @@ truncated_under_engine(void)
 	assert_true(ino_of("lc-engine") == 0);
 }
 
+/* An engine publishing the synthetic VM @vm (2 vCPUs) in @dir (NULL: shm_dir). */
+static struct ks_engine *
+engine_with(const char *vm, const char *dir)
+{
+	struct ks_engine_config cfg;
+	struct ks_engine *e;
+	struct kvmstats_error err;
+	struct synth_vm sv;
+
+	log_capture_reset();
+	ks_engine_config_init(&cfg);
+	cfg.log = log_capture_line;
+	cfg.dir = dir;
+	assert_int_equal(ks_engine_create(&cfg, &e, &err), 0);
+	assert_int_equal(synth_vm_init(&sv, vm, 2, UINT32_MAX, 0), 0);
+	if (ks_engine_add_vm(e, &sv.def, NULL, &err) < 0)
+		fail_msg("add: %s", err.msg);
+	synth_vm_clear(&sv);
+	return e;
+}
+
+/* Sweep @e until a line with @what is logged; up to 10 s. */
+static bool
+sweep_until_logged(struct ks_engine *e, const char *what)
+{
+	uint64_t end = ks_mono_ns() + 10 * KS_NSEC_PER_SEC;
+
+	while (!log_capture_has(what) && ks_mono_ns() < end) {
+		assert_int_equal(ks_engine_sweep(e), 0);
+		usleep(5000);
+	}
+	return log_capture_has(what);
+}
+
+/*
+ * Changes that fault nobody, made by the file's owner between two sweeps:
+ * the engine's periodic check (its first one comes with the first sweep)
+ * finds each and publishes the next generation; readers attach to it.
+ */
+enum damage { SHRINK_IN_PAGE, GROW, ZERO_AND_RESTORE, PUNCH_HEADER, SCHEMA_BYTE, STATE_ENDED };
+
+static const struct {
+	enum damage kind;
+	const char *what, *said;
+} damages[] = {
+	{ SHRINK_IN_PAGE, "80 bytes cut (the last page still backed)", "changed size from" },
+	{ GROW, "a page added", "changed size from" },
+	{ ZERO_AND_RESTORE, "truncated to 0 and back to its size", "header or schema overwritten" },
+	{ PUNCH_HEADER, "a hole punched over the header", "header or schema overwritten" },
+	{ SCHEMA_BYTE, "one byte of the string table rewritten", "header or schema overwritten" },
+	{ STATE_ENDED, "state set to ended", "ready gate or state overwritten" },
+};
+
+static void
+damage(int fd, enum damage kind)
+{
+	struct stat st;
+	uint32_t ended = KS_STATE_ENDED, strings_off;
+	char x = '#';
+
+	assert_int_equal(fstat(fd, &st), 0);
+	switch (kind) {
+	case SHRINK_IN_PAGE:
+		assert_int_equal(ftruncate(fd, st.st_size - 80), 0);
+		break;
+	case GROW:
+		assert_int_equal(ftruncate(fd, st.st_size + 4096), 0);
+		break;
+	case ZERO_AND_RESTORE:
+		assert_int_equal(ftruncate(fd, 0), 0);
+		assert_int_equal(ftruncate(fd, st.st_size), 0);
+		break;
+	case PUNCH_HEADER:
+		assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096),
+				 0);
+		break;
+	case SCHEMA_BYTE:
+		assert_int_equal(pread(fd, &strings_off, 4, offsetof(struct ks_shm_header,
+								    strings_off)), 4);
+		assert_int_equal(pwrite(fd, &x, 1, strings_off + 1), 1);
+		break;
+	case STATE_ENDED:
+		assert_int_equal(pwrite(fd, &ended, 4, offsetof(struct ks_shm_header, state)), 4);
+		break;
+	}
+}
+
+static void
+damaged_under_engine(void)
+{
+	for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++) {
+		struct ks_engine *e = engine_with("lc-damage", NULL);
+		struct kvmstats_segment *seg;
+		char path[4200];
+		ino_t ino = ino_of("lc-damage");
+		int fd = open(path_of("lc-damage", path, sizeof(path)), O_RDWR);
+
+		assert_true(fd >= 0);
+		damage(fd, damages[i].kind);
+		close(fd);
+		assert_int_equal(ks_engine_sweep(e), 0);
+		if (!log_capture_has(damages[i].said) ||
+		    !log_capture_has("published generation 2 as kvmstats.lc-damage"))
+			fail_msg("%s: the engine did not say \"%s\" and publish anew",
+				 damages[i].what, damages[i].said);
+		assert_true(ino_of("lc-damage") != ino);
+		assert_int_equal(ks_engine_sweep(e), 0);
+		seg = attach_ok("lc-damage");
+		assert_int_equal(kvmstats_info(seg)->generation, 2);
+		assert_int_equal(health(seg), KVMSTATS_HEALTH_LIVE);
+		kvmstats_detach(&seg);
+		ks_engine_destroy(&e);
+		assert_true(ino_of("lc-damage") == 0);
+	}
+}
+
+/*
+ * A new segment that cannot be made (here: its directory became unsafe,
+ * dir_check.h) is tried again every second, said once, and published as
+ * soon as it can be.
+ */
+static void
+reseat_retried(void)
+{
+	char dir[4200], path[4300];
+	struct ks_engine *e;
+	struct kvmstats_attach_opts opts;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	uint64_t until;
+
+	snprintf(dir, sizeof(dir), "%s/retry", shm_dir);
+	assert_true(mkdir(dir, 0700) == 0 || errno == EEXIST);
+	e = engine_with("lc-retry", dir);
+	assert_int_equal(ks_engine_sweep(e), 0);
+	snprintf(path, sizeof(path), "%s/kvmstats.lc-retry", dir);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(truncate(path, 0), 0);
+	assert_int_equal(ks_engine_sweep(e), 0);
+	assert_true(log_capture_has("was truncated under the publisher"));
+	assert_int_equal(log_capture_count("cannot publish a new segment"), 1);
+	assert_true(log_capture_has("writable by others without the sticky bit"));
+	/* 2.2 s of sweeps hold at least two more attempts: still said once. */
+	until = ks_mono_ns() + 2200 * 1000 * 1000ull;
+	while (ks_mono_ns() < until) {
+		assert_int_equal(ks_engine_sweep(e), 0);
+		usleep(5000);
+	}
+	assert_int_equal(log_capture_count("cannot publish a new segment"), 1);
+	assert_int_equal(log_capture_count("was truncated"), 1);
+	assert_false(log_capture_has("published generation"));
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_true(sweep_until_logged(e, "published generation 2 as kvmstats.lc-retry"));
+	kvmstats_attach_opts_init(&opts);
+	opts.dir = dir;
+	if (kvmstats_attach("lc-retry", &opts, &seg, &err) < 0)
+		fail_msg("attach: %s", err.msg);
+	assert_int_equal(kvmstats_info(seg)->generation, 2);
+	assert_int_equal(health(seg), KVMSTATS_HEALTH_LIVE);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /*
  * SIGBUS that is not ours goes where it would have gone: run in a child
  * (exec'd, so that ours is installed after the test's own handler).
@@ -595,6 +759,20 @@ test_truncated_under_engine(void **state)
 	expect_child_ok("engine");
 }
 
+static void
+test_damaged_under_engine(void **state)
+{
+	(void)state;
+	expect_child_ok("damage");
+}
+
+static void
+test_reseat_retried(void **state)
+{
+	(void)state;
+	expect_child_ok("retry");
+}
+
 /* A child's scenario; Return: its exit status. */
 static int
 child(const char *mode)
@@ -603,6 +781,10 @@ child(const char *mode)
 		truncated_under_reader();
 	else if (strcmp(mode, "engine") == 0)
 		truncated_under_engine();
+	else if (strcmp(mode, "damage") == 0)
+		damaged_under_engine();
+	else if (strcmp(mode, "retry") == 0)
+		reseat_retried();
 	else
 		return bus_child(strcmp(mode, "bus-handler") == 0);
 	return 0;
@@ -649,6 +831,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_liveness),
 		cmocka_unit_test(test_truncated_under_reader),
 		cmocka_unit_test(test_truncated_under_engine),
+		cmocka_unit_test(test_damaged_under_engine),
+		cmocka_unit_test(test_reseat_retried),
 		cmocka_unit_test(test_foreign_sigbus_chained),
 	};
 

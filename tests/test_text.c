@@ -94,6 +94,8 @@ test_fault(void **state)
 	check_fault("x\xe2\x80\xae", 4, "a bidirectional formatting character", 1);
 	check_fault("\xe2\x81\xa6x", 4, "a bidirectional formatting character", 0);
 	check_fault("\xe2\x80\x8e", 3, "a bidirectional formatting character", 0);
+	check_fault("x\xd8\x9c", 3, "a bidirectional formatting character", 1);	/* ALM */
+	check_fault("\xd8\xa7", 2, NULL, 0);		/* an Arabic letter is text */
 	check_fault("ok\xff", 3, "invalid UTF-8", 2);
 	check_fault("ok\xc3", 3, "invalid UTF-8", 2);
 	/* The length is the string: a NUL inside is a control character. */
@@ -173,12 +175,16 @@ test_vm_names(void **state)
 	check_vm_name("\rprod-db", "control character at byte 0");
 	check_vm_name("x\xff", "invalid UTF-8 at byte 1");
 	check_vm_name("x\xe2\x80\xae", "bidirectional");
+	/* What is left after one prefix went must not be read as another one. */
+	check_vm_name("kvmstats.x", "starts with \"kvmstats.\" once more");
 
 	/* The three spellings, a prefix never doubled. */
 	assert_string_equal(ks_vm_name_of("kvm-1"), "kvm-1");
 	assert_string_equal(ks_vm_name_of("kvmstats.kvm-1"), "kvm-1");
 	assert_string_equal(ks_vm_name_of("/kvmstats.kvm-1"), "kvm-1");
 	assert_string_equal(ks_vm_name_of("kvmstats.kvmstats.x"), "kvmstats.x");
+	assert_int_equal(kvmstats_segment_file_name("kvmstats.kvmstats.x", buf, sizeof(buf)),
+			 -EINVAL);
 	assert_int_equal(kvmstats_segment_file_name("kvmstats.myvm", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "kvmstats.myvm");
 	assert_int_equal(kvmstats_segment_file_name("/kvmstats.", buf, sizeof(buf)), -EINVAL);

@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "kvmstats/reader.h"
 #include "ks_abi.h"
 #include "ks_shmdir.h"
+#include "ks_text.h"
 #include "options.h"
 #include "own_vm.h"
 #include "sim_vm.h"
@@ -73,6 +75,21 @@ usage(FILE *f)
 "1 runtime error; 2 usage error.\n", f);
 }
 
+static void opt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error on stderr: it quotes what was given, so it is escaped (ks_text.h). */
+static void
+opt_error(const char *fmt, ...)
+{
+	char msg[1024], esc[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "kvmstatsd: %s\n", ks_text_escape(esc, sizeof(esc), msg));
+}
+
 static int
 parse_uint(const char *opt, const char *arg, unsigned long min, unsigned long max,
 	   int base, unsigned long *out)
@@ -85,10 +102,10 @@ parse_uint(const char *opt, const char *arg, unsigned long min, unsigned long ma
 	if (errno || end == arg || *end != '\0' || arg[0] == '-' || arg[0] == '+' ||
 	    v < min || v > max) {
 		if (base == 8)
-			fprintf(stderr, "kvmstatsd: %s: \"%s\" is not a number from %#lo to "
-				"%#lo (octal)\n", opt, arg, min, max);
+			opt_error("%s: \"%s\" is not a number from %#lo to "
+				"%#lo (octal)", opt, arg, min, max);
 		else
-			fprintf(stderr, "kvmstatsd: %s: \"%s\" is not a number from %lu to %lu\n",
+			opt_error("%s: \"%s\" is not a number from %lu to %lu",
 				opt, arg, min, max);
 		return -1;
 	}
@@ -114,8 +131,8 @@ parse_group(const char *arg, gid_t *gid)
 		return 0;
 	}
 	if (!is_number(arg)) {
-		fprintf(stderr, "kvmstatsd: --group: no group named \"%s\" (getent group "
-			"lists them; a numeric gid is taken as it is)\n", arg);
+		opt_error("--group: no group named \"%s\" (getent group "
+			"lists them; a numeric gid is taken as it is)", arg);
 		return -1;
 	}
 	if (parse_uint("--group", arg, 0, UINT_MAX - 1, 10, &v) < 0)
@@ -135,8 +152,8 @@ parse_user(const char *arg, uid_t *uid)
 		return 0;
 	}
 	if (!is_number(arg)) {
-		fprintf(stderr, "kvmstatsd: --allow-uid: no user named \"%s\" (getent passwd "
-			"lists them; a numeric uid is taken as it is)\n", arg);
+		opt_error("--allow-uid: no user named \"%s\" (getent passwd "
+			"lists them; a numeric uid is taken as it is)", arg);
 		return -1;
 	}
 	if (parse_uint("--allow-uid", arg, 0, UINT_MAX - 1, 10, &v) < 0)
@@ -153,9 +170,9 @@ parse_name(const char *arg, const char **out)
 	char why[128];
 
 	if (ks_vm_name_fault(name, why, sizeof(why)) != NULL) {
-		fprintf(stderr, "kvmstatsd: --name \"%s\": the VM name %s; readers address the "
+		opt_error("--name \"%s\": the VM name %s; readers address the "
 			"VM as kvmstats.NAME, so it must be 1 to %d bytes of printable text, "
-			"without '/', not starting with '.'\n", arg, why, KVMSTATS_VM_NAME_MAX);
+			"without '/', not starting with '.'", arg, why, KVMSTATS_VM_NAME_MAX);
 		return -1;
 	}
 	*out = name;
@@ -167,8 +184,8 @@ static int
 parse_listen(const char *arg, const char **out)
 {
 	if (arg[0] == '\0' || strlen(arg) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		fprintf(stderr, "kvmstatsd: --listen: \"%s\" is %s: a socket path is 1 to %zu "
-			"bytes\n", arg, arg[0] ? "too long" : "empty",
+		opt_error("--listen: \"%s\" is %s: a socket path is 1 to %zu "
+			"bytes", arg, arg[0] ? "too long" : "empty",
 			sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 		return -1;
 	}
@@ -185,7 +202,7 @@ parse_duration(const char *arg, double *out)
 	errno = 0;
 	v = strtod(arg, &end);
 	if (errno || end == arg || *end != '\0' || !(v > 0) || v > 1e9) {
-		fprintf(stderr, "kvmstatsd: --duration: \"%s\" is not a positive number of seconds\n",
+		opt_error("--duration: \"%s\" is not a positive number of seconds",
 			arg);
 		return -1;
 	}
@@ -242,8 +259,8 @@ once(int c, unsigned *seen)
 	unsigned bit = 1u << (c - OPT_SIMULATE);
 
 	if (*seen & bit) {
-		fprintf(stderr, "kvmstatsd: --%s given twice: give it once (each kind of source "
-			"once: --simulate, --spawn-vm, --attach, --listen)\n", option_name(c));
+		opt_error("--%s given twice: give it once (each kind of source "
+			"once: --simulate, --spawn-vm, --attach, --listen)", option_name(c));
 		return -1;
 	}
 	*seen |= bit;
@@ -303,7 +320,7 @@ one_option(int c, char **argv, struct options *o, unsigned *seen)
 		return parse_listen(optarg, &o->listen);
 	case OPT_ALLOW_UID:
 		if (o->nr_allow == KS_MAX_ALLOW_UIDS) {
-			fprintf(stderr, "kvmstatsd: --allow-uid: at most %d uids\n",
+			opt_error("--allow-uid: at most %d uids",
 				KS_MAX_ALLOW_UIDS);
 			return -1;
 		}
@@ -342,9 +359,9 @@ one_option(int c, char **argv, struct options *o, unsigned *seen)
 		if (parse_uint("--mode", optarg, 0, 0777, 8, &v) < 0)
 			return -1;
 		if (v & 022) {
-			fprintf(stderr, "kvmstatsd: --mode %s lets group or others write the "
+			opt_error("--mode %s lets group or others write the "
 				"segments, and readers refuse such segments: use a mode such as "
-				"0640 or 0644\n", optarg);
+				"0640 or 0644", optarg);
 			return -1;
 		}
 		o->cfg.mode = (mode_t)v;
@@ -367,11 +384,11 @@ one_option(int c, char **argv, struct options *o, unsigned *seen)
 		       KS_ABI_MINOR);
 		return 1;
 	case ':':
-		fprintf(stderr, "kvmstatsd: %s needs an argument; see kvmstatsd --help\n",
+		opt_error("%s needs an argument; see kvmstatsd --help",
 			argv[optind - 1]);
 		return -1;
 	default:
-		fprintf(stderr, "kvmstatsd: unknown option \"%s\"; see kvmstatsd --help\n",
+		opt_error("unknown option \"%s\"; see kvmstatsd --help",
 			argv[optind - 1]);
 		return -1;
 	}
@@ -427,7 +444,7 @@ parse_options(int argc, char **argv, struct options *o)
 			return ret;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "kvmstatsd: unexpected argument \"%s\"; see kvmstatsd --help\n",
+		opt_error("unexpected argument \"%s\"; see kvmstatsd --help",
 			argv[optind]);
 		return -1;
 	}
