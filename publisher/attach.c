@@ -28,13 +28,12 @@
 
 #include "attach.h"
 #include "ks_err.h"
+#include "statsfd.h"
 
 #define RESCAN_MS_DEFAULT	1000
 #define START_SCAN_TRIES	5	/* scans at start when every fd raced away */
 #define LINK_MAX_LEN		128
 
-static const char link_vm_stats[] = "anon_inode:kvm-vm-stats";
-static const char link_vcpu_stats[] = "anon_inode:kvm-vcpu-stats:";
 
 /* Same numbers on every architecture since the 5.1 syscall table unification. */
 #ifndef SYS_pidfd_open
@@ -168,40 +167,10 @@ same_targets(const struct ref_set *a, const struct ref_set *b)
 
 /* ---- finding the stats fds ---------------------------------------------- */
 
-/*
- * The whole name must match: "kvm-vm" and "kvm-vcpu:N" (the VM and vCPU
- * fds) share a prefix with the stats fds' names.
- */
 static bool
 parse_link(const char *link, struct stats_ref *r)
 {
-	size_t len = sizeof(link_vcpu_stats) - 1;
-	unsigned long id;
-	char *end;
-
-	if (strcmp(link, link_vm_stats) == 0) {
-		r->kind = KS_TARGET_VM;
-		r->vcpu = KS_VCPU_INDEX_NONE;
-		return true;
-	}
-	if (strncmp(link, link_vcpu_stats, len) != 0 || link[len] < '0' || link[len] > '9')
-		return false;
-	errno = 0;
-	id = strtoul(link + len, &end, 10);
-	if (errno != 0 || *end != '\0' || id >= KS_VCPU_INDEX_NONE)
-		return false;
-	r->kind = KS_TARGET_VCPU;
-	r->vcpu = (uint32_t)id;
-	return true;
-}
-
-static void
-link_name(const struct stats_ref *r, char *buf, size_t len)
-{
-	if (r->kind == KS_TARGET_VM)
-		snprintf(buf, len, "%s", link_vm_stats);
-	else
-		snprintf(buf, len, "%s%u", link_vcpu_stats, r->vcpu);
+	return ks_statsfd_link_parse(link, &r->kind, &r->vcpu);
 }
 
 static int
@@ -426,7 +395,7 @@ dup_is(int fd, const struct stats_ref *r)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (read_link_at(AT_FDCWD, path, link, sizeof(link)) < 0)
 		return false;
-	link_name(r, want, sizeof(want));
+	ks_statsfd_link_name(r->kind, r->vcpu, want, sizeof(want));
 	return strcmp(link, want) == 0;
 }
 

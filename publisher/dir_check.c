@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dir_check.c - the rule of dir_check.h: group or others may write only
- * a sticky directory.
+ * dir_check.c - the rule of dir_check.h, for a directory and each one
+ * above it, from the leaf up to "/".
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,49 +16,81 @@
 #include "ks_err.h"
 #include "ks_text.h"
 
-int
-ks_dir_check_fd(int dirfd, const char *dir, const char *role, struct kvmstats_error *err)
+/* One directory, @path (absolute, resolved); @leaf: it is @dir itself. */
+static int
+check_one(const char *path, bool leaf, const char *dir, const char *role,
+	  struct kvmstats_error *err)
 {
-	char esc[512];
+	char esc[256], esc_dir[256], above[600];
 	struct stat st;
 
-	if (fstat(dirfd, &st) < 0)
-		return ks_err(err, -errno, "cannot examine the %s %s: %s", role,
-			      ks_text_escape(esc, sizeof(esc), dir), strerror(errno));
+	if (stat(path, &st) < 0)
+		return ks_err(err, -errno, "cannot examine %s, %s the %s: %s",
+			      ks_text_escape(esc, sizeof(esc), path), leaf ? "which is" : "above",
+			      role, strerror(errno));
+	ks_text_escape(esc, sizeof(esc), path);
+	if (leaf)
+		snprintf(above, sizeof(above), "the %s %s", role, esc);
+	else
+		snprintf(above, sizeof(above), "directory %s above the %s %s", esc, role,
+			 ks_text_escape(esc_dir, sizeof(esc_dir), dir));
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		char ours[48] = "";
+
+		if (geteuid() != 0)
+			snprintf(ours, sizeof(ours), " or of uid %u (ours)", (unsigned)geteuid());
+		return ks_err(err, -EPERM, "%s belongs to uid %u, who may remove or replace "
+			      "whatever is published in it: use a directory of root's%s",
+			      above, (unsigned)st.st_uid, ours);
+	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) == 0 || (st.st_mode & S_ISVTX) != 0)
 		return 0;
-	return ks_err(err, -EPERM, "the %s %s (mode %04o) is writable by %s without the "
-		      "sticky bit, so anybody who can write it could replace or remove the "
-		      "files published there: make it sticky like /dev/shm (chmod +t), or "
+	return ks_err(err, -EPERM, "%s (mode %04o) is writable by %s without the sticky "
+		      "bit, so anybody who can write it could replace or remove the files "
+		      "published there: make it sticky like /dev/shm (chmod +t), or "
 		      "writable only by its owner (chmod go-w), or use another directory",
-		      role, ks_text_escape(esc, sizeof(esc), dir),
-		      (unsigned)(st.st_mode & 07777),
+		      above, (unsigned)(st.st_mode & 07777),
 		      (st.st_mode & S_IWOTH) ? "others" : "its group");
+}
+
+int
+ks_dir_check(const char *dir, const char *role, struct kvmstats_error *err)
+{
+	char esc[256], *real = realpath(dir, NULL), *slash;
+	int rc;
+
+	if (real == NULL)
+		return ks_err(err, -errno, "cannot open the %s %s: %s", role,
+			      ks_text_escape(esc, sizeof(esc), dir), strerror(errno));
+	/* From the leaf up: cut the last component each time, "/" last. */
+	for (bool leaf = true;; leaf = false) {
+		rc = check_one(real, leaf, dir, role, err);
+		if (rc < 0 || strcmp(real, "/") == 0)
+			break;
+		slash = strrchr(real, '/');
+		if (slash == real)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	free(real);
+	return rc;
 }
 
 int
 ks_dir_check_parent(const char *path, const char *role, struct kvmstats_error *err)
 {
-	char dir[PATH_MAX], esc[512];
+	char dir[PATH_MAX], esc[256];
 	const char *slash = strrchr(path, '/');
 	size_t len;
-	int fd, rc;
 
-	if (slash == NULL) {
-		strcpy(dir, ".");
-	} else {
-		len = slash == path ? 1 : (size_t)(slash - path);	/* "/x": "/" */
-		if (len >= sizeof(dir))
-			return ks_err(err, -ENAMETOOLONG, "the %s of %s: path too long", role,
-				      ks_text_escape(esc, sizeof(esc), path));
-		memcpy(dir, path, len);
-		dir[len] = '\0';
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return ks_err(err, -errno, "cannot open the %s %s: %s", role,
-			      ks_text_escape(esc, sizeof(esc), dir), strerror(errno));
-	rc = ks_dir_check_fd(fd, dir, role, err);
-	close(fd);
-	return rc;
+	if (slash == NULL)
+		return ks_dir_check(".", role, err);
+	len = slash == path ? 1 : (size_t)(slash - path);	/* "/x": "/" */
+	if (len >= sizeof(dir))
+		return ks_err(err, -ENAMETOOLONG, "the %s of %s: path too long", role,
+			      ks_text_escape(esc, sizeof(esc), path));
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	return ks_dir_check(dir, role, err);
 }

@@ -34,6 +34,7 @@
 
 #include <urcu-qsbr.h>
 
+#include "dir_check.h"
 #include "engine.h"
 #include "ks_err.h"
 #include "ks_seqlock.h"
@@ -43,6 +44,14 @@
 
 /* How often every segment is checked for damage that faults nobody. */
 #define CHECK_PERIOD_NS		(1000 * 1000 * 1000ull)
+/* The longest wait between two tries at replacing a damaged segment. */
+#define RETRY_MAX_NS		(60 * CHECK_PERIOD_NS)
+/*
+ * Schema bytes a sweep compares at most: 1/16 byte per ns of period (64
+ * KiB at 1 kHz), so that the compare (several bytes per ns) takes well
+ * under a hundredth of the period; 64 KiB at least.
+ */
+#define CHECK_BUDGET_MIN	(64 * 1024ull)
 
 /* The poll thread checks for stop at least this often, even at 1 Hz. */
 #define STOP_CHECK_NS		(50 * 1000 * 1000ull)
@@ -93,6 +102,9 @@ struct ks_engine_vm {
 	char *file;				/* public name, for the life of the VM */
 	bool replacing;				/* under e->lock: a new generation is being made */
 	bool reseat_failing;			/* under e->lock: the last reseat() failed */
+	uint64_t check_cursor;			/* under e->lock: ks_segment_check()'s */
+	uint64_t next_check_ns;			/* under e->lock: when it is checked next */
+	uint64_t retry_ns;			/* under e->lock: wait after a failed reseat */
 	uint32_t nr_targets;
 	struct engine_target *targets;
 	uint64_t sweep;				/* last published */
@@ -115,13 +127,17 @@ struct ks_engine {
 	atomic_bool running;
 	atomic_bool stop;
 
-	uint64_t bus_seen;			/* under e->lock: ks_bus_faults() last seen */
-	uint64_t next_check_ns;			/* under e->lock: next check_segments() */
+	/* Written under e->lock; peeked at without it by check_segments(). */
+	_Atomic uint64_t bus_seen;		/* ks_bus_faults() last seen */
+	_Atomic uint64_t next_check_ns;		/* the soonest VM check due */
+	uint64_t check_budget;			/* schema bytes compared per sweep at most */
 
 	_Atomic uint64_t sweeps;
 	_Atomic uint64_t overruns;
 	_Atomic uint64_t read_errors;
 	_Atomic uint64_t sweep_ns_total;
+	_Atomic uint64_t reseats;
+	_Atomic uint64_t reseat_failures;
 };
 
 static void
@@ -358,18 +374,20 @@ walk(struct ks_engine *e, struct ks_engine_vm *vm)
 
 /*
  * Under e->lock, on the sweeping thread: @vm's segment is no longer what
- * readers can use (ks_segment_damage(): @why).  After a truncation the
+ * readers can use (ks_segment_check(): @why).  After a truncation the
  * fault handler gave the mapping private pages (ks_sigbus.h), so sweeps
  * went on harmlessly, but no reader sees them.  Publish a new segment
- * (the next generation) in its place, under its name.  The VM stays the
- * same object, so the sources that hold it (intake, attach, embedded API)
- * never notice.  A failure (a full /dev/shm, a directory made unsafe) is
- * tried again at the next check and said once, until it is overcome.
+ * (the next generation) in its place, under its name, and mark the old
+ * one superseded, so that readers following the name move over.  The VM
+ * stays the same object, so the sources that hold it (intake, attach,
+ * embedded API) never notice.  Return: 0, or -1 if no new segment could
+ * be made (said once per episode: the caller tries again later).
  */
-static void
+static int
 reseat(struct ks_engine *e, struct ks_engine_vm *vm, const char *why)
 {
 	struct ks_segment_writer *old = vm->seg, *nw = NULL;
+	uint64_t sweep = vm->sweep;
 	struct kvmstats_error err;
 	int ret;
 
@@ -383,59 +401,102 @@ reseat(struct ks_engine *e, struct ks_engine_vm *vm, const char *why)
 		ret = ks_segment_publish(nw, old, &err);
 	}
 	if (ret < 0) {
+		/* The old segment goes on as it was, without the new one's sweep. */
 		vm->seg = old;
+		vm->sweep = sweep;
 		ks_segment_destroy(&nw);
+		relaxed_add(&e->reseat_failures, 1);
 		if (!vm->reseat_failing)
 			ks_logf(e->cfg.log, "VM %s: cannot publish a new segment: %s; trying "
-				"again every second, its stats unpublished until then",
-				old->vm_name, err.msg);
+				"again, at longer and longer intervals up to a minute, its stats "
+				"unpublished until then", old->vm_name, err.msg);
 		vm->reseat_failing = true;
-		return;
+		return -1;
 	}
 	vm->reseat_failing = false;
 	vm->generation++;
+	relaxed_add(&e->reseats, 1);
+	if (!ks_segment_faulted(old))
+		ks_segment_set_state(old, KS_STATE_SUPERSEDED);
 	ks_segment_destroy(&old);
 	ks_logf(e->cfg.log, "VM %s: published generation %llu as %s",
 		nw->vm_name, (unsigned long long)vm->generation, vm->file);
+	return 0;
 }
 
 /*
- * Sweeping thread, after each sweep.  A truncation is seen at once: one
- * relaxed load of the process's fault count is all a sweep pays for it.
- * Damage that faults nobody (ks_segment_damage()) is looked for once a
- * second, when e->lock is free (a control thread holding it only delays
- * the check to the next sweep).  A VM whose new generation a control
- * thread is making (replacing) gets that one instead.
+ * Under e->lock, on the sweeping thread: check the segments that are due
+ * (each about once a second) and those that just faulted (@faulted: the
+ * fault count moved), comparing at most e->check_budget bytes of schema
+ * in one call; what is left over goes on at the next sweep.  A damaged
+ * segment is reseated; one that cannot be is checked (and so tried)
+ * again after 1, 2, 4 ... up to 60 s.  A VM whose new generation a
+ * control thread is making (replacing) gets that one instead.
+ */
+static void
+check_segments_locked(struct ks_engine *e, bool faulted, uint64_t now)
+{
+	uint64_t budget = e->check_budget, soonest = now + CHECK_PERIOD_NS;
+	struct ks_engine_vm *vm;
+	char why[160];
+	int r;
+
+	for (vm = atomic_load_explicit(&e->vms, memory_order_relaxed); vm != NULL;
+	     vm = atomic_load_explicit(&vm->next, memory_order_relaxed)) {
+		bool fault_new = faulted && !vm->reseat_failing && ks_segment_faulted(vm->seg);
+
+		if (vm->replacing || (now < vm->next_check_ns && !fault_new))
+			goto next;
+		if (budget == 0) {
+			soonest = now;		/* the rest at the next sweep */
+			break;
+		}
+		r = ks_segment_check(vm->seg, &vm->check_cursor, &budget, why, sizeof(why));
+		if (r == 0) {
+			soonest = now;
+			break;
+		}
+		if (r < 0 && reseat(e, vm, why) < 0) {
+			vm->retry_ns = vm->retry_ns ? vm->retry_ns * 2 : CHECK_PERIOD_NS;
+			if (vm->retry_ns > RETRY_MAX_NS)
+				vm->retry_ns = RETRY_MAX_NS;
+			vm->next_check_ns = now + vm->retry_ns;
+		} else {
+			/* Intact, or replaced: a failing episode is over. */
+			vm->reseat_failing = false;
+			vm->retry_ns = 0;
+			vm->next_check_ns = now + CHECK_PERIOD_NS;
+		}
+next:
+		if (!vm->replacing && vm->next_check_ns < soonest)
+			soonest = vm->next_check_ns;
+	}
+	e->next_check_ns = soonest;
+}
+
+/*
+ * Poll thread, after each sweep.  A truncation is seen at once: one
+ * relaxed load of the process's fault count is all a sweep pays for it;
+ * otherwise the check waits for e->lock to be free (a control thread
+ * holding it only delays the check to a later sweep).
  */
 static void
 check_segments(struct ks_engine *e)
 {
-	uint64_t faults = ks_bus_faults(), now;
-	bool faulted = faults != e->bus_seen, due;
-	struct ks_engine_vm *vm;
-	char why[160];
+	uint64_t faults = ks_bus_faults(), now = ks_mono_ns();
+	bool faulted;
 
-	now = ks_mono_ns();
-	due = now >= e->next_check_ns;
-	if (!faulted && !due)
+	/* Racy peeks, to skip the lock: the values are read again under it. */
+	if (faults == atomic_load_explicit(&e->bus_seen, memory_order_relaxed) &&
+	    now < atomic_load_explicit(&e->next_check_ns, memory_order_relaxed))
 		return;
-	if (faulted)
+	if (faults != atomic_load_explicit(&e->bus_seen, memory_order_relaxed))
 		pthread_mutex_lock(&e->lock);
 	else if (pthread_mutex_trylock(&e->lock) != 0)
 		return;
-	e->bus_seen = faults;
-	if (due)
-		e->next_check_ns = now + CHECK_PERIOD_NS;
-	for (vm = atomic_load_explicit(&e->vms, memory_order_relaxed); vm != NULL;
-	     vm = atomic_load_explicit(&vm->next, memory_order_relaxed)) {
-		if (vm->replacing)
-			continue;
-		/* A failed reseat is tried again on the clock, not on every fault. */
-		if (!due && (vm->reseat_failing || !ks_segment_faulted(vm->seg)))
-			continue;
-		if (ks_segment_damage(vm->seg, why, sizeof(why)) != NULL)
-			reseat(e, vm, why);
-	}
+	faulted = faults != atomic_load_explicit(&e->bus_seen, memory_order_relaxed);
+	atomic_store_explicit(&e->bus_seen, faults, memory_order_relaxed);
+	check_segments_locked(e, faulted, now);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -734,6 +795,7 @@ ks_engine_create(const struct ks_engine_config *cfg, struct ks_engine **out,
 		 struct kvmstats_error *err)
 {
 	struct ks_engine *e;
+	int ret;
 
 	if (cfg->hz < KS_HZ_MIN || cfg->hz > KS_HZ_MAX)
 		return ks_err(err, -EINVAL, "rate %u Hz out of range: use %u to %u",
@@ -746,6 +808,10 @@ ks_engine_create(const struct ks_engine_config *cfg, struct ks_engine **out,
 	if (cfg->ring_depth < KS_RING_DEPTH_MIN || cfg->ring_depth > KS_RING_DEPTH_MAX)
 		return ks_err(err, -EINVAL, "ring depth %u out of range: use %u to %u",
 			      cfg->ring_depth, KS_RING_DEPTH_MIN, KS_RING_DEPTH_MAX);
+	/* Said now, not at the first VM: a directory others could swap files in. */
+	ret = ks_dir_check(ks_shm_dir(cfg->dir), "segment directory", err);
+	if (ret < 0)
+		return ret;
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
@@ -757,6 +823,8 @@ ks_engine_create(const struct ks_engine_config *cfg, struct ks_engine **out,
 	}
 	e->cfg.dir = e->dir;
 	e->period_ns = KS_NSEC_PER_SEC / cfg->hz;
+	e->check_budget = e->period_ns / 16 > CHECK_BUDGET_MIN ? e->period_ns / 16
+							       : CHECK_BUDGET_MIN;
 	e->incarnation = ks_realtime_ns();
 	pthread_mutex_init(&e->lock, NULL);
 	*out = e;
@@ -928,6 +996,8 @@ int
 ks_engine_sweep(struct ks_engine *e)
 {
 	struct ks_engine_vm *vm;
+	uint64_t faults;
+	bool faulted;
 
 	/* No poll thread: nothing else walks the list; e->lock keeps updaters out. */
 	pthread_mutex_lock(&e->lock);
@@ -937,8 +1007,12 @@ ks_engine_sweep(struct ks_engine *e)
 	}
 	for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 		sweep_vm(e, vm);
+	/* Under the same lock: a poll thread started meanwhile would sweep too. */
+	faults = ks_bus_faults();
+	faulted = faults != atomic_load_explicit(&e->bus_seen, memory_order_relaxed);
+	atomic_store_explicit(&e->bus_seen, faults, memory_order_relaxed);
+	check_segments_locked(e, faulted, ks_mono_ns());
 	pthread_mutex_unlock(&e->lock);
-	check_segments(e);
 	relaxed_add(&e->sweeps, 1);
 	return 0;
 }
@@ -952,6 +1026,8 @@ ks_engine_get_stats(const struct ks_engine *e, struct ks_engine_stats *st)
 	st->overruns = atomic_load_explicit(&m->overruns, memory_order_relaxed);
 	st->read_errors = atomic_load_explicit(&m->read_errors, memory_order_relaxed);
 	st->sweep_ns_total = atomic_load_explicit(&m->sweep_ns_total, memory_order_relaxed);
+	st->reseats = atomic_load_explicit(&m->reseats, memory_order_relaxed);
+	st->reseat_failures = atomic_load_explicit(&m->reseat_failures, memory_order_relaxed);
 }
 
 const char *

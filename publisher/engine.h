@@ -124,6 +124,8 @@ struct ks_engine_stats {
 	uint64_t overruns;
 	uint64_t read_errors;
 	uint64_t sweep_ns_total;		/* time spent sweeping */
+	uint64_t reseats;			/* damaged segments replaced */
+	uint64_t reseat_failures;		/* tries at it that failed */
 };
 void ks_engine_get_stats(const struct ks_engine *e, struct ks_engine_stats *st);
 

@@ -509,7 +509,7 @@ op_fd(struct ks_intake *in, struct intake_conn *c, const struct ks_intake_msg *m
 		snprintf(what, sizeof(what), "VM %s: VM stats fd", m->vm);
 	else
 		snprintf(what, sizeof(what), "VM %s: vCPU %u stats fd", m->vm, nf.vcpu_index);
-	ret = ks_statsfd_nonblocking(fd, what, &err);
+	ret = ks_statsfd_check_fd(fd, what, &err);
 	if (ret == 0)
 		ret = ks_statsfd_parse(fd, what, &s, &err);
 	if (ret == 0) {

@@ -25,6 +25,7 @@
 #include "ks_err.h"
 #include "ks_liveness.h"
 #include "ks_shmdir.h"
+#include "ks_text.h"
 #include "ks_time.h"
 #include "ks_validate.h"
 #include "segment_names.h"
@@ -80,16 +81,14 @@ str_bytes(const char *s)
 static int
 check_def(const struct ks_seg_def *def, struct kvmstats_error *err)
 {
-	char why[128];
+	char why[128], esc[256];
 
 	if (def->vm_name == NULL)
 		return ks_err(err, -EINVAL, "segment definition: no VM name");
-	/* The caller says which VM; the file name is made from it, here only. */
-	if (ks_vm_name_fault(def->vm_name, why, sizeof(why)) != NULL ||
-	    ks_vm_name_of(def->vm_name) != def->vm_name)
+	/* The caller says which VM (no prefix); the file name is made from it, here only. */
+	if (ks_vm_name_fault(def->vm_name, why, sizeof(why)) != NULL)
 		return ks_err(err, -EINVAL, "segment definition: VM name \"%s\" %s",
-			      def->vm_name, ks_vm_name_of(def->vm_name) != def->vm_name ?
-			      "carries the kvmstats. prefix" : why);
+			      ks_text_escape(esc, sizeof(esc), def->vm_name), why);
 	if (def->providers == NULL || def->targets == NULL)
 		return ks_err(err, -EINVAL, "VM %s: no provider or target array", def->vm_name);
 	if (def->ring_depth < 2 || def->ring_depth > KS_RING_DEPTH_LIMIT)
@@ -357,6 +356,7 @@ open_tmp(struct ks_segment_writer *w, struct kvmstats_error *err)
 static int
 size_file(struct ks_segment_writer *w, struct kvmstats_error *err)
 {
+	struct stat st;
 	int rc;
 
 	/* The final mode, now that the lock is ours (and exactly it: no umask). */
@@ -366,6 +366,11 @@ size_file(struct ks_segment_writer *w, struct kvmstats_error *err)
 	if (w->gid != (gid_t)-1 && fchown(w->fd, (uid_t)-1, w->gid) < 0)
 		return ks_err(err, -errno, "%s/%s: cannot give the segment to group %u: %s",
 			      w->dir, w->tmp_file, (unsigned)w->gid, strerror(errno));
+	/* Its owner as made, for ks_segment_check() (a VMM may change uid later). */
+	if (fstat(w->fd, &st) < 0)
+		return ks_err(err, -errno, "%s/%s: fstat: %s", w->dir, w->tmp_file,
+			      strerror(errno));
+	w->uid = st.st_uid;
 	if (ftruncate(w->fd, (off_t)w->size) < 0)
 		return ks_err(err, -errno, "%s/%s: ftruncate to %zu bytes: %s", w->dir,
 			      w->tmp_file, w->size, strerror(errno));
@@ -438,7 +443,7 @@ writer_alloc(const char *vm_name, const char *dir, mode_t mode, gid_t gid,
 	if (w->dirfd < 0)
 		return ks_err(err, -errno, "cannot open the segment directory %s: %s",
 			      dir, strerror(errno));
-	return ks_dir_check_fd(w->dirfd, dir, "segment directory", err);
+	return ks_dir_check(dir, "segment directory", err);
 }
 
 /* The file, sized, locked and mapped: everything but its contents. */
@@ -610,11 +615,11 @@ ks_segment_set_state(struct ks_segment_writer *w, enum ks_shm_state state)
 }
 
 /*
- * The bytes of [0, data_off) that never change once published: all but
- * ready and state (set at publish and at the end) and the hot line 3.
+ * The header bytes that never change once published: all but ready and
+ * state (set at publish and at the end) and the hot line 3.
  */
 static bool
-schema_intact(const struct ks_segment_writer *w)
+header_intact(const struct ks_segment_writer *w)
 {
 	static const struct { size_t from, to; } fixed[] = {
 		{ 0, offsetof(struct ks_shm_header, ready) },
@@ -623,43 +628,85 @@ schema_intact(const struct ks_segment_writer *w)
 		{ offsetof(struct ks_shm_header, state) + sizeof(uint32_t),
 		  offsetof(struct ks_shm_header, sweep) },
 	};
-	const struct ks_shm_header *h = w->schema;
 	const uint8_t *now = w->base, *then = w->schema;
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		if (memcmp(now + fixed[i].from, then + fixed[i].from,
 			   fixed[i].to - fixed[i].from) != 0)
 			return false;
-	return memcmp(now + sizeof(*h), then + sizeof(*h), h->data_off - sizeof(*h)) == 0;
+	return true;
 }
 
-const char *
-ks_segment_damage(const struct ks_segment_writer *w, char *why, size_t len)
+/* What fstat() and the name say; NULL if all is as we made it. */
+static const char *
+file_damage(const struct ks_segment_writer *w, char *why, size_t len)
 {
+	struct stat st, named;
+
+	if (fstat(w->fd, &st) < 0)
+		return NULL;		/* our own open fd: nothing to go on */
+	if ((uint64_t)st.st_size != w->size)
+		snprintf(why, len, "changed size from %zu to %lld bytes", w->size,
+			 (long long)st.st_size);
+	else if ((st.st_mode & 07777) != (w->mode & 07777))
+		snprintf(why, len, "had its mode changed from %04o to %04o",
+			 (unsigned)(w->mode & 07777), (unsigned)(st.st_mode & 07777));
+	else if (st.st_uid != w->uid || (w->gid != (gid_t)-1 && st.st_gid != w->gid))
+		snprintf(why, len, "was given to another owner (uid %u gid %u)",
+			 (unsigned)st.st_uid, (unsigned)st.st_gid);
+	else if (st.st_nlink == 0 ||
+		 fstatat(w->dirfd, w->file, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
+		 named.st_dev != st.st_dev || named.st_ino != st.st_ino)
+		snprintf(why, len, "lost its name (removed or renamed)");
+	else
+		return NULL;
+	return why;
+}
+
+int
+ks_segment_check(const struct ks_segment_writer *w, uint64_t *cursor, uint64_t *budget,
+		 char *why, size_t len)
+{
+	const struct ks_shm_header *h = w->schema;
+	uint64_t from = *cursor, n;
 	uint32_t ready, state;
-	struct stat st;
 
 	if (ks_segment_faulted(w)) {
 		snprintf(why, len, "was truncated under the publisher");
-		return why;
+		goto damaged;
 	}
-	if (fstat(w->fd, &st) == 0 && (uint64_t)st.st_size != w->size) {
-		snprintf(why, len, "changed size from %zu to %lld bytes", w->size,
-			 (long long)st.st_size);
-		return why;
+	if (from == 0) {
+		if (file_damage(w, why, len) != NULL)
+			goto damaged;
+		ready = atomic_load_explicit(&w->hdr->ready, memory_order_relaxed);
+		state = atomic_load_explicit(&w->hdr->state, memory_order_relaxed);
+		if (ready != KS_READY_MAGIC || state != KS_STATE_LIVE) {
+			snprintf(why, len, "had its ready gate or state overwritten (%#x, %u)",
+				 (unsigned)ready, (unsigned)state);
+			goto damaged;
+		}
+		if (!header_intact(w)) {
+			snprintf(why, len, "had its header overwritten");
+			goto damaged;
+		}
+		from = sizeof(*h);
+		*budget -= *budget < from ? *budget : from;
 	}
-	if (!schema_intact(w)) {
-		snprintf(why, len, "had its header or schema overwritten");
-		return why;
+	/* The tables and strings, a budget's worth at a time. */
+	n = h->data_off - from < *budget ? h->data_off - from : *budget;
+	if (memcmp(w->base + from, (const uint8_t *)w->schema + from, n) != 0) {
+		snprintf(why, len, "had its schema overwritten");
+		goto damaged;
 	}
-	ready = atomic_load_explicit(&w->hdr->ready, memory_order_relaxed);
-	state = atomic_load_explicit(&w->hdr->state, memory_order_relaxed);
-	if (ready != KS_READY_MAGIC || state != KS_STATE_LIVE) {
-		snprintf(why, len, "had its ready gate or state overwritten (%#x, %u)",
-			 (unsigned)ready, (unsigned)state);
-		return why;
-	}
-	return NULL;
+	*budget -= n;
+	*cursor = from + n;
+	if (*cursor < h->data_off)
+		return 0;
+	*cursor = 0;
+	return 1;
+damaged:
+	*cursor = 0;
+	return -1;
 }
 
 int

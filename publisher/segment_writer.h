@@ -74,6 +74,7 @@ struct ks_segment_writer {
 	char *tmp_file;			/* name until published, NULL after */
 	char *vm_name;
 	mode_t mode;
+	uid_t uid;			/* the file's owner, as created */
 	gid_t gid;
 	uint8_t *base;
 	size_t size;
@@ -132,16 +133,25 @@ ks_segment_faulted(const struct ks_segment_writer *w)
 }
 
 /*
- * ks_segment_damage() - has somebody (the file's owner or root) changed
- * a published, live segment under us?  Truncated (ks_segment_faulted()),
- * resized (a shrink within the last page or a growth faults nobody),
- * written over where it never changes (a file zeroed and re-extended, a
- * hole punched, a header rewritten), or its gate or state changed.
- * Readers refuse or misread such a segment, so its publisher replaces it.
- * Costs an fstat() and a compare of the schema: for a periodic check,
- * not for every sweep.  Return: NULL if intact, else @why filled.
+ * ks_segment_check() - has somebody (the file's owner or root) changed a
+ * published, live segment under us?  Truncated (ks_segment_faulted()),
+ * resized (a shrink within the last page or a growth faults nobody), its
+ * mode or owner changed, its name removed or given to another file, its
+ * gate or state changed, or written over where it never changes (a file
+ * zeroed and re-extended, a hole punched into its schema, a header word
+ * rewritten).  Readers refuse, misread or cannot find such a segment, so
+ * its publisher replaces it.  A hole in the rings needs nothing: the
+ * sweeps rewrite them.
+ *
+ * One step of the check: at *@cursor 0 the file, the gate and the header;
+ * then the schema's bytes from *@cursor against the writer's own copy, at
+ * most *@budget of them (which is decreased by what was compared).
+ * Return: 1 all checked and intact; 0 intact so far, *@cursor moved on
+ * (call again); -1 damaged, @why filled.  *@cursor is back at 0 after 1
+ * and -1.
  */
-const char *ks_segment_damage(const struct ks_segment_writer *w, char *why, size_t len);
+int ks_segment_check(const struct ks_segment_writer *w, uint64_t *cursor, uint64_t *budget,
+		     char *why, size_t len);
 
 /*
  * Remove the public name if it still names our file.  Return: 0; -ENOENT

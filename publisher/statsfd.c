@@ -31,6 +31,7 @@
 
 #include "ks_abi.h"
 #include "ks_err.h"
+#include "ks_text.h"
 #include "statsfd.h"
 
 #define HDR_SIZE	((uint64_t)sizeof(struct kvm_stats_header))
@@ -620,6 +621,41 @@ ks_statsfd_parse(int fd, const char *what, struct ks_statsfd_schema *out,
 	return 0;
 }
 
+static const char link_vm_stats[] = "anon_inode:kvm-vm-stats";
+static const char link_vcpu_stats[] = "anon_inode:kvm-vcpu-stats:";
+
+bool
+ks_statsfd_link_parse(const char *link, enum ks_target_kind *kind, uint32_t *vcpu)
+{
+	size_t len = sizeof(link_vcpu_stats) - 1;
+	unsigned long id;
+	char *end;
+
+	if (strcmp(link, link_vm_stats) == 0) {
+		*kind = KS_TARGET_VM;
+		*vcpu = KS_VCPU_INDEX_NONE;
+		return true;
+	}
+	if (strncmp(link, link_vcpu_stats, len) != 0 || link[len] < '0' || link[len] > '9')
+		return false;
+	errno = 0;
+	id = strtoul(link + len, &end, 10);
+	if (errno != 0 || *end != '\0' || id >= KS_VCPU_INDEX_NONE)
+		return false;
+	*kind = KS_TARGET_VCPU;
+	*vcpu = (uint32_t)id;
+	return true;
+}
+
+void
+ks_statsfd_link_name(enum ks_target_kind kind, uint32_t vcpu, char *buf, size_t len)
+{
+	if (kind == KS_TARGET_VM)
+		snprintf(buf, len, "%s", link_vm_stats);
+	else
+		snprintf(buf, len, "%s%u", link_vcpu_stats, vcpu);
+}
+
 static const char *
 file_kind(const struct stat *st)
 {
@@ -634,22 +670,43 @@ file_kind(const struct stat *st)
 	}
 }
 
+/* An anonymous inode: only KVM's stats fds are read. */
+static int
+check_anon(int fd, const char *what, struct kvmstats_error *err)
+{
+	char path[64], link[128], esc[256];
+	enum ks_target_kind kind;
+	uint32_t vcpu;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return ks_err(err, -EBADMSG, "%s: an anonymous inode that cannot be told from "
+			      "its name (%s: %s; is /proc mounted?)", what, path, strerror(errno));
+	link[n] = '\0';
+	if (ks_statsfd_link_parse(link, &kind, &vcpu))
+		return 0;
+	return ks_err(err, -EBADMSG, "%s: is %s, not a KVM stats fd: only those and files in "
+		      "memory (tmpfs, memfd) are read", what,
+		      ks_text_escape(esc, sizeof(esc), link));
+}
+
 int
-ks_statsfd_nonblocking(int fd, const char *what, struct kvmstats_error *err)
+ks_statsfd_check_fd(int fd, const char *what, struct kvmstats_error *err)
 {
 	struct statfs fs;
 	struct stat st;
 
 	if (fstat(fd, &st) < 0 || fstatfs(fd, &fs) < 0)
 		return ks_err(err, -EBADMSG, "%s: cannot be examined: %s", what, strerror(errno));
-	/* KVM's stats fds; the other anonymous files (eventfd...) fail pread() at once. */
 	if (fs.f_type == ANON_INODE_FS_MAGIC)
-		return 0;
+		return check_anon(fd, what, err);
 	if (S_ISREG(st.st_mode) && (fs.f_type == TMPFS_MAGIC || fs.f_type == HUGETLBFS_MAGIC))
 		return 0;
 	return ks_err(err, -EBADMSG, "%s: is %s on a filesystem of type %#lx, which a read "
 		      "could wait on: only KVM stats fds and files in memory (tmpfs, memfd) "
-		      "are published", what, file_kind(&st), (unsigned long)fs.f_type);
+		      "are read", what, file_kind(&st), (unsigned long)fs.f_type);
 }
 
 void

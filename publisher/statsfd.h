@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "kvmstats/types.h"
+#include "ks_abi.h"
 
 /* Sanity limits: far above any kernel's tables, low enough to bound memory. */
 #define KS_STATSFD_MAX_DESC		4096
@@ -61,14 +62,28 @@ int ks_statsfd_parse(int fd, const char *what, struct ks_statsfd_schema *out,
 		     struct kvmstats_error *err);
 
 /*
- * ks_statsfd_nonblocking() - is @fd something the publisher may read at
- * every sweep without ever waiting: a KVM stats fd (an anonymous inode)
- * or a file in memory (tmpfs, hugetlbfs: a memfd)?  A file on a network
- * or FUSE filesystem, or a device, could stall the poll thread and with
- * it every VM, so an fd from outside (the intake) is checked first.
+ * ks_statsfd_link_parse() - is @link, what /proc/PID/fd/N says, a KVM
+ * stats fd's name: "anon_inode:kvm-vm-stats" (the VM) or
+ * "anon_inode:kvm-vcpu-stats:<vcpu_id>" (virt/kvm/kvm_main.c)?  The whole
+ * name must match: the VM and vCPU fds themselves ("kvm-vm",
+ * "kvm-vcpu:N") share a prefix with them.  Return: true with *@kind and
+ * *@vcpu (KS_VCPU_INDEX_NONE for the VM) set.
+ */
+bool ks_statsfd_link_parse(const char *link, enum ks_target_kind *kind, uint32_t *vcpu);
+
+/* ks_statsfd_link_name() - the link name of that stats fd, into @buf. */
+void ks_statsfd_link_name(enum ks_target_kind kind, uint32_t vcpu, char *buf, size_t len);
+
+/*
+ * ks_statsfd_check_fd() - may the publisher read @fd at every sweep: is
+ * it a KVM stats fd (by its link name: other anonymous inodes, a VFIO
+ * device's for one, may sleep or act on a read) or a regular file in
+ * memory (tmpfs, hugetlbfs: a memfd)?  A pipe, a device, or a file on a
+ * network or FUSE filesystem could stall the poll thread and with it
+ * every VM, so an fd from outside (the intake) is checked first.
  * Return: 0, or -EBADMSG with @err saying what @fd is.
  */
-int ks_statsfd_nonblocking(int fd, const char *what, struct kvmstats_error *err);
+int ks_statsfd_check_fd(int fd, const char *what, struct kvmstats_error *err);
 
 /* ks_statsfd_schema_clear() - free what parse allocated; safe twice. */
 void ks_statsfd_schema_clear(struct ks_statsfd_schema *s);

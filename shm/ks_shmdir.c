@@ -49,12 +49,12 @@ ks_vm_name_fault(const char *name, char *why, size_t len)
 		snprintf(why, len, "contains '/'");
 	else if (name[0] == '.')
 		snprintf(why, len, "starts with '.' (hidden names are for temporary files)");
-	else if (strncmp(name, KVMSTATS_SEGMENT_PREFIX, strlen(KVMSTATS_SEGMENT_PREFIX)) == 0)
-		snprintf(why, len, "starts with \"%s\" once more (its file would be "
-			 "%s%s, which readers take for %s)", KVMSTATS_SEGMENT_PREFIX,
-			 KVMSTATS_SEGMENT_PREFIX, name, name);
 	else if ((fault = ks_text_fault(name, n, &at)) != NULL)
 		snprintf(why, len, "has %s at byte %zu", fault, at);
+	else if (strncmp(name, KVMSTATS_SEGMENT_PREFIX, strlen(KVMSTATS_SEGMENT_PREFIX)) == 0)
+		snprintf(why, len, "starts with \"%s\" once more (readers take one "
+			 "prefix off a file name, and would find another VM)",
+			 KVMSTATS_SEGMENT_PREFIX);
 	else
 		return NULL;
 	return why;

@@ -421,32 +421,54 @@ truncated_segment_survived(void **state)
 
 /* make run's source: a real VM where KVM works, else a simulated one, said so. */
 /*
- * A directory that group or others may write, without the sticky bit,
- * lets them swap the files published there: refused, for the segments
- * and for the intake socket alike; /dev/shm's 1777 is fine.
+ * A directory that group or others may write, without the sticky bit, or
+ * that belongs to another user, lets them swap the files published there:
+ * refused, for the segments and for the intake socket alike, and so is a
+ * directory above it that is unsafe; /dev/shm's 1777 is fine.
  */
 static void
 unsafe_directories_refused(void **state)
 {
-	char dir[] = "/tmp/kvmstatsd-dir-XXXXXX", sock[64];
+	char dir[] = "/tmp/kvmstatsd-dir-XXXXXX", sub[64], sock[64];
 	const char *shm = getenv("KVMSTATS_SHM_DIR");
+	char *safe = (char *)(shm && shm[0] ? shm : "/dev/shm");
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/in.sock", dir);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
 	assert_int_equal(chmod(dir, 0777), 0);
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", dir, NULL }, 1,
 		    "is writable by others without the sticky bit");
-	expect_exit((char *[]){ "kvmstatsd", "--listen", sock, "--dir",
-				(char *)(shm && shm[0] ? shm : "/dev/shm"), NULL }, 1,
+	expect_exit((char *[]){ "kvmstatsd", "--listen", sock, "--dir", safe, NULL }, 1,
 		    "the directory of the intake socket");
+	/* With only the socket to listen on, a bad --dir is said at start too. */
+	expect_exit((char *[]){ "kvmstatsd", "--listen", "/tmp/unused.sock", "--dir", dir,
+				NULL }, 1, "the segment directory");
+	/* Safe itself, but under a directory anybody may rename it in. */
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", sub, NULL }, 1,
+		    "above the segment directory");
 	assert_int_equal(chmod(dir, 0770), 0);
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", dir, NULL }, 1,
 		    "(mode 0770) is writable by its group");
+	if (geteuid() == 0) {
+		/* Its owner may remove anything in it, sticky or not. */
+		assert_int_equal(chown(sub, 65534, (gid_t)-1), 0);
+		assert_int_equal(chmod(dir, 0755), 0);
+		expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", sub, NULL }, 1,
+			    "belongs to uid 65534, who may remove or replace");
+		assert_int_equal(chown(sub, 0, (gid_t)-1), 0);
+	} else {
+		print_message("not root: a directory of another user's is not tried\n");
+	}
 	/* Sticky, like /dev/shm: published, and gone at the end. */
 	assert_int_equal(chmod(dir, 01777), 0);
 	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", dir, "--duration",
 				"0.05", NULL }, 0, "");
+	expect_exit((char *[]){ "kvmstatsd", "--simulate", "1", "--dir", sub, "--duration",
+				"0.05", NULL }, 0, "");
+	assert_int_equal(rmdir(sub), 0);
 	assert_int_equal(rmdir(dir), 0);
 }
 

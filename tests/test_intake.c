@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -590,10 +591,14 @@ non_stats_fds_rejected(void **state)
 	struct kvmstats_error err;
 	/* What each is refused for: what a read could wait on is never read. */
 	static const char *const why[] = {
-		"is a pipe", "is a character device", "is a regular file on a filesystem "
-		"of type 0x9fa0", "", "",
+		"is a pipe",
+		"is a character device",
+		"is a regular file on a filesystem of type 0x9fa0",
+		"is anon_inode:[eventfd], not a KVM stats fd",
+		"",
+		"",
 	};
-	int p[2], bad[5], before, s;
+	int p[2], bad[6], before, s;
 	char vm[64];
 
 	(void)state;
@@ -604,9 +609,10 @@ non_stats_fds_rejected(void **state)
 	bad[0] = p[0];		/* would block: nobody writes */
 	bad[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	bad[2] = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);	/* procfs */
-	bad[3] = garbage_memfd(8192);
-	bad[4] = memfd_create("empty", MFD_CLOEXEC);
-	for (int i = 0; i < 5; i++) {
+	bad[3] = eventfd(0, EFD_CLOEXEC);	/* an anonymous inode, but not KVM's */
+	bad[4] = garbage_memfd(8192);
+	bad[5] = memfd_create("empty", MFD_CLOEXEC);
+	for (int i = 0; i < 6; i++) {
 		assert_true(bad[i] >= 0);
 		ks_err_clear(&err);
 		assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VCPU, 0, NULL, bad[i], &err),

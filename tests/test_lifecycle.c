@@ -527,9 +527,13 @@ sweep_until_logged(struct ks_engine *e, const char *what)
 /*
  * Changes that fault nobody, made by the file's owner between two sweeps:
  * the engine's periodic check (its first one comes with the first sweep)
- * finds each and publishes the next generation; readers attach to it.
+ * finds each and publishes the next generation; a reader of the old one
+ * sees it superseded, a new reader attaches to the new one.
  */
-enum damage { SHRINK_IN_PAGE, GROW, ZERO_AND_RESTORE, PUNCH_HEADER, SCHEMA_BYTE, STATE_ENDED };
+enum damage {
+	SHRINK_IN_PAGE, GROW, ZERO_AND_RESTORE, PUNCH_HEADER, HEADER_WORD, SCHEMA_BYTE,
+	STATE_ENDED, MODE, UNLINKED,
+};
 
 static const struct {
 	enum damage kind;
@@ -537,17 +541,21 @@ static const struct {
 } damages[] = {
 	{ SHRINK_IN_PAGE, "80 bytes cut (the last page still backed)", "changed size from" },
 	{ GROW, "a page added", "changed size from" },
-	{ ZERO_AND_RESTORE, "truncated to 0 and back to its size", "header or schema overwritten" },
-	{ PUNCH_HEADER, "a hole punched over the header", "header or schema overwritten" },
-	{ SCHEMA_BYTE, "one byte of the string table rewritten", "header or schema overwritten" },
+	{ ZERO_AND_RESTORE, "truncated to 0 and back to its size", "ready gate or state overwritten" },
+	{ PUNCH_HEADER, "a hole punched over the header", "ready gate or state overwritten" },
+	{ HEADER_WORD, "the poll period rewritten", "had its header overwritten" },
+	{ SCHEMA_BYTE, "one byte of the string table rewritten", "had its schema overwritten" },
 	{ STATE_ENDED, "state set to ended", "ready gate or state overwritten" },
+	{ MODE, "made group-writable", "had its mode changed from 0640 to 0660" },
+	{ UNLINKED, "its name removed", "lost its name" },
 };
 
 static void
-damage(int fd, enum damage kind)
+damage(int fd, const char *path, enum damage kind)
 {
 	struct stat st;
 	uint32_t ended = KS_STATE_ENDED, strings_off;
+	uint64_t period = 1;
 	char x = '#';
 
 	assert_int_equal(fstat(fd, &st), 0);
@@ -566,6 +574,10 @@ damage(int fd, enum damage kind)
 		assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096),
 				 0);
 		break;
+	case HEADER_WORD:
+		assert_int_equal(pwrite(fd, &period, 8, offsetof(struct ks_shm_header,
+								 poll_period_ns)), 8);
+		break;
 	case SCHEMA_BYTE:
 		assert_int_equal(pread(fd, &strings_off, 4, offsetof(struct ks_shm_header,
 								    strings_off)), 4);
@@ -573,6 +585,12 @@ damage(int fd, enum damage kind)
 		break;
 	case STATE_ENDED:
 		assert_int_equal(pwrite(fd, &ended, 4, offsetof(struct ks_shm_header, state)), 4);
+		break;
+	case MODE:
+		assert_int_equal(fchmod(fd, 0660), 0);
+		break;
+	case UNLINKED:
+		assert_int_equal(unlink(path), 0);
 		break;
 	}
 }
@@ -582,20 +600,24 @@ damaged_under_engine(void)
 {
 	for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++) {
 		struct ks_engine *e = engine_with("lc-damage", NULL);
-		struct kvmstats_segment *seg;
+		struct kvmstats_segment *seg, *old = attach_ok("lc-damage");
 		char path[4200];
 		ino_t ino = ino_of("lc-damage");
 		int fd = open(path_of("lc-damage", path, sizeof(path)), O_RDWR);
 
 		assert_true(fd >= 0);
-		damage(fd, damages[i].kind);
+		damage(fd, path, damages[i].kind);
 		close(fd);
 		assert_int_equal(ks_engine_sweep(e), 0);
 		if (!log_capture_has(damages[i].said) ||
 		    !log_capture_has("published generation 2 as kvmstats.lc-damage"))
 			fail_msg("%s: the engine did not say \"%s\" and publish anew",
 				 damages[i].what, damages[i].said);
-		assert_true(ino_of("lc-damage") != ino);
+		assert_true(ino_of("lc-damage") != ino && ino_of("lc-damage") != 0);
+		if (health(old) != KVMSTATS_HEALTH_SUPERSEDED)
+			fail_msg("%s: the old segment is %s, not superseded", damages[i].what,
+				 kvmstats_health_name(health(old)));
+		kvmstats_detach(&old);
 		assert_int_equal(ks_engine_sweep(e), 0);
 		seg = attach_ok("lc-damage");
 		assert_int_equal(kvmstats_info(seg)->generation, 2);
@@ -607,10 +629,77 @@ damaged_under_engine(void)
 }
 
 /*
- * A new segment that cannot be made (here: its directory became unsafe,
- * dir_check.h) is tried again every second, said once, and published as
- * soon as it can be.
+ * The poll thread's checks: healthy segments stay as they are through
+ * two check periods of replacing and removing VMs beside them (no false
+ * alarm), and then a change to one is found on the poll thread.
  */
+static void
+healthy_kept_damage_found(void)
+{
+	struct ks_engine *e = engine_with("lc-steady", NULL);
+	struct ks_engine_stats st;
+	struct ks_engine_vm *churn = NULL, *next;
+	struct kvmstats_error err;
+	struct kvmstats_segment *seg;
+	struct synth_vm sv;
+	uint32_t ended = KS_STATE_ENDED;
+	uint64_t until;
+	char path[4200];
+	int fd;
+
+	assert_int_equal(ks_engine_start(e, &err), 0);
+	until = ks_mono_ns() + 2500 * 1000 * 1000ull;
+	for (unsigned n = 0; ks_mono_ns() < until; n++) {
+		if (churn != NULL && n % 5 == 0) {
+			ks_engine_remove_vm(e, churn);
+			churn = NULL;
+		} else {
+			assert_int_equal(synth_vm_init(&sv, "lc-churn", 1 + n % 3, UINT32_MAX, 0),
+					 0);
+			if (churn == NULL)
+				assert_int_equal(ks_engine_add_vm(e, &sv.def, &churn, &err), 0);
+			else if (ks_engine_replace_vm(e, churn, &sv.def, &next, &err) == 0)
+				churn = next;
+			else
+				fail_msg("replace: %s", err.msg);
+			synth_vm_clear(&sv);
+		}
+		usleep(20 * 1000);
+	}
+	ks_engine_get_stats(e, &st);
+	assert_int_equal(st.reseats, 0);
+	assert_false(log_capture_has("publishing a new one"));
+	seg = attach_ok("lc-steady");
+	assert_int_equal(kvmstats_info(seg)->generation, 1);
+	kvmstats_detach(&seg);
+	/* Now a change: the poll thread finds it within a check period or so. */
+	fd = open(path_of("lc-steady", path, sizeof(path)), O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &ended, 4, offsetof(struct ks_shm_header, state)), 4);
+	close(fd);
+	assert_true(log_capture_wait("published generation 2 as kvmstats.lc-steady", 10000));
+	ks_engine_get_stats(e, &st);
+	assert_int_equal(st.reseats, 1);
+	if (churn != NULL)
+		ks_engine_remove_vm(e, churn);
+	ks_engine_destroy(&e);
+}
+
+/*
+ * A new segment that cannot be made (here: its directory became unsafe,
+ * dir_check.h) is tried again after 1 s, then 2 s, ..., said once, and
+ * published as soon as it can be.  Sweeps are ours (no poll thread), so
+ * each try happens inside one of our ks_engine_sweep() calls.
+ */
+static uint64_t
+failures(struct ks_engine *e)
+{
+	struct ks_engine_stats st;
+
+	ks_engine_get_stats(e, &st);
+	return st.reseat_failures;
+}
+
 static void
 reseat_retried(void)
 {
@@ -619,7 +708,7 @@ reseat_retried(void)
 	struct kvmstats_attach_opts opts;
 	struct kvmstats_segment *seg;
 	struct kvmstats_error err;
-	uint64_t until;
+	uint64_t t2 = 0, end = ks_mono_ns() + 20 * KS_NSEC_PER_SEC;
 
 	snprintf(dir, sizeof(dir), "%s/retry", shm_dir);
 	assert_true(mkdir(dir, 0700) == 0 || errno == EEXIST);
@@ -630,19 +719,23 @@ reseat_retried(void)
 	assert_int_equal(truncate(path, 0), 0);
 	assert_int_equal(ks_engine_sweep(e), 0);
 	assert_true(log_capture_has("was truncated under the publisher"));
-	assert_int_equal(log_capture_count("cannot publish a new segment"), 1);
+	assert_int_equal(failures(e), 1);
 	assert_true(log_capture_has("writable by others without the sticky bit"));
-	/* 2.2 s of sweeps hold at least two more attempts: still said once. */
-	until = ks_mono_ns() + 2200 * 1000 * 1000ull;
-	while (ks_mono_ns() < until) {
+	/* The second try, a second later: a failure again, not said again. */
+	while (failures(e) < 2 && ks_mono_ns() < end) {
+		t2 = ks_mono_ns();
 		assert_int_equal(ks_engine_sweep(e), 0);
 		usleep(5000);
 	}
+	assert_int_equal(failures(e), 2);
 	assert_int_equal(log_capture_count("cannot publish a new segment"), 1);
 	assert_int_equal(log_capture_count("was truncated"), 1);
 	assert_false(log_capture_has("published generation"));
+	/* Made safe: the third try, 2 s after the second, succeeds. */
 	assert_int_equal(chmod(dir, 0700), 0);
 	assert_true(sweep_until_logged(e, "published generation 2 as kvmstats.lc-retry"));
+	assert_true(ks_mono_ns() - t2 >= 2 * KS_NSEC_PER_SEC);
+	assert_int_equal(failures(e), 2);
 	kvmstats_attach_opts_init(&opts);
 	opts.dir = dir;
 	if (kvmstats_attach("lc-retry", &opts, &seg, &err) < 0)
@@ -773,6 +866,13 @@ test_reseat_retried(void **state)
 	expect_child_ok("retry");
 }
 
+static void
+test_healthy_kept_damage_found(void **state)
+{
+	(void)state;
+	expect_child_ok("steady");
+}
+
 /* A child's scenario; Return: its exit status. */
 static int
 child(const char *mode)
@@ -785,6 +885,8 @@ child(const char *mode)
 		damaged_under_engine();
 	else if (strcmp(mode, "retry") == 0)
 		reseat_retried();
+	else if (strcmp(mode, "steady") == 0)
+		healthy_kept_damage_found();
 	else
 		return bus_child(strcmp(mode, "bus-handler") == 0);
 	return 0;
@@ -833,6 +935,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_truncated_under_engine),
 		cmocka_unit_test(test_damaged_under_engine),
 		cmocka_unit_test(test_reseat_retried),
+		cmocka_unit_test(test_healthy_kept_damage_found),
 		cmocka_unit_test(test_foreign_sigbus_chained),
 	};
 

@@ -386,6 +386,7 @@ attach_eperm(void **state)
 		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(3);
 		ks_engine_config_init(&cfg);
+		cfg.dir = "/dev/shm";	/* uid 65534 may not enter the test's own */
 		if (ks_engine_create(&cfg, &e, &err) < 0)
 			_exit(4);
 		ret = try_attach(e, v.pid, &a, &err);
@@ -486,6 +487,7 @@ attach_eperm_same_uid(void **state)
 		for (int i = 0; i < 2000 && proc_owner(vmm) != 0; i++)
 			usleep(5000);
 		ks_engine_config_init(&cfg);
+		cfg.dir = "/dev/shm";	/* uid 65534 may not enter the test's own */
 		if (vmm < 0 || ks_engine_create(&cfg, &e, &err) < 0)
 			_exit(4);
 		ret = try_attach(e, vmm, &a, &err);

@@ -172,7 +172,8 @@ parse_name(const char *arg, const char **out)
 	if (ks_vm_name_fault(name, why, sizeof(why)) != NULL) {
 		opt_error("--name \"%s\": the VM name %s; readers address the "
 			"VM as kvmstats.NAME, so it must be 1 to %d bytes of printable text, "
-			"without '/', not starting with '.'", arg, why, KVMSTATS_VM_NAME_MAX);
+			"without '/', starting neither with '.' nor (after one kvmstats. "
+			"prefix) with kvmstats. again", arg, why, KVMSTATS_VM_NAME_MAX);
 		return -1;
 	}
 	*out = name;
