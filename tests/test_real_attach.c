@@ -352,6 +352,21 @@ eperm_child_said(int rfd, pid_t child, char *msg, size_t len)
 	return true;
 }
 
+/* In a child that dropped to uid 65534: an engine there, or exit 4. */
+static struct ks_engine *
+nobody_engine(void)
+{
+	struct ks_engine_config cfg;
+	struct kvmstats_error err;
+	struct ks_engine *e;
+
+	ks_engine_config_init(&cfg);
+	cfg.dir = "/dev/shm";	/* uid 65534 may not enter the test's own */
+	if (ks_engine_create(&cfg, &e, &err) < 0)
+		_exit(4);
+	return e;
+}
+
 /*
  * First, while this process has no threads: the child forks off and
  * drops to uid 65534, which may not look into a root process's fds.
@@ -378,17 +393,13 @@ attach_eperm(void **state)
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
-		struct ks_engine_config cfg;
 		struct ks_engine *e;
 		struct ks_attach *a;
 		int ret;
 
 		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(3);
-		ks_engine_config_init(&cfg);
-		cfg.dir = "/dev/shm";	/* uid 65534 may not enter the test's own */
-		if (ks_engine_create(&cfg, &e, &err) < 0)
-			_exit(4);
+		e = nobody_engine();
 		ret = try_attach(e, v.pid, &a, &err);
 		if (write(p[1], err.msg, strlen(err.msg)) < 0)
 			_exit(5);
@@ -464,7 +475,6 @@ attach_eperm_same_uid(void **state)
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) {
-		struct ks_engine_config cfg;
 		struct ks_engine *e;
 		struct ks_attach *a;
 		int hold[2], ret;
@@ -486,10 +496,9 @@ attach_eperm_same_uid(void **state)
 		/* Not dumpable yet?  Wait for it: /proc/PID turns root's then. */
 		for (int i = 0; i < 2000 && proc_owner(vmm) != 0; i++)
 			usleep(5000);
-		ks_engine_config_init(&cfg);
-		cfg.dir = "/dev/shm";	/* uid 65534 may not enter the test's own */
-		if (vmm < 0 || ks_engine_create(&cfg, &e, &err) < 0)
+		if (vmm < 0)
 			_exit(4);
+		e = nobody_engine();
 		ret = try_attach(e, vmm, &a, &err);
 		close(hold[1]);
 		waitpid(vmm, NULL, 0);
