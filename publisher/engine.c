@@ -471,19 +471,20 @@ next:
 		if (!vm->replacing && vm->next_check_ns < soonest)
 			soonest = vm->next_check_ns;
 	}
-	e->next_check_ns = soonest;
+	atomic_store_explicit(&e->next_check_ns, soonest, memory_order_relaxed);
 }
 
 /*
- * Poll thread, after each sweep.  A truncation is seen at once: one
- * relaxed load of the process's fault count is all a sweep pays for it;
- * otherwise the check waits for e->lock to be free (a control thread
- * holding it only delays the check to a later sweep).
+ * Poll thread, after each sweep, at @now (the sweep's end).  A truncation
+ * is seen at once: two relaxed loads (the process's fault count, the
+ * next check's time) are all a sweep pays for this; a due check waits
+ * for e->lock to be free (a control thread holding it only delays the
+ * check to a later sweep).
  */
 static void
-check_segments(struct ks_engine *e)
+check_segments(struct ks_engine *e, uint64_t now)
 {
-	uint64_t faults = ks_bus_faults(), now = ks_mono_ns();
+	uint64_t faults = ks_bus_faults();
 	bool faulted;
 
 	/* Racy peeks, to skip the lock: the values are read again under it. */
@@ -524,8 +525,8 @@ poll_thread(void *arg)
 		for (vm = walk(e, NULL); vm != NULL; vm = walk(e, vm))
 			sweep_vm(e, vm);
 		rcu_read_unlock();
-		check_segments(e);
 		t1 = ks_mono_ns();
+		check_segments(e, t1);
 		relaxed_add(&e->sweeps, 1);
 		relaxed_add(&e->sweep_ns_total, t1 - t0);
 
