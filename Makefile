@@ -24,25 +24,25 @@ SO_VERSION	:= $(VERSION)
 
 WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wpointer-arith -Wformat=2 -Wvla
-KS_CFLAGS := -std=c11 -D_GNU_SOURCE -DKS_VERSION='"$(VERSION)"' $(OPT) -g -fPIC $(WARN) \
-	     -Iinclude -Ishm -Ipublisher -Ipublisher/daemon -Ireader -Itests/lib -pthread
+KS_CFLAGS := -std=c11 -D_GNU_SOURCE -DKS_VERSION='"$(VERSION)"' $(OPT) -g -fPIC $(WARN) -pthread
 KS_LDFLAGS := -pthread
 ifneq ($(SAN),)
 KS_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 KS_LDFLAGS += -fsanitize=$(SAN)
 endif
-ALL_CFLAGS  = $(KS_CFLAGS) $(CFLAGS)
+ALL_CFLAGS  = $(KS_CFLAGS) $(LAYER_INC) $(CFLAGS)
 ALL_LDFLAGS = $(KS_LDFLAGS) $(LDFLAGS)
 
 URCU_LIBS	:= -lurcu-qsbr -lurcu-common
 CMOCKA_LIBS	:= -lcmocka
 
-# Sources, one job per file.
+# Sources, one job per file, one folder per role (README.md, "Layout").
 SHM_SRC		:= $(wildcard shm/*.c)
-READER_SRC	:= $(wildcard reader/*.c)
+READER_SRC	:= $(wildcard reader/lib/*.c)
 CLI_SRC		:= $(wildcard reader/cli/*.c)
-PUB_SRC		:= $(filter-out publisher/kvmstatsd.c,$(wildcard publisher/*.c))
-DAEMON_SRC	:= publisher/kvmstatsd.c $(wildcard publisher/daemon/*.c)
+PUB_SRC		:= $(wildcard publisher/core/*.c publisher/statsfd/*.c publisher/sources/*.c)
+VMS_SRC		:= $(wildcard publisher/vms/*.c)
+DAEMON_SRC	:= $(wildcard publisher/daemon/*.c)
 TEST_SRC	:= $(wildcard tests/test_*.c)
 TESTLIB_SRC	:= $(wildcard tests/lib/*.c)
 BENCH_SRC	:= $(wildcard bench/bench_*.c)
@@ -51,8 +51,41 @@ PRELOAD_SRC	:= $(wildcard publisher/preload/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# Each layer sees its own headers and those of the layers below it, never
+# one above: an upward #include fails to compile.  From the bottom:
+#   shm (the ABI, shared by both sides) <- reader/lib <- reader/cli
+#   shm <- publisher/core <- publisher/statsfd <- publisher/sources <- publisher/preload
+#   shm <- publisher/vms;  publisher/daemon sees every publisher layer
+INC_SHM		:= -Iinclude -Ishm
+INC_READER	:= $(INC_SHM) -Ireader/lib
+INC_CLI		:= $(INC_SHM) -Ireader/cli
+INC_CORE	:= $(INC_SHM) -Ipublisher/core
+INC_STATSFD	:= $(INC_CORE) -Ipublisher/statsfd
+INC_SOURCES	:= $(INC_STATSFD) -Ipublisher/sources
+INC_PRELOAD	:= $(INC_SOURCES) -Ipublisher/preload
+INC_VMS		:= $(INC_SHM) -Ipublisher/vms
+INC_DAEMON	:= $(INC_SOURCES) -Ipublisher/vms -Ipublisher/daemon
+INC_TESTS	:= $(INC_SOURCES) -Ireader/lib -Ireader/cli -Ipublisher/vms -Ipublisher/daemon \
+		   -Itests/lib
+$(BUILD)/obj/shm/%.o:			LAYER_INC = $(INC_SHM)
+$(BUILD)/obj/reader/lib/%.o:		LAYER_INC = $(INC_READER)
+$(BUILD)/obj/reader/cli/%.o:		LAYER_INC = $(INC_CLI)
+$(BUILD)/obj/publisher/core/%.o:	LAYER_INC = $(INC_CORE)
+$(BUILD)/obj/publisher/statsfd/%.o:	LAYER_INC = $(INC_STATSFD)
+$(BUILD)/obj/publisher/sources/%.o:	LAYER_INC = $(INC_SOURCES)
+$(BUILD)/obj/publisher/preload/%.o:	LAYER_INC = $(INC_PRELOAD)
+$(BUILD)/obj/publisher/vms/%.o:		LAYER_INC = $(INC_VMS)
+$(BUILD)/obj/publisher/daemon/%.o:	LAYER_INC = $(INC_DAEMON)
+$(BUILD)/obj/tests/%.o:			LAYER_INC = $(INC_TESTS)
+$(BUILD)/obj/bench/%.o:			LAYER_INC = $(INC_TESTS)
+
 LIB_READER	:= $(BUILD)/libkvmstats.a
 LIB_PUB		:= $(BUILD)/libkvmstats-publisher.a
+# The VMs kvmstatsd runs itself: for the daemon, tests and benches, never
+# in the publisher library (nor installed).
+LIB_VMS		:= $(BUILD)/internal/libkvmstats-vms.a
+# kvmstats(1) less its main(), for the tests of its formatting.
+LIB_CLI		:= $(BUILD)/internal/libkvmstats-cli.a
 SO_READER	:= $(BUILD)/libkvmstats.so.$(SO_VERSION)
 SO_PUB		:= $(BUILD)/libkvmstats-publisher.so.$(SO_VERSION)
 KVMSTATSD	:= $(BUILD)/kvmstatsd
@@ -91,6 +124,16 @@ $(LIB_PUB): $(call obj,$(PUB_SRC))
 	@rm -f $@
 	$(call say,AR,$@)ar rcs $@ $^
 
+$(LIB_VMS): $(call obj,$(VMS_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
+
+$(LIB_CLI): $(call obj,$(filter-out reader/cli/main.c,$(CLI_SRC)))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
+
 $(SO_READER): $(call obj,$(SHM_SRC) $(READER_SRC))
 	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libkvmstats.so.$(SO_MAJOR) -o $@ $^ $(ALL_LDFLAGS)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats.so.$(SO_MAJOR)
@@ -102,15 +145,16 @@ $(SO_PUB): $(call obj,$(PUB_SRC)) $(SO_READER)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so.$(SO_MAJOR)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so
 
-$(KVMSTATSD): $(call obj,$(DAEMON_SRC)) $(LIB_PUB) $(LIB_READER)
+$(KVMSTATSD): $(call obj,$(DAEMON_SRC)) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
 
 $(KVMSTATS): $(call obj,$(CLI_SRC)) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(ALL_LDFLAGS) -lm
 
-$(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER)
+$(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER) \
+	$(call say,LD,$@)$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_VMS) \
+		$(LIB_PUB) $(LIB_READER) \
 		$(CMOCKA_LIBS) $(URCU_LIBS) $(ALL_LDFLAGS) -lm
 
 # The LD_PRELOAD shim carries its own copy of the publisher (a VMM needs no
@@ -120,7 +164,7 @@ $(PRELOAD): $(call obj,$(PRELOAD_SRC)) $(LIB_PUB) $(LIB_READER) publisher/preloa
 		-Wl,--version-script=publisher/preload/exports.map $(URCU_LIBS) -ldl $(ALL_LDFLAGS)
 
 # Helper programs of the tests (fixtures, fake VMMs): same libraries, no cmocka.
-$(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_PUB) $(LIB_READER)
+$(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS) -lm
 
@@ -129,7 +173,7 @@ $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_PUB) $(LIB_READER)
 # tests/lib/*.c is linked in, and some are cmocka helpers: hence -lcmocka.
 BENCH_URING := $(shell pkg-config --exists liburing 2>/dev/null && echo -luring)
 $(BUILD)/obj/bench/%.o: KS_CFLAGS += $(if $(BENCH_URING),-DKS_BENCH_URING)
-$(BUILD)/bench/%: $(call obj,bench/%.c $(TESTLIB_SRC)) $(LIB_PUB) $(LIB_READER)
+$(BUILD)/bench/%: $(call obj,bench/%.c $(TESTLIB_SRC)) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(CMOCKA_LIBS) $(URCU_LIBS) $(BENCH_URING) $(ALL_LDFLAGS) -lm
 
@@ -203,10 +247,10 @@ FUZZ_BUILD	:= build/fuzz
 FUZZ_SECONDS	?= 60
 FUZZ_NAMES	:= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_PUB) $(LIB_READER)
+$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
 
-$(BUILD)/fuzz-seeds: $(call obj,tests/fuzz/seeds.c) $(LIB_PUB) $(LIB_READER)
+$(BUILD)/fuzz-seeds: $(call obj,tests/fuzz/seeds.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
 
 fuzz-build: deps

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvmstats/types.h"
+
 /*
  * Cross-process atomics must be lock-free (and so address-free): a lock
  * hidden inside an atomic would be per process and protect nothing.
@@ -231,6 +233,24 @@ _Static_assert(offsetof(struct ks_shm_target, ring_off) == 40, "ring_off at 40")
 _Static_assert(sizeof(struct ks_shm_stat) == 32, "stat entry is 32 bytes");
 _Static_assert(offsetof(struct ks_shm_stat, value_index) == 24, "value_index at 24");
 _Static_assert(sizeof(struct ks_shm_slot) == 32, "slot header is 32 bytes");
+
+/* The public enums (kvmstats/types.h) are the ABI's numbers, one for one. */
+_Static_assert(KS_STATE_BUILDING == (int)KVMSTATS_STATE_BUILDING &&
+	       KS_STATE_LIVE == (int)KVMSTATS_STATE_LIVE &&
+	       KS_STATE_ENDED == (int)KVMSTATS_STATE_ENDED &&
+	       KS_STATE_SUPERSEDED == (int)KVMSTATS_STATE_SUPERSEDED, "states");
+_Static_assert(KS_TARGET_VM == (int)KVMSTATS_TARGET_VM &&
+	       KS_TARGET_VCPU == (int)KVMSTATS_TARGET_VCPU, "target kinds");
+_Static_assert(KS_TYPE_CUMULATIVE == (int)KVMSTATS_TYPE_CUMULATIVE &&
+	       KS_TYPE_INSTANT == (int)KVMSTATS_TYPE_INSTANT &&
+	       KS_TYPE_PEAK == (int)KVMSTATS_TYPE_PEAK &&
+	       KS_TYPE_LINEAR_HIST == (int)KVMSTATS_TYPE_LINEAR_HIST &&
+	       KS_TYPE_LOG_HIST == (int)KVMSTATS_TYPE_LOG_HIST, "stat types");
+_Static_assert(KS_UNIT_NONE == (int)KVMSTATS_UNIT_NONE &&
+	       KS_UNIT_BYTES == (int)KVMSTATS_UNIT_BYTES &&
+	       KS_UNIT_SECONDS == (int)KVMSTATS_UNIT_SECONDS &&
+	       KS_UNIT_CYCLES == (int)KVMSTATS_UNIT_CYCLES &&
+	       KS_UNIT_BOOLEAN == (int)KVMSTATS_UNIT_BOOLEAN, "stat units");
 
 /* Bytes one slot needs for record_words values, before rounding to KS_SLOT_ALIGN. */
 static inline uint64_t

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_hmp_format.c - every HMP "info stats" formatting rule of
- * reader/hmp_units.c, and the CLI's JSON string escaping (json.c is
- * included: the Makefile links tests with the libraries only).
+ * reader/cli/hmp_units.c, and the CLI's JSON string escaping
+ * (reader/cli/json.c; tests link the CLI's objects, less its main).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "hmp_units.h"
-#include "cli/json.c"
+#include "json.h"
 
 /* The scale text for (unit, base, exponent), checked against @want. */
 static void

@@ -38,6 +38,7 @@
 #include "ks_time.h"
 #include "engine.h"
 #include "intake.h"
+#include "kvmstats/intake.h"
 #include "ks_err.h"
 #include "kvmstats/reader.h"
 #include "sim_vm.h"
@@ -131,7 +132,7 @@ static int
 conn(const struct fx *f)
 {
 	struct kvmstats_error err;
-	int s = ks_intake_connect(f->path, &err);
+	int s = kvmstats_intake_connect(f->path, &err);
 
 	if (s < 0)
 		fail_msg("connect: %s", err.msg);
@@ -143,7 +144,7 @@ static int
 send_sim(const struct fx *f, int s, const char *vm, int t, const char *label,
 	 struct kvmstats_error *err)
 {
-	return ks_intake_send_fd(s, vm, t < 0 ? KS_TARGET_VM : KS_TARGET_VCPU,
+	return kvmstats_intake_send_fd(s, vm, t < 0 ? KVMSTATS_TARGET_VM : KVMSTATS_TARGET_VCPU,
 				 t < 0 ? 0 : (uint32_t)t, label,
 				 ks_sim_vm_stats_fd(f->sim, t), err);
 }
@@ -161,8 +162,10 @@ static void
 op_ok(int s, const char *vm, enum ks_intake_op op)
 {
 	struct kvmstats_error err;
+	int ret = op == KS_INTAKE_OP_PUBLISH ? kvmstats_intake_publish(s, vm, &err)
+					     : kvmstats_intake_end(s, vm, &err);
 
-	if (ks_intake_send_op(s, vm, op, &err) != 0)
+	if (ret != 0)
 		fail_msg("op %d on %s: %s", (int)op, vm, err.msg);
 }
 
@@ -485,7 +488,7 @@ close_and_end_remove_segments(void **state)
 	assert_int_equal(seg_wait_state(a, KVMSTATS_STATE_ENDED, 10000), KVMSTATS_STATE_ENDED);
 	assert_int_equal(state_of(b), KVMSTATS_STATE_LIVE);
 	assert_true(attach_wait(vma, 0) == NULL);
-	assert_int_equal(ks_intake_send_op(s, vma, KS_INTAKE_OP_PUBLISH, &err), -ENOENT);
+	assert_int_equal(kvmstats_intake_publish(s, vma, &err), -ENOENT);
 
 	close(s);
 	assert_int_equal(seg_wait_state(b, KVMSTATS_STATE_ENDED, 10000), KVMSTATS_STATE_ENDED);
@@ -507,7 +510,7 @@ child_as_nobody(const struct fx *f, const char *vm, bool expect_allowed)
 
 	if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
 		return 10;
-	s = ks_intake_connect(f->path, &err);
+	s = kvmstats_intake_connect(f->path, &err);
 	if (s < 0)
 		return 11;
 	ret = send_sim(f, s, vm, -1, "vm-label", &err);
@@ -520,7 +523,7 @@ child_as_nobody(const struct fx *f, const char *vm, bool expect_allowed)
 		return recv(s, b, sizeof(b), 0) <= 0 ? 0 : 13;
 	}
 	if (ret != 0 || send_sim(f, s, vm, 0, "/machine/unattached/device[0]", &err) != 0 ||
-	    ks_intake_send_op(s, vm, KS_INTAKE_OP_PUBLISH, &err) != 0) {
+	    kvmstats_intake_publish(s, vm, &err) != 0) {
 		fprintf(stderr, "child: %s\n", err.msg);
 		return 14;
 	}
@@ -615,7 +618,7 @@ non_stats_fds_rejected(void **state)
 	for (int i = 0; i < 6; i++) {
 		assert_true(bad[i] >= 0);
 		ks_err_clear(&err);
-		assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VCPU, 0, NULL, bad[i], &err),
+		assert_int_equal(kvmstats_intake_send_fd(s, vm, KVMSTATS_TARGET_VCPU, 0, NULL, bad[i], &err),
 				 -EBADMSG);
 		assert_non_null(strstr(err.msg, vm));	/* the message names the fd */
 		if (strstr(err.msg, why[i]) == NULL)
@@ -624,7 +627,7 @@ non_stats_fds_rejected(void **state)
 	}
 	close(p[1]);
 	/* Nothing was kept: the VM has no fds yet. */
-	assert_int_equal(ks_intake_send_op(s, vm, KS_INTAKE_OP_PUBLISH, &err), -ENOENT);
+	assert_int_equal(kvmstats_intake_publish(s, vm, &err), -ENOENT);
 	publish_sim(f, s, vm, 3);
 	seg = attach_wait(vm, 0);
 	assert_non_null(seg);
@@ -752,7 +755,7 @@ name_taken_by_other_connection(void **state)
 	op_ok(a, vm, KS_INTAKE_OP_PUBLISH);
 	assert_int_equal(send_sim(f, b, vm, 0, NULL, &err), -EEXIST);
 	/* b never got the VM: its ops on it find nothing. */
-	assert_int_equal(ks_intake_send_op(b, vm, KS_INTAKE_OP_END, &err), -ENOENT);
+	assert_int_equal(kvmstats_intake_end(b, vm, &err), -ENOENT);
 	seg = attach_wait(vm, 0);
 	assert_non_null(seg);
 	assert_int_equal(state_of(seg), KVMSTATS_STATE_LIVE);
@@ -858,10 +861,10 @@ per_uid_connection_limit(void **state)
 	for (int i = 0; i < 4; i++) {
 		s[i] = conn(f);
 		/* A round trip: the intake has accepted and serves it. */
-		assert_int_equal(ks_intake_send_op(s[i], "none", KS_INTAKE_OP_END, &err), -ENOENT);
+		assert_int_equal(kvmstats_intake_end(s[i], "none", &err), -ENOENT);
 	}
 	s[4] = conn(f);
-	assert_int_equal(ks_intake_send_op(s[4], "none", KS_INTAKE_OP_END, &err), -EBUSY);
+	assert_int_equal(kvmstats_intake_end(s[4], "none", &err), -EBUSY);
 	assert_non_null(strstr(err.msg, "already has 4 intake connections"));
 	assert_true(log_capture_has("it has 4 connections, the most per uid"));
 	close(s[4]);
@@ -869,7 +872,7 @@ per_uid_connection_limit(void **state)
 	close(s[0]);
 	for (uint64_t end = ks_mono_ns() + 10 * KS_NSEC_PER_SEC;; sleep_ms(5)) {
 		s[0] = conn(f);
-		if (ks_intake_send_op(s[0], "none", KS_INTAKE_OP_END, &err) == -ENOENT)
+		if (kvmstats_intake_end(s[0], "none", &err) == -ENOENT)
 			break;
 		close(s[0]);
 		assert_true(ks_mono_ns() < end);
@@ -937,10 +940,10 @@ refusals_logged_sparingly(void **state)
 	fx_max_per_uid = 1;
 	f = fx_new(QUIET_LONG, NULL, 0);
 	held = conn(f);
-	assert_int_equal(ks_intake_send_op(held, "none", KS_INTAKE_OP_END, &err), -ENOENT);
+	assert_int_equal(kvmstats_intake_end(held, "none", &err), -ENOENT);
 	for (int i = 0; i < 2000; i++) {
 		s = conn(f);
-		assert_int_equal(ks_intake_send_op(s, "none", KS_INTAKE_OP_END, &err), -EBUSY);
+		assert_int_equal(kvmstats_intake_end(s, "none", &err), -EBUSY);
 		close(s);
 	}
 	ks_intake_stop(&f->in);		/* says how many it did not log */
@@ -973,7 +976,7 @@ out_of_fds_said(void **state)
 	}
 	vm_name(vm, sizeof(vm));
 	s = conn(f);
-	assert_int_equal(ks_intake_send_op(s, vm, KS_INTAKE_OP_END, &err), -ENOENT);
+	assert_int_equal(kvmstats_intake_end(s, vm, &err), -ENOENT);
 	/* No descriptor number is free below the limit: nothing can be received. */
 	probe = dup(0);
 	assert_true(probe >= 0);
@@ -1003,18 +1006,18 @@ fd_of_the_wrong_kind_refused(void **state)
 
 	(void)state;
 	vm_name(vm, sizeof(vm));
-	assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VCPU, 0, NULL,
+	assert_int_equal(kvmstats_intake_send_fd(s, vm, KVMSTATS_TARGET_VCPU, 0, NULL,
 					   ks_sim_vm_stats_fd(f->sim, -1), &err), -EBADMSG);
 	assert_non_null(strstr(err.msg, "offered as a vCPU's stats fd, but its id"));
 	assert_non_null(strstr(err.msg, "is a VM's"));
-	assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VM, 0, NULL,
+	assert_int_equal(kvmstats_intake_send_fd(s, vm, KVMSTATS_TARGET_VM, 0, NULL,
 					   ks_sim_vm_stats_fd(f->sim, 1), &err), -EBADMSG);
 	assert_non_null(strstr(err.msg, "offered as a VM's stats fd, but its id"));
-	assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VCPU, 2, NULL,
+	assert_int_equal(kvmstats_intake_send_fd(s, vm, KVMSTATS_TARGET_VCPU, 2, NULL,
 					   ks_sim_vm_stats_fd(f->sim, 1), &err), -EBADMSG);
 	assert_non_null(strstr(err.msg, "offered as vCPU 2, but its id"));
 	/* Nothing was kept. */
-	assert_int_equal(ks_intake_send_op(s, vm, KS_INTAKE_OP_PUBLISH, &err), -ENOENT);
+	assert_int_equal(kvmstats_intake_publish(s, vm, &err), -ENOENT);
 	close(s);
 	fx_free(f);
 }
@@ -1058,7 +1061,7 @@ names_of_others_refused(void **state)
 
 	assert_int_equal(send_sim(f, s, vm, -1, NULL, &err), -EEXIST);
 	assert_non_null(strstr(err.msg, "is the segment of a live publisher"));
-	assert_int_equal(ks_intake_send_op(s, vm, KS_INTAKE_OP_PUBLISH, &err), -ENOENT);
+	assert_int_equal(kvmstats_intake_publish(s, vm, &err), -ENOENT);
 	assert_int_equal(stat(path, &after), 0);
 	assert_true(before.st_ino == after.st_ino);
 	seg = attach_wait(vm, 0);
@@ -1133,7 +1136,7 @@ fd_limit_per_connection(void **state)
 		int ret;
 
 		sfd = vcpu_memfd(i);
-		ret = ks_intake_send_fd(s, vm, KS_TARGET_VCPU, i, NULL, sfd, &err);
+		ret = kvmstats_intake_send_fd(s, vm, KVMSTATS_TARGET_VCPU, i, NULL, sfd, &err);
 		close(sfd);
 		if (ret != (i < 4096 ? 0 : -EMFILE))
 			fail_msg("fd %u: %d %s", i, ret, err.msg);
@@ -1142,7 +1145,7 @@ fd_limit_per_connection(void **state)
 	assert_int_equal(send_sim(f, s, vm, -1, NULL, &err), -EMFILE);
 	/* A replacement is not one more. */
 	sfd = vcpu_memfd(7);
-	assert_int_equal(ks_intake_send_fd(s, vm, KS_TARGET_VCPU, 7, "new", sfd, &err), 0);
+	assert_int_equal(kvmstats_intake_send_fd(s, vm, KVMSTATS_TARGET_VCPU, 7, "new", sfd, &err), 0);
 	close(sfd);
 	close(s);
 	assert_fds_back_to(before);
@@ -1159,13 +1162,14 @@ client_argument_errors(void **state)
 	(void)state;
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	assert_int_equal(ks_intake_connect("/nonexistent/kvmstats.sock", &err), -ENOENT);
+	assert_int_equal(kvmstats_intake_connect("/nonexistent/kvmstats.sock", &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "--listen"));
-	assert_int_equal(ks_intake_send_fd(-1, longname, KS_TARGET_VM, 0, NULL, 0, &err),
+	assert_int_equal(kvmstats_intake_send_fd(-1, longname, KVMSTATS_TARGET_VM, 0, NULL, 0, &err),
 			 -ENAMETOOLONG);
-	assert_int_equal(ks_intake_send_fd(-1, "", KS_TARGET_VM, 0, NULL, 0, &err), -EINVAL);
-	assert_int_equal(ks_intake_send_fd(-1, "vm", KS_TARGET_VM, 0, NULL, -1, &err), -EBADF);
-	assert_int_equal(ks_intake_send_op(-1, "vm", KS_INTAKE_OP_FD, &err), -EINVAL);
+	assert_int_equal(kvmstats_intake_send_fd(-1, "", KVMSTATS_TARGET_VM, 0, NULL, 0, &err), -EINVAL);
+	assert_int_equal(kvmstats_intake_send_fd(-1, "vm", KVMSTATS_TARGET_VM, 0, NULL, -1, &err), -EBADF);
+	assert_int_equal(kvmstats_intake_send_fd(-1, "vm", (enum kvmstats_target_kind)7, 0, NULL,
+						 0, &err), -EINVAL);
 }
 
 int

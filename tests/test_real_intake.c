@@ -31,6 +31,7 @@
 
 #include "engine.h"
 #include "intake.h"
+#include "kvmstats/intake.h"
 #include "kvmstats/reader.h"
 #include "real_kvm.h"
 #include "log_capture.h"
@@ -113,15 +114,15 @@ send_all(const struct fx *f, const char *vm, struct kvmstats_error *err)
 	char label[64];
 	int s, ret = 0;
 
-	s = ks_intake_connect(f->path, err);
+	s = kvmstats_intake_connect(f->path, err);
 	if (s < 0)
 		return s;
 	for (int t = 0; t <= NR_VCPUS && ret == 0; t++)
-		ret = ks_intake_send_fd(s, vm, t ? KS_TARGET_VCPU : KS_TARGET_VM,
+		ret = kvmstats_intake_send_fd(s, vm, t ? KVMSTATS_TARGET_VCPU : KVMSTATS_TARGET_VM,
 					t ? (uint32_t)(t - 1) : 0, label_of(t, label, sizeof(label)),
 					f->r.stats[t], err);
 	if (ret == 0)
-		ret = ks_intake_send_op(s, vm, KS_INTAKE_OP_PUBLISH, err);
+		ret = kvmstats_intake_publish(s, vm, err);
 	if (ret < 0)
 		close(s);
 	return ret < 0 ? ret : s;

@@ -25,6 +25,12 @@
  * The library duplicates the fds it is given (close-on-exec): the VMM keeps
  * and closes its own.  Thread safety: calls on one publisher may come from
  * any threads; calls on one VM need the caller's exclusion.
+ *
+ * Handles: a publisher or VM handle that is NULL (where one is required),
+ * destroyed or removed, not a handle at all, or a VM given to another
+ * publisher than its own, is a bug in the caller: the function aborts the
+ * program with a message that names it (reader.h says the same).  A bad
+ * fd, name or option is an error return, never an abort.
  */
 #ifndef KVMSTATS_PUBLISHER_H
 #define KVMSTATS_PUBLISHER_H

@@ -24,6 +24,13 @@
  *
  * Thread safety: a segment handle may be read from many threads at once;
  * attach, detach and reattach need the caller's exclusion.
+ *
+ * Handles: every function that takes a segment checks that it is one that
+ * is attached.  NULL, a detached handle or a pointer to anything else is
+ * a bug in the caller, and the function aborts the program with a message
+ * on stderr that names it, rather than read through a bad pointer.  Bad
+ * input (names, segments, other arguments) is never a reason to abort: it
+ * is an error return.
  */
 #ifndef KVMSTATS_READER_H
 #define KVMSTATS_READER_H

@@ -35,10 +35,10 @@
 #include <unistd.h>
 
 #include "engine.h"
-#include "intake.h"
 #include "ks_shmdir.h"
 #include "ks_sigbus.h"
 #include "ks_text.h"
+#include "kvmstats/intake.h"
 #include "kvmstats/publisher.h"
 
 /* The declaration <sys/ioctl.h> already gives; repeated for the reader. */
@@ -665,7 +665,7 @@ ensure_connected(void)
 
 	if (shim.sock >= 0)
 		return true;
-	s = ks_intake_connect(shim.socket_path, &err);
+	s = kvmstats_intake_connect(shim.socket_path, &err);
 	if (s < 0) {
 		shim_fail("socket mode: %s", err.msg);
 		return false;
@@ -683,7 +683,8 @@ send_stats_fd(const struct shim_vm *vm, enum ks_target_kind kind, uint32_t id, i
 {
 	struct kvmstats_error err;
 
-	if (ks_intake_send_fd(shim.sock, vm->name, kind, id, "", fd, &err) < 0)
+	if (kvmstats_intake_send_fd(shim.sock, vm->name, (enum kvmstats_target_kind)kind, id, "",
+				    fd, &err) < 0)
 		shim_fail("kvmstatsd did not take the stats fd of VM %s%s: %s", vm->name,
 			  kind == KS_TARGET_VM ? "" : " vCPU", err.msg);
 	else if (kind == KS_TARGET_VM)
@@ -701,7 +702,7 @@ socket_end_vm(struct shim_vm *vm)
 
 	vm_unlink(vm);
 	if (shim.sock >= 0)
-		ks_intake_send_op(shim.sock, vm->name, KS_INTAKE_OP_END, &err);
+		kvmstats_intake_end(shim.sock, vm->name, &err);
 	vm_free(vm);
 }
 

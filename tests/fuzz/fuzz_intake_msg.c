@@ -3,7 +3,7 @@
  * fuzz_intake_msg.c - libFuzzer harness: the intake socket's message handling.
  *
  * The intake's per-message code (framing, check_msg(), OP_FD, OP_PUBLISH,
- * OP_END) is static in publisher/intake.c and only reached from its poll
+ * OP_END) is static in publisher/sources/intake_server.c and only reached from its poll
  * thread, so this harness includes intake.c and drives conn_message() on
  * one end of a socketpair, as the thread does, with an engine that is
  * never started (publishing still makes and removes real segments, in a

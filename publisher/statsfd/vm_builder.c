@@ -111,7 +111,10 @@ build_target(struct ks_vm_build *out, const char *vm_name,
 	describe_fd(what, sizeof(what), vm_name ? vm_name : out->vm_name, ft);
 	if (ft->label != NULL && (ret = check_label(what, ft->label, err)) < 0)
 		return ret;
-	ret = ks_statsfd_parse(ft->fd, what, &s, err);
+	/* What is no stats fd (a pipe, a file on disk) is said as such, not as a parse error. */
+	ret = ks_statsfd_check_fd(ft->fd, what, err);
+	if (ret == 0)
+		ret = ks_statsfd_parse(ft->fd, what, &s, err);
 	if (ret == 0)
 		ret = ks_fd_kind_check(what, ft, s.id, err);
 	if (ret == 0 && out->vm_name == NULL) {

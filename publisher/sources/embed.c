@@ -13,20 +13,24 @@
 
 #include "engine.h"
 #include "ks_err.h"
+#include "ks_magic.h"
 #include "kvmstats/publisher.h"
 #include "vm_builder.h"
 
-/* The public enum and the ABI's have the same values (types.h says so). */
-_Static_assert((int)KVMSTATS_TARGET_VM == (int)KS_TARGET_VM, "target kinds agree");
-_Static_assert((int)KVMSTATS_TARGET_VCPU == (int)KS_TARGET_VCPU, "target kinds agree");
+/* The handles the API gives out know what they are (ks_magic.h). */
+#define CHECK_PUBLISHER(p)	KS_CHECK_HANDLE(p, KS_MAGIC_PUBLISHER, "publisher")
+#define CHECK_VM(v)		KS_CHECK_HANDLE(v, KS_MAGIC_VM, "VM")
 
 struct kvmstats_vm {
+	unsigned magic;				/* KS_MAGIC_VM until removed */
+	struct kvmstats_publisher *pub;		/* whose VM it is */
 	struct ks_engine_vm *evm;
 	char *name;				/* of every generation */
 	struct kvmstats_vm *prev, *next;	/* in the publisher's list */
 };
 
 struct kvmstats_publisher {
+	unsigned magic;				/* KS_MAGIC_PUBLISHER until destroyed */
 	struct ks_engine *engine;
 	pthread_mutex_t lock;			/* the list of VMs */
 	struct kvmstats_vm *vms;
@@ -59,6 +63,7 @@ vm_unlink(struct kvmstats_publisher *pub, struct kvmstats_vm *vm)
 static void
 vm_free(struct kvmstats_vm *vm)
 {
+	vm->magic = 0;
 	free(vm->name);
 	free(vm);
 }
@@ -98,6 +103,7 @@ kvmstats_publisher_create(const struct kvmstats_publisher_opts *opts,
 	pub = calloc(1, sizeof(*pub));
 	if (pub == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
+	pub->magic = KS_MAGIC_PUBLISHER;
 	pthread_mutex_init(&pub->lock, NULL);
 	ks_engine_config_init(&cfg);
 	cfg.hz = o.hz;
@@ -177,12 +183,16 @@ kvmstats_publisher_add_vm(struct kvmstats_publisher *pub, const char *vm_name,
 			  const struct kvmstats_fd *fds, unsigned nr_fds,
 			  struct kvmstats_vm **out, struct kvmstats_error *err)
 {
-	struct kvmstats_vm *vm = calloc(1, sizeof(*vm));
+	struct kvmstats_vm *vm;
 	struct ks_vm_build b;
 	int ret;
 
+	CHECK_PUBLISHER(pub);
+	vm = calloc(1, sizeof(*vm));
 	if (vm == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
+	vm->magic = KS_MAGIC_VM;
+	vm->pub = pub;
 	ret = build(vm_name, fds, nr_fds, &b, err);
 	/* The name the first generation got, from @vm_name or the fds, names them all. */
 	if (ret == 0 && (vm->name = strdup(b.def.vm_name)) == NULL) {
@@ -210,6 +220,10 @@ kvmstats_publisher_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm 
 	struct ks_vm_build b;
 	int ret;
 
+	CHECK_PUBLISHER(pub);
+	CHECK_VM(vm);
+	if (vm->pub != pub)
+		ks_bad_handle(__func__, "VM of this publisher", vm);
 	/* Same name as the generation before, so the new segment replaces it. */
 	ret = build(vm->name, fds, nr_fds, &b, err);
 	if (ret < 0)
@@ -224,14 +238,19 @@ kvmstats_publisher_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm 
 const char *
 kvmstats_vm_segment(const struct kvmstats_vm *vm)
 {
+	CHECK_VM(vm);
 	return ks_engine_vm_file(vm->evm);
 }
 
 void
 kvmstats_publisher_remove_vm(struct kvmstats_publisher *pub, struct kvmstats_vm *vm)
 {
+	CHECK_PUBLISHER(pub);
 	if (vm == NULL)
 		return;
+	CHECK_VM(vm);
+	if (vm->pub != pub)
+		ks_bad_handle(__func__, "VM of this publisher", vm);
 	vm_unlink(pub, vm);
 	ks_engine_remove_vm(pub->engine, vm->evm);
 	vm_free(vm);
@@ -244,6 +263,7 @@ kvmstats_publisher_destroy(struct kvmstats_publisher **pubp)
 
 	if (pub == NULL)
 		return;
+	CHECK_PUBLISHER(pub);
 	/* The engine ends every VM still published; their handles go with it. */
 	ks_engine_destroy(&pub->engine);
 	while (pub->vms) {
@@ -253,6 +273,7 @@ kvmstats_publisher_destroy(struct kvmstats_publisher **pubp)
 		vm_free(vm);
 	}
 	pthread_mutex_destroy(&pub->lock);
+	pub->magic = 0;
 	free(pub);
 	*pubp = NULL;
 }

@@ -508,15 +508,11 @@ publish(struct ks_attach *a, struct ref_set *s, struct kvmstats_error *err)
 static void __attribute__((format(printf, 2, 3)))
 warnf(const struct ks_attach *a, const char *fmt, ...)
 {
-	char msg[600];
 	va_list ap;
 
-	if (a->warn == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ks_vlogf(a->warn, fmt, ap);
 	va_end(ap);
-	a->warn(msg);
 }
 
 /*

@@ -17,9 +17,11 @@
 
 #include "kvmstats/reader.h"
 #include "ks_abi.h"
+#include "ks_magic.h"
 #include "ks_sigbus.h"
 
-#define KS_SEGMENT_MAGIC	0x4b535347u	/* catches use after detach */
+/* Every public function that takes a segment checks it first (ks_magic.h). */
+#define CHECK_SEGMENT(seg)	KS_CHECK_HANDLE(seg, KS_MAGIC_SEGMENT, "segment")
 
 /* Where a target's samples are, in the mapping. */
 struct ks_ring {
@@ -31,7 +33,7 @@ struct ks_ring {
 };
 
 struct kvmstats_segment {
-	unsigned magic;
+	unsigned magic;			/* KS_MAGIC_SEGMENT while attached */
 	int fd;				/* O_RDONLY: for the liveness lock (ks_liveness.h) */
 	dev_t dev;			/* the file, to tell whether its name moved on */
 	ino_t ino;

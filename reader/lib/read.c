@@ -87,19 +87,13 @@ read_newest(const struct kvmstats_segment *seg, const struct ks_ring *r, uint32_
 	return failed(seg, -EAGAIN);
 }
 
-static bool
-seg_ok(const struct kvmstats_segment *seg)
-{
-	return seg != NULL && seg->magic == KS_SEGMENT_MAGIC;
-}
-
 /* A handle is used only if its info really is one of its target's stats. */
 static const struct ks_ring *
 handle_ring(const struct kvmstats_segment *seg, const struct kvmstats_stat_handle *h)
 {
 	const struct ks_ring *r;
 
-	if (!seg_ok(seg) || h == NULL || h->target >= seg->nr_targets)
+	if (h == NULL || h->target >= seg->nr_targets)
 		return NULL;
 	r = &seg->rings[h->target];
 	if (h->info < seg->stats + r->stats_first ||
@@ -112,9 +106,11 @@ int
 kvmstats_read_values(const struct kvmstats_segment *seg, const struct kvmstats_stat_handle *h,
 		     uint64_t *values, size_t n, struct kvmstats_sample *sample)
 {
-	const struct ks_ring *r = handle_ring(seg, h);
+	const struct ks_ring *r;
 	struct kvmstats_sample local;
 
+	CHECK_SEGMENT(seg);
+	r = handle_ring(seg, h);
 	if (r == NULL || values == NULL || n < h->info->size)
 		return -EINVAL;
 	return read_newest(seg, r, h->info->value_index, h->info->size, values,
@@ -125,9 +121,11 @@ int
 kvmstats_read_scalar(const struct kvmstats_segment *seg, const struct kvmstats_stat_handle *h,
 		     uint64_t *value, struct kvmstats_sample *sample)
 {
-	const struct ks_ring *r = handle_ring(seg, h);
+	const struct ks_ring *r;
 	struct kvmstats_sample local;
 
+	CHECK_SEGMENT(seg);
+	r = handle_ring(seg, h);
 	/* A histogram is not a scalar: read its buckets with read_values. */
 	if (r == NULL || value == NULL || h->info->size != 1)
 		return -EINVAL;
@@ -142,7 +140,8 @@ kvmstats_read_record(const struct kvmstats_segment *seg, unsigned target, uint64
 	struct kvmstats_sample local;
 	const struct ks_ring *r;
 
-	if (!seg_ok(seg) || target >= seg->nr_targets || values == NULL)
+	CHECK_SEGMENT(seg);
+	if (target >= seg->nr_targets || values == NULL)
 		return -EINVAL;
 	r = &seg->rings[target];
 	if (n < r->words)
@@ -153,6 +152,7 @@ kvmstats_read_record(const struct kvmstats_segment *seg, unsigned target, uint64
 size_t
 kvmstats_cut_words(const struct kvmstats_segment *seg)
 {
+	CHECK_SEGMENT(seg);
 	return seg->cut_words;
 }
 
@@ -176,7 +176,8 @@ int
 kvmstats_read_cut(const struct kvmstats_segment *seg, uint64_t *values, size_t n,
 		  struct kvmstats_sample *samples)
 {
-	if (!seg_ok(seg) || values == NULL || n < seg->cut_words)
+	CHECK_SEGMENT(seg);
+	if (values == NULL || n < seg->cut_words)
 		return -EINVAL;
 	for (uint32_t tries = 0; tries < KVMSTATS_READ_RETRIES; tries++) {
 		uint64_t sweep = ks_header_sweep(seg->hdr);
@@ -203,9 +204,10 @@ kvmstats_read_history(const struct kvmstats_segment *seg, unsigned target, unsig
 	unsigned want, k;
 	int rc;
 
+	CHECK_SEGMENT(seg);
 	if (got != NULL)
 		*got = 0;
-	if (!seg_ok(seg) || target >= seg->nr_targets || values == NULL || got == NULL)
+	if (target >= seg->nr_targets || values == NULL || got == NULL)
 		return -EINVAL;
 	r = &seg->rings[target];
 	/* More than ring_depth sweeps are never in the ring at once. */
@@ -234,9 +236,11 @@ kvmstats_read_history(const struct kvmstats_segment *seg, unsigned target, unsig
 void
 kvmstats_status(const struct kvmstats_segment *seg, struct kvmstats_status *st)
 {
-	const struct ks_shm_header *h = seg->hdr;
+	const struct ks_shm_header *h;
 	uint32_t state;
 
+	CHECK_SEGMENT(seg);
+	h = seg->hdr;
 	/*
 	 * Acquire: pairs with the release store in ks_segment_set_state(),
 	 * so ENDED is seen only with the final sweeps before it.

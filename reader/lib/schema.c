@@ -163,24 +163,28 @@ ks_reader_free_schema(struct kvmstats_segment *seg)
 const struct kvmstats_segment_info *
 kvmstats_info(const struct kvmstats_segment *seg)
 {
+	CHECK_SEGMENT(seg);
 	return &seg->info;
 }
 
 unsigned
 kvmstats_nr_providers(const struct kvmstats_segment *seg)
 {
+	CHECK_SEGMENT(seg);
 	return seg->nr_providers;
 }
 
 const struct kvmstats_provider_info *
 kvmstats_provider(const struct kvmstats_segment *seg, unsigned i)
 {
+	CHECK_SEGMENT(seg);
 	return i < seg->nr_providers ? &seg->providers[i] : NULL;
 }
 
 int
 kvmstats_provider_lookup(const struct kvmstats_segment *seg, const char *name)
 {
+	CHECK_SEGMENT(seg);
 	if (name == NULL)
 		return -ENOENT;
 	for (uint32_t p = 0; p < seg->nr_providers; p++)
@@ -192,12 +196,14 @@ kvmstats_provider_lookup(const struct kvmstats_segment *seg, const char *name)
 unsigned
 kvmstats_nr_targets(const struct kvmstats_segment *seg)
 {
+	CHECK_SEGMENT(seg);
 	return seg->nr_targets;
 }
 
 const struct kvmstats_target_info *
 kvmstats_target(const struct kvmstats_segment *seg, unsigned i)
 {
+	CHECK_SEGMENT(seg);
 	return i < seg->nr_targets ? &seg->targets[i] : NULL;
 }
 
@@ -227,6 +233,7 @@ kvmstats_target_lookup(const struct kvmstats_segment *seg, enum kvmstats_target_
 	uint32_t index;
 	bool by_index;
 
+	CHECK_SEGMENT(seg);
 	if (what == NULL)
 		return -ENOENT;
 	by_index = kind == KVMSTATS_TARGET_VCPU && parse_index(what, &index);
@@ -247,6 +254,7 @@ kvmstats_target_lookup(const struct kvmstats_segment *seg, enum kvmstats_target_
 const struct kvmstats_stat_info *
 kvmstats_target_stat(const struct kvmstats_segment *seg, unsigned t, unsigned j)
 {
+	CHECK_SEGMENT(seg);
 	if (t >= seg->nr_targets || j >= seg->rings[t].stats_count)
 		return NULL;
 	return &seg->stats[seg->rings[t].stats_first + j];
@@ -259,6 +267,7 @@ kvmstats_stat_lookup(const struct kvmstats_segment *seg, unsigned target,
 {
 	const struct ks_ring *r;
 
+	CHECK_SEGMENT(seg);
 	if (target >= seg->nr_targets || name == NULL)
 		return -ENOENT;
 	r = &seg->rings[target];

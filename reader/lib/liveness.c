@@ -24,7 +24,8 @@ kvmstats_liveness(const struct kvmstats_segment *seg, struct kvmstats_liveness *
 	struct kvmstats_status st;
 	uint64_t now, since;
 
-	if (seg == NULL || seg->magic != KS_SEGMENT_MAGIC || lv == NULL)
+	CHECK_SEGMENT(seg);
+	if (lv == NULL)
 		return -EINVAL;
 	in = &seg->info;
 	kvmstats_status(seg, &st);
@@ -69,8 +70,9 @@ kvmstats_follow(struct kvmstats_segment **segp, struct kvmstats_error *err)
 	char path[4096];
 	int rc;
 
-	if (segp == NULL || *segp == NULL || (*segp)->magic != KS_SEGMENT_MAGIC)
-		return ks_err(err, -EINVAL, "follow: not an attached segment");
+	if (segp == NULL)
+		return ks_err(err, -EINVAL, "follow: no segment");
+	CHECK_SEGMENT(*segp);
 	seg = *segp;
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", seg->dir, seg->file) >= sizeof(path))
 		return ks_err(err, -ENAMETOOLONG, "follow: path too long");

@@ -5,15 +5,22 @@
 #include "ks_log.h"
 
 void
-ks_logf(ks_log_fn log, const char *fmt, ...)
+ks_vlogf(ks_log_fn log, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
 
 	if (log == NULL)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	log(line);
+}
+
+void
+ks_logf(ks_log_fn log, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ks_vlogf(log, fmt, ap);
+	va_end(ap);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * intake.c - the intake socket (intake.h; the protocol is docs/INTAKE.md).
+ * intake_server.c - the intake socket's server (intake.h; the protocol is
+ * docs/INTAKE.md).
  *
- * Server: one thread polls the listening socket, every connection and an
+ * One thread polls the listening socket, every connection and an
  * eventfd that ks_intake_stop() writes.  All state (connections, their
  * VMs and fds) belongs to that thread alone, so nothing here takes a lock;
  * the engine has its own.  Every peer is untrusted: each message is
@@ -113,15 +114,11 @@ static void ilog(const struct ks_intake *in, const char *fmt, ...)
 static void
 ilog(const struct ks_intake *in, const char *fmt, ...)
 {
-	char line[768];
 	va_list ap;
 
-	if (in->log == NULL)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	ks_vlogf(in->log, fmt, ap);
 	va_end(ap);
-	in->log(line);
 }
 
 /* The count of refusals not logged one by one, once their window is over. */
@@ -146,7 +143,6 @@ static void refused(struct ks_intake *in, const char *fmt, ...)
 static void
 refused(struct ks_intake *in, const char *fmt, ...)
 {
-	char line[768];
 	va_list ap;
 
 	refusals_flush(in, ks_mono_ns());
@@ -156,9 +152,8 @@ refused(struct ks_intake *in, const char *fmt, ...)
 	}
 	in->refused.logged++;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	ks_vlogf(in->log, fmt, ap);
 	va_end(ap);
-	ilog(in, "%s", line);
 }
 
 static void
@@ -950,20 +945,6 @@ intake_thread(void *arg)
 
 /* ---- start and stop ------------------------------------------------------- */
 
-static int
-fill_addr(struct sockaddr_un *sa, const char *path, struct kvmstats_error *err)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (path == NULL || path[0] == '\0')
-		return ks_err(err, -EINVAL, "intake: no socket path");
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return ks_err(err, -ENAMETOOLONG, "intake: socket path %s is longer than %zu "
-			      "bytes", path, sizeof(sa->sun_path) - 1);
-	memcpy(sa->sun_path, path, strlen(path) + 1);
-	return 0;
-}
-
 /*
  * Remove a leftover socket file of a previous run, but never another kind
  * of file, and never the socket of a daemon that still listens on it.
@@ -1001,7 +982,7 @@ open_listener(struct ks_intake *in, mode_t mode, struct kvmstats_error *err)
 {
 	struct sockaddr_un sa;
 	struct stat st;
-	int ret = fill_addr(&sa, in->path, err);
+	int ret = ks_intake_addr(&sa, in->path, err);
 
 	if (ret < 0)
 		return ret;
@@ -1128,164 +1109,4 @@ ks_intake_stop(struct ks_intake **ip)
 	pthread_join(in->thread, NULL);
 	intake_free(in);
 	*ip = NULL;
-}
-
-/* ---- client side ------------------------------------------------------------ */
-
-int
-ks_intake_connect(const char *path, struct kvmstats_error *err)
-{
-	struct sockaddr_un sa;
-	int s, ret = fill_addr(&sa, path, err);
-
-	if (ret < 0)
-		return ret;
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return ks_err(err, -errno, "intake: socket: %s", strerror(errno));
-	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		return s;
-	ret = -errno;
-	close(s);
-	if (ret == -ENOENT || ret == -ECONNREFUSED)
-		return ks_err(err, ret, "intake: no kvmstatsd listening at %s (%s): start it "
-			      "with --listen %s", path, strerror(-ret), path);
-	if (ret == -EACCES)
-		return ks_err(err, ret, "intake: %s: permission denied: the socket's mode or "
-			      "directory does not let this user in", path);
-	return ks_err(err, ret, "intake: connect %s: %s", path, strerror(-ret));
-}
-
-/*
- * Wait for the reply (@wait false: only one already queued).  A daemon that
- * refused us may have closed with our message unread, which queues
- * ECONNRESET ahead of its reply: read once more.  *@got: a reply was read.
- */
-static int
-recv_reply(int sock, bool wait, bool *got, struct kvmstats_error *err)
-{
-	int flags = MSG_TRUNC | (wait ? 0 : MSG_DONTWAIT);
-	struct ks_intake_reply r;
-	int resets = 0;
-	ssize_t n;
-
-	*got = false;
-	for (;;) {
-		n = recv(sock, &r, sizeof(r), flags);
-		if (n >= 0)
-			break;
-		if (errno == EINTR || (errno == ECONNRESET && resets++ == 0))
-			continue;
-		return ks_err(err, -errno, "intake: no reply from kvmstatsd: %s",
-			      strerror(errno));
-	}
-	if (n == 0)
-		return ks_err(err, -ECONNRESET, "intake: kvmstatsd closed the connection "
-			      "without a reply");
-	*got = true;
-	if (n != (ssize_t)sizeof(r) || r.magic != KS_INTAKE_MAGIC || r.status > 0)
-		return ks_err(err, -EPROTO, "intake: malformed reply from kvmstatsd (%zd bytes)",
-			      n);
-	if (r.status == 0)
-		return 0;
-	r.msg[sizeof(r.msg) - 1] = '\0';
-	return ks_err(err, r.status, "%s", r.msg);
-}
-
-static int
-send_msg(int sock, const struct ks_intake_msg *m, int fd, struct kvmstats_error *err)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cbuf;
-	struct iovec iov = { .iov_base = (void *)m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	bool got;
-	ssize_t n;
-	int e, ret;
-
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof(*m))
-		return recv_reply(sock, true, &got, err);
-	if (n >= 0)
-		return ks_err(err, -EIO, "intake: short send (%zd bytes)", n);
-	e = errno;
-	/* Refused, then closed: the daemon's reason may be waiting for us. */
-	if (e == EPIPE || e == ECONNRESET) {
-		ret = recv_reply(sock, false, &got, err);
-		if (got)
-			return ret < 0 ? ret : ks_err(err, -e, "intake: kvmstatsd closed the "
-						      "connection");
-	}
-	return ks_err(err, -e, "intake: send: %s", strerror(e));
-}
-
-static int
-fill_msg(struct ks_intake_msg *m, const char *vm, const char *label,
-	 struct kvmstats_error *err)
-{
-	memset(m, 0, sizeof(*m));
-	m->magic = KS_INTAKE_MAGIC;
-	m->version = KS_INTAKE_VERSION;
-	if (vm == NULL || vm[0] == '\0')
-		return ks_err(err, -EINVAL, "intake: no VM name");
-	if (strlen(vm) >= sizeof(m->vm))
-		return ks_err(err, -ENAMETOOLONG, "intake: VM name \"%s\" is longer than %zu "
-			      "bytes", vm, sizeof(m->vm) - 1);
-	if (label && strlen(label) >= sizeof(m->label))
-		return ks_err(err, -ENAMETOOLONG, "intake: label \"%s\" is longer than %zu "
-			      "bytes", label, sizeof(m->label) - 1);
-	memcpy(m->vm, vm, strlen(vm));
-	if (label)
-		memcpy(m->label, label, strlen(label));
-	return 0;
-}
-
-int
-ks_intake_send_fd(int sock, const char *vm, enum ks_target_kind kind,
-		  uint32_t vcpu_index, const char *label, int fd,
-		  struct kvmstats_error *err)
-{
-	struct ks_intake_msg m;
-	int ret = fill_msg(&m, vm, label, err);
-
-	if (ret < 0)
-		return ret;
-	if (fd < 0)
-		return ks_err(err, -EBADF, "intake: no fd to send");
-	m.op = KS_INTAKE_OP_FD;
-	m.kind = kind;
-	m.vcpu_index = kind == KS_TARGET_VM ? KS_VCPU_INDEX_NONE : vcpu_index;
-	return send_msg(sock, &m, fd, err);
-}
-
-int
-ks_intake_send_op(int sock, const char *vm, enum ks_intake_op op,
-		  struct kvmstats_error *err)
-{
-	struct ks_intake_msg m;
-	int ret = fill_msg(&m, vm, NULL, err);
-
-	if (ret < 0)
-		return ret;
-	if (op != KS_INTAKE_OP_PUBLISH && op != KS_INTAKE_OP_END)
-		return ks_err(err, -EINVAL, "intake: op %d: use ks_intake_send_fd() for fds",
-			      (int)op);
-	m.op = (uint16_t)op;
-	return send_msg(sock, &m, -1, err);
 }

@@ -234,7 +234,7 @@ attach_file(const char *dir, const char *file, uid_t owner,
 
 	if (seg == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
-	seg->magic = KS_SEGMENT_MAGIC;
+	seg->magic = KS_MAGIC_SEGMENT;
 	seg->fd = -1;
 	atomic_init(&seg->faulted, false);
 	seg->owner_opt = owner;
@@ -292,6 +292,7 @@ kvmstats_detach(struct kvmstats_segment **segp)
 	if (segp == NULL || *segp == NULL)
 		return;
 	seg = *segp;
+	CHECK_SEGMENT(seg);	/* detached twice, or never attached */
 	*segp = NULL;
 	ks_bus_unguard(&seg->guard);
 	if (seg->map != NULL)
@@ -312,8 +313,9 @@ kvmstats_reattach(struct kvmstats_segment **segp, struct kvmstats_error *err)
 	struct kvmstats_segment *old, *seg = NULL;
 	int rc;
 
-	if (segp == NULL || *segp == NULL || (*segp)->magic != KS_SEGMENT_MAGIC)
-		return ks_err(err, -EINVAL, "reattach: not an attached segment");
+	if (segp == NULL)
+		return ks_err(err, -EINVAL, "reattach: no segment");
+	CHECK_SEGMENT(*segp);
 	old = *segp;
 	rc = attach_file(old->dir, old->file, old->owner_opt, &seg, err);
 	if (rc < 0)
