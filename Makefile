@@ -96,7 +96,7 @@ TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 PRELOAD		:= $(if $(PRELOAD_SRC),$(BUILD)/libkvmstats-preload.so)
 
 .PHONY: all deps run test unit-tests check check-asan check-tsan check-valgrind \
-	check-clang check-cli torture bench bench-quick clean
+	check-clang check-cli check-api abi-baseline torture bench bench-quick clean
 .DEFAULT_GOAL := all
 
 all: $(LIB_READER) $(LIB_PUB) $(SO_READER) $(SO_PUB) $(KVMSTATSD) $(KVMSTATS) $(PRELOAD)
@@ -134,14 +134,22 @@ $(LIB_CLI): $(call obj,$(filter-out reader/cli/main.c,$(CLI_SRC)))
 	@rm -f $@
 	$(call say,AR,$@)ar rcs $@ $^
 
-$(SO_READER): $(call obj,$(SHM_SRC) $(READER_SRC))
-	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libkvmstats.so.$(SO_MAJOR) -o $@ $^ $(ALL_LDFLAGS)
+# The shared libraries export their public API only (the version scripts;
+# tests/check-exports.sh checks it); each carries its own hidden copy of
+# the shm/ helpers, so neither needs the other's internals.
+SO_LDFLAGS = -shared -Wl,--no-undefined -Wl,-z,relro -Wl,-z,now
+
+$(SO_READER): $(call obj,$(SHM_SRC) $(READER_SRC)) reader/lib/libkvmstats.map
+	$(call say,LD,$@)$(CC) $(SO_LDFLAGS) -Wl,-soname,libkvmstats.so.$(SO_MAJOR) \
+		-Wl,--version-script=reader/lib/libkvmstats.map -o $@ \
+		$(call obj,$(SHM_SRC) $(READER_SRC)) $(ALL_LDFLAGS)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats.so.$(SO_MAJOR)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats.so
 
-$(SO_PUB): $(call obj,$(PUB_SRC)) $(SO_READER)
-	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libkvmstats-publisher.so.$(SO_MAJOR) -o $@ \
-		$(call obj,$(PUB_SRC)) -L$(BUILD) -lkvmstats $(URCU_LIBS) $(ALL_LDFLAGS)
+$(SO_PUB): $(call obj,$(SHM_SRC) $(PUB_SRC)) publisher/libkvmstats-publisher.map
+	$(call say,LD,$@)$(CC) $(SO_LDFLAGS) -Wl,-soname,libkvmstats-publisher.so.$(SO_MAJOR) \
+		-Wl,--version-script=publisher/libkvmstats-publisher.map -o $@ \
+		$(call obj,$(SHM_SRC) $(PUB_SRC)) $(URCU_LIBS) $(ALL_LDFLAGS)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so.$(SO_MAJOR)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so
 
@@ -213,18 +221,32 @@ check-tsan:
 check-valgrind: all $(TESTS) $(TEST_TOOLS)
 	@sh tests/run-unit.sh $(BUILD) valgrind
 
+# The libraries' public face: exactly the declared symbols, the ABI of the
+# checked-in baseline, headers that compile alone in C99, C11 and C++.
+check-api: all
+	@sh tests/check-exports.sh $(BUILD)
+	@sh tests/check-abi.sh $(BUILD)
+	@sh tests/check-headers.sh gcc g++
+	@sh tests/check-headers.sh clang clang++
+
+# After an intended ABI change: the new baseline, to commit with it.
+abi-baseline: all
+	@sh tests/check-abi.sh $(BUILD) update
+
 test: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
 	@$(MAKE) --no-print-directory unit-tests
+	@$(MAKE) --no-print-directory check-api
 	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory check-valgrind
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory test-kvm
-	@# Each line above stops make on a failure: reaching here means all seven passed.
-	@echo "make test: gcc, clang, ASan+UBSan, TSan, valgrind, fuzz smoke and real-kernel suites"
-	@echo "suites: 7 passed, 0 failed"
+	@# Each line above stops make on a failure: reaching here means all eight passed.
+	@echo "make test: gcc, API and ABI, clang, ASan+UBSan, TSan, valgrind, fuzz smoke and"
+	@echo "           real-kernel suites"
+	@echo "suites: 8 passed, 0 failed"
 
 # Real-kernel tests (tests/test_real_*) against the KVM of a stock Debian
 # kernel booted under QEMU TCG (nested AMD SVM): works with or without a

@@ -28,8 +28,9 @@ done
 
 if [ $# -eq 0 ]; then
 	# gdb: the CLI test that truncates a segment between attach and read.
-	set -- make gcc clang libc6-dev linux-libc-dev pkg-config liburcu-dev libcmocka-dev \
-		valgrind libclang-rt-14-dev gdb
+	# g++: public headers compile as C++.  abigail-tools: the ABI baseline.
+	set -- make gcc g++ clang libc6-dev linux-libc-dev pkg-config liburcu-dev \
+		libcmocka-dev valgrind libclang-rt-14-dev gdb abigail-tools
 fi
 
 missing=""
