@@ -236,11 +236,16 @@ test_embed_bad_input(void **state)
 	fds[2].kind = (enum kvmstats_target_kind)7;
 	expect_add_error(f, fds, 3, -EINVAL, "kind 7");
 
-	/* A pipe is no stats fd: the parse says which fd and why. */
+	/* A pipe is no stats fd: the error says which fd and what it is. */
 	assert_int_equal(pipe2(pipefd, O_CLOEXEC | O_NONBLOCK), 0);
 	stats_set(f, 2, fds);
 	fds[1].fd = pipefd[0];
-	expect_add_error(f, fds, 3, 0, "vCPU 0");
+	expect_add_error(f, fds, 3, -EBADMSG, "vCPU 0 stats fd");
+	expect_add_error(f, fds, 3, -EBADMSG, "is a pipe");
+	/* The first fd, too (nothing parsed before it). */
+	stats_set(f, 2, fds);
+	fds[0].fd = pipefd[0];
+	expect_add_error(f, fds, 3, -EBADMSG, "is a pipe");
 	close(pipefd[0]);
 	close(pipefd[1]);
 

@@ -104,7 +104,7 @@ build_target(struct ks_vm_build *out, const char *vm_name,
 	     const struct ks_fd_target *ft, uint32_t i, bool *reported,
 	     ks_log_fn warn, struct kvmstats_error *err)
 {
-	struct ks_statsfd_schema s;
+	struct ks_statsfd_schema s = { 0 };	/* cleared on every error path, parsed or not */
 	char what[160];
 	int ret;
 
