@@ -8,9 +8,13 @@
 #   make torture    the long torture run
 #   make repeat     the multi-process and real-kernel suites, REPEAT times
 #   make repeat-kvm the real-kernel suite in its QEMU guest, REPEAT times
+#   make install    programs, libraries, headers, pkg-config, man pages, units
+#                   (PREFIX=/usr/local, DESTDIR, BINDIR, LIBDIR, ...); uninstall
+#   make deb        Debian packages into $(BUILD)/deb, checked with lintian
+#   make man        the man pages, into $(BUILD)/man
 #
 # Variables: CC (gcc or clang), BUILD (output dir), SAN (address,undefined |
-# thread), CFLAGS/LDFLAGS (added to ours).
+# thread), CPPFLAGS/CFLAGS/LDFLAGS (added to ours).
 
 CC	?= cc
 BUILD	?= build
@@ -30,7 +34,7 @@ ifneq ($(SAN),)
 KS_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 KS_LDFLAGS += -fsanitize=$(SAN)
 endif
-ALL_CFLAGS  = $(KS_CFLAGS) $(LAYER_INC) $(CFLAGS)
+ALL_CFLAGS  = $(KS_CFLAGS) $(LAYER_INC) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(KS_LDFLAGS) $(LDFLAGS)
 
 URCU_LIBS	:= -lurcu-qsbr -lurcu-common
@@ -96,7 +100,8 @@ TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 PRELOAD		:= $(if $(PRELOAD_SRC),$(BUILD)/libkvmstats-preload.so)
 
 .PHONY: all deps run test unit-tests check check-asan check-tsan check-valgrind \
-	check-clang check-cli check-api abi-baseline torture bench bench-quick clean
+	check-clang check-cli check-api check-dist check-deb deb abi-baseline torture bench \
+	bench-quick clean
 .DEFAULT_GOAL := all
 
 all: $(LIB_READER) $(LIB_PUB) $(SO_READER) $(SO_PUB) $(KVMSTATSD) $(KVMSTATS) $(PRELOAD)
@@ -233,20 +238,35 @@ check-api: all
 abi-baseline: all
 	@sh tests/check-abi.sh $(BUILD) update
 
+# What a distribution installs: man pages, make install/uninstall, the unit,
+# pkg-config, programs built outside the tree (tests/check-dist.sh).
+check-dist: all man
+	@sh tests/check-dist.sh $(BUILD)
+
+# The Debian packages (tools/debian/), then, where we are root, installed,
+# used and purged again (tests/check-deb.sh).
+deb: deps
+	@sh tools/make-deb.sh $(BUILD) $(VERSION)
+
+check-deb: deb
+	@sh tests/check-deb.sh $(BUILD) $(VERSION)
+
 test: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
 	@$(MAKE) --no-print-directory unit-tests
 	@$(MAKE) --no-print-directory check-api
+	@$(MAKE) --no-print-directory check-dist
 	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory check-valgrind
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory check-deb
 	@$(MAKE) --no-print-directory test-kvm
-	@# Each line above stops make on a failure: reaching here means all eight passed.
-	@echo "make test: gcc, API and ABI, clang, ASan+UBSan, TSan, valgrind, fuzz smoke and"
-	@echo "           real-kernel suites"
-	@echo "suites: 8 passed, 0 failed"
+	@# Each line above stops make on a failure: reaching here means all ten passed.
+	@echo "make test: gcc, API and ABI, install, clang, ASan+UBSan, TSan, valgrind, fuzz smoke,"
+	@echo "           Debian packages$(if $(filter 0,$(shell id -u)),, (skipped: not root)) and real-kernel suites"
+	@echo "suites: 10 passed, 0 failed"
 
 # Real-kernel tests (tests/test_real_*) against the KVM of a stock Debian
 # kernel booted under QEMU TCG (nested AMD SVM): works with or without a
@@ -311,6 +331,98 @@ bench: all
 # The same measurements, fewer samples: under a minute.
 bench-quick: all $(BENCHES)
 	@BENCH_QUICK=1 sh bench/run.sh $(BUILD)
+
+# ---- installing: make install / make uninstall --------------------------
+# The usual variables, DESTDIR for staging.  Under /usr the libraries go to
+# the multiarch directory (lib/x86_64-linux-gnu), as Debian has them.
+PREFIX		?= /usr/local
+MULTIARCH	:= $(shell $(CC) -print-multiarch 2>/dev/null)
+ifeq ($(PREFIX)$(if $(MULTIARCH),,-),/usr)
+LIBDIR		?= $(PREFIX)/lib/$(MULTIARCH)
+else
+LIBDIR		?= $(PREFIX)/lib
+endif
+BINDIR		?= $(PREFIX)/bin
+SBINDIR		?= $(PREFIX)/sbin
+INCLUDEDIR	?= $(PREFIX)/include
+DATADIR		?= $(PREFIX)/share
+MANDIR		?= $(DATADIR)/man
+DOCDIR		?= $(DATADIR)/doc/kvmstats
+PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+PRELOADDIR	?= $(LIBDIR)/kvmstats
+SYSCONFDIR	?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+# Under /usr, where this systemd wants them (Debian 12: units in /lib).
+systemd_dir = $(or $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=$(1) systemd \
+		2>/dev/null)),$(PREFIX)/lib/$(2))
+UNITDIR		?= $(call systemd_dir,systemdsystemunitdir,systemd/system)
+SYSUSERSDIR	?= $(call systemd_dir,sysusersdir,sysusers.d)
+TMPFILESDIR	?= $(call systemd_dir,tmpfilesdir,tmpfiles.d)
+
+# The pages' date: the last commit's (or SOURCE_DATE_EPOCH's), so a build is reproducible.
+MAN_DATE	:= $(shell date -u -d @$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} +%F)
+MAN_SRC		:= $(wildcard docs/man/*.in)
+MANPAGES	:= $(patsubst docs/man/%.in,$(BUILD)/man/%,$(MAN_SRC))
+PUBLIC_HEADERS	:= $(wildcard include/kvmstats/*.h)
+DOCS		:= README.md docs/ABI.md docs/INTAKE.md docs/PRELOAD.md
+
+# Fill in what only the installation knows.
+subst = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@DATE@|$(MAN_DATE)|g' \
+	-e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@PRELOADDIR@|$(PRELOADDIR)|g'
+
+man: $(MANPAGES)
+$(BUILD)/man/%: docs/man/%.in Makefile
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)$(subst) $< >$@
+
+.PHONY: man install uninstall
+install: all man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(PRELOADDIR) $(DESTDIR)$(INCLUDEDIR)/kvmstats $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(KVMSTATS) $(DESTDIR)$(BINDIR)/kvmstats
+	install -m 0755 $(KVMSTATSD) $(DESTDIR)$(SBINDIR)/kvmstatsd
+	install -m 0644 $(SO_READER) $(SO_PUB) $(LIB_READER) $(LIB_PUB) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SO_READER)) $(DESTDIR)$(LIBDIR)/libkvmstats.so.$(SO_MAJOR)
+	ln -sf libkvmstats.so.$(SO_MAJOR) $(DESTDIR)$(LIBDIR)/libkvmstats.so
+	ln -sf $(notdir $(SO_PUB)) $(DESTDIR)$(LIBDIR)/libkvmstats-publisher.so.$(SO_MAJOR)
+	ln -sf libkvmstats-publisher.so.$(SO_MAJOR) $(DESTDIR)$(LIBDIR)/libkvmstats-publisher.so
+	install -m 0644 $(PRELOAD) $(DESTDIR)$(PRELOADDIR)/
+	install -m 0644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/kvmstats/
+	$(subst) reader/lib/kvmstats.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/kvmstats.pc
+	$(subst) publisher/kvmstats-publisher.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/kvmstats-publisher.pc
+	install -m 0644 $(BUILD)/man/kvmstats.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BUILD)/man/libkvmstats.3 $(BUILD)/man/libkvmstats-publisher.3 \
+		$(DESTDIR)$(MANDIR)/man3/
+	install -m 0644 $(BUILD)/man/kvmstatsd.8 $(BUILD)/man/kvmstats-preload.8 \
+		$(DESTDIR)$(MANDIR)/man8/
+	$(subst) publisher/daemon/kvmstatsd.service.in >$(DESTDIR)$(UNITDIR)/kvmstatsd.service
+	install -m 0644 publisher/daemon/kvmstats.sysusers $(DESTDIR)$(SYSUSERSDIR)/kvmstats.conf
+	install -m 0644 publisher/daemon/kvmstats.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kvmstats.conf
+	install -m 0644 publisher/daemon/kvmstatsd.default $(DESTDIR)$(SYSCONFDIR)/default/kvmstatsd
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+
+# Exactly what install put there (a changed configuration file too: it came from us).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/kvmstats $(DESTDIR)$(SBINDIR)/kvmstatsd
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(notdir $(SO_READER) $(SO_PUB) $(LIB_READER) \
+		$(LIB_PUB)) libkvmstats.so.$(SO_MAJOR) libkvmstats.so \
+		libkvmstats-publisher.so.$(SO_MAJOR) libkvmstats-publisher.so)
+	rm -f $(DESTDIR)$(PRELOADDIR)/$(notdir $(PRELOAD))
+	-rmdir $(DESTDIR)$(PRELOADDIR)
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(PUBLIC_HEADERS:include/%=%))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/kvmstats
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/kvmstats.pc $(DESTDIR)$(PKGCONFIGDIR)/kvmstats-publisher.pc
+	rm -f $(DESTDIR)$(MANDIR)/man1/kvmstats.1 $(DESTDIR)$(MANDIR)/man3/libkvmstats.3 \
+		$(DESTDIR)$(MANDIR)/man3/libkvmstats-publisher.3 \
+		$(DESTDIR)$(MANDIR)/man8/kvmstatsd.8 $(DESTDIR)$(MANDIR)/man8/kvmstats-preload.8
+	rm -f $(DESTDIR)$(UNITDIR)/kvmstatsd.service $(DESTDIR)$(SYSUSERSDIR)/kvmstats.conf \
+		$(DESTDIR)$(TMPFILESDIR)/kvmstats.conf $(DESTDIR)$(SYSCONFDIR)/default/kvmstatsd
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
+	-rmdir $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build

@@ -29,8 +29,12 @@ done
 if [ $# -eq 0 ]; then
 	# gdb: the CLI test that truncates a segment between attach and read.
 	# g++: public headers compile as C++.  abigail-tools: the ABI baseline.
+	# mandoc, groff-base, man-db: man pages linted and found.  systemd:
+	# systemd-analyze verify.  debhelper, dpkg-dev, fakeroot, lintian: the
+	# Debian packages.
 	set -- make gcc g++ clang libc6-dev linux-libc-dev pkg-config liburcu-dev \
-		libcmocka-dev valgrind libclang-rt-14-dev gdb abigail-tools
+		libcmocka-dev valgrind libclang-rt-14-dev gdb abigail-tools mandoc groff-base \
+		man-db systemd debhelper dpkg-dev fakeroot lintian
 fi
 
 missing=""
