@@ -18,7 +18,7 @@ build=$1
 rounds=$2
 shift 2
 if [ $# -eq 0 ]; then
-	set -- test_daemon test_intake test_lifecycle test_engine test_embed test_noscall \
+	set -- test_daemon test_intake test_lifecycle test_engine test_embed test_noscall test_handles \
 		test_torture test_real_attach test_real_intake test_real_preload \
 		test_real_own_vm test_real_embed test_real_statsfd cli python
 fi

@@ -3,12 +3,12 @@
  * fuzz_intake_msg.c - libFuzzer harness: the intake socket's message handling.
  *
  * The intake's per-message code (framing, check_msg(), OP_FD, OP_PUBLISH,
- * OP_END) is static in publisher/sources/intake_server.c and only reached from its poll
- * thread, so this harness includes intake.c and drives conn_message() on
- * one end of a socketpair, as the thread does, with an engine that is
- * never started (publishing still makes and removes real segments, in a
- * private directory).  The harness defines every symbol of intake.c, so the
- * archive's intake.o is not linked.
+ * OP_END) is static in publisher/sources/intake_server.c and only reached
+ * from its poll thread, so this harness includes intake_server.c and drives
+ * conn_message() on one end of a socketpair, as the thread does, with an
+ * engine that is never started (publishing still makes and removes real
+ * segments, in a private directory).  The harness defines every symbol of
+ * intake_server.c, so the archive's intake_server.o is not linked.
  *
  * Input: up to MAX_MSGS records, each a control byte then the message:
  *   bits 0-1  fds attached: none, the x86 VM stats memfd, the vCPU one, or
@@ -17,7 +17,7 @@
  *   bit 3     write the right magic and version over the message, so the
  *             fuzzer spends its time past the framing checks.
  */
-#include "intake.c"
+#include "intake_server.c"
 
 #include <sys/mman.h>
 
