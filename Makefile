@@ -142,7 +142,14 @@ $(LIB_CLI): $(call obj,$(filter-out reader/cli/main.c,$(CLI_SRC)))
 # The shared libraries export their public API only (the version scripts;
 # tests/check-exports.sh checks it); each carries its own hidden copy of
 # the shm/ helpers, so neither needs the other's internals.
-SO_LDFLAGS = -shared -Wl,--no-undefined -Wl,-z,relro -Wl,-z,now
+# --no-undefined proves each library names every library it needs; it is
+# left out of sanitizer builds, where clang leaves the sanitizer runtime
+# to the executable and a shared object's __tsan_*/__asan_* references
+# are undefined by design.
+SO_LDFLAGS = -shared -Wl,-z,relro -Wl,-z,now
+ifeq ($(SAN),)
+SO_LDFLAGS += -Wl,--no-undefined
+endif
 
 $(SO_READER): $(call obj,$(SHM_SRC) $(READER_SRC)) reader/lib/libkvmstats.map
 	$(call say,LD,$@)$(CC) $(SO_LDFLAGS) -Wl,-soname,libkvmstats.so.$(SO_MAJOR) \
