@@ -44,6 +44,7 @@ CMOCKA_LIBS	:= -lcmocka
 SHM_SRC		:= $(wildcard shm/*.c)
 READER_SRC	:= $(wildcard reader/lib/*.c)
 CLI_SRC		:= $(wildcard reader/cli/*.c)
+EXPORTER_SRC	:= $(wildcard reader/exporter/*.c)
 PUB_SRC		:= $(wildcard publisher/core/*.c publisher/statsfd/*.c publisher/sources/*.c)
 VMS_SRC		:= $(wildcard publisher/vms/*.c)
 DAEMON_SRC	:= $(wildcard publisher/daemon/*.c)
@@ -57,23 +58,25 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 # Each layer sees its own headers and those of the layers below it, never
 # one above: an upward #include fails to compile.  From the bottom:
-#   shm (the ABI, shared by both sides) <- reader/lib <- reader/cli
+#   shm (the ABI, shared by both sides) <- reader/lib <- reader/cli, reader/exporter
 #   shm <- publisher/core <- publisher/statsfd <- publisher/sources <- publisher/preload
 #   shm <- publisher/vms;  publisher/daemon sees every publisher layer
 INC_SHM		:= -Iinclude -Ishm
 INC_READER	:= $(INC_SHM) -Ireader/lib
 INC_CLI		:= $(INC_SHM) -Ireader/cli
+INC_EXPORTER	:= $(INC_SHM) -Ireader/exporter
 INC_CORE	:= $(INC_SHM) -Ipublisher/core
 INC_STATSFD	:= $(INC_CORE) -Ipublisher/statsfd
 INC_SOURCES	:= $(INC_STATSFD) -Ipublisher/sources
 INC_PRELOAD	:= $(INC_SOURCES) -Ipublisher/preload
 INC_VMS		:= $(INC_SHM) -Ipublisher/vms
 INC_DAEMON	:= $(INC_SOURCES) -Ipublisher/vms -Ipublisher/daemon
-INC_TESTS	:= $(INC_SOURCES) -Ireader/lib -Ireader/cli -Ipublisher/vms -Ipublisher/daemon \
-		   -Itests/lib
+INC_TESTS	:= $(INC_SOURCES) -Ireader/lib -Ireader/cli -Ireader/exporter -Ipublisher/vms \
+		   -Ipublisher/daemon -Itests/lib
 $(BUILD)/obj/shm/%.o:			LAYER_INC = $(INC_SHM)
 $(BUILD)/obj/reader/lib/%.o:		LAYER_INC = $(INC_READER)
 $(BUILD)/obj/reader/cli/%.o:		LAYER_INC = $(INC_CLI)
+$(BUILD)/obj/reader/exporter/%.o:	LAYER_INC = $(INC_EXPORTER)
 $(BUILD)/obj/publisher/core/%.o:	LAYER_INC = $(INC_CORE)
 $(BUILD)/obj/publisher/statsfd/%.o:	LAYER_INC = $(INC_STATSFD)
 $(BUILD)/obj/publisher/sources/%.o:	LAYER_INC = $(INC_SOURCES)
@@ -90,10 +93,14 @@ LIB_PUB		:= $(BUILD)/libkvmstats-publisher.a
 LIB_VMS		:= $(BUILD)/internal/libkvmstats-vms.a
 # kvmstats(1) less its main(), for the tests of its formatting.
 LIB_CLI		:= $(BUILD)/internal/libkvmstats-cli.a
+# kvmstats-exporter less its main(), for the tests of its exposition.
+LIB_EXPORTER	:= $(BUILD)/internal/libkvmstats-exporter.a
+MHD_LIBS	:= -lmicrohttpd
 SO_READER	:= $(BUILD)/libkvmstats.so.$(SO_VERSION)
 SO_PUB		:= $(BUILD)/libkvmstats-publisher.so.$(SO_VERSION)
 KVMSTATSD	:= $(BUILD)/kvmstatsd
 KVMSTATS	:= $(BUILD)/kvmstats
+KVMSTATS_EXPORTER := $(BUILD)/kvmstats-exporter
 TESTS		:= $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES		:= $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 TEST_TOOLS	:= $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
@@ -104,7 +111,8 @@ PRELOAD		:= $(if $(PRELOAD_SRC),$(BUILD)/libkvmstats-preload.so)
 	bench-quick clean
 .DEFAULT_GOAL := all
 
-all: $(LIB_READER) $(LIB_PUB) $(SO_READER) $(SO_PUB) $(KVMSTATSD) $(KVMSTATS) $(PRELOAD)
+all: $(LIB_READER) $(LIB_PUB) $(SO_READER) $(SO_PUB) $(KVMSTATSD) $(KVMSTATS) \
+	$(KVMSTATS_EXPORTER) $(PRELOAD)
 
 # Quiet by default; V=1 shows every command.
 ifeq ($(V),1)
@@ -135,6 +143,11 @@ $(LIB_VMS): $(call obj,$(VMS_SRC))
 	$(call say,AR,$@)ar rcs $@ $^
 
 $(LIB_CLI): $(call obj,$(filter-out reader/cli/main.c,$(CLI_SRC)))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
+
+$(LIB_EXPORTER): $(call obj,$(filter-out reader/exporter/main.c,$(EXPORTER_SRC)))
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	$(call say,AR,$@)ar rcs $@ $^
@@ -171,11 +184,16 @@ $(KVMSTATSD): $(call obj,$(DAEMON_SRC)) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 $(KVMSTATS): $(call obj,$(CLI_SRC)) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(ALL_LDFLAGS) -lm
 
-$(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
+# A reader like the CLI: the reader library and libmicrohttpd, nothing else.
+$(KVMSTATS_EXPORTER): $(call obj,reader/exporter/main.c) $(LIB_EXPORTER) $(LIB_READER)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(MHD_LIBS) $(ALL_LDFLAGS) -lm
+
+$(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_EXPORTER) $(LIB_VMS) \
+		$(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_VMS) \
-		$(LIB_PUB) $(LIB_READER) \
-		$(CMOCKA_LIBS) $(URCU_LIBS) $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_EXPORTER) \
+		$(LIB_VMS) $(LIB_PUB) $(LIB_READER) \
+		$(CMOCKA_LIBS) $(URCU_LIBS) $(MHD_LIBS) $(ALL_LDFLAGS) -lm
 
 # The LD_PRELOAD shim carries its own copy of the publisher (a VMM needs no
 # other kvmstats library) and exports nothing but the functions it wraps.
@@ -375,7 +393,7 @@ DOCS		:= README.md docs/ABI.md docs/INTAKE.md docs/PRELOAD.md
 # Fill in what only the installation knows.
 subst = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@DATE@|$(MAN_DATE)|g' \
 	-e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
 	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@PRELOADDIR@|$(PRELOADDIR)|g'
 
 man: $(MANPAGES)
@@ -391,6 +409,7 @@ install: all man
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(KVMSTATS) $(DESTDIR)$(BINDIR)/kvmstats
+	install -m 0755 $(KVMSTATS_EXPORTER) $(DESTDIR)$(BINDIR)/kvmstats-exporter
 	install -m 0755 $(KVMSTATSD) $(DESTDIR)$(SBINDIR)/kvmstatsd
 	install -m 0644 $(SO_READER) $(SO_PUB) $(LIB_READER) $(LIB_PUB) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(SO_READER)) $(DESTDIR)$(LIBDIR)/libkvmstats.so.$(SO_MAJOR)
@@ -401,20 +420,25 @@ install: all man
 	install -m 0644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/kvmstats/
 	$(subst) reader/lib/kvmstats.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/kvmstats.pc
 	$(subst) publisher/kvmstats-publisher.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/kvmstats-publisher.pc
-	install -m 0644 $(BUILD)/man/kvmstats.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BUILD)/man/kvmstats.1 $(BUILD)/man/kvmstats-exporter.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(BUILD)/man/libkvmstats.3 $(BUILD)/man/libkvmstats-publisher.3 \
 		$(DESTDIR)$(MANDIR)/man3/
 	install -m 0644 $(BUILD)/man/kvmstatsd.8 $(BUILD)/man/kvmstats-preload.8 \
 		$(DESTDIR)$(MANDIR)/man8/
 	$(subst) publisher/daemon/kvmstatsd.service.in >$(DESTDIR)$(UNITDIR)/kvmstatsd.service
+	$(subst) reader/exporter/kvmstats-exporter.service.in \
+		>$(DESTDIR)$(UNITDIR)/kvmstats-exporter.service
 	install -m 0644 publisher/daemon/kvmstats.sysusers $(DESTDIR)$(SYSUSERSDIR)/kvmstats.conf
 	install -m 0644 publisher/daemon/kvmstats.tmpfiles $(DESTDIR)$(TMPFILESDIR)/kvmstats.conf
 	install -m 0644 publisher/daemon/kvmstatsd.default $(DESTDIR)$(SYSCONFDIR)/default/kvmstatsd
+	install -m 0644 reader/exporter/kvmstats-exporter.default \
+		$(DESTDIR)$(SYSCONFDIR)/default/kvmstats-exporter
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 
 # Exactly what install put there (a changed configuration file too: it came from us).
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/kvmstats $(DESTDIR)$(SBINDIR)/kvmstatsd
+	rm -f $(DESTDIR)$(BINDIR)/kvmstats $(DESTDIR)$(BINDIR)/kvmstats-exporter \
+		$(DESTDIR)$(SBINDIR)/kvmstatsd
 	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(notdir $(SO_READER) $(SO_PUB) $(LIB_READER) \
 		$(LIB_PUB)) libkvmstats.so.$(SO_MAJOR) libkvmstats.so \
 		libkvmstats-publisher.so.$(SO_MAJOR) libkvmstats-publisher.so)
@@ -423,11 +447,13 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(PUBLIC_HEADERS:include/%=%))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/kvmstats
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/kvmstats.pc $(DESTDIR)$(PKGCONFIGDIR)/kvmstats-publisher.pc
-	rm -f $(DESTDIR)$(MANDIR)/man1/kvmstats.1 $(DESTDIR)$(MANDIR)/man3/libkvmstats.3 \
+	rm -f $(DESTDIR)$(MANDIR)/man1/kvmstats.1 $(DESTDIR)$(MANDIR)/man1/kvmstats-exporter.1 \
+		$(DESTDIR)$(MANDIR)/man3/libkvmstats.3 \
 		$(DESTDIR)$(MANDIR)/man3/libkvmstats-publisher.3 \
 		$(DESTDIR)$(MANDIR)/man8/kvmstatsd.8 $(DESTDIR)$(MANDIR)/man8/kvmstats-preload.8
-	rm -f $(DESTDIR)$(UNITDIR)/kvmstatsd.service $(DESTDIR)$(SYSUSERSDIR)/kvmstats.conf \
-		$(DESTDIR)$(TMPFILESDIR)/kvmstats.conf $(DESTDIR)$(SYSCONFDIR)/default/kvmstatsd
+	rm -f $(DESTDIR)$(UNITDIR)/kvmstatsd.service $(DESTDIR)$(UNITDIR)/kvmstats-exporter.service \
+		$(DESTDIR)$(SYSUSERSDIR)/kvmstats.conf $(DESTDIR)$(TMPFILESDIR)/kvmstats.conf \
+		$(DESTDIR)$(SYSCONFDIR)/default/kvmstatsd $(DESTDIR)$(SYSCONFDIR)/default/kvmstats-exporter
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
 	-rmdir $(DESTDIR)$(DOCDIR)
 

@@ -13,7 +13,7 @@
 set -u
 build=$1
 version=$2
-pkgs="kvmstats libkvmstats1 libkvmstats-publisher1 libkvmstats-dev kvmstats-preload"
+pkgs="kvmstats libkvmstats1 libkvmstats-publisher1 libkvmstats-dev kvmstats-preload prometheus-kvmstats-exporter"
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 arch=$(dpkg --print-architecture)
 if [ "$(id -u)" -ne 0 ]; then
@@ -70,21 +70,23 @@ if grep -qs '^path-exclude[= ]*/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
 	echo "note check-deb: this machine's dpkg drops /usr/share/man (path-exclude in" \
 		"/etc/dpkg/dpkg.cfg.d): man -w not tried"
 else
-	for page in "1 kvmstats" "8 kvmstatsd" "8 kvmstats-preload" "3 libkvmstats" \
-		"3 libkvmstats-publisher"; do
+	for page in "1 kvmstats" "1 kvmstats-exporter" "8 kvmstatsd" "8 kvmstats-preload" \
+		"3 libkvmstats" "3 libkvmstats-publisher"; do
 		# shellcheck disable=SC2086
 		man -w $page >/dev/null 2>&1 || bad "man -w $page finds no page"
 	done
-	[ $fail -eq 0 ] && echo "ok   man -w finds kvmstats(1), kvmstatsd(8), kvmstats-preload(8)," \
+	[ $fail -eq 0 ] && echo "ok   man -w finds kvmstats(1), kvmstats-exporter(1), kvmstatsd(8), kvmstats-preload(8)," \
 		"libkvmstats(3), libkvmstats-publisher(3)"
 fi
-out=$(systemd-analyze verify /lib/systemd/system/kvmstatsd.service 2>&1)
-if [ $? -ne 0 ] || [ -n "$out" ]; then
-	bad "systemd-analyze verify of the installed unit:"
-	echo "$out" | sed 's/^/  /'
-else
-	echo "ok   systemd-analyze verify /lib/systemd/system/kvmstatsd.service: no complaint"
-fi
+for unit in kvmstatsd.service kvmstats-exporter.service; do
+	out=$(systemd-analyze verify /lib/systemd/system/$unit 2>&1)
+	if [ $? -ne 0 ] || [ -n "$out" ]; then
+		bad "systemd-analyze verify of the installed $unit:"
+		echo "$out" | sed 's/^/  /'
+	else
+		echo "ok   systemd-analyze verify /lib/systemd/system/$unit: no complaint"
+	fi
+done
 getent passwd kvmstats >/dev/null || bad "the package made no user kvmstats (sysusers.d)"
 [ -d /run/kvmstats ] || bad "the package made no /run/kvmstats (tmpfiles.d)"
 
@@ -105,8 +107,13 @@ fi
 lib=$(ldd ./reader | sed -n 's/.*libkvmstats.so.1 => \([^ ]*\).*/\1/p')
 [ -n "$lib" ] && [ "$(readlink -f "$lib")" = "$(readlink -f "/usr/lib/$multiarch/libkvmstats.so.1")" ] ||
 	bad "the external reader does not use the installed libkvmstats.so.1 ($(ldd ./reader))"
+# Segments as the service makes them: group kvmstats may read them (and
+# so the exporter below, as a member of it, not as their owner).
 mkdir shm
-/usr/sbin/kvmstatsd --simulate 2 --name deb-check --dir "$tmp/shm" --quiet >daemon.log 2>&1 &
+chmod 0711 "$tmp"
+chgrp kvmstats shm && chmod 0750 shm
+/usr/sbin/kvmstatsd --simulate 2 --name deb-check --dir "$tmp/shm" --group kvmstats --quiet \
+	>daemon.log 2>&1 &
 daemon=$!
 for _ in $(seq 1 200); do
 	[ -e shm/kvmstats.deb-check ] && break
@@ -122,13 +129,22 @@ if out=$(KVMSTATS_SHM_DIR=$tmp/shm ./publisher 2>&1); then
 else
 	bad "the external publisher failed: $out"
 fi
+# The exporter as its unit runs it: not the daemon's user, but in its group.
+if out=$(setpriv --reuid=nobody --regid=nogroup --groups="$(getent group kvmstats | cut -d: -f3)" \
+	/usr/bin/kvmstats-exporter --once --dir "$tmp/shm" --owner root 2>&1) &&
+   echo "$out" | grep -q '^kvm_vcpu_exits_total{vm="deb-check"} [0-9]'; then
+	echo "ok   the installed exporter, as a member of group kvmstats: $(echo "$out" | grep -c '^[a-z]') samples"
+else
+	bad "the installed exporter does not read the daemon's segment: $out"
+fi
 out=$(LD_PRELOAD=/usr/lib/$multiarch/kvmstats/libkvmstats-preload.so /usr/bin/kvmstats --version 2>&1) ||
 	bad "a program does not run with the installed shim preloaded: $out"
 cd - >/dev/null || exit 1
 
 purge
 left=""
-for f in /usr/bin/kvmstats /usr/sbin/kvmstatsd /etc/default/kvmstatsd /lib/systemd/system/kvmstatsd.service \
+for f in /usr/bin/kvmstats /usr/bin/kvmstats-exporter /usr/sbin/kvmstatsd /etc/default/kvmstatsd \
+	/lib/systemd/system/kvmstatsd.service /lib/systemd/system/kvmstats-exporter.service \
 	"/usr/lib/$multiarch/libkvmstats.so.1" /usr/include/kvmstats; do
 	[ -e "$f" ] && left="$left $f"
 done

@@ -42,6 +42,8 @@ fi
 (cd "$prefix" && find . -type f -o -type l | sed 's|^\./||' | sort) >"$tmp/files"
 cat >"$tmp/want" <<EOT
 bin/kvmstats
+bin/kvmstats-exporter
+etc/default/kvmstats-exporter
 etc/default/kvmstatsd
 include/kvmstats/intake.h
 include/kvmstats/publisher.h
@@ -58,6 +60,7 @@ lib/libkvmstats.so.1
 lib/libkvmstats.so.1.0.0
 lib/pkgconfig/kvmstats-publisher.pc
 lib/pkgconfig/kvmstats.pc
+lib/systemd/system/kvmstats-exporter.service
 lib/systemd/system/kvmstatsd.service
 lib/sysusers.d/kvmstats.conf
 lib/tmpfiles.d/kvmstats.conf
@@ -66,6 +69,7 @@ share/doc/kvmstats/ABI.md
 share/doc/kvmstats/INTAKE.md
 share/doc/kvmstats/PRELOAD.md
 share/doc/kvmstats/README.md
+share/man/man1/kvmstats-exporter.1
 share/man/man1/kvmstats.1
 share/man/man3/libkvmstats-publisher.3
 share/man/man3/libkvmstats.3
@@ -81,18 +85,21 @@ fi
 [ "$(readlink "$prefix/lib/libkvmstats.so.1")" = libkvmstats.so.1.0.0 ] ||
 	bad "libkvmstats.so.1 does not point at libkvmstats.so.1.0.0"
 "$prefix/bin/kvmstats" --version >/dev/null || bad "the installed kvmstats does not run"
+"$prefix/bin/kvmstats-exporter" --version >/dev/null || bad "the installed kvmstats-exporter does not run"
 
-# ---- the unit: systemd-analyze verify says nothing (it runs man, too) ----
+# ---- the units: systemd-analyze verify says nothing (it runs man, too) ----
 if command -v systemd-analyze >/dev/null 2>&1; then
-	out=$(MANPATH=$prefix/share/man systemd-analyze verify \
-		"$prefix/lib/systemd/system/kvmstatsd.service" 2>&1)
-	rc=$?
-	if [ $rc -ne 0 ] || [ -n "$out" ]; then
-		bad "systemd-analyze verify kvmstatsd.service (exit $rc):"
-		echo "$out" | sed 's/^/  /'
-	else
-		echo "ok   systemd-analyze verify kvmstatsd.service: no complaint"
-	fi
+	for unit in kvmstatsd.service kvmstats-exporter.service; do
+		out=$(MANPATH=$prefix/share/man systemd-analyze verify \
+			"$prefix/lib/systemd/system/$unit" 2>&1)
+		rc=$?
+		if [ $rc -ne 0 ] || [ -n "$out" ]; then
+			bad "systemd-analyze verify $unit (exit $rc):"
+			echo "$out" | sed 's/^/  /'
+		else
+			echo "ok   systemd-analyze verify $unit: no complaint"
+		fi
+	done
 else
 	bad "systemd-analyze is missing: make deps installs systemd"
 fi

@@ -5,10 +5,11 @@
 # here, not in CI.
 #   tests/repeat.sh BUILD N [SUITE...]
 # SUITE: a test program of BUILD/tests (test_daemon, ...), "cli" (the
-# golden tests), "python" (the independent reader) or "kvm" (the
+# golden tests), "python" (the independent reader), "exporter" (the
+# exporter over HTTP with Prometheus, tests/exporter/test_http.py) or "kvm" (the
 # real-kernel suite in its QEMU guest, tools/kvm-guest/run.sh).  Default:
 # every multi-process program, the real-kernel ones (they skip without
-# /dev/kvm), cli and python.  Rounds run the suites in turn, each in a
+# /dev/kvm), cli, python and exporter.  Rounds run the suites in turn, each in a
 # fresh segment directory; the torture runs 1 M reads a round unless
 # KVMSTATS_TORTURE_READS says otherwise.
 # Prints one line per failure (its log is kept) and "repeat: N runs, N
@@ -20,7 +21,7 @@ shift 2
 if [ $# -eq 0 ]; then
 	set -- test_daemon test_intake test_lifecycle test_engine test_embed test_noscall test_handles \
 		test_torture test_real_attach test_real_intake test_real_preload \
-		test_real_own_vm test_real_embed test_real_statsfd cli python
+		test_real_own_vm test_real_embed test_real_statsfd test_exporter cli python exporter
 fi
 KVMSTATS_BUILD=$build
 KVMSTATS_TORTURE_READS=${KVMSTATS_TORTURE_READS:-1000000}
@@ -37,6 +38,7 @@ run_one() {
 	case $1 in
 	cli)	KVMSTATS_SHM_DIR=$dir sh tests/cli/run.sh "$build" ;;
 	python)	KVMSTATS_SHM_DIR=$dir sh tests/test_python_reader.sh "$build" ;;
+	exporter) KVMSTATS_SHM_DIR=$dir /usr/bin/python3 tests/exporter/test_http.py "$build" ;;
 	kvm)	sh tools/kvm-guest/run.sh "$build" ;;
 	*)	KVMSTATS_SHM_DIR=$dir "$build/tests/$1" ;;
 	esac

@@ -62,6 +62,16 @@ if [ "$mode" != valgrind ]; then
 	fi
 fi
 
+if [ "$mode" != valgrind ]; then
+	echo "== kvmstats-exporter over HTTP, with promtool and a real Prometheus"
+	if KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/exporter/test_http.py "$build"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed="$failed exporter-http"
+	fi
+fi
+
 [ -n "$failed" ] && echo "failed:$failed"
 echo "unit: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -31,10 +31,12 @@ if [ $# -eq 0 ]; then
 	# g++: public headers compile as C++.  abigail-tools: the ABI baseline.
 	# mandoc, groff-base, man-db: man pages linted and found.  systemd:
 	# systemd-analyze verify.  debhelper, dpkg-dev, fakeroot, lintian: the
-	# Debian packages.
-	set -- make gcc g++ clang libc6-dev linux-libc-dev pkg-config liburcu-dev \
+	# Debian packages.  libmicrohttpd-dev: the exporter's HTTP server.
+	# prometheus (promtool too), python3-prometheus-client (a strict
+	# OpenMetrics parser): the exporter's tests.
+	set -- make gcc g++ clang libc6-dev linux-libc-dev pkg-config liburcu-dev libmicrohttpd-dev \
 		libcmocka-dev valgrind libclang-rt-14-dev gdb abigail-tools mandoc groff-base \
-		man-db systemd debhelper dpkg-dev fakeroot lintian
+		man-db systemd debhelper dpkg-dev fakeroot lintian prometheus python3-prometheus-client
 fi
 
 missing=""

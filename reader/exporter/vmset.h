@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmset.h - every segment of the directory, kept attached between scrapes.
+ *
+ * Attaching validates a whole segment; a scrape must not pay that for
+ * every VM every time.  So the set keeps each segment attached, with its
+ * plan (which stat becomes which family, with which labels and bucket
+ * edges), and a scrape only lists the directory, judges each VM's
+ * liveness (one fcntl), follows a VM that was restarted or got a new
+ * generation, and reads one consistent cut per live VM.
+ *
+ * Callers serialise: one scrape at a time runs vmset_refresh() and the
+ * exposition (exposition.h), under the exporter's scrape lock.
+ */
+#ifndef KVMSTATS_EXPORTER_VMSET_H
+#define KVMSTATS_EXPORTER_VMSET_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "families.h"
+#include "kvmstats/reader.h"
+
+/*
+ * A segment not ready this long is no longer taken for one being built: a
+ * publisher writes its whole segment in microseconds to milliseconds.
+ */
+#define EX_NOT_READY_NS		10000000000ull
+
+/* Whether @vm counts as skipped (refused, or never ready). */
+#define EX_VM_SKIPPED(vm) \
+	((vm)->seg == NULL && (((vm)->fail_code != 0 && (vm)->fail_code != -EAGAIN && \
+				(vm)->fail_code != -ENOENT) || (vm)->not_ready_logged))
+
+struct ex_config {
+	const char *dir;		/* the segment directory, resolved */
+	uid_t owner;			/* KVMSTATS_OWNER_DEFAULT: root or ours */
+	bool per_vcpu;			/* one series per vCPU, not per-VM sums */
+	const regex_t *include;		/* stat names to export; NULL: all */
+	const regex_t *exclude;		/* stat names not to export; NULL: none */
+};
+
+/* The "le" texts of one histogram shape, shared by the VM's stats of that shape. */
+struct le_set {
+	enum kvmstats_type type;
+	unsigned base;
+	int exponent;
+	uint32_t size, bucket_size;
+	char *text;			/* size - 1 NUL-terminated edges back to back */
+	uint32_t *at;			/* where edge i starts in text */
+};
+
+/* One exported stat of one target. */
+struct plan_entry {
+	unsigned family;
+	unsigned target;
+	const struct kvmstats_stat_info *st;
+	int64_t sum_index;		/* histograms: the word of the stat the kernel adds
+					   the same values to (its _sum), -1: none */
+	const struct le_set *le;	/* histograms */
+};
+
+struct ex_vm {
+	char *file;			/* "kvmstats.x" */
+	const char *vm_name;		/* "x", inside file */
+	struct kvmstats_segment *seg;	/* NULL: not attached (see fail_*) */
+	struct plan_entry *plan;	/* sorted by (family, target) */
+	size_t nplan;
+	struct le_set **les;		/* each its own allocation: entries point at them */
+	size_t nles;
+	char *vm_label;			/* vm="x", escaped */
+	char **target_label;		/* per target: its labels, escaped */
+	unsigned nr_labels;		/* entries of target_label */
+	unsigned nr_vcpus;		/* vCPU targets */
+	uint64_t *cut;
+	size_t cut_words;
+	struct kvmstats_sample *samples;
+	/* This scrape's view. */
+	struct kvmstats_liveness lv;
+	struct kvmstats_status status;
+	bool have_cut;
+	/* An attach that failed is tried again when the file changes. */
+	int fail_code;
+	uint64_t not_ready_since_ns;	/* fail_code -EAGAIN since then */
+	bool not_ready_logged;		/* ... for EX_NOT_READY_NS: skipped */
+	struct stat fail_st;
+	char fail_msg[512];
+};
+
+struct vmset {
+	struct ex_config cfg;
+	struct families *fs;
+	struct ex_vm **vms;		/* sorted by file name */
+	size_t n;
+	uint64_t segment_errors;	/* segments skipped, reads given up: since start */
+	uint64_t scrapes;
+	char list_error[512];		/* the directory could not be listed, "" if it could */
+};
+
+int vmset_init(struct vmset *vs, const struct ex_config *cfg, struct families *fs);
+void vmset_clear(struct vmset *vs);
+
+/* Bring the set up to date with the directory and read every live VM. */
+void vmset_refresh(struct vmset *vs);
+
+/* Whether @vm's stats are exported this scrape (live and read). */
+static inline bool
+ex_vm_exported(const struct ex_vm *vm)
+{
+	return vm->seg != NULL && vm->have_cut;
+}
+
+#endif /* KVMSTATS_EXPORTER_VMSET_H */
