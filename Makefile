@@ -211,9 +211,11 @@ $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_VMS) $(LIB_PUB) $(LIB_
 # tests/lib/*.c is linked in, and some are cmocka helpers: hence -lcmocka.
 BENCH_URING := $(shell pkg-config --exists liburing 2>/dev/null && echo -luring)
 $(BUILD)/obj/bench/%.o: KS_CFLAGS += $(if $(BENCH_URING),-DKS_BENCH_URING)
-$(BUILD)/bench/%: $(call obj,bench/%.c $(TESTLIB_SRC)) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
+$(BUILD)/bench/%: $(call obj,bench/%.c $(TESTLIB_SRC)) $(LIB_EXPORTER) $(LIB_VMS) $(LIB_PUB) \
+		$(LIB_READER)
 	@mkdir -p $(dir $@)
-	$(call say,LD,$@)$(CC) -o $@ $^ $(CMOCKA_LIBS) $(URCU_LIBS) $(BENCH_URING) $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $^ $(CMOCKA_LIBS) $(URCU_LIBS) $(MHD_LIBS) $(BENCH_URING) \
+		$(ALL_LDFLAGS) -lm
 
 # ---- installing what the build and the tests need (Debian 12) ----------
 deps:
@@ -314,8 +316,8 @@ FUZZ_BUILD	:= build/fuzz
 FUZZ_SECONDS	?= 60
 FUZZ_NAMES	:= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
-	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
+$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_EXPORTER) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
+	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(MHD_LIBS) $(ALL_LDFLAGS)
 
 $(BUILD)/fuzz-seeds: $(call obj,tests/fuzz/seeds.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)

@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench_qmp.h"
 #include "bench_util.h"
 #include "engine.h"
 #include "kvmstats/reader.h"
@@ -175,75 +176,6 @@ do_pread(struct bench *b, enum op op)
 
 /* ---- the JSON round trip (QMP-style) -------------------------------------- */
 
-static char *
-put_u64(char *p, uint64_t v)
-{
-	char tmp[24];
-	int n = 0;
-
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
-/* Format target @t's values (one pread'ed block) the way query-stats does. */
-static char *
-format_target(const struct bench *b, char *p, unsigned t, const uint64_t *v)
-{
-	const struct kvmstats_target_info *ti = kvmstats_target(b->seg, t);
-
-	p += sprintf(p, "{\"provider\":\"kvm\",\"qom-path\":\"%s\",\"stats\":[", ti->label);
-	for (unsigned j = 0; j < ti->nr_stats; j++) {
-		const struct kvmstats_stat_info *si = kvmstats_target_stat(b->seg, t, j);
-
-		p += sprintf(p, "%s{\"name\":\"%s\",\"value\":", j ? "," : "", si->name);
-		if (si->size == 1) {
-			p = put_u64(p, v[si->value_index]);
-		} else {
-			*p++ = '[';
-			for (uint32_t k = 0; k < si->size; k++) {
-				if (k)
-					*p++ = ',';
-				p = put_u64(p, v[si->value_index + k]);
-			}
-			*p++ = ']';
-		}
-		*p++ = '}';
-	}
-	return p + sprintf(p, "]}");
-}
-
-static bool
-send_all(int fd, const void *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, 0);
-
-		if (w <= 0)
-			return false;
-		p = (const char *)p + w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
-static bool
-recv_all(int fd, void *p, size_t n)
-{
-	while (n) {
-		ssize_t r = recv(fd, p, n, 0);
-
-		if (r <= 0)
-			return false;
-		p = (char *)p + r;
-		n -= (size_t)r;
-	}
-	return true;
-}
-
 /* The server: a request names an op; pread, format, send length + JSON. */
 static void *
 server_main(void *arg)
@@ -253,7 +185,7 @@ server_main(void *arg)
 	uint8_t req;
 
 	bench_pin(1);
-	while (recv_all(b->sock[1], &req, 1) && req < NR_OPS) {
+	while (qmp_recv_all(b->sock[1], &req, 1) && req < NR_OPS) {
 		const struct ks_statsfd_schema *vs = &b->vcpu_schema;
 		char *p = b->json;
 		uint32_t len;
@@ -264,7 +196,7 @@ server_main(void *arg)
 				  (off_t)(vs->data_offset + exits_offset(b))) != 8)
 				die("server pread", strerror(errno));
 			p += sprintf(p, "{\"name\":\"exits\",\"value\":");
-			p = put_u64(p, vals[0]);
+			p = qmp_put_u64(p, vals[0]);
 			*p++ = '}';
 		} else {
 			unsigned first = req == OP_RECORD ? 1 : 0;
@@ -279,13 +211,13 @@ server_main(void *arg)
 					die("server pread", strerror(errno));
 				if (t > first)
 					*p++ = ',';
-				p = format_target(b, p, t, vals);
+				p = qmp_format_target(b->seg, p, t, vals);
 			}
 			*p++ = ']';
 		}
 		*p++ = '}';
 		len = (uint32_t)(p - b->json);
-		if (!send_all(b->sock[1], &len, 4) || !send_all(b->sock[1], b->json, len))
+		if (!qmp_send_all(b->sock[1], &len, 4) || !qmp_send_all(b->sock[1], b->json, len))
 			break;
 	}
 	free(vals);
@@ -301,34 +233,16 @@ do_json(struct bench *b, enum op op)
 	uint8_t req = (uint8_t)op;
 	uint32_t len;
 	size_t n = 0;
-	const char *p, *end;
 
-	if (!send_all(b->sock[0], &req, 1) || !recv_all(b->sock[0], &len, 4))
+	if (!qmp_send_all(b->sock[0], &req, 1) || !qmp_recv_all(b->sock[0], &len, 4))
 		die("json", "socket");
 	if (len > rx_cap) {
 		rx_cap = len;
 		rx = realloc(rx, rx_cap);
 	}
-	if (!recv_all(b->sock[0], rx, len))
+	if (!qmp_recv_all(b->sock[0], rx, len))
 		die("json", "socket");
-	/* Values are the numbers after "value": (a number or an array of them). */
-	for (p = rx, end = rx + len; p < end && n < b->buf_words; p++) {
-		if (*p != ':' || p[-1] != '"' || p - rx < 7 || memcmp(p - 7, "\"value\"", 7))
-			continue;
-		p++;
-		if (*p == '[')
-			p++;
-		for (;;) {
-			uint64_t v = 0;
-
-			while (*p >= '0' && *p <= '9')
-				v = v * 10 + (uint64_t)(*p++ - '0');
-			b->buf[n++] = v;
-			if (*p != ',' || n >= b->buf_words)
-				break;
-			p++;
-		}
-	}
+	n = qmp_parse_values(rx, len, b->buf, b->buf_words);
 	if (n == 0)
 		die("json", "no values parsed");
 }

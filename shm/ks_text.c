@@ -2,6 +2,8 @@
 /* ks_text.c - the printable-text rule and its escaping (ks_text.h). */
 #include <string.h>
 
+#include <stdio.h>
+
 #include "ks_text.h"
 
 size_t
@@ -179,4 +181,13 @@ ks_text_columns(const char *s)
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		cols += (*p & 0xc0) != 0x80;
 	return cols;
+}
+
+char *
+ks_text_vformat(char *out, size_t len, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	return ks_text_escape(out, len, msg);
 }

@@ -22,6 +22,7 @@
 #ifndef KVMSTATS_SHM_KS_TEXT_H
 #define KVMSTATS_SHM_KS_TEXT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,15 @@ const char *ks_text_fault(const char *s, size_t len, size_t *at);
  * @len bytes with the NUL.  Return: @buf.
  */
 char *ks_text_escape(char *buf, size_t len, const char *s);
+
+/*
+ * ks_text_vformat() - format a message (which may quote names from files
+ * and segments) and escape the whole of it into @out, as ks_text_escape()
+ * does: the one way messages are made safe for a terminal or a log.
+ * Return: @out.
+ */
+char *ks_text_vformat(char *out, size_t len, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /* ks_text_fputs() - ks_text_escape() straight to @f, however long @s is. */
 void ks_text_fputs(FILE *f, const char *s);

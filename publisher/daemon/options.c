@@ -81,13 +81,13 @@ static void opt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2))
 static void
 opt_error(const char *fmt, ...)
 {
-	char msg[1024], esc[2048];
+	char esc[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ks_text_vformat(esc, sizeof(esc), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "kvmstatsd: %s\n", ks_text_escape(esc, sizeof(esc), msg));
+	fprintf(stderr, "kvmstatsd: %s\n", esc);
 }
 
 static int

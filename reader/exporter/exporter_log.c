@@ -19,13 +19,12 @@ ex_log_redirect(void (*sink)(const char *line))
 void
 ex_log(const char *fmt, ...)
 {
-	char msg[1024], escaped[2048];
+	char escaped[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ks_text_vformat(escaped, sizeof(escaped), fmt, ap);
 	va_end(ap);
-	ks_text_escape(escaped, sizeof(escaped), msg);
 	pthread_mutex_lock(&log_lock);
 	if (log_sink != NULL)
 		log_sink(escaped);

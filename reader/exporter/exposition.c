@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exporter_log.h"
 #include "exposition.h"
 #include "metric_map.h"
 
@@ -91,28 +92,13 @@ struct writer {
 	enum expo_format fmt;
 };
 
-static const char *
-type_word(enum mm_kind kind)
-{
-	return kind == MM_COUNTER ? "counter" : kind == MM_GAUGE ? "gauge" : "histogram";
-}
-
 static void
 header(struct writer *w, const struct family *f)
 {
-	const char *name = f->desc.name;
-	bool om = w->fmt == EXPO_OPENMETRICS;
-	const char *sfx = !om && f->desc.kind == MM_COUNTER ? "_total" : "";
-
-	if (om) {
-		outbuf_printf(w->b, "# TYPE %s %s\n", name, type_word(f->desc.kind));
-		if (f->desc.unit != NULL)
-			outbuf_printf(w->b, "# UNIT %s %s\n", name, f->desc.unit);
-		outbuf_printf(w->b, "# HELP %s %s\n", name, f->help);
-	} else {
-		outbuf_printf(w->b, "# HELP %s%s %s\n", name, sfx, f->help);
-		outbuf_printf(w->b, "# TYPE %s%s %s\n", name, sfx, type_word(f->desc.kind));
-	}
+	if (w->fmt == EXPO_OPENMETRICS)
+		outbuf_add(w->b, f->header_om, f->header_om_len);
+	else
+		outbuf_add(w->b, f->header_text, f->header_text_len);
 }
 
 /* name<sfx>{labels[,extra]} */
@@ -162,111 +148,111 @@ sat_add(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* ---- one VM's stats ------------------------------------------------------ */
+/* ---- one VM's stats: its series, prefixes made at attach ------------------ */
 
-static const uint64_t *
-values_of(const struct ex_vm *vm, const struct plan_entry *e)
+/*
+ * Copy a piece 32 bytes at a time, up to 31 bytes beyond its end: fixed
+ * copies the compiler inlines, where a call to memcpy() per piece would
+ * cost more than the line's bytes.  Every piece is allocated with
+ * PIECE_SLACK bytes after it, and a series' bound leaves as many after
+ * every line (vmset.c).
+ */
+static inline char *
+put(char *p, const char *s, size_t n)
 {
-	return vm->cut + kvmstats_target(vm->seg, e->target)->cut_offset + e->st->value_index;
+	for (size_t i = 0; i < n; i += 32)
+		memcpy(p + i, s + i, 32);
+	return p + n;
 }
 
-/* The entries [e, end) of one family in one VM: one series, or one per target. */
-static void
-write_scalar(struct writer *w, const struct family *f, const struct ex_vm *vm,
-	     const struct plan_entry *e, const struct plan_entry *end, bool sum_targets)
+/* "} ", with the slack of every piece. */
+static const char close_brace[PIECE_SLACK + 3] = "} ";
+
+/* A line up to its value: the family's "name{", the labels, the closer. */
+static inline char *
+line_start(char *p, const struct family *f, int kind, const struct series *se,
+	   const char *close, size_t close_len)
 {
-	const char *sfx = f->desc.kind == MM_COUNTER ? "_total" : "";
-	const struct kvmstats_stat_info *st = e->st;
+	p = put(p, f->open[kind], f->open_len[kind]);
+	p = put(p, se->labels, se->labels_len);
+	return put(p, close, close_len);
+}
 
-	if (!sum_targets) {
-		for (; e < end; e++) {
-			uint64_t v = values_of(vm, e)[0];
-			const char *labels = vm->target_label[e->target];
+/*
+ * The scalar of a series: the value of its one entry, or for per-VM sums
+ * the sum over vCPUs (peaks: the largest; booleans: how many are true).
+ */
+static inline uint64_t
+scalar_of(const struct series *se, const uint64_t *cut, const struct plan_entry *e)
+{
+	uint64_t acc = 0;
 
-			if (f->desc.boolean)
-				sample_u64(w, f->desc.name, sfx, labels, v != 0);
-			else
-				sample_scaled(w, f->desc.name, sfx, labels, v, st->base, st->exponent);
-		}
-		return;
-	}
-	{
-		uint64_t acc = 0;
+	for (uint32_t i = 0; i < se->count; i++) {
+		uint64_t v = cut[e[i].value_at];
 
-		for (; e < end; e++) {
-			uint64_t v = values_of(vm, e)[0];
-
-			if (f->desc.boolean)
-				v = v != 0;
-			if (st->type == KVMSTATS_TYPE_PEAK)
-				acc = v > acc ? v : acc;
-			else
-				acc = sat_add(acc, v);
-		}
-		if (f->desc.boolean)
-			sample_u64(w, f->desc.name, sfx, vm->vm_label, acc);
+		if (se->boolean)
+			v = v != 0;
+		if (se->peak)
+			acc = v > acc ? v : acc;
 		else
-			sample_scaled(w, f->desc.name, sfx, vm->vm_label, acc, st->base, st->exponent);
+			acc = sat_add(acc, v);
 	}
+	return acc;
 }
 
 static void
-write_buckets(struct writer *w, const struct family *f, const char *labels,
-	      const struct kvmstats_stat_info *st, const struct le_set *le,
-	      const uint64_t *buckets, bool has_sum, uint64_t sum)
+write_series(struct writer *w, const struct family *f, const struct ex_vm *vm,
+	     const struct series *se, uint64_t *scratch)
 {
-	char extra[MM_NUM_MAX + 8];
-	uint64_t cum = 0;
+	const struct plan_entry *e = &vm->plan[se->first];
+	const uint64_t *cut = vm->cut;
+	char *p = outbuf_space(w->b, se->bound);
 
-	for (uint32_t i = 0; i < st->size; i++) {
-		cum = sat_add(cum, buckets[i]);
-		snprintf(extra, sizeof(extra), "le=\"%s\"",
-			 i + 1 < st->size ? le->text + le->at[i] : "+Inf");
-		sample_start(w, f->desc.name, "_bucket", labels, extra);
-		outbuf_u64(w->b, cum);
-		outbuf_putc(w->b, '\n');
-	}
-	/* OpenMetrics: a _count only beside a _sum. */
-	if (w->fmt == EXPO_TEXT || has_sum)
-		sample_u64(w, f->desc.name, "_count", labels, cum);
-	if (has_sum)
-		sample_scaled(w, f->desc.name, "_sum", labels, sum, st->base, st->exponent);
-}
-
-static void
-write_hist(struct writer *w, const struct family *f, const struct ex_vm *vm,
-	   const struct plan_entry *e, const struct plan_entry *end, bool sum_targets,
-	   uint64_t *scratch)
-{
-	const struct kvmstats_stat_info *st = e->st;
-
-	if (!sum_targets) {
-		for (; e < end; e++) {
-			const uint64_t *rec = vm->cut + kvmstats_target(vm->seg, e->target)->cut_offset;
-
-			write_buckets(w, f, vm->target_label[e->target], st, e->le, values_of(vm, e),
-				      e->sum_index >= 0, e->sum_index >= 0 ? rec[e->sum_index] : 0);
-		}
+	if (p == NULL)
 		return;
-	}
-	{
-		bool has_sum = true;
-		uint64_t sum = 0;
+	if (!se->histogram) {
+		uint64_t v = scalar_of(se, cut, e);
 
-		memset(scratch, 0, st->size * sizeof(*scratch));
-		for (const struct plan_entry *x = e; x < end; x++) {
-			const uint64_t *v = values_of(vm, x);
-			const uint64_t *rec = vm->cut + kvmstats_target(vm->seg, x->target)->cut_offset;
+		p = line_start(p, f, SAMPLE_VALUE, se, close_brace, 2);
+		p = se->boolean ? mm_put_u64(p, v) : mm_put_value(p, v, se->base, se->exponent);
+		*p++ = '\n';
+	} else {
+		const uint64_t *buckets = cut + e->value_at;
+		uint64_t sum = 0, cum = 0;
 
-			for (uint32_t i = 0; i < st->size; i++)
-				scratch[i] = sat_add(scratch[i], v[i]);
-			if (x->sum_index < 0)
-				has_sum = false;
-			else
-				sum = sat_add(sum, rec[x->sum_index]);
+		if (se->count > 1) {
+			memset(scratch, 0, se->size * sizeof(*scratch));
+			for (uint32_t i = 0; i < se->count; i++) {
+				const uint64_t *v = cut + e[i].value_at;
+
+				for (uint32_t k = 0; k < se->size; k++)
+					scratch[k] = sat_add(scratch[k], v[k]);
+			}
+			buckets = scratch;
 		}
-		write_buckets(w, f, vm->vm_label, st, e->le, scratch, has_sum, sum);
+		if (se->has_sum)
+			for (uint32_t i = 0; i < se->count; i++)
+				sum = sat_add(sum, cut[e[i].sum_at]);
+		for (uint32_t k = 0; k < se->size; k++) {
+			cum = sat_add(cum, buckets[k]);
+			p = line_start(p, f, SAMPLE_BUCKET, se, se->le->text + se->le->at[k],
+				       se->le->at[k + 1] - se->le->at[k]);
+			p = mm_put_u64(p, cum);
+			*p++ = '\n';
+		}
+		/* OpenMetrics: a _count only beside a _sum. */
+		if (w->fmt == EXPO_TEXT || se->has_sum) {
+			p = line_start(p, f, SAMPLE_COUNT, se, close_brace, 2);
+			p = mm_put_u64(p, cum);
+			*p++ = '\n';
+		}
+		if (se->has_sum) {
+			p = line_start(p, f, SAMPLE_SUM, se, close_brace, 2);
+			p = mm_put_value(p, sum, se->base, se->exponent);
+			*p++ = '\n';
+		}
 	}
+	outbuf_advance(w->b, p);
 }
 
 /* ---- liveness and the exporter's own ----------------------------------- */
@@ -370,65 +356,111 @@ write_exporter(struct writer *w, const struct vmset *vs, uint64_t start_ns)
 
 /* ---- the scrape ------------------------------------------------------- */
 
+/* Where a VM stands in the gather: its next series and its formatted text. */
+struct cursor {
+	const struct ex_vm *vm;
+	size_t next;			/* its first series not gathered yet */
+};
+
+/*
+ * Phase 1: a VM's series formatted, one VM after another, into its own
+ * buffer (kept between scrapes), with where each series ends.  A VM's
+ * series, plan and cut are read in order while they are in the cache;
+ * done family by family instead, every VM's memory would be visited
+ * once per family.
+ */
+static void
+format_vm(const struct ex_vm *vm, enum expo_format fmt, const struct families *fs,
+	  uint64_t *scratch)
+{
+	struct writer w = { .b = vm->text, .fmt = fmt };
+	uint64_t *big = NULL;
+
+	vm->text->len = 0;
+	vm->text->failed = false;
+	for (size_t k = 0; k < vm->nseries; k++) {
+		const struct series *se = &vm->series[k];
+		uint64_t *s = scratch;
+
+		if (se->histogram && se->size > 65) {	/* linear: any number of buckets */
+			free(big);
+			big = malloc(se->size * sizeof(*big));
+			if (big == NULL) {
+				vm->text->failed = true;
+				break;
+			}
+			s = big;
+		}
+		write_series(&w, families_get(fs, se->family), vm, se, s);
+		vm->series_end[k] = vm->text->len;
+		if (vm->text->len > EX_VM_TEXT_MAX)
+			vm->text->failed = true;
+		if (vm->text->failed)
+			break;
+	}
+	free(big);
+}
+
 void
-expo_write(struct outbuf *b, enum expo_format fmt, const struct vmset *vs, uint64_t start_ns)
+expo_write(struct outbuf *b, enum expo_format fmt, struct vmset *vs, uint64_t start_ns)
 {
 	struct writer w = { .b = b, .fmt = fmt };
 	size_t nfam = families_count(vs->fs);
-	size_t *cursor = calloc(vs->n ? vs->n : 1, sizeof(*cursor));
-	uint64_t scratch[65];	/* summed buckets: a histogram has at most 65 (log2) ... */
-	uint64_t *big = NULL;	/* ... or any number (linear) */
+	struct cursor *cursor = calloc(vs->n ? vs->n : 1, sizeof(*cursor));
+	size_t ncur = 0;
+	uint64_t scratch[65];	/* summed buckets: a log2 histogram has at most 65 */
 
 	if (cursor == NULL) {
 		b->failed = true;
 		return;
 	}
+	for (size_t i = 0; i < vs->n; i++) {
+		struct ex_vm *vm = vs->vms[i];
+
+		vmset_read(vs, vm);
+		if (!ex_vm_exported(vm) || vm->nseries == 0)
+			continue;
+		format_vm(vm, fmt, vs->fs, scratch);
+		/* One VM that cannot be written (too big, no memory) leaves the others. */
+		if (outbuf_failed(vm->text)) {
+			if (!vm->too_big)
+				ex_log("%s: left out of the scrape: its lines take over %u MiB, "
+				       "or there is no memory for them", vm->file, EX_VM_TEXT_MAX >> 20);
+			vm->too_big = true;
+			vs->segment_errors++;
+			continue;
+		}
+		vm->too_big = false;
+		cursor[ncur++] = (struct cursor) { vm, 0 };
+	}
 	for (unsigned id = OWN_VM_UP; id <= OWN_VM_PERIOD; id++)
 		write_liveness(&w, vs, id);
-	for (size_t id = OWN_COUNT; id < nfam; id++) {
+	/*
+	 * Phase 2: families outside, VMs inside, as the format wants: each
+	 * VM's lines of a family are one run of its text, copied whole.
+	 */
+	for (size_t id = OWN_COUNT; id < nfam && ncur > 0; id++) {
 		const struct family *f = families_get(vs->fs, (unsigned)id);
 		bool any = false;
 
-		for (size_t i = 0; i < vs->n; i++) {
-			const struct ex_vm *vm = vs->vms[i];
-			const struct plan_entry *e, *end;
-			bool sum_targets;
+		for (size_t i = 0; i < ncur; i++) {
+			struct cursor *c = &cursor[i];
+			const struct ex_vm *vm = c->vm;
+			size_t from;
 
-			if (!ex_vm_exported(vm))
+			while (c->next < vm->nseries && vm->series[c->next].family < id)
+				c->next++;
+			if (c->next == vm->nseries || vm->series[c->next].family != id)
 				continue;
-			while (cursor[i] < vm->nplan && vm->plan[cursor[i]].family < id)
-				cursor[i]++;
-			if (cursor[i] == vm->nplan || vm->plan[cursor[i]].family != id)
-				continue;
-			e = &vm->plan[cursor[i]];
-			end = e;
-			while (end < vm->plan + vm->nplan && end->family == id)
-				end++;
+			from = c->next ? vm->series_end[c->next - 1] : 0;
+			while (c->next < vm->nseries && vm->series[c->next].family == id)
+				c->next++;
 			if (!any)
 				header(&w, f);
 			any = true;
-			sum_targets = !vs->cfg.per_vcpu &&
-				      kvmstats_target(vm->seg, e->target)->kind == KVMSTATS_TARGET_VCPU;
-			if (f->desc.kind != MM_HISTOGRAM) {
-				write_scalar(&w, f, vm, e, end, sum_targets);
-			} else {
-				uint64_t *s = scratch;
-
-				if (e->st->size > 65) {
-					free(big);
-					big = malloc(e->st->size * sizeof(*big));
-					if (big == NULL) {
-						b->failed = true;
-						break;
-					}
-					s = big;
-				}
-				write_hist(&w, f, vm, e, end, sum_targets, s);
-			}
-			cursor[i] = (size_t)(end - vm->plan);
+			outbuf_add(b, vm->text->data + from, vm->series_end[c->next - 1] - from);
 		}
 	}
-	free(big);
 	free(cursor);
 	write_exporter(&w, vs, start_ns);
 	if (fmt == EXPO_OPENMETRICS)

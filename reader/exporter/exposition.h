@@ -26,10 +26,10 @@
 int expo_register_own(struct families *fs);
 
 /*
- * expo_write() - the scrape of @vs (after vmset_refresh()) into @b.
+ * expo_write() - the scrape of @vs (after vmset_refresh()) into @b; it
+ * reads each VM's cut (vmset_read()) just before formatting it.
  * @start_ns: kvmstats_now_ns() when the scrape began, for its duration.
  */
-void expo_write(struct outbuf *b, enum expo_format fmt, const struct vmset *vs,
-		uint64_t start_ns);
+void expo_write(struct outbuf *b, enum expo_format fmt, struct vmset *vs, uint64_t start_ns);
 
 #endif /* KVMSTATS_EXPORTER_EXPOSITION_H */

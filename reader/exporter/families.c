@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,8 +93,12 @@ families_free(struct families *fs)
 {
 	if (fs == NULL)
 		return;
-	for (size_t i = 0; i < fs->n; i++)
-		free(fs->v[i].help);
+	for (size_t i = 0; i < fs->n; i++) {
+		free(fs->v[i].header_text);
+		free(fs->v[i].header_om);
+		for (int k = 0; k < 4; k++)
+			free(fs->v[i].open[k]);
+	}
 	for (size_t i = 0; i < fs->claims_cap; i++)
 		free(fs->claims[i].name);
 	free(fs->v);
@@ -109,16 +114,20 @@ same_family(const struct mm_family *a, const struct mm_family *b)
 	       (a->unit == b->unit || (a->unit && b->unit && strcmp(a->unit, b->unit) == 0));
 }
 
-/* Escaped for a HELP line: '\' and newline in both formats, '"' for OpenMetrics too. */
+/*
+ * Escaped for a HELP line: '\' and newline in both formats; '"' only in
+ * OpenMetrics (@quotes), since the text format 0.0.4 has no escape for it
+ * and its parsers refuse one.
+ */
 static char *
-escape_help(const char *s)
+escape_help(const char *s, bool quotes)
 {
 	char *out = malloc(strlen(s) * 2 + 1), *o = out;
 
 	if (out == NULL)
 		return NULL;
 	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"' || *s == '\n') {
+		if (*s == '\\' || *s == '\n' || (quotes && *s == '"')) {
 			*o++ = '\\';
 			*o++ = *s == '\n' ? 'n' : *s;
 		} else {
@@ -127,6 +136,62 @@ escape_help(const char *s)
 	}
 	*o = '\0';
 	return out;
+}
+
+static const char *
+type_word(enum mm_kind kind)
+{
+	return kind == MM_COUNTER ? "counter" : kind == MM_GAUGE ? "gauge" : "histogram";
+}
+
+/*
+ * The comment lines of @f.  The text format names a counter by its
+ * sample ("x_total"), OpenMetrics by its family ("x"), with UNIT.
+ */
+static int
+make_headers(struct family *f, const char *help)
+{
+	const char *name = f->desc.name, *type = type_word(f->desc.kind);
+	const char *sfx = f->desc.kind == MM_COUNTER ? "_total" : "";
+	char *help_text = escape_help(help, false), *help_om = escape_help(help, true);
+	int n = -1, m = -1;
+
+	if (help_text != NULL && help_om != NULL) {
+		n = asprintf(&f->header_text, "# HELP %s%s %s\n# TYPE %s%s %s\n", name, sfx,
+			     help_text, name, sfx, type);
+		if (f->desc.unit != NULL)
+			m = asprintf(&f->header_om, "# TYPE %s %s\n# UNIT %s %s\n# HELP %s %s\n",
+				     name, type, name, f->desc.unit, name, help_om);
+		else
+			m = asprintf(&f->header_om, "# TYPE %s %s\n# HELP %s %s\n", name, type,
+				     name, help_om);
+	}
+	free(help_text);
+	free(help_om);
+	if (n < 0)
+		f->header_text = NULL;
+	if (m < 0)
+		f->header_om = NULL;
+	if (n < 0 || m < 0)
+		return -ENOMEM;
+	f->header_text_len = (size_t)n;
+	f->header_om_len = (size_t)m;
+	{
+		const char *const sfx4[4] = {
+			f->desc.kind == MM_COUNTER ? "_total{" : "{", "_bucket{", "_count{", "_sum{",
+		};
+
+		for (int i = 0; i < (f->desc.kind == MM_HISTOGRAM ? 4 : 1); i++) {
+			size_t len = strlen(name) + strlen(sfx4[i]);
+
+			f->open[i] = calloc(1, len + 1 + PIECE_SLACK);
+			if (f->open[i] == NULL)
+				return -ENOMEM;
+			snprintf(f->open[i], len + 1, "%s%s", name, sfx4[i]);
+			f->open_len[i] = (uint8_t)len;	/* names are < MM_NAME_MAX + 8 bytes */
+		}
+	}
+	return 0;
 }
 
 int
@@ -161,19 +226,34 @@ families_add(struct families *fs, const struct mm_family *desc, const char *help
 	while ((fs->nclaims + 4) * 2 > fs->claims_cap)
 		if (claims_grow(fs) < 0)
 			return -ENOMEM;
-	fs->v[id].desc = *desc;
-	fs->v[id].help = escape_help(help);
-	if (fs->v[id].help == NULL)
-		return -ENOMEM;
-	for (const char *const *s = sfx; *s != NULL; s++) {
-		strcpy(name, desc->name);
-		strcat(name, *s);
-		c = claim_slot(fs->claims, fs->claims_cap, name);
-		c->name = strdup(name);
-		if (c->name == NULL)
-			return -ENOMEM;	/* the family is not counted: its claims stay, harmless */
-		c->id = id;
-		fs->nclaims++;
+	/* Every name first, then the claims: a failure leaves no claim behind. */
+	{
+		char *names[4] = { NULL };
+		size_t k = 0;
+
+		for (const char *const *x = sfx; *x != NULL; x++, k++) {
+			snprintf(name, sizeof(name), "%s%s", desc->name, *x);
+			names[k] = strdup(name);
+			if (names[k] == NULL)
+				break;
+		}
+		memset(&fs->v[id], 0, sizeof(fs->v[id]));
+		fs->v[id].desc = *desc;
+		if (sfx[k] != NULL || make_headers(&fs->v[id], help) < 0) {
+			for (size_t i = 0; i < 4; i++)
+				free(names[i]);
+			free(fs->v[id].header_text);
+			free(fs->v[id].header_om);
+			for (int i = 0; i < 4; i++)
+				free(fs->v[id].open[i]);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < k; i++) {
+			c = claim_slot(fs->claims, fs->claims_cap, names[i]);
+			c->name = names[i];
+			c->id = id;
+			fs->nclaims++;
+		}
 	}
 	fs->n++;
 	return (int)id;

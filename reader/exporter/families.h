@@ -21,6 +21,7 @@
 #define KVMSTATS_EXPORTER_FAMILIES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "metric_map.h"
 
@@ -29,8 +30,26 @@
 
 struct family {
 	struct mm_family desc;
-	char *help;			/* escaped for HELP lines, both formats */
+	/* The family's comment lines, made once: text format 0.0.4, OpenMetrics. */
+	char *header_text, *header_om;
+	size_t header_text_len, header_om_len;
+	/*
+	 * What starts each of its sample lines, up to the labels: "x_total{"
+	 * or "x{" (SAMPLE_VALUE); a histogram's "x_bucket{", "x_count{",
+	 * "x_sum{".  A scrape copies these, the VM's labels, and the value.
+	 */
+	char *open[4];
+	uint8_t open_len[4];
 };
+
+enum { SAMPLE_VALUE, SAMPLE_BUCKET, SAMPLE_COUNT, SAMPLE_SUM };
+
+/*
+ * Bytes every piece of a sample line (open, labels, bucket closers) has
+ * allocated after its end, so that a scrape may copy it in fixed 32-byte
+ * steps (exposition.c, put()).
+ */
+#define PIECE_SLACK	32
 
 struct families;
 

@@ -5,6 +5,7 @@
  * reader library and never touches a VMM.
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,34 @@
 #include "ks_shmdir.h"
 #include "options.h"
 #include "server.h"
+
+/*
+ * Every connection and every attached segment holds a descriptor: raise
+ * the soft limit to the hard one, and keep the connections below what is
+ * left after a reserve for segments, so that accepting cannot starve the
+ * scrapes (nor busy-loop on EMFILE).
+ */
+static void
+fit_connections(struct ex_options *o)
+{
+	struct rlimit rl;
+	rlim_t room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	room = rl.rlim_cur > 2 * EX_FD_RESERVE ? rl.rlim_cur - EX_FD_RESERVE : rl.rlim_cur / 2;
+	if (o->max_connections > room) {
+		ex_log("--web.max-connections %u lowered to %u: the descriptor limit is %llu, "
+		       "and %u are kept for segments", o->max_connections, (unsigned)room,
+		       (unsigned long long)rl.rlim_cur, EX_FD_RESERVE);
+		o->max_connections = (unsigned)room;
+	}
+}
 
 int
 main(int argc, char **argv)
@@ -38,11 +67,18 @@ main(int argc, char **argv)
 		return EX_EXIT_RUNTIME;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	fit_connections(&o);
 	if (o.once) {
 		char *data;
 		size_t len;
 
 		rc = ex_server_scrape(&s, o.once_format, &data, &len) < 0 ? EX_EXIT_RUNTIME : EX_EXIT_OK;
+		/* One scrape of a directory it could not list is a failure (the log said why). */
+		if (rc == EX_EXIT_OK && s.vs.list_error[0] != '\0') {
+			free(data);
+			rc = EX_EXIT_RUNTIME;
+			goto out;
+		}
 		if (rc == EX_EXIT_OK) {
 			if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
 				perror("kvmstats-exporter: stdout");

@@ -135,23 +135,48 @@ mm_family_of(const char *provider, enum kvmstats_target_kind kind,
 				break;
 			}
 	}
+	/*
+	 * Values are written as floats that Prometheus parses into a
+	 * float64: a scale beyond its range would give "inf" or a value it
+	 * refuses.  KVM's scales are 10^-9 to 10^0 and 2^0 to 2^12.
+	 */
+	if (st->base == 10 ? st->exponent < -300 || st->exponent > 280
+			   : st->exponent < -1000 || st->exponent > 950)
+		return "a scale (base^exponent) beyond what a float64 holds";
 	if (out->kind == MM_HISTOGRAM)
 		return mm_hist_shape_fault(st);
 	return NULL;
 }
 
+static double nearest_double(uint64_t v, unsigned base, int exponent);
+
 const char *
 mm_hist_shape_fault(const struct kvmstats_stat_info *st)
 {
+	double prev = -1;
+	uint64_t upper;
+
 	if (st->size < 1)
 		return "a histogram without buckets";
-	if (st->type == KVMSTATS_TYPE_LOG_HIST)
-		return st->size > 65 ? "a log2 histogram of more than 65 buckets" : NULL;
-	if (st->bucket_size == 0)
-		return "a linear histogram of bucket size 0";
-	/* Bucket size-2 ends at (size-1) * bucket_size - 1. */
-	if ((uint64_t)(st->size - 1) > UINT64_MAX / st->bucket_size)
-		return "a linear histogram whose edges do not fit in 64 bits";
+	if (st->size > MM_HIST_MAX_BUCKETS)
+		return "a histogram of more than 1024 buckets";
+	if (st->type == KVMSTATS_TYPE_LOG_HIST) {
+		if (st->size > 65)
+			return "a log2 histogram of more than 65 buckets";
+	} else {
+		if (st->bucket_size == 0)
+			return "a linear histogram of bucket size 0";
+		/* Bucket size-2 ends at (size-1) * bucket_size - 1. */
+		if ((uint64_t)(st->size - 1) > UINT64_MAX / st->bucket_size)
+			return "a linear histogram whose edges do not fit in 64 bits";
+	}
+	for (uint32_t i = 0; mm_bucket_upper(st, i, &upper); i++) {
+		double x = nearest_double(upper, st->base, st->exponent);
+
+		if (!isfinite(x) || x <= prev)
+			return "a histogram whose edges, in base units, are not distinct finite numbers";
+		prev = x;
+	}
 	return NULL;
 }
 
@@ -167,50 +192,74 @@ mm_bucket_upper(const struct kvmstats_stat_info *st, uint32_t i, uint64_t *upper
 	return true;
 }
 
-/* @v with a decimal point moved @exponent places (base 10), exactly. */
-static size_t
-format_decimal(char *buf, uint64_t v, int exponent)
+char *
+mm_put_u64(char *p, uint64_t v)
 {
-	char digits[21];
-	int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
-	int at = 0;
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
+	unsigned n = 1;
+	char *end, *q;
 
-	if (v == 0)
-		return (size_t)snprintf(buf, MM_NUM_MAX, "0");
-	if (exponent >= 0) {
-		if (n + exponent >= MM_NUM_MAX - 1)
-			return (size_t)snprintf(buf, MM_NUM_MAX, "%se%d", digits, exponent);
-		memcpy(buf, digits, (size_t)n);
-		memset(buf + n, '0', (size_t)exponent);
-		buf[n + exponent] = '\0';
-		return (size_t)(n + exponent);
+	/* Digits first, then written from the end: no copy. */
+	for (uint64_t x = 10; n < 20 && v >= x; x *= 10)
+		n++;
+	end = q = p + n;
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+
+		v /= 100;
+		*--q = pairs[d + 1];
+		*--q = pairs[d];
 	}
-	if (-exponent > 40)
-		return (size_t)snprintf(buf, MM_NUM_MAX, "%se%d", digits, exponent);
-	/* Trailing zeros of the fraction go first: 1500e-3 is "1.5". */
-	while (exponent < 0 && digits[n - 1] == '0') {
-		digits[--n] = '\0';
+	if (v >= 10) {
+		*--q = pairs[v * 2 + 1];
+		*--q = pairs[v * 2];
+	} else {
+		*--q = (char)('0' + v);
+	}
+	return end;
+}
+
+/* @v with a decimal point moved @exponent places (base 10), exactly. */
+static char *
+put_decimal(char *p, uint64_t v, int exponent)
+{
+	char digits[24];
+	int n;
+
+	if (v == 0) {
+		*p++ = '0';
+		return p;
+	}
+	/* Trailing zeros of a fraction go first: 1500e-3 is "1.5". */
+	while (exponent < 0 && v % 10 == 0) {
+		v /= 10;
 		exponent++;
 	}
-	if (exponent >= 0)
-		return format_decimal(buf, strtoull(digits, NULL, 10), exponent);
+	n = (int)(mm_put_u64(digits, v) - digits);
+	if (exponent >= 0) {
+		if (n + exponent >= MM_NUM_MAX - 1)
+			return p + sprintf(p, "%.*se%d", n, digits, exponent);
+		memcpy(p, digits, (size_t)n);
+		memset(p + n, '0', (size_t)exponent);
+		return p + n + exponent;
+	}
+	if (-exponent > 40)
+		return p + sprintf(p, "%.*se%d", n, digits, exponent);
 	if (n > -exponent) {
 		int ipart = n + exponent;
 
-		memcpy(buf, digits, (size_t)ipart);
-		buf[ipart] = '.';
-		memcpy(buf + ipart + 1, digits + ipart, (size_t)(n - ipart));
-		at = n + 1;
-	} else {
-		int zeros = -exponent - n;
-
-		memcpy(buf, "0.", 2);
-		memset(buf + 2, '0', (size_t)zeros);
-		memcpy(buf + 2 + zeros, digits, (size_t)n);
-		at = 2 + zeros + n;
+		memcpy(p, digits, (size_t)ipart);
+		p[ipart] = '.';
+		memcpy(p + ipart + 1, digits + ipart, (size_t)(n - ipart));
+		return p + n + 1;
 	}
-	buf[at] = '\0';
-	return (size_t)at;
+	memcpy(p, "0.", 2);
+	memset(p + 2, '0', (size_t)(-exponent - n));
+	memcpy(p + 2 + (-exponent - n), digits, (size_t)n);
+	return p + 2 + (-exponent - n) + n;
 }
 
 /* The nearest double to @v * @base^@exponent: rounded once, by strtod or ldexp. */
@@ -225,14 +274,30 @@ nearest_double(uint64_t v, unsigned base, int exponent)
 	return strtod(tmp, NULL);
 }
 
+char *
+mm_put_value(char *p, uint64_t v, unsigned base, int exponent)
+{
+	if (base == 10 || exponent == 0)
+		return put_decimal(p, v, base == 10 ? exponent : 0);
+	if (exponent > 0 && exponent < 64 && v <= UINT64_MAX >> exponent)
+		return mm_put_u64(p, v << exponent);
+	{
+		double x = ldexp((double)v, exponent);
+
+		/* Finite for every scale mm_family_of() accepts; never "inf" in any case. */
+		if (isinf(x))
+			return p + sprintf(p, "+Inf");
+		return p + sprintf(p, "%.17g", x);
+	}
+}
+
 size_t
 mm_format_value(char *buf, uint64_t v, unsigned base, int exponent)
 {
-	if (base == 10 || exponent == 0)
-		return format_decimal(buf, v, base == 10 ? exponent : 0);
-	if (exponent > 0 && exponent < 64 && v <= UINT64_MAX >> exponent)
-		return (size_t)snprintf(buf, MM_NUM_MAX, "%" PRIu64, v << exponent);
-	return (size_t)snprintf(buf, MM_NUM_MAX, "%.17g", ldexp((double)v, exponent));
+	char *end = mm_put_value(buf, v, base, exponent);
+
+	*end = '\0';
+	return (size_t)(end - buf);
 }
 
 size_t

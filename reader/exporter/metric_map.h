@@ -32,6 +32,11 @@
 #define MM_NAME_MAX	160
 /* Room for any number mm_format_*() writes, with its NUL. */
 #define MM_NUM_MAX	72
+/*
+ * Histograms of more buckets are not exported: KVM's have 32 at most, and
+ * a scrape's lines grow with the buckets (a segment could declare 65535).
+ */
+#define MM_HIST_MAX_BUCKETS	1024
 
 enum mm_kind {
 	MM_COUNTER,
@@ -64,9 +69,11 @@ const char *mm_family_of(const char *provider, enum kvmstats_target_kind kind,
 bool mm_bucket_upper(const struct kvmstats_stat_info *st, uint32_t i, uint64_t *upper);
 
 /*
- * mm_hist_shape_fault() - NULL if every bucket edge of @st is a distinct
- * integer that fits in 64 bits (so the edges strictly increase), else why
- * not.  A log2 histogram has at most 65 buckets (values are 64-bit).
+ * mm_hist_shape_fault() - NULL if every bucket edge of @st is an integer
+ * that fits in 64 bits and, scaled to base units, a finite double greater
+ * than the edge before (so that no two buckets share an le), else why
+ * not.  A log2 histogram has at most 65 buckets (values are 64-bit), any
+ * histogram at most MM_HIST_MAX_BUCKETS.
  */
 const char *mm_hist_shape_fault(const struct kvmstats_stat_info *st);
 
@@ -77,6 +84,14 @@ const char *mm_hist_shape_fault(const struct kvmstats_stat_info *st);
  * Return: the length written to @buf (MM_NUM_MAX bytes).
  */
 size_t mm_format_value(char *buf, uint64_t v, unsigned base, int exponent);
+
+/*
+ * The same two, for the scrape's hot loop: written at @p (room for
+ * MM_NUM_MAX bytes, no NUL), returning the end.  mm_put_u64() is @v in
+ * decimal (at most 20 bytes).
+ */
+char *mm_put_u64(char *p, uint64_t v);
+char *mm_put_value(char *p, uint64_t v, unsigned base, int exponent);
 
 /*
  * mm_format_le() - the same number in OpenMetrics' canonical form, for

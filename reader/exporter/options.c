@@ -51,15 +51,14 @@ usage(FILE *f)
 static int __attribute__((format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ks_text_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputs("kvmstats-exporter: ", stderr);
-	ks_text_fputs(stderr, msg);
-	fputs("\n(kvmstats-exporter --help lists the options)\n", stderr);
+	fprintf(stderr, "kvmstats-exporter: %s\n(kvmstats-exporter --help lists the options)\n",
+		msg);
 	return EX_EXIT_USAGE;
 }
 
@@ -237,8 +236,19 @@ ex_parse_options(struct ex_options *o, int argc, char **argv)
 			rc = usage_error("%s needs a value", argv[optind - 1]);
 			break;
 		default:
-			rc = optopt ? usage_error("unknown option '-%c'", optopt)
-				    : usage_error("unknown option '%s'", argv[optind - 1]);
+			/*
+			 * getopt_long() says '?' for an unknown option, an
+			 * ambiguous abbreviation, and a value given to an option
+			 * that takes none; optopt is a short option's letter only
+			 * for the short ones ("-x").
+			 */
+			if (optopt > 0 && optopt < 256 && argv[optind - 1][1] != '-')
+				rc = usage_error("unknown option '-%c'", optopt);
+			else if (optopt != 0)
+				rc = usage_error("'%s': this option takes no value", argv[optind - 1]);
+			else
+				rc = usage_error("'%s': no such option (or an abbreviation of more "
+						 "than one)", argv[optind - 1]);
 			break;
 		}
 	}

@@ -19,6 +19,9 @@
 
 enum { EX_EXIT_OK = 0, EX_EXIT_RUNTIME = 1, EX_EXIT_USAGE = 2 };
 
+/* Descriptors kept for segments and the rest, beside the connections. */
+#define EX_FD_RESERVE		1024
+
 struct ex_options {
 	const char *listen;		/* host:port, [v6]:port or :port */
 	const char *path;		/* the telemetry path */

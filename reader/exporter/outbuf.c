@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metric_map.h"
 #include "outbuf.h"
 
 void
@@ -59,6 +60,19 @@ reserve(struct outbuf *b, size_t n)
 	return true;
 }
 
+char *
+outbuf_space(struct outbuf *b, size_t n)
+{
+	return reserve(b, n) ? b->data + b->len : NULL;
+}
+
+void
+outbuf_advance(struct outbuf *b, char *end)
+{
+	b->len = (size_t)(end - b->data);
+	b->data[b->len] = '\0';
+}
+
 void
 outbuf_add(struct outbuf *b, const char *s, size_t n)
 {
@@ -84,14 +98,10 @@ outbuf_putc(struct outbuf *b, char c)
 void
 outbuf_u64(struct outbuf *b, uint64_t v)
 {
-	char tmp[20];
-	size_t i = sizeof(tmp);
+	char *p = outbuf_space(b, 20);
 
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	outbuf_add(b, tmp + i, sizeof(tmp) - i);
+	if (p != NULL)
+		outbuf_advance(b, mm_put_u64(p, v));
 }
 
 void

@@ -31,6 +31,13 @@ void outbuf_add(struct outbuf *b, const char *s, size_t n);
 void outbuf_puts(struct outbuf *b, const char *s);
 void outbuf_putc(struct outbuf *b, char c);
 void outbuf_u64(struct outbuf *b, uint64_t v);
+/*
+ * For the hot loop: room for @n bytes at the end, written by the caller
+ * through the pointer returned (NULL, and failed set, if there is no
+ * memory), then outbuf_advance() to where the writing ended.
+ */
+char *outbuf_space(struct outbuf *b, size_t n);
+void outbuf_advance(struct outbuf *b, char *end);
 void outbuf_printf(struct outbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -2,9 +2,12 @@
 /* server.c - the exporter's state and its HTTP face (libmicrohttpd). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include <unistd.h>
 
 #include "exporter_log.h"
+#include "ks_text.h"
 #include "exposition.h"
 #include "outbuf.h"
 #include "server.h"
@@ -56,8 +60,11 @@ ex_server_scrape(struct ex_server *s, enum expo_format fmt, char **data, size_t 
 	outbuf_init(&b);
 	pthread_mutex_lock(&s->lock);
 	start = kvmstats_now_ns();
+	/* Sized once, not grown by doubling (and copying) as it fills. */
+	outbuf_space(&b, s->size_hint + s->size_hint / 8);
 	vmset_refresh(&s->vs);
 	expo_write(&b, fmt, &s->vs, start);
+	s->size_hint = b.len;
 	pthread_mutex_unlock(&s->lock);
 	if (outbuf_failed(&b)) {
 		outbuf_free(&b);
@@ -87,6 +94,49 @@ reply(struct MHD_Connection *c, unsigned status, const char *type, char *body, s
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* An answer being sent: freed, and its bytes given back, when the last byte is out. */
+struct sending {
+	struct ex_server *s;
+	char *body;
+	size_t len;
+};
+
+static void
+sent(void *cls)
+{
+	struct sending *sd = cls;
+
+	/* Pairs with the add in reply_scrape(): a plain count, no ordering needed. */
+	atomic_fetch_sub_explicit(&sd->s->inflight, sd->len, memory_order_relaxed);
+	free(sd->body);
+	free(sd);
+}
+
+static enum MHD_Result
+reply_scrape(struct ex_server *s, struct MHD_Connection *c, const char *type, char *body,
+	     size_t len)
+{
+	struct sending *sd = malloc(sizeof(*sd));
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (sd == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	*sd = (struct sending) { s, body, len };
+	atomic_fetch_add_explicit(&s->inflight, len, memory_order_relaxed);
+	r = MHD_create_response_from_buffer_with_free_callback_cls(len, body, sent, sd);
+	if (r == NULL) {
+		sent(sd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -149,11 +199,14 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	if (strcmp(url, s->path) != 0)
 		return reply_text(c, MHD_HTTP_NOT_FOUND, "not found: the metrics are elsewhere, "
 				  "see /\n");
+	if (atomic_load_explicit(&s->inflight, memory_order_relaxed) > EX_INFLIGHT_MAX)
+		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "busy: too many answers are "
+				  "still being read by slow clients; try again\n");
 	fmt = negotiate_format(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 							   MHD_HTTP_HEADER_ACCEPT));
 	if (ex_server_scrape(s, fmt, &body, &len) < 0)
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-	return reply(c, MHD_HTTP_OK, negotiate_content_type(fmt), body, len, true);
+	return reply_scrape(s, c, negotiate_content_type(fmt), body, len);
 }
 
 /* libmicrohttpd's own messages (it gives the format). */
@@ -169,6 +222,19 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
 	ex_log("http: %s", msg);
+}
+
+/* An error of the listening address on stderr: it quotes what was given, escaped. */
+static void __attribute__((format(printf, 1, 2)))
+listen_error(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	ks_text_vformat(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "kvmstats-exporter: %s\n", msg);
 }
 
 /* Split HOST:PORT, [HOST]:PORT or :PORT into @host ("" for any) and @port. */
@@ -197,10 +263,12 @@ split_addr(const char *addr, char *host, size_t hlen, const char **port)
 	memcpy(host, addr, n);
 	host[n] = '\0';
 	*port = colon + 1;
+	if (strlen(*port) > 5)
+		return false;
 	for (const char *p = *port; *p; p++)
 		if (*p < '0' || *p > '9')
 			return false;
-	return true;
+	return atoi(*port) <= 65535;	/* 0: any free port */
 }
 
 static int
@@ -216,25 +284,44 @@ open_listener(const char *addr)
 	int fd = -1, one = 1, rc;
 
 	if (!split_addr(addr, host, sizeof(host), &port)) {
-		fprintf(stderr, "kvmstats-exporter: --web.listen-address '%s': give HOST:PORT, "
-			"[IPV6]:PORT or :PORT\n", addr);
+		listen_error("--web.listen-address '%s': give HOST:PORT, [IPV6]:PORT or :PORT, "
+			     "with a port from 0 (any free one) to 65535", addr);
 		return -2;
 	}
-	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-	if (rc != 0) {
-		fprintf(stderr, "kvmstats-exporter: --web.listen-address '%s': %s\n", addr,
-			gai_strerror(rc));
-		return -2;
+	/* ":PORT" is every address: IPv6 and IPv4 on one socket, or IPv4 alone. */
+	if (host[0] == '\0') {
+		hints.ai_family = AF_INET6;
+		rc = getaddrinfo(NULL, port, &hints, &res);
+		if (rc == 0) {
+			fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (fd < 0) {
+				freeaddrinfo(res);
+				res = NULL;
+			} else {
+				int zero = 0;
+
+				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+			}
+		}
+		if (res == NULL)
+			hints.ai_family = AF_INET;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (res == NULL) {
+		rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+		if (rc != 0) {
+			listen_error("--web.listen-address '%s': %s", addr, gai_strerror(rc));
+			return -2;
+		}
+		fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	}
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 
-		fprintf(stderr, "kvmstats-exporter: cannot listen on %s: %s%s\n", addr, strerror(e),
-			e == EADDRINUSE ? " (another exporter running? choose another port with "
-					  "--web.listen-address)"
-			: e == EACCES ? " (ports below 1024 need privileges)" : "");
+		listen_error("cannot listen on %s: %s%s", addr, strerror(e),
+			     e == EADDRINUSE ? " (another exporter running? choose another port with "
+					       "--web.listen-address)"
+			     : e == EACCES ? " (ports below 1024 need privileges)" : "");
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(res);
@@ -270,20 +357,32 @@ ex_server_listen(struct ex_server *s, const char *addr, const struct ex_options 
 
 	if (fd < 0)
 		return fd == -2 ? EX_EXIT_USAGE : EX_EXIT_RUNTIME;
+	/*
+	 * libmicrohttpd closes the socket it is given, when it stops and on
+	 * some failures to start: it gets a copy, and ours (for getsockname())
+	 * stays ours to close.
+	 */
 	s->listen_fd = fd;
+	fd = fcntl(s->listen_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0) {
+		listen_error("cannot start the HTTP server on %s: %s", addr, strerror(errno));
+		close(s->listen_fd);
+		s->listen_fd = -1;
+		return EX_EXIT_RUNTIME;
+	}
 	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 				  MHD_USE_ERROR_LOG,
 				  0, NULL, NULL, on_request, s,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_LISTEN_SOCKET, fd,
 				  MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)o->threads,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)o->max_connections,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)o->timeout_s,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				  MHD_OPTION_END);
 	if (s->mhd == NULL) {
-		fprintf(stderr, "kvmstats-exporter: cannot start the HTTP server on %s\n", addr);
-		close(fd);
+		listen_error("cannot start the HTTP server on %s", addr);
+		close(s->listen_fd);
 		s->listen_fd = -1;
 		return EX_EXIT_RUNTIME;
 	}

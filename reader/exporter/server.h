@@ -27,7 +27,16 @@ struct ex_server {
 	const char *path;
 	struct MHD_Daemon *mhd;
 	int listen_fd;
+	size_t size_hint;		/* the last scrape's size: the next one's buffer */
+	/*
+	 * Bytes of answers built and not yet sent to the end.  A client that
+	 * reads its answer a byte at a time keeps it in memory: past
+	 * EX_INFLIGHT_MAX, new scrapes get 503 instead of memory.
+	 */
+	_Atomic size_t inflight;
 };
+
+#define EX_INFLIGHT_MAX		((size_t)256 << 20)
 
 /*
  * ex_server_init() - set up @s for @cfg, serving metrics at @path.

@@ -41,7 +41,7 @@ make_labels(unsigned n, const char *const *names, const char *const *values)
 
 	for (unsigned i = 0; i < n; i++)
 		len += strlen(names[i]) + 4 + 2 * strlen(values[i]);
-	out = o = malloc(len);
+	out = o = calloc(1, len + PIECE_SLACK);	/* a piece of sample lines */
 	if (out == NULL)
 		return NULL;
 	for (unsigned i = 0; i < n; i++) {
@@ -61,6 +61,15 @@ make_labels(unsigned n, const char *const *names, const char *const *values)
 static void
 plan_clear(struct ex_vm *vm)
 {
+	free(vm->series);
+	vm->series = NULL;
+	vm->nseries = 0;
+	free(vm->series_end);
+	vm->series_end = NULL;
+	if (vm->text != NULL)
+		outbuf_free(vm->text);
+	free(vm->text);
+	vm->text = NULL;
 	free(vm->plan);
 	vm->plan = NULL;
 	vm->nplan = 0;
@@ -119,24 +128,29 @@ le_get(struct ex_vm *vm, const struct kvmstats_stat_info *st)
 	ls->exponent = st->exponent;
 	ls->size = st->size;
 	ls->bucket_size = st->bucket_size;
-	ls->text = malloc((size_t)st->size * MM_NUM_MAX);
-	ls->at = calloc(st->size, sizeof(*ls->at));
+	ls->text = calloc(1, (size_t)st->size * (MM_NUM_MAX + 8) + PIECE_SLACK);
+	ls->at = calloc((size_t)st->size + 1, sizeof(*ls->at));
 	if (ls->text == NULL || ls->at == NULL) {
 		free(ls->text);
 		free(ls->at);
 		free(ls);
 		return NULL;
 	}
-	for (uint32_t i = 0; i + 1 < st->size; i++) {
+	for (uint32_t i = 0; i < st->size; i++) {
 		uint64_t upper;
 		size_t n;
 
-		mm_bucket_upper(st, i, &upper);
 		ls->at[i] = (uint32_t)len;
-		n = mm_format_le(num, upper, st->base, st->exponent);
-		memcpy(ls->text + len, num, n + 1);
-		len += n + 1;
+		if (mm_bucket_upper(st, i, &upper))
+			mm_format_le(num, upper, st->base, st->exponent);
+		else
+			strcpy(num, "+Inf");
+		n = (size_t)sprintf(ls->text + len, ",le=\"%s\"} ", num);
+		len += n;
+		if (n > ls->longest)
+			ls->longest = (uint32_t)n;
 	}
+	ls->at[st->size] = (uint32_t)len;
 	vm->les[vm->nles++] = ls;
 	return ls;
 }
@@ -176,7 +190,9 @@ cmp_entry(const void *a, const void *b)
 
 	if (x->family != y->family)
 		return x->family < y->family ? -1 : 1;
-	return x->target < y->target ? -1 : x->target > y->target;
+	if (x->target != y->target)
+		return x->target < y->target ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
 }
 
 struct refusals {
@@ -235,6 +251,78 @@ plan_dedupe(struct ex_vm *vm, const struct ex_config *cfg, struct refusals *r)
 	return out;
 }
 
+/* ---- the series: prefixes made once ------------------------------------- */
+
+/* What a scrape needs of one series, and the most bytes its lines can take. */
+static void
+series_init(const struct family *f, const struct plan_entry *e, const char *labels,
+	    struct series *se)
+{
+	uint32_t lines = 1, longest_close = 2;	/* "} " */
+
+	se->labels = labels;
+	se->labels_len = (uint32_t)strlen(labels);
+	se->histogram = f->desc.kind == MM_HISTOGRAM;
+	se->boolean = f->desc.boolean;
+	se->peak = e->st->type == KVMSTATS_TYPE_PEAK;
+	se->size = e->st->size;
+	se->base = e->st->base;
+	se->exponent = e->st->exponent;
+	se->le = e->le;
+	se->has_sum = true;
+	for (uint32_t i = 0; i < se->count; i++)
+		if (e[i].sum_index < 0)
+			se->has_sum = false;
+	if (se->histogram) {
+		lines = se->size + 2;
+		if (e->le->longest > longest_close)
+			longest_close = e->le->longest;
+	}
+	/* At most 1026 lines of at most a few kB (labels <= EX_LABEL_MAX, escaped). */
+	se->bound = (size_t)lines * (MM_NAME_MAX + 8 + (size_t)se->labels_len + longest_close +
+				     MM_NUM_MAX + 1) + PIECE_SLACK;
+}
+
+static int
+series_build(struct vmset *vs, struct ex_vm *vm)
+{
+	vm->series = calloc(vm->nplan ? vm->nplan : 1, sizeof(*vm->series));
+	vm->series_end = calloc(vm->nplan ? vm->nplan : 1, sizeof(*vm->series_end));
+	vm->text = calloc(1, sizeof(*vm->text));
+	if (vm->series == NULL || vm->series_end == NULL || vm->text == NULL)
+		return -ENOMEM;
+	outbuf_init(vm->text);
+	for (size_t i = 0; i < vm->nplan;) {
+		const struct plan_entry *e = &vm->plan[i];
+		const struct family *f = families_get(vs->fs, e->family);
+		bool vcpu = kvmstats_target(vm->seg, e->target)->kind == KVMSTATS_TARGET_VCPU;
+		size_t end = i + 1;
+
+		while (end < vm->nplan && vm->plan[end].family == e->family)
+			end++;
+		if (vcpu && !vs->cfg.per_vcpu) {
+			struct series *se = &vm->series[vm->nseries++];
+
+			se->family = e->family;
+			se->first = (uint32_t)i;
+			se->count = (uint32_t)(end - i);
+			se->sum_targets = true;
+			series_init(f, e, vm->vm_label, se);
+		} else {
+			for (size_t k = i; k < end; k++) {
+				struct series *se = &vm->series[vm->nseries++];
+
+				se->family = e->family;
+				se->first = (uint32_t)k;
+				se->count = 1;
+				series_init(f, &vm->plan[k], vm->target_label[vm->plan[k].target], se);
+			}
+		}
+		i = end;
+	}
+	return 0;
+}
+
 static int
 plan_build(struct vmset *vs, struct ex_vm *vm)
 {
@@ -271,6 +359,12 @@ plan_build(struct vmset *vs, struct ex_vm *vm)
 	for (unsigned t = 0; t < nt; t++) {
 		const struct kvmstats_target_info *ti = kvmstats_target(vm->seg, t);
 
+		if (ti->kind == KVMSTATS_TARGET_VCPU && cfg->per_vcpu &&
+		    strlen(ti->label) > EX_LABEL_MAX) {
+			refuse(&r, "vCPU %u not exported: its label is over %u bytes", ti->vcpu_index,
+			       EX_LABEL_MAX);
+			continue;
+		}
 		for (unsigned j = 0; j < ti->nr_stats; j++) {
 			const struct kvmstats_stat_info *st = kvmstats_target_stat(vm->seg, t, j);
 			struct plan_entry *e = &vm->plan[vm->nplan];
@@ -297,8 +391,10 @@ plan_build(struct vmset *vs, struct ex_vm *vm)
 			}
 			e->family = (unsigned)id;
 			e->target = t;
+			e->order = (unsigned)vm->nplan;
 			e->st = st;
 			e->sum_index = -1;
+			e->value_at = ti->cut_offset + st->value_index;
 			if (desc.kind == MM_HISTOGRAM) {
 				struct kvmstats_stat_handle h;
 
@@ -310,8 +406,10 @@ plan_build(struct vmset *vs, struct ex_vm *vm)
 				    kvmstats_stat_lookup(vm->seg, t, st->provider_name, sum, &h) == 0 &&
 				    h.info->type == KVMSTATS_TYPE_CUMULATIVE && h.info->size == 1 &&
 				    h.info->unit == st->unit && h.info->base == st->base &&
-				    h.info->exponent == st->exponent)
+				    h.info->exponent == st->exponent) {
 					e->sum_index = h.info->value_index;
+					e->sum_at = ti->cut_offset + h.info->value_index;
+				}
 			}
 			vm->nplan++;
 		}
@@ -320,7 +418,7 @@ plan_build(struct vmset *vs, struct ex_vm *vm)
 	vm->nplan = plan_dedupe(vm, cfg, &r);
 	if (r.n > PLAN_LOG_MAX)
 		ex_log("%s: %u more stats not exported", vm->file, r.n - PLAN_LOG_MAX);
-	return 0;
+	return series_build(vs, vm);
 }
 
 /* ---- attaching, following, reading ------------------------------------- */
@@ -386,6 +484,13 @@ vm_stat(const struct vmset *vs, const struct ex_vm *vm, struct stat *st)
 	return lstat(path, st) == 0 ? 0 : -errno;
 }
 
+static bool
+refused_for_content(int code)
+{
+	return code == -EBADMSG || code == -EPROTO || code == -EPERM || code == -EACCES ||
+	       code == -ELOOP || code == -EINVAL;
+}
+
 static void
 vm_attach(struct vmset *vs, struct ex_vm *vm)
 {
@@ -394,8 +499,12 @@ vm_attach(struct vmset *vs, struct ex_vm *vm)
 	struct stat st;
 	int rc;
 
-	/* A segment that failed stays failed until its file changes. */
-	if (vm->fail_code != 0 && vm->fail_code != -EAGAIN && vm_stat(vs, vm, &st) == 0 &&
+	/*
+	 * A segment refused for what it is (its bytes, owner or mode) stays
+	 * refused until its file changes; anything else (out of fds or memory)
+	 * is tried again at the next scrape.
+	 */
+	if (refused_for_content(vm->fail_code) && vm_stat(vs, vm, &st) == 0 &&
 	    same_file(&st, &vm->fail_st))
 		return;
 	kvmstats_attach_opts_init(&opts);
@@ -472,9 +581,13 @@ vm_judge(struct vmset *vs, struct ex_vm *vm)
 		if (kvmstats_liveness(vm->seg, &vm->lv) < 0)
 			vm->lv.health = KVMSTATS_HEALTH_BROKEN;
 	} else if (rc < 0 && rc != -EAGAIN) {
-		ex_log("%s: cannot follow to its new segment: %s", vm->file, err.msg);
+		if (strcmp(vm->follow_msg, err.msg) != 0)
+			ex_log("%s: cannot follow to its new segment: %s", vm->file, err.msg);
+		snprintf(vm->follow_msg, sizeof(vm->follow_msg), "%s", err.msg);
 		vs->segment_errors++;
 	}
+	if (rc >= 0)
+		vm->follow_msg[0] = '\0';
 	if (vm->lv.health == KVMSTATS_HEALTH_BROKEN) {
 		ex_log("%s: damaged or truncated under the exporter; detached", vm->file);
 		vs->segment_errors++;
@@ -482,23 +595,29 @@ vm_judge(struct vmset *vs, struct ex_vm *vm)
 	}
 }
 
-static void
-vm_read(struct vmset *vs, struct ex_vm *vm)
+void
+vmset_read(struct vmset *vs, struct ex_vm *vm)
 {
 	int rc = -EAGAIN;
 
 	vm->have_cut = false;
-	kvmstats_status(vm->seg, &vm->status);
-	if (vm->lv.health != KVMSTATS_HEALTH_LIVE)
+	if (vm->seg == NULL || vm->lv.health != KVMSTATS_HEALTH_LIVE)
 		return;
 	for (int i = 0; i < CUT_TRIES && rc == -EAGAIN; i++)
 		rc = kvmstats_read_cut(vm->seg, vm->cut, vm->cut_words, vm->samples);
 	if (rc == 0) {
+		if (vm->read_failing)
+			ex_log("%s: consistent reads again", vm->file);
+		vm->read_failing = false;
 		vm->have_cut = true;
 		return;
 	}
 	if (rc != -ENODATA) {
-		ex_log("%s: no consistent read this scrape: %s", vm->file, strerror(-rc));
+		/* Said once, not at every scrape; counted every time. */
+		if (!vm->read_failing)
+			ex_log("%s: no consistent read (%s): its stats are left out until "
+			       "there is one", vm->file, strerror(-rc));
+		vm->read_failing = true;
 		vs->segment_errors++;
 	}
 }
@@ -595,6 +714,7 @@ vmset_refresh(struct vmset *vs)
 		if (strcmp(vs->list_error, err.msg) != 0)
 			ex_log("%s", err.msg);
 		snprintf(vs->list_error, sizeof(vs->list_error), "%s", err.msg);
+		vs->segment_errors++;
 		/* An unlistable directory has no VMs we could vouch for. */
 		l.n = 0;
 	} else {
@@ -614,6 +734,6 @@ vmset_refresh(struct vmset *vs)
 		if (vm->seg != NULL)
 			vm_judge(vs, vm);
 		if (vm->seg != NULL)
-			vm_read(vs, vm);
+			kvmstats_status(vm->seg, &vm->status);
 	}
 }

@@ -182,7 +182,39 @@ def main():
     return 0 if failed == 0 else 1
 
 
+def command_lines(seg_dir):
+    """Usage errors exit 2 and say what is wrong; nothing raw reaches the terminal."""
+    cases = [
+        (["--web.listen-address=:65536"], "port from 0"),
+        (["--web.listen-address=nocolon"], "give HOST:PORT"),
+        (["--web.listen-address=\x1b[2J:1"], "\\x1b"),
+        (["--web.telemetry-path=/"], "telemetry-path"),
+        (["--web.telemetry-path=/a b"], "only letters"),
+        (["--web.max-threads=0"], "from 1 to 64"),
+        (["--web.timeout=x"], "not a number"),
+        (["--owner=no-such-user-here"], "no user"),
+        (["--collector.stats-include=("], "not a regular expression"),
+        (["--once=1"], "takes no value"),
+        (["--bogus"], "no such option"),
+        (["stray"], "unexpected argument"),
+        (["--dir="], "give a directory"),
+    ]
+    for args, want in cases:
+        r = subprocess.run([EXPORTER, "--dir", seg_dir] + args, capture_output=True, text=True,
+                           errors="replace")
+        check(r.returncode == 2 and want in r.stderr and "\x1b" not in r.stderr,
+              "%s: exit %d, says %r" % (" ".join(args).encode("unicode_escape").decode(),
+                                       r.returncode, r.stderr.strip().split("\n")[0][:90]))
+    r = subprocess.run([EXPORTER, "--once", "--dir", os.path.join(seg_dir, "missing")],
+                       capture_output=True, text=True)
+    check(r.returncode == 1 and "cannot list segments" in r.stderr,
+          "--once of a directory that is not there: exit %d" % r.returncode)
+    r = subprocess.run([EXPORTER, "--help"], capture_output=True, text=True)
+    check(r.returncode == 0 and "--web.listen-address" in r.stdout, "--help: exit 0, usage")
+
+
 def run(seg_dir, work):
+    command_lines(seg_dir)
     vms = {}
     for name, vcpus in (("vm-a", 2), ("vm-b", 3), ("vm-c", 1)):
         vms[name] = Child([KVMSTATSD, "--dir", seg_dir, "--simulate", str(vcpus), "--name", name,

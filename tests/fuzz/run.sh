@@ -14,7 +14,7 @@ fail=0
 for name in "$@"; do
 	case $name in
 	statsfd) len=65536 ;;
-	segment) len=262144 ;;
+	segment|exporter) len=262144 ;;
 	intake_msg) len=4352 ;;	# 16 records of 1 + 1 + 264 bytes
 	*) len=4096 ;;
 	esac

@@ -2,7 +2,8 @@
 /*
  * seeds.c - write the fuzzers' seed corpora with the project's own builders.
  *
- *	fuzz-seeds DIR	->  DIR/statsfd/NAME, DIR/segment/NAME, DIR/intake_msg/NAME
+ *	fuzz-seeds DIR	->  DIR/statsfd/NAME, DIR/segment/NAME (and DIR/exporter/NAME),
+ *			    DIR/intake_msg/NAME
  *
  * Valid inputs let the fuzzers start past the magic and the first bounds
  * checks: the x86 VM and vCPU stats files (statsfd_image.h and the kernel's
@@ -137,6 +138,7 @@ segment_seed(const char *dir, const char *vm, unsigned nr_vcpus, uint32_t depth,
 	}
 	/* The writer is idle: a plain copy of its mapping is a stable image. */
 	put("segment", vm, w->base, w->size);
+	put("exporter", vm, w->base, w->size);	/* the same segments, scraped */
 	ks_segment_unlink(w);
 	ks_segment_destroy(&w);
 }
