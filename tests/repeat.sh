@@ -21,7 +21,8 @@ shift 2
 if [ $# -eq 0 ]; then
 	set -- test_daemon test_intake test_lifecycle test_engine test_embed test_noscall test_handles \
 		test_torture test_real_attach test_real_intake test_real_preload \
-		test_real_own_vm test_real_embed test_real_statsfd test_exporter cli python exporter
+		test_real_own_vm test_real_embed test_real_statsfd test_real_exporter test_exporter cli \
+		python exporter
 fi
 KVMSTATS_BUILD=$build
 KVMSTATS_TORTURE_READS=${KVMSTATS_TORTURE_READS:-1000000}

@@ -213,6 +213,28 @@ def command_lines(seg_dir):
     check(r.returncode == 0 and "--web.listen-address" in r.stdout, "--help: exit 0, usage")
 
 
+def real_vm(seg_dir, url):
+    """promtool on the scrape of a real VM, where this host's /dev/kvm works."""
+    c = Child([KVMSTATSD, "--dir", seg_dir, "--spawn-vm", "2", "--name", "real-vm", "-q"])
+    seg = os.path.join(seg_dir, "kvmstats.real-vm")
+    if not wait_for("a real VM published or refused", lambda: os.path.exists(seg) or
+                    c.p.poll() is not None, 30) or c.p.poll() is not None:
+        c.p.wait()
+        print("skip: a real VM: kvmstatsd --spawn-vm says: %s"
+              % (c.log()[-1] if c.log() else "exit %s" % c.p.returncode))
+        return
+    key = 'kvm_vcpu_exits_total{vm="real-vm"}'
+    got = wait_for("the real VM's exits served", lambda: (lambda s: s if int(s.get(key, "0")) > 0
+                   else None)(samples(http(url + "/metrics")[2])), 30)
+    if got:
+        check(True, "a real VM (/dev/kvm): exits %s" % got[key])
+        promtool_clean(http(url + "/metrics")[2], "with a real VM, per-VM sums")
+        r = subprocess.run([EXPORTER, "--once", "--collector.vcpu", "--dir", seg_dir],
+                           capture_output=True, text=True)
+        promtool_clean(r.stdout, "with a real VM, per-vCPU series")
+    c.stop()
+
+
 def run(seg_dir, work):
     command_lines(seg_dir)
     vms = {}
@@ -258,6 +280,8 @@ def run(seg_dir, work):
             check(False, "OpenMetrics %s parses strictly: %s" % (what, e))
     st, ctype, _ = http(url + "/metrics", accept="text/plain;version=0.0.4")
     check(ctype.startswith("text/plain; version=0.0.4"), "text/plain asked, text/plain given")
+
+    real_vm(seg_dir, url)
 
     st, ctype, page = http(url + "/")
     check(st == 200 and ctype.startswith("text/html") and 'href="/metrics"' in page,
@@ -431,6 +455,12 @@ def prometheus(ex, url, work, vms, fixed_pid):
     check(wait_for("stale alert pending", lambda: query(
         'ALERTS{alertname="KvmstatsStatsStale",vm="vm-c"}')),
           "the rules' stale alert goes pending for the killed publisher")
+    # A publisher restarted under the killed one's name takes it over: followed.
+    vms["vm-c"] = Child([KVMSTATSD, "--dir", vms["vm-a"].argv[2], "--simulate", "1", "--name",
+                         "vm-c", "--hz", "100", "-q"])
+    check(wait_for("restarted VM followed", lambda: value('kvmstats_vm_up{vm="vm-c"}') == 1.0 and
+                   query('kvm_vcpu_exits_total{vm="vm-c"}') != []),
+          "a publisher restarted under the same name is followed: up again, stats back")
     check(wait_for("never-ready garbage skipped", lambda: samples(http(url + "/metrics")[2]).get(
         'kvmstats_exporter_segments{state="skipped"}') == "1", 20) and
           any("kvmstats.garbage skipped:" in l and "for 10 s now" in l for l in ex.log()),
