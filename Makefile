@@ -181,8 +181,10 @@ $(SO_PUB): $(call obj,$(SHM_SRC) $(PUB_SRC)) publisher/libkvmstats-publisher.map
 $(KVMSTATSD): $(call obj,$(DAEMON_SRC)) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
 
+# ncursesw: kvmstats top's live view.
+CURSES_LIBS	:= $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 $(KVMSTATS): $(call obj,$(CLI_SRC)) $(LIB_READER)
-	$(call say,LD,$@)$(CC) -o $@ $^ $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $^ $(CURSES_LIBS) $(ALL_LDFLAGS) -lm
 
 # A reader like the CLI: the reader library and libmicrohttpd, nothing else.
 $(KVMSTATS_EXPORTER): $(call obj,reader/exporter/main.c) $(LIB_EXPORTER) $(LIB_READER)
@@ -193,7 +195,7 @@ $(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_EXPORTER
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_EXPORTER) \
 		$(LIB_VMS) $(LIB_PUB) $(LIB_READER) \
-		$(CMOCKA_LIBS) $(URCU_LIBS) $(MHD_LIBS) $(ALL_LDFLAGS) -lm
+		$(CMOCKA_LIBS) $(URCU_LIBS) $(MHD_LIBS) $(CURSES_LIBS) $(ALL_LDFLAGS) -lm
 
 # The LD_PRELOAD shim carries its own copy of the publisher (a VMM needs no
 # other kvmstats library) and exports nothing but the functions it wraps.

@@ -14,10 +14,10 @@ export KVMSTATS_SHM_DIR="$dir"
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	reader="-n 3000"; sizes=8,64,256; pub="-n 200 -r 50"; intf="-n 200 -t 300"
-	kvm_reader="-n 2000"; exporter="-n 30 -b 5 -c 1x8,64x8"
+	kvm_reader="-n 2000"; exporter="-n 30 -b 5 -c 1x8,64x8"; top_secs=5
 else
 	reader="-n ${BENCH_SAMPLES:-30000}"; sizes=8,64,256; pub="-n ${BENCH_SWEEPS:-2000} -r 300"
-	intf="-n 2000 -t 2000"; kvm_reader="-n 20000"; exporter="-n 300 -b 30"
+	intf="-n 2000 -t 2000"; kvm_reader="-n 20000"; exporter="-n 300 -b 30"; top_secs=30
 fi
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -36,6 +36,8 @@ echo
 echo
 # shellcheck disable=SC2086
 "$build/bench/bench_exporter" $exporter -j "$out/exporter.json"
+echo
+/usr/bin/python3 bench/bench_top.py "$build" "$top_secs" "$out/top.json"
 if [ "${BENCH_KVM:-1}" = 1 ]; then
 	echo
 	echo "real KVM stats fds: this host's /dev/kvm (a nested VM: the figures are the"

@@ -63,6 +63,16 @@ if [ "$mode" != valgrind ]; then
 fi
 
 if [ "$mode" != valgrind ]; then
+	echo "== kvmstats top (in tmux) and kvmstats watch"
+	if KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/top/test_top_watch.py "$build"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed="$failed top-watch"
+	fi
+fi
+
+if [ "$mode" != valgrind ]; then
 	echo "== kvmstats-exporter over HTTP, with promtool and a real Prometheus"
 	if KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/exporter/test_http.py "$build"; then
 		pass=$((pass + 1))

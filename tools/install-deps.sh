@@ -33,10 +33,12 @@ if [ $# -eq 0 ]; then
 	# systemd-analyze verify.  debhelper, dpkg-dev, fakeroot, lintian: the
 	# Debian packages.  libmicrohttpd-dev: the exporter's HTTP server.
 	# prometheus (promtool too), python3-prometheus-client (a strict
-	# OpenMetrics parser): the exporter's tests.
+	# OpenMetrics parser): the exporter's tests.  libncurses-dev: kvmstats
+	# top; tmux: its tests drive it in a terminal.
 	set -- make gcc g++ clang libc6-dev linux-libc-dev pkg-config liburcu-dev libmicrohttpd-dev \
 		libcmocka-dev valgrind libclang-rt-14-dev gdb abigail-tools mandoc groff-base \
-		man-db systemd debhelper dpkg-dev fakeroot lintian prometheus python3-prometheus-client
+		man-db systemd debhelper dpkg-dev fakeroot lintian prometheus python3-prometheus-client \
+		libncurses-dev tmux
 fi
 
 missing=""

@@ -111,5 +111,7 @@ int ks_cmd_list(struct ks_cli *cli, int argc, char **argv);
 int ks_cmd_schema(struct ks_cli *cli, int argc, char **argv);
 int ks_cmd_query(struct ks_cli *cli, int argc, char **argv);
 int ks_cmd_info(struct ks_cli *cli, int argc, char **argv);
+int ks_cmd_watch(struct ks_cli *cli, int argc, char **argv);
+int ks_cmd_top(struct ks_cli *cli, int argc, char **argv);
 
 #endif /* KVMSTATS_CLI_CLI_H */

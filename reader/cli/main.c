@@ -19,6 +19,8 @@ static const struct subcommand subcommands[] = {
 	{ "schema", ks_cmd_schema, "stat descriptions, as QMP query-stats-schemas (JSON)" },
 	{ "query",  ks_cmd_query,  "stat values, as QMP query-stats (JSON)" },
 	{ "info",   ks_cmd_info,   "stat values, as HMP 'info stats' (text)" },
+	{ "top",    ks_cmd_top,    "a live table of totals, rates and percentiles (--once: one look)" },
+	{ "watch",  ks_cmd_watch,  "a record per interval of totals and rates (CSV, JSON lines)" },
 };
 
 static void
@@ -94,11 +96,11 @@ main(int argc, char **argv)
 	if (parse_global(&cli, argc, argv, &rc) < 0)
 		return ks_cli_finish_stdout(&cli, rc == KS_EXIT_HELP ? KS_EXIT_OK : rc);
 	if (optind >= argc)
-		return ks_cli_usage_error(&cli, "no command given (list, schema, query, info)");
+		return ks_cli_usage_error(&cli, "no command given (list, schema, query, info, top, watch)");
 	sc = find_subcommand(argv[optind]);
 	if (sc == NULL)
 		return ks_cli_usage_error(&cli, "unknown command '%s' (list, schema, "
-					  "query, info)", argv[optind]);
+					  "query, info, top, watch)", argv[optind]);
 	cli.cmd = sc->name;
 	argc -= optind;
 	argv += optind;

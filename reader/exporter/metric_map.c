@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ks_hist.h"
 #include "metric_map.h"
 
 /* The suffixes a stat's own name may carry for its unit, longest first. */
@@ -183,13 +184,12 @@ mm_hist_shape_fault(const struct kvmstats_stat_info *st)
 bool
 mm_bucket_upper(const struct kvmstats_stat_info *st, uint32_t i, uint64_t *upper)
 {
+	uint64_t lo;
+
 	if (i + 1 >= st->size)
-		return false;
-	if (st->type == KVMSTATS_TYPE_LOG_HIST)
-		*upper = i == 0 ? 0 : i >= 64 ? UINT64_MAX : (UINT64_C(1) << i) - 1;
-	else
-		*upper = (uint64_t)(i + 1) * st->bucket_size - 1;
-	return true;
+		return false;	/* the last bucket: le="+Inf" */
+	return ks_hist_bounds(st->type == KVMSTATS_TYPE_LINEAR_HIST, st->size, st->bucket_size, i,
+			      &lo, upper);
 }
 
 char *
