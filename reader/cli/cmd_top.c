@@ -29,6 +29,7 @@ struct top {
 	size_t scroll;
 	char message[256];		/* the status line's note, until the next key */
 	bool color;
+	bool pick_first;		/* no VM named and several live: the picker first */
 };
 
 static void
@@ -214,81 +215,153 @@ read_filter(struct top *t)
 	(void)cols;
 }
 
-/* The VMs of the directory, one picked with the arrows and Enter.  Return: its name, or NULL. */
+/* The VMs of the directory, for the picker: as "kvmstats list" shows them. */
+#define PICK_MAX	256
+
 struct vm_choice {
-	char names[64][KVMSTATS_VM_NAME_MAX + 1];
+	struct {
+		char name[KVMSTATS_VM_NAME_MAX + 1];
+		char line[256];
+	} v[PICK_MAX];
 	unsigned n;
+	const struct ks_cli *cli;
 };
+
+/* Attach without a word on stderr (curses owns the terminal). */
+static struct kvmstats_segment *
+quiet_attach(const struct ks_cli *cli, const char *name)
+{
+	struct kvmstats_attach_opts o;
+	struct kvmstats_segment *seg = NULL;
+	struct kvmstats_error err;
+
+	kvmstats_attach_opts_init(&o);
+	o.dir = cli->dir;
+	o.owner = cli->owner;
+	if (kvmstats_attach(name, &o, &seg, &err) < 0)
+		return NULL;
+	return seg;
+}
 
 static int
 collect_vm(const char *file, void *arg)
 {
 	struct vm_choice *c = arg;
+	struct kvmstats_segment *seg;
+	char vm[160];
 
-	if (c->n < 64)
-		snprintf(c->names[c->n++], sizeof(c->names[0]), "%s",
-			 file + strlen(KVMSTATS_SEGMENT_PREFIX));
+	if (c->n == PICK_MAX)
+		return 1;
+	snprintf(c->v[c->n].name, sizeof(c->v[0].name), "%s", file + strlen(KVMSTATS_SEGMENT_PREFIX));
+	ks_text_escape(vm, sizeof(vm), c->v[c->n].name);
+	seg = quiet_attach(c->cli, c->v[c->n].name);
+	if (seg == NULL) {
+		snprintf(c->v[c->n].line, sizeof(c->v[0].line), "%-32.32s  (cannot be attached)", vm);
+	} else {
+		const struct kvmstats_segment_info *in = kvmstats_info(seg);
+		struct kvmstats_liveness lv;
+
+		kvmstats_liveness(seg, &lv);
+		snprintf(c->v[c->n].line, sizeof(c->v[0].line),
+			 "%-32.32s  %-10s  gen %-4llu  %6.0f Hz  heartbeat %8.0f ms", vm,
+			 kvmstats_health_name(lv.health), (unsigned long long)in->generation,
+			 in->poll_period_ns ? 1e9 / (double)in->poll_period_ns : 0,
+			 (double)lv.age_ns / 1e6);
+		kvmstats_detach(&seg);
+	}
+	c->n++;
 	return 0;
 }
 
+/* Show the VMs; switch to the one picked.  Return: whether it switched. */
 static bool
 pick_vm(struct top *t)
 {
-	struct vm_choice c = { .n = 0 };
+	struct vm_choice *c = calloc(1, sizeof(*c));
 	struct kvmstats_error err;
+	struct kvmstats_segment *seg;
 	unsigned sel = 0;
+	bool picked = false;
 	int ch;
 
-	kvmstats_enumerate(t->cli->dir, collect_vm, &c, &err);
-	if (c.n == 0) {
+	if (c == NULL)
+		return false;
+	c->cli = t->cli;
+	kvmstats_enumerate(t->cli->dir, collect_vm, c, &err);
+	if (c->n == 0) {
 		snprintf(t->message, sizeof(t->message), "no VM in the directory");
+		free(c);
 		return false;
 	}
 	timeout(-1);
 	for (;;) {
 		int rows, cols;
-		char vm[256];
 
 		getmaxyx(stdscr, rows, cols);
 		erase();
-		put_line(0, cols, A_BOLD, "pick a VM (arrows, Enter; Esc: back)");
-		for (unsigned i = 0; i < c.n && (int)i + 2 < rows; i++) {
-			ks_text_escape(vm, sizeof(vm), c.names[i]);
-			put_line((int)i + 2, cols, i == sel ? A_REVERSE : 0, "  %s", vm);
-		}
+		put_line(0, cols, A_BOLD, "pick a VM: arrows and Enter; Esc or q: back");
+		put_line(1, cols, A_REVERSE, "%-32s  %-10s  %-8s  %9s  %s", "VM", "STATE", "GEN",
+			 "RATE", "HEARTBEAT");
+		for (unsigned i = 0; i < c->n && (int)i + 2 < rows; i++)
+			put_line((int)i + 2, cols, i == sel ? A_REVERSE : 0, "%s", c->v[i].line);
 		refresh();
 		ch = getch();
 		if (ch == 27 || ch == 'q')
-			return false;
-		if (ch == KEY_UP && sel > 0)
-			sel--;
-		else if (ch == KEY_DOWN && sel + 1 < c.n)
-			sel++;
-		else if (ch == '\n' || ch == KEY_ENTER)
 			break;
+		if ((ch == KEY_UP || ch == 'k') && sel > 0)
+			sel--;
+		else if ((ch == KEY_DOWN || ch == 'j') && sel + 1 < c->n)
+			sel++;
+		else if (ch == '\n' || ch == KEY_ENTER) {
+			picked = true;
+			break;
+		}
 	}
+	if (!picked) {
+		free(c);
+		return false;
+	}
+	seg = quiet_attach(t->cli, c->v[sel].name);
+	if (seg == NULL) {
+		snprintf(t->message, sizeof(t->message), "that VM cannot be attached now");
+		free(c);
+		return false;
+	}
+	free(c);
 	{
-		struct kvmstats_segment *seg;
+		bool per_vcpu = t->m.per_vcpu, hide = t->m.hide_zero;
+		enum top_sort sort = t->m.sort;
+		const char *provider = t->m.provider;
+		struct kvmstats_segment *old = t->m.seg;
 
-		if (ks_cli_open_vm(t->cli, c.names[sel], &seg) != KS_EXIT_OK) {
-			snprintf(t->message, sizeof(t->message), "cannot open that VM");
+		top_model_free(&t->m);
+		kvmstats_detach(&old);
+		if (top_model_init(&t->m, seg, provider, per_vcpu) < 0)
 			return false;
-		}
-		{
-			bool per_vcpu = t->m.per_vcpu, hide = t->m.hide_zero;
-			enum top_sort sort = t->m.sort;
-			struct kvmstats_segment *old = t->m.seg;
-
-			top_model_free(&t->m);
-			kvmstats_detach(&old);
-			if (top_model_init(&t->m, seg, t->m.provider, per_vcpu) < 0)
-				return false;
-			t->m.hide_zero = hide;
-			t->m.sort = sort;
-			t->ended = false;
-		}
+		t->m.hide_zero = hide;
+		t->m.sort = sort;
+		t->ended = false;
 	}
 	return true;
+}
+
+/* How many segments of the directory are live (0, 1, or more). */
+static int
+count_live(const char *file, void *arg)
+{
+	struct vm_choice *c = arg;
+	struct kvmstats_segment *seg = quiet_attach(c->cli, file);
+
+	if (seg != NULL) {
+		struct kvmstats_liveness lv;
+
+		kvmstats_liveness(seg, &lv);
+		if (lv.health == KVMSTATS_HEALTH_LIVE && c->n < PICK_MAX)
+			snprintf(c->v[c->n++].name, sizeof(c->v[0].name), "%s",
+				 file + strlen(KVMSTATS_SEGMENT_PREFIX));
+		kvmstats_detach(&seg);
+	}
+	return 0;
 }
 
 static volatile sig_atomic_t got_stop;
@@ -317,6 +390,7 @@ run_curses(struct top *t)
 		return KS_EXIT_RUNTIME;
 	}
 	set_term(scr);
+	set_escdelay(25);	/* Esc alone is a key here: no second's wait for a sequence */
 	cbreak();
 	noecho();
 	keypad(stdscr, TRUE);
@@ -327,6 +401,8 @@ run_curses(struct top *t)
 		use_default_colors();
 		init_pair(1, COLOR_RED, -1);
 	}
+	if (t->pick_first && !pick_vm(t))
+		snprintf(t->message, sizeof(t->message), "g picks another VM");
 	for (;;) {
 		uint64_t now = kvmstats_now_ns();
 
@@ -544,7 +620,23 @@ ks_cmd_top(struct ks_cli *cli, int argc, char **argv)
 		}
 		regfree(&re);
 	}
-	rc = once ? ks_cli_open_live(cli, vm, provider, &seg) : ks_cli_open_vm(cli, vm, &seg);
+	if (vm == NULL && !once) {
+		/* Several live VMs and none named: start on the first, with the picker. */
+		struct vm_choice *live = calloc(1, sizeof(*live));
+		struct kvmstats_error err;
+
+		if (live != NULL) {
+			live->cli = cli;
+			kvmstats_enumerate(cli->dir, count_live, live, &err);
+			if (live->n > 1) {
+				t.pick_first = true;
+				seg = quiet_attach(cli, live->v[0].name);
+			}
+			free(live);
+		}
+	}
+	if (seg == NULL)
+		rc = once ? ks_cli_open_live(cli, vm, provider, &seg) : ks_cli_open_vm(cli, vm, &seg);
 	if (rc != KS_EXIT_OK)
 		return rc;
 	if (provider != NULL && (rc = ks_cli_check_provider(cli, seg, provider)) != KS_EXIT_OK)

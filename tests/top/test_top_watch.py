@@ -286,6 +286,21 @@ def test_top_tmux_end_and_term(d):
     tmux("kill-server")
 
 
+def test_top_picker(d):
+    """No VM named and several live: the VM list first, with state, rate and heartbeat."""
+    tmux("kill-server")
+    tmux("new-session", "-d", "-s", "top", "-x", "150", "-y", "45",
+         "TERM=xterm-256color %s --dir %s top; sleep 60" % (KVMSTATS, d))
+    s = wait_for("the VM list", lambda: (lambda x: "pick a VM" in x and x)(screen()), 15)
+    check(bool(s) and "live" in s and "Hz" in s and "heartbeat" in s,
+          "top with several VMs: a list to pick from, with state, rate and heartbeat")
+    tmux("send-keys", "-t", "top", "Enter")
+    check(bool(wait_for("the picked VM's table", lambda: "TARGET" in screen(), 15)),
+          "top: Enter opens the VM picked")
+    tmux("send-keys", "-t", "top", "q")
+    tmux("kill-server")
+
+
 def test_bad_input(d):
     cases = [
         (["top", "wa", "--filter", "("], 2, "not a regular expression"),
@@ -326,6 +341,7 @@ def main():
         test_top_once(d)
         test_top_tmux(d, "wa")
         test_top_tmux_end_and_term(d)
+        test_top_picker(d)
         real = start([KVMSTATSD, "--dir", d, "--spawn-vm", "1", "--name", "realtop", "-q"])
         if wait_for("real VM", lambda: os.path.exists(os.path.join(d, "kvmstats.realtop")) or
                     real.poll() is not None, 30) and real.poll() is None:
