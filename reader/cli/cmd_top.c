@@ -21,6 +21,9 @@
 #define REFRESH_MIN_MS	100
 #define REFRESH_MAX_MS	60000
 
+/* SIGINT, SIGTERM: leave at the next look, from any screen. */
+static volatile sig_atomic_t got_stop;
+
 struct top {
 	const struct ks_cli *cli;
 	struct top_model m;
@@ -148,12 +151,9 @@ draw(struct top *t)
 		 "%s view  refresh %.1f s%s", vm, (unsigned long long)in->generation,
 		 (unsigned long long)m->st.sweep, vcpus, (double)m->lv.age_ns / 1e6,
 		 m->per_vcpu ? "per-vCPU" : "VM", t->refresh_ms / 1000.0, t->paused ? "  PAUSED" : "");
-	attron(state_attr);
-	mvprintw(1, 0, "state: %s%s", m->state,
-		 t->ended ? " (the VM ended: its last values)" :
+	put_line(1, cols, state_attr, "state: %s%s", m->state,
+		 t->ended ? " (its segment ended or is gone: the last values read)" :
 		 strcmp(m->state, "live") ? " (not sweeping: the values are its last)" : "");
-	attroff(state_attr);
-	clrtoeol();
 	put_line(2, cols, 0, "sort %s  filter %s%s%s (%zu match)  %s  %s", sorts[m->sort],
 		 m->have_filter ? "/" : "none", m->have_filter ? m->filter_text : "",
 		 m->have_filter ? "/" : "", m->nmatch, m->hide_zero ? "zero rows hidden" : "",
@@ -183,8 +183,10 @@ read_filter(struct top *t)
 
 	getmaxyx(stdscr, rows, cols);
 	(void)rows;
-	timeout(-1);
+	timeout(200);		/* a signal to stop is seen within 0.2 s */
 	for (;;) {
+		if (got_stop)
+			break;
 		top_model_set_filter(&t->m, buf, why, sizeof(why));
 		draw(t);
 		attron(A_BOLD);
@@ -194,6 +196,8 @@ read_filter(struct top *t)
 		clrtoeol();
 		refresh();
 		ch = getch();
+		if (ch == ERR)
+			continue;
 		if (ch == '\n' || ch == KEY_ENTER)
 			break;
 		if (ch == 27) {
@@ -293,19 +297,29 @@ pick_vm(struct top *t)
 		free(c);
 		return false;
 	}
-	timeout(-1);
+	timeout(200);		/* a signal to stop is seen within 0.2 s */
 	for (;;) {
 		int rows, cols;
+		unsigned first = 0, room;
 
+		if (got_stop)
+			break;
 		getmaxyx(stdscr, rows, cols);
+		room = rows > 3 ? (unsigned)rows - 2 : 1;
+		if (sel >= room)
+			first = sel - room + 1;		/* the selection stays on the screen */
 		erase();
-		put_line(0, cols, A_BOLD, "pick a VM: arrows and Enter; Esc or q: back");
+		put_line(0, cols, A_BOLD, "pick a VM: arrows and Enter; Esc or q: back (%u VMs%s)",
+			 c->n, c->n == PICK_MAX ? ", the first 256" : "");
 		put_line(1, cols, A_REVERSE, "%-32s  %-10s  %-8s  %9s  %s", "VM", "STATE", "GEN",
 			 "RATE", "HEARTBEAT");
-		for (unsigned i = 0; i < c->n && (int)i + 2 < rows; i++)
-			put_line((int)i + 2, cols, i == sel ? A_REVERSE : 0, "%s", c->v[i].line);
+		for (unsigned i = first; i < c->n && (int)(i - first) + 2 < rows; i++)
+			put_line((int)(i - first) + 2, cols, i == sel ? A_REVERSE : 0, "%s",
+				 c->v[i].line);
 		refresh();
 		ch = getch();
+		if (ch == ERR)
+			continue;
 		if (ch == 27 || ch == 'q')
 			break;
 		if ((ch == KEY_UP || ch == 'k') && sel > 0)
@@ -333,14 +347,18 @@ pick_vm(struct top *t)
 		enum top_sort sort = t->m.sort;
 		const char *provider = t->m.provider;
 		struct kvmstats_segment *old = t->m.seg;
+		char filter[sizeof(t->m.filter_text)], why[8];
 
+		snprintf(filter, sizeof(filter), "%s", t->m.filter_text);
 		top_model_free(&t->m);
 		kvmstats_detach(&old);
 		if (top_model_init(&t->m, seg, provider, per_vcpu) < 0)
 			return false;
 		t->m.hide_zero = hide;
 		t->m.sort = sort;
+		top_model_set_filter(&t->m, filter, why, sizeof(why));
 		t->ended = false;
+		t->scroll = 0;
 	}
 	return true;
 }
@@ -363,8 +381,6 @@ count_live(const char *file, void *arg)
 	}
 	return 0;
 }
-
-static volatile sig_atomic_t got_stop;
 
 static void
 on_stop(int sig)
@@ -608,6 +624,9 @@ ks_cmd_top(struct ks_cli *cli, int argc, char **argv)
 		once = true;
 	if (!once && !isatty(STDOUT_FILENO))
 		once = true;		/* as varnishstat: a pipe gets one look */
+	if (!once && !isatty(STDIN_FILENO))
+		return ks_cli_usage_error(cli, "the live view reads keys from a terminal, and "
+					  "standard input is not one: use --once");
 	if (filter != NULL) {
 		regex_t re;
 		int e = regcomp(&re, filter, REG_EXTENDED | REG_NOSUB);

@@ -253,20 +253,42 @@ attach_rows(struct watch *w)
 	return KS_EXIT_OK;
 }
 
-/* Sleep to @deadline (CLOCK_MONOTONIC), or until a signal asks for something. */
-static void
-sleep_until(uint64_t deadline)
+/*
+ * Sleep to @deadline (CLOCK_MONOTONIC), or until asked to stop; a SIGHUP
+ * on the way reopens the output and the sleep goes on.  Return: an exit
+ * code if reopening failed, else KS_EXIT_OK.
+ */
+static int
+sleep_until(struct watch *w, uint64_t deadline)
 {
 	struct timespec ts = { (time_t)(deadline / 1000000000), (long)(deadline % 1000000000) };
 
-	while (!got_stop && !got_hup &&
-	       clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
+	while (!got_stop) {
+		int r = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+
+		if (got_hup) {
+			got_hup = 0;
+			if (open_output(w) != KS_EXIT_OK)
+				return KS_EXIT_RUNTIME;
+		}
+		if (r != EINTR)
+			break;
+	}
+	return KS_EXIT_OK;
+}
+
+/* The last values of a VM that ended, as its last record. */
+static void
+final_record(struct watch *w)
+{
+	if (ks_snap_take(w->seg, &w->cur) == 0)
+		emit(w, "ended");
 }
 
 /*
- * The VM ended (or is gone): wait for a publisher under its name (--follow),
- * or say so.  Return: 1 to go on (w->seg is the new segment), 0 to stop.
+ * The VM ended: wait for a live publisher under its name (--follow), or
+ * say so.  Return: 1 to go on (w->seg is the new segment), 0 to stop, or
+ * a negative exit code.
  */
 static int
 vm_ended(struct watch *w, uint64_t *next)
@@ -275,26 +297,26 @@ vm_ended(struct watch *w, uint64_t *next)
 	char name[KVMSTATS_VM_NAME_MAX + 1];
 
 	snprintf(name, sizeof(name), "%s", kvmstats_info(w->seg)->vm_name);
+	final_record(w);
 	if (!w->follow) {
 		ks_cli_error(w->cli, "VM '%s' ended", name);
 		return 0;
 	}
 	ks_cli_error(w->cli, "VM '%s' ended; waiting for it to come back (--follow)", name);
 	while (!got_stop) {
-		int r = kvmstats_follow(&w->seg, &err);
+		struct kvmstats_liveness lv;
 
-		if (r == 1) {
-			struct kvmstats_liveness lv;
-
-			kvmstats_liveness(w->seg, &lv);
-			if (lv.health == KVMSTATS_HEALTH_LIVE) {
-				ks_cli_error(w->cli, "VM '%s' is back (generation %llu)", name,
-					     (unsigned long long)kvmstats_info(w->seg)->generation);
-				return attach_rows(w) == KS_EXIT_OK;
-			}
+		kvmstats_follow(&w->seg, &err);
+		/* Whatever the handle is now: live again is what counts. */
+		kvmstats_liveness(w->seg, &lv);
+		if (lv.health == KVMSTATS_HEALTH_LIVE) {
+			ks_cli_error(w->cli, "VM '%s' is back (generation %llu)", name,
+				     (unsigned long long)kvmstats_info(w->seg)->generation);
+			return attach_rows(w) == KS_EXIT_OK ? 1 : -KS_EXIT_RUNTIME;
 		}
 		*next += w->interval_ns;
-		sleep_until(*next);
+		if (sleep_until(w, *next) != KS_EXIT_OK)
+			return -KS_EXIT_RUNTIME;
 	}
 	return 0;
 }
@@ -312,11 +334,6 @@ run(struct watch *w)
 
 		if (got_stop)
 			return KS_EXIT_OK;
-		if (got_hup) {
-			got_hup = 0;
-			if (open_output(w) != KS_EXIT_OK)
-				return KS_EXIT_RUNTIME;
-		}
 		kvmstats_liveness(w->seg, &lv);
 		if (lv.health == KVMSTATS_HEALTH_SUPERSEDED || lv.health == KVMSTATS_HEALTH_DEAD) {
 			r = kvmstats_follow(&w->seg, &err);
@@ -327,33 +344,46 @@ run(struct watch *w)
 				continue;
 			}
 		}
-		if (lv.health == KVMSTATS_HEALTH_ENDED || lv.health == KVMSTATS_HEALTH_BROKEN ||
-		    lv.health == KVMSTATS_HEALTH_SUPERSEDED) {
-			if (!vm_ended(w, &next))
-				return KS_EXIT_OK;
+		if (lv.health == KVMSTATS_HEALTH_BROKEN) {
+			ks_cli_error(w->cli, "VM '%s': its segment was truncated or damaged under "
+				     "this reader: its values are gone", kvmstats_info(w->seg)->vm_name);
+			return KS_EXIT_RUNTIME;
+		}
+		if (lv.health == KVMSTATS_HEALTH_ENDED) {
+			r = vm_ended(w, &next);
+			if (r <= 0)
+				return -r;
 			w->prev.valid = false;
 			continue;
 		}
-		state = kvmstats_health_name(lv.health);
-		r = ks_snap_take(w->seg, &w->cur);
-		if (r == 0) {
-			emit(w, state);
-			if (ferror(w->out)) {
-				ks_cli_error(w->cli, "writing the records failed: %s", strerror(errno));
+		/*
+		 * Superseded and its successor not there yet (a publisher
+		 * between two generations): try again at the next record.
+		 */
+		if (lv.health != KVMSTATS_HEALTH_SUPERSEDED) {
+			state = kvmstats_health_name(lv.health);
+			r = ks_snap_take(w->seg, &w->cur);
+			if (r == 0) {
+				emit(w, state);
+				if (ferror(w->out)) {
+					ks_cli_error(w->cli, "writing the records failed: %s",
+						     strerror(errno));
+					return KS_EXIT_RUNTIME;
+				}
+				ks_snap_copy(&w->prev, &w->cur);
+				if (w->count && ++records == w->count)
+					return KS_EXIT_OK;
+			} else if (r != -ENODATA && r != -EAGAIN) {
+				ks_cli_error(w->cli, "VM '%s': reading failed: %s",
+					     kvmstats_info(w->seg)->vm_name, strerror(-r));
 				return KS_EXIT_RUNTIME;
 			}
-			ks_snap_copy(&w->prev, &w->cur);
-			if (w->count && ++records == w->count)
-				return KS_EXIT_OK;
-		} else if (r != -ENODATA && r != -EAGAIN) {
-			ks_cli_error(w->cli, "VM '%s': reading failed: %s",
-				     kvmstats_info(w->seg)->vm_name, strerror(-r));
-			return KS_EXIT_RUNTIME;
 		}
 		next += w->interval_ns;
 		if (next < kvmstats_now_ns())	/* fell behind (suspended): no burst */
 			next = kvmstats_now_ns() + w->interval_ns;
-		sleep_until(next);
+		if (sleep_until(w, next) != KS_EXIT_OK)
+			return KS_EXIT_RUNTIME;
 	}
 }
 

@@ -128,8 +128,7 @@ ks_ring_take(const struct kvmstats_segment *seg, struct ks_snap *oldest, struct 
 	for (unsigned t = 0; t < nt; t++)
 		if (kvmstats_target(seg, t)->record_words > maxrec)
 			maxrec = kvmstats_target(seg, t)->record_words;
-	/* The ring guarantees depth - 1 samples (reader.h). */
-	depth = depth > 1 ? depth - 1 : 1;
+	/* Ask for all of it: depth - 1 samples are guaranteed (reader.h), often depth are there. */
 	rec = calloc((size_t)depth * maxrec + 1, sizeof(*rec));
 	smp = calloc(depth, sizeof(*smp));
 	if (rec == NULL || smp == NULL) {

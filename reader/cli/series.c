@@ -145,25 +145,38 @@ ks_row_total(const struct ks_row *r, const struct ks_snap *s)
 	uint64_t sum = 0;
 	uint32_t n = ks_row_is_hist(r) ? r->st->size : 1;
 
-	for (unsigned i = 0; i < r->nr_targets; i++)
-		sum += ks_snap_sum(s, r->targets[i], r->words[i], n);
+	for (unsigned i = 0; i < r->nr_targets; i++) {
+		uint64_t v = ks_snap_sum(s, r->targets[i], r->words[i], n);
+
+		/* A peak over vCPUs is the largest; the rest add up (booleans: how many). */
+		if (r->st->type == KVMSTATS_TYPE_PEAK)
+			sum = v > sum ? v : sum;
+		else
+			sum += v;
+	}
 	return sum;
 }
 
+/*
+ * The change of the row's total over the change of its first target's
+ * sample time: for one target exactly its rate; for a sum over vCPUs
+ * (sampled within one sweep, microseconds apart) the sum's change over the
+ * time the row shows.
+ */
 double
 ks_row_rate(const struct ks_row *r, const struct ks_snap *old, const struct ks_snap *new_)
 {
-	uint32_t n = ks_row_is_hist(r) ? r->st->size : 1;
-	double sum = 0;
+	uint64_t a, b, ta, tb;
 
-	for (unsigned i = 0; i < r->nr_targets; i++) {
-		double x = ks_snap_rate(old, new_, r->targets[i], r->words[i], n);
-
-		if (isnan(x))
-			return NAN;
-		sum += x;
-	}
-	return sum;
+	if (!ks_snap_same(old, new_) || r->nr_targets == 0)
+		return NAN;
+	ta = old->samples[r->targets[0]].time_ns;
+	tb = new_->samples[r->targets[0]].time_ns;
+	a = ks_row_total(r, old);
+	b = ks_row_total(r, new_);
+	if (tb <= ta || b < a)
+		return NAN;
+	return (double)(b - a) * 1e9 / (double)(tb - ta);
 }
 
 void

@@ -26,6 +26,7 @@ top_model_init(struct top_model *m, struct kvmstats_segment *seg, const char *pr
 	m->state = "live";
 	ks_snap_init(&m->ring_old);
 	ks_snap_init(&m->ring_new);
+	ks_snap_init(&m->last);
 	for (unsigned i = 0; i < TOP_HISTORY; i++)
 		ks_snap_init(&m->hist[i]);
 	return top_model_set_per_vcpu(m, per_vcpu);
@@ -37,6 +38,7 @@ top_model_free(struct top_model *m)
 	ks_rows_free(&m->rows);
 	ks_snap_free(&m->ring_old);
 	ks_snap_free(&m->ring_new);
+	ks_snap_free(&m->last);
 	for (unsigned i = 0; i < TOP_HISTORY; i++)
 		ks_snap_free(&m->hist[i]);
 	free(m->lines);
@@ -53,6 +55,7 @@ top_model_set_per_vcpu(struct top_model *m, bool per_vcpu)
 	uint32_t maxb = 1;
 
 	m->per_vcpu = per_vcpu;
+	m->nlines = 0;		/* the lines point at the rows: none until rebuilt */
 	ks_rows_free(&m->rows);
 	if (ks_rows_build(m->seg, m->provider, NULL, per_vcpu, &m->rows) < 0)
 		return -ENOMEM;
@@ -108,12 +111,15 @@ top_model_set_filter(struct top_model *m, const char *re, char *why, size_t len)
 	return 0;
 }
 
-/* Keep @s (a copy) as the newest snapshot of the history. */
+/* Keep @s (a copy) as the newest snapshot of the history, if the last is old enough. */
 static void
 keep_snapshot(struct top_model *m, const struct ks_snap *s)
 {
 	if (m->nhist > 0 && !ks_snap_same(&m->hist[m->nhist - 1], s))
 		top_model_reset_averages(m);	/* a new generation: the old ones mean nothing */
+	if (m->nhist > 0 &&
+	    s->samples[0].time_ns - m->hist[m->nhist - 1].samples[0].time_ns < TOP_KEEP_EVERY_NS)
+		return;
 	if (m->nhist == TOP_HISTORY) {
 		struct ks_snap first = m->hist[0];
 
@@ -126,7 +132,10 @@ keep_snapshot(struct top_model *m, const struct ks_snap *s)
 		m->nhist++;
 }
 
-/* The oldest snapshot kept that is at most @window older than @now (NULL: none older than now). */
+/*
+ * The oldest snapshot kept that is at most @window older than @now, if it
+ * covers most of the window (9/10 of it); NULL otherwise.
+ */
 static const struct ks_snap *
 window_start(const struct top_model *m, const struct ks_snap *now, uint64_t window)
 {
@@ -136,9 +145,19 @@ window_start(const struct top_model *m, const struct ks_snap *now, uint64_t wind
 		uint64_t ti = m->hist[i].samples[0].time_ns;
 
 		if (ks_snap_same(&m->hist[i], now) && ti < t && t - ti <= window)
-			return &m->hist[i];
+			return t - ti >= window / 10 * 9 ? &m->hist[i] : NULL;
 	}
 	return NULL;
+}
+
+/* Whether snapshot @s is of the segment the model has now (its rows index it). */
+static bool
+of_segment(const struct top_model *m, const struct ks_snap *s)
+{
+	const struct kvmstats_segment_info *in = kvmstats_info(m->seg);
+
+	return s->valid && s->generation == in->generation && s->incarnation == in->incarnation &&
+	       s->words == kvmstats_cut_words(m->seg) && s->nr_targets == kvmstats_nr_targets(m->seg);
 }
 
 int
@@ -152,6 +171,8 @@ top_model_update(struct top_model *m, bool keep)
 	    m->lv.health == KVMSTATS_HEALTH_ENDED) {
 		/* A new generation, or a publisher restarted under the name: follow it. */
 		if (kvmstats_follow(&m->seg, &err) == 1) {
+			/* What was read is the old segment's: its words are not the new rows'. */
+			m->ring_old.valid = m->ring_new.valid = m->last.valid = false;
 			top_model_reset_averages(m);
 			if (top_model_set_per_vcpu(m, m->per_vcpu) < 0)
 				return -ENOMEM;
@@ -165,9 +186,14 @@ top_model_update(struct top_model *m, bool keep)
 		top_model_lines(m);
 		return 1;
 	}
+	/* The look before, for RATE/s: a later look of the same segment. */
+	if (of_segment(m, &m->ring_new))
+		ks_snap_copy(&m->last, &m->ring_new);
+	else
+		m->last.valid = false;
 	r = ks_ring_take(m->seg, &m->ring_old, &m->ring_new);
 	if (r == -ENODATA) {
-		/* Fewer than two samples yet: totals, no rates. */
+		/* Fewer than two samples yet: totals, no rates from the ring. */
 		r = ks_snap_take(m->seg, &m->ring_new);
 		m->ring_old.valid = false;
 	}
@@ -238,7 +264,7 @@ top_model_lines(struct top_model *m)
 {
 	m->nlines = 0;
 	m->nmatch = 0;
-	if (!m->ring_new.valid || m->lines == NULL)
+	if (!of_segment(m, &m->ring_new) || m->lines == NULL)
 		return;
 	for (size_t i = 0; i < m->rows.n; i++) {
 		const struct ks_row *r = &m->rows.v[i];
@@ -254,7 +280,16 @@ top_model_lines(struct top_model *m)
 		l->total = ks_row_total(r, &m->ring_new);
 		l->rate = l->avg10 = l->avg60 = NAN;
 		if (moves) {
-			l->rate = ks_row_rate(r, &m->ring_old, &m->ring_new);
+			/*
+			 * From the look before, when there is one (and the
+			 * publisher swept in between); else over the ring,
+			 * whose span is a few periods.
+			 */
+			if (ks_snap_same(&m->last, &m->ring_new) &&
+			    m->last.samples[0].time_ns < m->ring_new.samples[0].time_ns)
+				l->rate = ks_row_rate(r, &m->last, &m->ring_new);
+			else
+				l->rate = ks_row_rate(r, &m->ring_old, &m->ring_new);
 			w10 = window_start(m, &m->ring_new, WINDOW_10S);
 			w60 = window_start(m, &m->ring_new, WINDOW_60S);
 			if (w10 != NULL)
@@ -349,6 +384,8 @@ print_header(const struct top_model *m, FILE *f)
 		vcpus += kvmstats_target(m->seg, t)->kind == KVMSTATS_TARGET_VCPU;
 	if (m->ring_old.valid && m->ring_new.valid)
 		ring_ms = (double)(m->ring_new.samples[0].time_ns - m->ring_old.samples[0].time_ns) / 1e6;
+	else
+		ring_ms = 0;
 	fputs("VM ", f);
 	ks_text_fputs(f, in->vm_name);
 	fprintf(f, "  %s  generation %llu  sweep %llu  %u vCPUs  heartbeat %.0f ms ago  "

@@ -5,7 +5,10 @@
  * per second over the segment's own ring (exact: the publisher's times of
  * two samples), its averages over 10 s and 60 s from the snapshots top
  * keeps, and for histograms the count per second and p50/p90/p99 as the
- * bounds of the bucket that holds them.
+ * bounds of the bucket that holds them.  RATE/s is from the look before to
+ * this one (the publisher's times of both); on the first look, and with
+ * --once, over the segment's ring.  An average is shown once top has
+ * looked for most of its window (9 of 10 s, 54 of 60 s).
  */
 #ifndef KVMSTATS_CLI_TOP_MODEL_H
 #define KVMSTATS_CLI_TOP_MODEL_H
@@ -20,6 +23,7 @@
 #include "series.h"
 
 #define TOP_HISTORY	128	/* snapshots kept for the averages */
+#define TOP_KEEP_EVERY_NS	500000000ull	/* 128 of them: 64 s */
 
 enum top_sort { TOP_SORT_NAME, TOP_SORT_TOTAL, TOP_SORT_RATE };
 
@@ -45,8 +49,14 @@ struct top_model {
 	bool have_filter;
 	char filter_text[128];
 	struct ks_rows rows;
-	struct ks_snap ring_old, ring_new;
-	struct ks_snap hist[TOP_HISTORY];	/* the snapshots kept, oldest first */
+	struct ks_snap ring_old, ring_new;	/* the segment's ring: its oldest, newest sample */
+	struct ks_snap last;		/* the look before: RATE/s is from it to ring_new */
+	/*
+	 * The snapshots the averages come from, oldest first, at least
+	 * TOP_KEEP_EVERY_NS apart, so that TOP_HISTORY of them span more than
+	 * 60 s at any refresh.
+	 */
+	struct ks_snap hist[TOP_HISTORY];
 	unsigned nhist;
 	struct top_line *lines;		/* shown, after filter, hide-zero and sort */
 	size_t nlines, nmatch;
