@@ -43,9 +43,11 @@ top_help(void)
 	       "                    [--provider P]\n"
 	       "\n"
 	       "A live table of a VM's stats, refreshed every interval (as kvm_stat and\n"
-	       "varnishstat): each stat's total; its rate per second over the segment's own\n"
-	       "ring (two samples with the publisher's timestamps: exact, even when top is\n"
-	       "late); averages over 10 s and 60 s; for histograms the count per second and\n"
+	       "varnishstat): each stat's total; its rate per second since the look before\n"
+	       "(the publisher's timestamps of both samples: exact, even when top is late;\n"
+	       "the first look, and --once, over the segment's own ring); averages over\n"
+	       "10 s and 60 s (once top has looked that long); for histograms the count\n"
+	       "per second and\n"
 	       "p50/p90/p99 as the bounds of the bucket that holds them (of the last 10 s\n"
 	       "when samples came in, else of all time).  The VM view sums each stat over\n"
 	       "the vCPUs; the per-vCPU view has a row group per vCPU.  The header says the\n"
@@ -109,7 +111,7 @@ draw_help(int rows, int cols)
 		"  arrows, PgUp, PgDn, Home, End   scroll",
 		"  g          pick another VM",
 		"",
-		"RATE/s is over the segment's own ring, from the publisher's timestamps;",
+		"RATE/s: since the look before (first look: over the ring), publisher times;",
 		"AVG10/AVG60 over the snapshots top took in the last 10 s and 60 s.",
 		"P50/P90/P99: the bounds of the histogram bucket that holds them.",
 	};
