@@ -309,9 +309,10 @@ def test_top_tmux_end_and_term(d):
 def test_top_picker(d):
     """No VM named and several live: the VM list first, with state, rate and heartbeat."""
     new_session("TERM=xterm-256color %s --dir %s top; sleep 60" % (KVMSTATS, d))
-    s = wait_for("the VM list", lambda: (lambda x: "pick a VM" in x and x)(screen()), 15)
-    check(bool(s) and "live" in s and "Hz" in s and "heartbeat" in s,
-          "top with several VMs: a list to pick from, with state, rate and heartbeat")
+    # The whole list, not a screen caught while it is being drawn.
+    s = wait_for("the VM list", lambda: (lambda x: "pick a VM" in x and " live " in x and
+                                         " Hz " in x and "heartbeat" in x and x)(screen()), 15)
+    check(bool(s), "top with several VMs: a list to pick from, with state, rate and heartbeat")
     tmux("send-keys", "-t", "top", "Enter")
     check(bool(wait_for("the picked VM's table", lambda: "TARGET" in screen(), 15)),
           "top: Enter opens the VM picked")
