@@ -347,6 +347,9 @@ def run(seg_dir, work):
 def prometheus(ex, url, work, vms, fixed_pid):
     target = url.split("//", 1)[1]
     cfg = os.path.join(work, "prometheus.yml")
+    r = subprocess.run(["promtool", "check", "config", os.path.join(MONITORING, "prometheus.yml")],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "promtool check config of the README's prometheus.yml")
     r = subprocess.run(["promtool", "check", "rules", RULES], capture_output=True, text=True)
     check(r.returncode == 0, "promtool check rules kvmstats-rules.yml: %s" % r.stdout.strip().split("\n")[-1].strip())
     with open(cfg, "w") as f:
