@@ -32,3 +32,15 @@ ex_log(const char *fmt, ...)
 		fprintf(stderr, "kvmstats-exporter: %s\n", escaped);
 	pthread_mutex_unlock(&log_lock);
 }
+
+void
+ex_say(const char *fmt, ...)
+{
+	char escaped[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	ks_text_vformat(escaped, sizeof(escaped), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "kvmstats-exporter: %s\n", escaped);
+}

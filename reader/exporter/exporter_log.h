@@ -10,6 +10,12 @@
 
 void ex_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * ex_say() - a message on stderr, always (startup and usage errors, which
+ * must reach the person who ran the command, not a test's log sink).
+ */
+void ex_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Tests capture the lines instead (NULL: stderr again). */
 void ex_log_redirect(void (*sink)(const char *line));
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ks_text.h"
+#include "exporter_log.h"
 #include "kvmstats/reader.h"
 #include "options.h"
 
@@ -51,14 +51,14 @@ usage(FILE *f)
 static int __attribute__((format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
 {
-	char msg[2048];
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	ks_text_vformat(msg, sizeof(msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "kvmstats-exporter: %s\n(kvmstats-exporter --help lists the options)\n",
-		msg);
+	ex_say("%s", msg);	/* escaped there */
+	fputs("(kvmstats-exporter --help lists the options)\n", stderr);
 	return EX_EXIT_USAGE;
 }
 

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "exporter_log.h"
-#include "ks_text.h"
 #include "exposition.h"
 #include "outbuf.h"
 #include "server.h"
@@ -224,19 +223,6 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	ex_log("http: %s", msg);
 }
 
-/* An error of the listening address on stderr: it quotes what was given, escaped. */
-static void __attribute__((format(printf, 1, 2)))
-listen_error(const char *fmt, ...)
-{
-	char msg[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	ks_text_vformat(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "kvmstats-exporter: %s\n", msg);
-}
-
 /* Split HOST:PORT, [HOST]:PORT or :PORT into @host ("" for any) and @port. */
 static bool
 split_addr(const char *addr, char *host, size_t hlen, const char **port)
@@ -284,7 +270,7 @@ open_listener(const char *addr)
 	int fd = -1, one = 1, rc;
 
 	if (!split_addr(addr, host, sizeof(host), &port)) {
-		listen_error("--web.listen-address '%s': give HOST:PORT, [IPV6]:PORT or :PORT, "
+		ex_say("--web.listen-address '%s': give HOST:PORT, [IPV6]:PORT or :PORT, "
 			     "with a port from 0 (any free one) to 65535", addr);
 		return -2;
 	}
@@ -309,7 +295,7 @@ open_listener(const char *addr)
 	if (res == NULL) {
 		rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
 		if (rc != 0) {
-			listen_error("--web.listen-address '%s': %s", addr, gai_strerror(rc));
+			ex_say("--web.listen-address '%s': %s", addr, gai_strerror(rc));
 			return -2;
 		}
 		fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -318,7 +304,7 @@ open_listener(const char *addr)
 	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 
-		listen_error("cannot listen on %s: %s%s", addr, strerror(e),
+		ex_say("cannot listen on %s: %s%s", addr, strerror(e),
 			     e == EADDRINUSE ? " (another exporter running? choose another port with "
 					       "--web.listen-address)"
 			     : e == EACCES ? " (ports below 1024 need privileges)" : "");
@@ -365,7 +351,7 @@ ex_server_listen(struct ex_server *s, const char *addr, const struct ex_options 
 	s->listen_fd = fd;
 	fd = fcntl(s->listen_fd, F_DUPFD_CLOEXEC, 3);
 	if (fd < 0) {
-		listen_error("cannot start the HTTP server on %s: %s", addr, strerror(errno));
+		ex_say("cannot start the HTTP server on %s: %s", addr, strerror(errno));
 		close(s->listen_fd);
 		s->listen_fd = -1;
 		return EX_EXIT_RUNTIME;
@@ -381,7 +367,7 @@ ex_server_listen(struct ex_server *s, const char *addr, const struct ex_options 
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
 				  MHD_OPTION_END);
 	if (s->mhd == NULL) {
-		listen_error("cannot start the HTTP server on %s", addr);
+		ex_say("cannot start the HTTP server on %s", addr);
 		close(s->listen_fd);
 		s->listen_fd = -1;
 		return EX_EXIT_RUNTIME;
