@@ -85,31 +85,13 @@ ks_snap_same(const struct ks_snap *a, const struct ks_snap *b)
 }
 
 uint64_t
-ks_snap_sum(const struct ks_snap *s, unsigned t, uint32_t word, uint32_t n)
+ks_snap_sum(const struct ks_snap *s, uint32_t word, uint32_t n)
 {
 	uint64_t sum = 0;
-	(void)t;
 
 	for (uint32_t i = 0; i < n; i++)
 		sum += s->values[word + i];
 	return sum;
-}
-
-double
-ks_snap_rate(const struct ks_snap *old, const struct ks_snap *new_, unsigned t, uint32_t word,
-	     uint32_t n)
-{
-	uint64_t a, b, ta, tb;
-
-	if (!ks_snap_same(old, new_) || t >= new_->nr_targets)
-		return NAN;
-	ta = old->samples[t].time_ns;
-	tb = new_->samples[t].time_ns;
-	a = ks_snap_sum(old, t, word, n);
-	b = ks_snap_sum(new_, t, word, n);
-	if (tb <= ta || b < a)
-		return NAN;
-	return (double)(b - a) * 1e9 / (double)(tb - ta);
 }
 
 int

@@ -7,7 +7,8 @@
  *
  * Rates use the publisher's timestamps of the samples, never the time
  * the reader looked, so a reader that is descheduled between two looks
- * still gets the exact rate over the interval the values cover.
+ * still gets the exact rate over the interval the values cover (series.h,
+ * ks_row_rate()).
  */
 #ifndef KVMSTATS_CLI_SAMPLER_H
 #define KVMSTATS_CLI_SAMPLER_H
@@ -36,23 +37,14 @@ void ks_snap_copy(struct ks_snap *dst, const struct ks_snap *src);
 /* Whether two snapshots are of the same segment generation (their rates mean something). */
 bool ks_snap_same(const struct ks_snap *a, const struct ks_snap *b);
 
-/*
- * ks_snap_rate() - per second, from @old to @new, of the @n values at
- * @word of target @t summed (a histogram's buckets: its count): NaN if the
- * two are not comparable (another generation, no time between them, a
- * value that went down).
- */
-double ks_snap_rate(const struct ks_snap *old, const struct ks_snap *new_, unsigned t,
-		    uint32_t word, uint32_t n);
-
-/* The sum of the @n values at @word of target @t. */
-uint64_t ks_snap_sum(const struct ks_snap *s, unsigned t, uint32_t word, uint32_t n);
+/* The sum of the @n values at @word of the cut (one target's stat, or its buckets). */
+uint64_t ks_snap_sum(const struct ks_snap *s, uint32_t word, uint32_t n);
 
 /*
  * ks_ring_take() - the segment's own ring, as two snapshots: each target's
  * newest sample into @newest and the oldest the ring still holds into
- * @oldest, with the publisher's times, so that ks_snap_rate(@oldest,
- * @newest, ...) is the rate over the ring.  One read per target.
+ * @oldest, with the publisher's times, so that ks_row_rate(row, @oldest,
+ * @newest) is the rate over the ring.  One read per target.
  * Return: 0, -ENODATA when a target has fewer than two samples yet, or
  * what kvmstats_read_history() says.
  */

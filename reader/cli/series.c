@@ -146,7 +146,7 @@ ks_row_total(const struct ks_row *r, const struct ks_snap *s)
 	uint32_t n = ks_row_is_hist(r) ? r->st->size : 1;
 
 	for (unsigned i = 0; i < r->nr_targets; i++) {
-		uint64_t v = ks_snap_sum(s, r->targets[i], r->words[i], n);
+		uint64_t v = ks_snap_sum(s, r->words[i], n);
 
 		/* A peak over vCPUs is the largest; the rest add up (booleans: how many). */
 		if (r->st->type == KVMSTATS_TYPE_PEAK)
