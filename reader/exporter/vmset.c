@@ -271,7 +271,7 @@ series_init(const struct family *f, const struct plan_entry *e, const char *labe
 	se->le = e->le;
 	se->has_sum = true;
 	for (uint32_t i = 0; i < se->count; i++)
-		if (e[i].sum_index < 0)
+		if (!e[i].has_sum)
 			se->has_sum = false;
 	if (se->histogram) {
 		lines = se->size + 2;
@@ -393,7 +393,7 @@ plan_build(struct vmset *vs, struct ex_vm *vm)
 			e->target = t;
 			e->order = (unsigned)vm->nplan;
 			e->st = st;
-			e->sum_index = -1;
+			e->has_sum = false;
 			e->value_at = ti->cut_offset + st->value_index;
 			if (desc.kind == MM_HISTOGRAM) {
 				struct kvmstats_stat_handle h;
@@ -407,7 +407,7 @@ plan_build(struct vmset *vs, struct ex_vm *vm)
 				    h.info->type == KVMSTATS_TYPE_CUMULATIVE && h.info->size == 1 &&
 				    h.info->unit == st->unit && h.info->base == st->base &&
 				    h.info->exponent == st->exponent) {
-					e->sum_index = h.info->value_index;
+					e->has_sum = true;
 					e->sum_at = ti->cut_offset + h.info->value_index;
 				}
 			}

@@ -73,10 +73,10 @@ struct plan_entry {
 	unsigned family;
 	unsigned target;
 	const struct kvmstats_stat_info *st;
-	int64_t sum_index;		/* histograms: the word of the stat the kernel adds
-					   the same values to (its _sum), -1: none */
+	bool has_sum;			/* histograms: the kernel adds the same values to a
+					   counter (its _sum, at sum_at) */
 	const struct le_set *le;	/* histograms */
-	/* Where in the VM's cut: its first value; its _sum's (if sum_index >= 0). */
+	/* Where in the VM's cut: its first value; its _sum's (if has_sum). */
 	size_t value_at, sum_at;
 	unsigned order;			/* in the schema: of two clashing stats, the first wins */
 };
