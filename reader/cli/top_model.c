@@ -233,11 +233,11 @@ cmp_lines(const void *a, const void *b, void *arg)
 	return x->row->vcpu < y->row->vcpu ? -1 : x->row->vcpu > y->row->vcpu;
 }
 
+/* @w: the snapshot 10 s back (NULL: none), the start of the window of the percentiles. */
 static void
-percentiles(struct top_model *m, struct top_line *l)
+percentiles(struct top_model *m, struct top_line *l, const struct ks_snap *w)
 {
 	const struct ks_row *r = l->row;
-	const struct ks_snap *w = window_start(m, &m->ring_new, WINDOW_10S);
 	uint64_t *b = m->buckets;
 
 	ks_row_buckets(r, &m->ring_new, b);
@@ -262,15 +262,25 @@ percentiles(struct top_model *m, struct top_line *l)
 void
 top_model_lines(struct top_model *m)
 {
+	const struct ks_snap *w10, *w60, *before;
+
 	m->nlines = 0;
 	m->nmatch = 0;
 	if (!of_segment(m, &m->ring_new) || m->lines == NULL)
 		return;
+	/* The same for every row: where the averages start, what RATE/s is from. */
+	w10 = window_start(m, &m->ring_new, WINDOW_10S);
+	w60 = window_start(m, &m->ring_new, WINDOW_60S);
+	/*
+	 * RATE/s: from the look before, when there is one (and the publisher
+	 * swept in between); else over the ring, whose span is a few periods.
+	 */
+	before = ks_snap_same(&m->last, &m->ring_new) &&
+		 m->last.samples[0].time_ns < m->ring_new.samples[0].time_ns ? &m->last : &m->ring_old;
 	for (size_t i = 0; i < m->rows.n; i++) {
 		const struct ks_row *r = &m->rows.v[i];
 		struct top_line *l = &m->lines[m->nlines];
 		bool moves = r->st->type == KVMSTATS_TYPE_CUMULATIVE || ks_row_is_hist(r);
-		const struct ks_snap *w10, *w60;
 
 		if (m->have_filter && regexec(&m->filter, r->st->name, 0, NULL, 0) != 0)
 			continue;
@@ -280,25 +290,14 @@ top_model_lines(struct top_model *m)
 		l->total = ks_row_total(r, &m->ring_new);
 		l->rate = l->avg10 = l->avg60 = NAN;
 		if (moves) {
-			/*
-			 * From the look before, when there is one (and the
-			 * publisher swept in between); else over the ring,
-			 * whose span is a few periods.
-			 */
-			if (ks_snap_same(&m->last, &m->ring_new) &&
-			    m->last.samples[0].time_ns < m->ring_new.samples[0].time_ns)
-				l->rate = ks_row_rate(r, &m->last, &m->ring_new);
-			else
-				l->rate = ks_row_rate(r, &m->ring_old, &m->ring_new);
-			w10 = window_start(m, &m->ring_new, WINDOW_10S);
-			w60 = window_start(m, &m->ring_new, WINDOW_60S);
+			l->rate = ks_row_rate(r, before, &m->ring_new);
 			if (w10 != NULL)
 				l->avg10 = ks_row_rate(r, w10, &m->ring_new);
 			if (w60 != NULL)
 				l->avg60 = ks_row_rate(r, w60, &m->ring_new);
 		}
 		if (ks_row_is_hist(r))
-			percentiles(m, l);
+			percentiles(m, l, w10);
 		if (m->hide_zero && l->total == 0 && (isnan(l->rate) || l->rate == 0))
 			continue;
 		m->nlines++;
