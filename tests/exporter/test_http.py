@@ -36,6 +36,11 @@ import urllib.request
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
+
 BUILD = sys.argv[1]
 EXPORTER = os.path.join(BUILD, "kvmstats-exporter")
 KVMSTATSD = os.path.join(BUILD, "kvmstatsd")
@@ -50,33 +55,12 @@ PROM_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
                "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 DEADLINE = 60.0
 
-passed = 0
-failed = 0
 children = []
 
 
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL " + what)
-    return ok
-
-
 def wait_for(what, cond, deadline=DEADLINE, step=0.1):
-    """Poll cond() until it returns a true value; fail the check at the deadline."""
-    end = time.monotonic() + deadline
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > end:
-            check(False, what + " (no result within %.0f s)" % deadline)
-            return v
-        time.sleep(step)
+    """checks.wait_for(), with this test's longer default deadline."""
+    return checks.wait_for(what, cond, deadline, step)
 
 
 class Child:
@@ -178,8 +162,7 @@ def main():
             c.stop()
         shutil.rmtree(seg_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    print("exporter-http: %d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return checks.summary("exporter-http")
 
 
 def command_lines(seg_dir):

@@ -28,35 +28,16 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import checks  # noqa: E402
+from checks import check, wait_for  # noqa: E402
+
 BUILD = sys.argv[1]
 KVMSTATS = os.path.abspath(os.path.join(BUILD, "kvmstats"))
 KVMSTATSD = os.path.abspath(os.path.join(BUILD, "kvmstatsd"))
 FIXTURE = os.path.abspath(os.path.join(BUILD, "tests", "tools", "ks_fixture"))
-passed = failed = 0
 procs = []
-
-
-def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-        print("ok   " + what)
-    else:
-        failed += 1
-        print("FAIL " + what)
-    return ok
-
-
-def wait_for(what, cond, deadline=30.0, step=0.1):
-    end = time.monotonic() + deadline
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > end:
-            check(False, what + " (not within %.0f s)" % deadline)
-            return v
-        time.sleep(step)
 
 
 def start(argv):
@@ -378,8 +359,7 @@ def main():
         except (OSError, ValueError):
             pass
         shutil.rmtree(work, ignore_errors=True)
-    print("top-watch: %d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return checks.summary("top-watch")
 
 
 if __name__ == "__main__":
