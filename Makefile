@@ -96,6 +96,8 @@ LIB_CLI		:= $(BUILD)/internal/libkvmstats-cli.a
 # kvmstats-exporter less its main(), for the tests of its exposition.
 LIB_EXPORTER	:= $(BUILD)/internal/libkvmstats-exporter.a
 MHD_LIBS	:= -lmicrohttpd
+# jansson: QMP parsing (QEMU's replies for vCPU names; kvmstats qmp's commands).
+JANSSON_LIBS	:= $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 SO_READER	:= $(BUILD)/libkvmstats.so.$(SO_VERSION)
 SO_PUB		:= $(BUILD)/libkvmstats-publisher.so.$(SO_VERSION)
 KVMSTATSD	:= $(BUILD)/kvmstatsd

@@ -34,11 +34,13 @@ if [ $# -eq 0 ]; then
 	# Debian packages.  libmicrohttpd-dev: the exporter's HTTP server.
 	# prometheus (promtool too), python3-prometheus-client (a strict
 	# OpenMetrics parser): the exporter's tests.  libncurses-dev: kvmstats
-	# top; tmux: its tests drive it in a terminal.
+	# top; tmux: its tests drive it in a terminal.  libjansson-dev: parsing
+	# QMP, both QEMU's replies (vCPU names) and the commands kvmstats qmp
+	# serves.
 	set -- make gcc g++ clang libc6-dev linux-libc-dev pkg-config liburcu-dev libmicrohttpd-dev \
 		libcmocka-dev valgrind libclang-rt-14-dev gdb abigail-tools mandoc groff-base \
 		man-db systemd debhelper dpkg-dev fakeroot lintian prometheus python3-prometheus-client \
-		libncurses-dev tmux
+		libncurses-dev tmux libjansson-dev
 fi
 
 missing=""
