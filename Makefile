@@ -47,6 +47,7 @@ CLI_SRC		:= $(wildcard reader/cli/*.c)
 EXPORTER_SRC	:= $(wildcard reader/exporter/*.c)
 PUB_SRC		:= $(wildcard publisher/core/*.c publisher/statsfd/*.c publisher/sources/*.c)
 VMS_SRC		:= $(wildcard publisher/vms/*.c)
+QEMU_SRC	:= $(wildcard publisher/qemu/*.c)
 DAEMON_SRC	:= $(wildcard publisher/daemon/*.c)
 TEST_SRC	:= $(wildcard tests/test_*.c)
 TESTLIB_SRC	:= $(wildcard tests/lib/*.c)
@@ -60,7 +61,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 # one above: an upward #include fails to compile.  From the bottom:
 #   shm (the ABI, shared by both sides) <- reader/lib <- reader/cli, reader/exporter
 #   shm <- publisher/core <- publisher/statsfd <- publisher/sources <- publisher/preload
-#   shm <- publisher/vms;  publisher/daemon sees every publisher layer
+#   shm <- publisher/vms;  shm <- publisher/qemu (QEMU's names: QMP, -name)
+#   publisher/daemon and publisher/preload see publisher/qemu; the daemon sees every layer
 INC_SHM		:= -Iinclude -Ishm
 INC_READER	:= $(INC_SHM) -Ireader/lib
 INC_CLI		:= $(INC_SHM) -Ireader/cli
@@ -68,11 +70,12 @@ INC_EXPORTER	:= $(INC_SHM) -Ireader/exporter
 INC_CORE	:= $(INC_SHM) -Ipublisher/core
 INC_STATSFD	:= $(INC_CORE) -Ipublisher/statsfd
 INC_SOURCES	:= $(INC_STATSFD) -Ipublisher/sources
-INC_PRELOAD	:= $(INC_SOURCES) -Ipublisher/preload
+INC_PRELOAD	:= $(INC_SOURCES) -Ipublisher/qemu -Ipublisher/preload
 INC_VMS		:= $(INC_SHM) -Ipublisher/vms
-INC_DAEMON	:= $(INC_SOURCES) -Ipublisher/vms -Ipublisher/daemon
+INC_QEMU	:= $(INC_SHM) -Ipublisher/qemu
+INC_DAEMON	:= $(INC_SOURCES) -Ipublisher/vms -Ipublisher/qemu -Ipublisher/daemon
 INC_TESTS	:= $(INC_SOURCES) -Ireader/lib -Ireader/cli -Ireader/exporter -Ipublisher/vms \
-		   -Ipublisher/daemon -Itests/lib
+		   -Ipublisher/qemu -Ipublisher/daemon -Itests/lib
 $(BUILD)/obj/shm/%.o:			LAYER_INC = $(INC_SHM)
 $(BUILD)/obj/reader/lib/%.o:		LAYER_INC = $(INC_READER)
 $(BUILD)/obj/reader/cli/%.o:		LAYER_INC = $(INC_CLI)
@@ -82,6 +85,7 @@ $(BUILD)/obj/publisher/statsfd/%.o:	LAYER_INC = $(INC_STATSFD)
 $(BUILD)/obj/publisher/sources/%.o:	LAYER_INC = $(INC_SOURCES)
 $(BUILD)/obj/publisher/preload/%.o:	LAYER_INC = $(INC_PRELOAD)
 $(BUILD)/obj/publisher/vms/%.o:		LAYER_INC = $(INC_VMS)
+$(BUILD)/obj/publisher/qemu/%.o:	LAYER_INC = $(INC_QEMU)
 $(BUILD)/obj/publisher/daemon/%.o:	LAYER_INC = $(INC_DAEMON)
 $(BUILD)/obj/tests/%.o:			LAYER_INC = $(INC_TESTS)
 $(BUILD)/obj/bench/%.o:			LAYER_INC = $(INC_TESTS)
@@ -91,6 +95,9 @@ LIB_PUB		:= $(BUILD)/libkvmstats-publisher.a
 # The VMs kvmstatsd runs itself: for the daemon, tests and benches, never
 # in the publisher library (nor installed).
 LIB_VMS		:= $(BUILD)/internal/libkvmstats-vms.a
+# QEMU's own names for its VM and vCPUs (QMP, -name): kvmstatsd and the
+# preload shim, not the publisher library, which takes labels from its caller.
+LIB_QEMU	:= $(BUILD)/internal/libkvmstats-qemu.a
 # kvmstats(1) less its main(), for the tests of its formatting.
 LIB_CLI		:= $(BUILD)/internal/libkvmstats-cli.a
 # kvmstats-exporter less its main(), for the tests of its exposition.
@@ -144,6 +151,11 @@ $(LIB_VMS): $(call obj,$(VMS_SRC))
 	@rm -f $@
 	$(call say,AR,$@)ar rcs $@ $^
 
+$(LIB_QEMU): $(call obj,$(QEMU_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(call say,AR,$@)ar rcs $@ $^
+
 $(LIB_CLI): $(call obj,$(filter-out reader/cli/main.c,$(CLI_SRC)))
 	@mkdir -p $(dir $@)
 	@rm -f $@
@@ -180,8 +192,8 @@ $(SO_PUB): $(call obj,$(SHM_SRC) $(PUB_SRC)) publisher/libkvmstats-publisher.map
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so.$(SO_MAJOR)
 	$(Q)ln -sf $(notdir $@) $(BUILD)/libkvmstats-publisher.so
 
-$(KVMSTATSD): $(call obj,$(DAEMON_SRC)) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
-	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
+$(KVMSTATSD): $(call obj,$(DAEMON_SRC)) $(LIB_VMS) $(LIB_QEMU) $(LIB_PUB) $(LIB_READER)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(JANSSON_LIBS) $(ALL_LDFLAGS)
 
 # ncursesw: kvmstats top's live view.
 CURSES_LIBS	:= $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
@@ -193,17 +205,19 @@ $(KVMSTATS_EXPORTER): $(call obj,reader/exporter/main.c) $(LIB_EXPORTER) $(LIB_R
 	$(call say,LD,$@)$(CC) -o $@ $^ $(MHD_LIBS) $(ALL_LDFLAGS) -lm
 
 $(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_EXPORTER) $(LIB_VMS) \
-		$(LIB_PUB) $(LIB_READER)
+		$(LIB_QEMU) $(LIB_PUB) $(LIB_READER)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_EXPORTER) \
-		$(LIB_VMS) $(LIB_PUB) $(LIB_READER) \
-		$(CMOCKA_LIBS) $(URCU_LIBS) $(MHD_LIBS) $(CURSES_LIBS) $(ALL_LDFLAGS) -lm
+		$(LIB_VMS) $(LIB_QEMU) $(LIB_PUB) $(LIB_READER) \
+		$(CMOCKA_LIBS) $(URCU_LIBS) $(MHD_LIBS) $(CURSES_LIBS) $(JANSSON_LIBS) $(ALL_LDFLAGS) -lm
 
 # The LD_PRELOAD shim carries its own copy of the publisher (a VMM needs no
 # other kvmstats library) and exports nothing but the functions it wraps.
-$(PRELOAD): $(call obj,$(PRELOAD_SRC)) $(LIB_PUB) $(LIB_READER) publisher/preload/exports.map
-	$(call say,LD,$@)$(CC) -shared -o $@ $(call obj,$(PRELOAD_SRC)) $(LIB_PUB) $(LIB_READER) \
-		-Wl,--version-script=publisher/preload/exports.map $(URCU_LIBS) -ldl $(ALL_LDFLAGS)
+$(PRELOAD): $(call obj,$(PRELOAD_SRC)) $(LIB_QEMU) $(LIB_PUB) $(LIB_READER) \
+		publisher/preload/exports.map
+	$(call say,LD,$@)$(CC) -shared -o $@ $(call obj,$(PRELOAD_SRC)) $(LIB_QEMU) $(LIB_PUB) \
+		$(LIB_READER) -Wl,--version-script=publisher/preload/exports.map $(URCU_LIBS) \
+		$(JANSSON_LIBS) -ldl $(ALL_LDFLAGS)
 
 # Helper programs of the tests (fixtures, fake VMMs): same libraries, no cmocka.
 $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)

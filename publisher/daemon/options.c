@@ -45,6 +45,10 @@ usage(FILE *f)
 "  --attach PID       a running VMM: duplicate the stats fds it holds (QEMU 8.1+\n"
 "                     keeps one per vCPU); follows vCPU hotplug, ends with the VMM\n"
 "  --rescan-ms N      how often to look for hotplug (default 1000)\n"
+"  --qmp PATH         with --attach: a QMP socket of that QEMU, kept free for us\n"
+"                     (-qmp unix:PATH,server=on,wait=off); asked once per vCPU\n"
+"                     set (query-cpus-fast), so vCPUs carry QEMU's QOM paths.\n"
+"                     Without it they carry KVM's ids (kvm-<tid>/vcpu-<n>)\n"
 "  --listen PATH      an intake socket: VMMs (or libkvmstats-preload.so) hand\n"
 "                     their stats fds over it (docs/INTAKE.md)\n"
 "  --allow-uid UID    a uid (name or number) allowed to connect; repeatable\n"
@@ -57,7 +61,8 @@ usage(FILE *f)
 "How to publish:\n"
 "  --hz N             sweeps per second, 1-100000 (default 100)\n"
 "  --ring-depth N     samples kept per vCPU and VM, 2-1024 (default 4)\n"
-"  --name NAME        the VM's name (default kvm-<pid>, the VMM's or ours), only\n"
+"  --name NAME        the VM's name (default: with --attach, the guest name of\n"
+"                     QEMU's -name, else kvm-<pid>, the VMM's or ours), only\n"
 "                     with a single VM source: readers ask for it as NAME, its\n"
 "                     segment is kvmstats.NAME (a \"kvmstats.\" given is not\n"
 "                     doubled); 1-128 bytes of text, no '/', no leading '.'\n"
@@ -162,6 +167,21 @@ parse_user(const char *arg, uid_t *uid)
 	return 0;
 }
 
+/* --qmp: a Unix socket path; whether QEMU serves it is found out when asked. */
+static int
+parse_qmp(const char *arg, const char **out)
+{
+	struct sockaddr_un sa;
+
+	if (arg[0] == '\0' || strlen(arg) >= sizeof(sa.sun_path)) {
+		opt_error("--qmp \"%s\": a QMP socket path of 1 to %zu bytes", arg,
+			  sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	*out = arg;
+	return 0;
+}
+
 /* --name: a VM name every reader can address (ks_shmdir.h), "kvmstats." dropped. */
 static int
 parse_name(const char *arg, const char **out)
@@ -215,7 +235,7 @@ enum {
 	OPT_SIMULATE = 256, OPT_SIM_HZ, OPT_SPAWN_VM, OPT_WAKE_US, OPT_FALLBACK,
 	OPT_ATTACH, OPT_RESCAN_MS, OPT_LISTEN, OPT_ALLOW_UID, OPT_SOCKET_MODE,
 	OPT_HZ, OPT_RING_DEPTH, OPT_NAME, OPT_DIR, OPT_MODE, OPT_GROUP, OPT_KEEP,
-	OPT_DURATION, OPT_VERSION, OPT_MAX_PER_UID,
+	OPT_DURATION, OPT_VERSION, OPT_MAX_PER_UID, OPT_QMP,
 };
 
 static const struct option long_options[] = {
@@ -226,6 +246,7 @@ static const struct option long_options[] = {
 	{ "fallback-simulate", no_argument, NULL, OPT_FALLBACK },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
+	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
@@ -276,7 +297,7 @@ one_option(int c, char **argv, struct options *o, unsigned *seen)
 
 	switch (c) {
 	case OPT_SIMULATE: case OPT_SPAWN_VM: case OPT_ATTACH: case OPT_LISTEN:
-	case OPT_NAME: case OPT_DIR:
+	case OPT_NAME: case OPT_DIR: case OPT_QMP:
 		if (once(c, seen) < 0)
 			return -1;
 		break;
@@ -319,6 +340,8 @@ one_option(int c, char **argv, struct options *o, unsigned *seen)
 		return 0;
 	case OPT_LISTEN:
 		return parse_listen(optarg, &o->listen);
+	case OPT_QMP:
+		return parse_qmp(optarg, &o->qmp);
 	case OPT_ALLOW_UID:
 		if (o->nr_allow == KS_MAX_ALLOW_UIDS) {
 			opt_error("--allow-uid: at most %d uids",
@@ -410,6 +433,11 @@ check_combination(const struct options *o)
 	if (o->name && (single != 1 || o->listen)) {
 		fputs("kvmstatsd: --name needs exactly one VM source (--spawn-vm, --simulate "
 		      "or --attach, without --listen)\n", stderr);
+		return -1;
+	}
+	if (o->qmp && o->attach == 0) {
+		fputs("kvmstatsd: --qmp only goes with --attach (the shim takes "
+		      "KVMSTATS_PRELOAD_QMP)\n", stderr);
 		return -1;
 	}
 	if (o->fallback_simulate && o->spawn_vm == 0) {

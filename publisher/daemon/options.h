@@ -19,6 +19,7 @@ struct options {
 	bool fallback_simulate;		/* --spawn-vm without KVM: simulate instead */
 	pid_t attach;			/* a running VMM; 0: none */
 	unsigned rescan_ms;
+	const char *qmp;		/* --attach: a QMP socket of that QEMU; NULL: none */
 	const char *listen;		/* intake socket path; NULL: none */
 	uid_t allow[KS_MAX_ALLOW_UIDS];
 	unsigned nr_allow;

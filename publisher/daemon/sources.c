@@ -9,7 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kvmstats/reader.h"
 #include "ks_err.h"
+#include "ks_log.h"
+#include "qemu_name.h"
+#include "qom_labels.h"
 #include "sources.h"
 #include "vm_builder.h"
 
@@ -115,6 +119,11 @@ start_own(struct ks_engine *e, const struct options *o, struct sources *s,
 	return ret;
 }
 
+/*
+ * The attached VM's name: --name, else the guest name of QEMU's -name, else
+ * kvm-<pid>.  A name taken from -name never displaces a live publisher's VM
+ * of that name: the VM is then published as kvm-<pid> and that is said.
+ */
 static int
 start_attach(struct ks_engine *e, const struct options *o, struct sources *s,
 	     void (*on_end)(void *), ks_log_fn say_line, struct kvmstats_error *err)
@@ -123,14 +132,34 @@ start_attach(struct ks_engine *e, const struct options *o, struct sources *s,
 		.pid = o->attach, .vm_name = o->name, .rescan_ms = o->rescan_ms,
 		.warn = say_line, .on_end = on_end,
 	};
-	char msg[256];
-	int ret = ks_attach_start(e, &ao, &s->attach, err);
+	char derived[KVMSTATS_VM_NAME_MAX + 1], why[200];
+	int ret;
 
-	if (ret == 0) {
-		snprintf(msg, sizeof(msg), "attached to VMM %d: publishing %s", (int)o->attach,
-			 ks_attach_file(s->attach));
-		say_line(msg);
+	if (o->qmp) {
+		s->labeller = (struct qom_labeller) {
+			.qmp_path = o->qmp, .pid = o->attach, .say = say_line,
+		};
+		ao.label = qom_label_targets;
+		ao.label_arg = &s->labeller;
 	}
+	if (o->name == NULL) {
+		ret = ks_qemu_name_of_pid(o->attach, derived, sizeof(derived), why, sizeof(why));
+		if (ret == 1)
+			ao.vm_name = derived;
+		else if (ret < 0)
+			ks_logf(say_line, "VMM %d: not naming the VM after its -name: %s",
+				(int)o->attach, why);
+	}
+	ret = ks_attach_start(e, &ao, &s->attach, err);
+	if (ret == -EEXIST && ao.vm_name == derived) {
+		ks_logf(say_line, "VMM %d: the name %s from its -name is taken (%s); publishing "
+			"it as kvm-%d", (int)o->attach, derived, err->msg, (int)o->attach);
+		ao.vm_name = NULL;
+		ret = ks_attach_start(e, &ao, &s->attach, err);
+	}
+	if (ret == 0)
+		ks_logf(say_line, "attached to VMM %d: publishing %s", (int)o->attach,
+			ks_attach_file(s->attach));
 	return ret;
 }
 

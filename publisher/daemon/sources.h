@@ -8,12 +8,14 @@
 #include "intake.h"
 #include "options.h"
 #include "own_vm.h"
+#include "qom_labels.h"
 #include "sim_vm.h"
 
 struct sources {
 	struct ks_sim_vm *sim;
 	struct ks_own_vm *own;
 	struct ks_attach *attach;
+	struct qom_labeller labeller;	/* --attach --qmp */
 	struct ks_intake *intake;
 };
 

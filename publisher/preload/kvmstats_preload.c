@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -40,6 +41,9 @@
 #include "ks_text.h"
 #include "kvmstats/intake.h"
 #include "kvmstats/publisher.h"
+#include "kvmstats/reader.h"
+#include "qemu_name.h"
+#include "qemu_qmp.h"
 
 /* The declaration <sys/ioctl.h> already gives; repeated for the reader. */
 int ioctl(int fd, unsigned long request, ...);
@@ -70,8 +74,10 @@ enum shim_mode {
 };
 
 struct shim_vcpu {
-	int stats_fd;
+	int stats_fd;			/* socket mode: -1 once sent */
 	uint32_t id;
+	pid_t tid;			/* the creating thread: KVM's id says kvm-<tid>/vcpu-<id> */
+	char label[KS_QEMU_QOM_MAX + 1];	/* QEMU's QOM path; "": KVM's id */
 };
 
 /* One VM of the VMM, keyed by its VM fd number. */
@@ -84,6 +90,8 @@ struct shim_vm {
 	unsigned nr_vcpus, cap_vcpus;
 	bool dirty;			/* fd set changed since it was last published */
 	bool gone;			/* its fd number went to a new VM: end it */
+	bool renamed;			/* gave its -name way to another VM (vm_give_way()) */
+	unsigned seq;			/* 1 for the process's first VM, 2, ... */
 	uint64_t changed_ns;
 	struct kvmstats_vm *pub;	/* the publisher thread's alone */
 };
@@ -94,7 +102,9 @@ static struct shim {
 	bool verbose;
 	unsigned hz;
 	char name[SHIM_NAME_MAX + 1];
+	bool name_derived;		/* from QEMU's -name: gives way to a live VM of that name */
 	char socket_path[108];
+	char qmp_path[108];		/* a QMP monitor of ours to ask for QOM paths; "": none */
 	pid_t pid;			/* the process that read them: only it publishes */
 	atomic_bool configured;
 
@@ -107,12 +117,15 @@ static struct shim {
 	unsigned nr_vms_named;
 	struct shim_vm *vms;
 	bool thread_started;
+	bool qmp_warned;		/* asking QEMU failed: said once until it works */
 	pthread_t thread;
 	struct kvmstats_publisher *pub;	/* created and used by the publisher thread */
+	int cancel_fd;			/* readable at exit: a QMP question gives up */
 	int sock;			/* socket mode: the intake connection, or -1 */
 } shim = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.sock = -1,
+	.cancel_fd = -1,
 };
 
 static ioctl_fn _Atomic real_ioctl;
@@ -292,7 +305,23 @@ static const char *
 parse_name(const char *s, char *why, size_t len)
 {
 	if (s == NULL || *s == '\0') {
-		snprintf(shim.name, sizeof(shim.name), "kvm-%d", (int)shim.pid);
+		char guest[KVMSTATS_VM_NAME_MAX + 1], gwhy[160];
+		int r = ks_qemu_name_of_pid(shim.pid, guest, sizeof(guest), gwhy, sizeof(gwhy));
+
+		if (r == 1 && strlen(guest) > SHIM_NAME_MAX) {
+			r = -EINVAL;
+			snprintf(gwhy, sizeof(gwhy), "its guest name is longer than %d bytes",
+				 SHIM_NAME_MAX);
+		}
+		if (r < 0)
+			shim_tell("not naming the VM after QEMU's -name: %s; it is kvm-%d",
+				  gwhy, (int)shim.pid);
+		if (r == 1) {
+			strcpy(shim.name, guest);
+			shim.name_derived = true;
+		} else {
+			snprintf(shim.name, sizeof(shim.name), "kvm-%d", (int)shim.pid);
+		}
 		return NULL;
 	}
 	s = ks_vm_name_of(s);
@@ -317,6 +346,17 @@ parse_socket(const char *s)
 	return true;
 }
 
+static bool
+parse_qmp(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return true;
+	if (strlen(s) >= sizeof(shim.qmp_path))
+		return false;
+	strcpy(shim.qmp_path, s);
+	return true;
+}
+
 static void
 read_config(void)
 {
@@ -325,6 +365,7 @@ read_config(void)
 	const char *name = secure_getenv("KVMSTATS_PRELOAD_NAME");
 	const char *sock = secure_getenv("KVMSTATS_SOCKET");
 	const char *verbose = secure_getenv("KVMSTATS_PRELOAD_VERBOSE");
+	const char *qmp = secure_getenv("KVMSTATS_PRELOAD_QMP");
 	pthread_condattr_t ca;
 	char why[128];
 
@@ -344,6 +385,8 @@ read_config(void)
 		shim_fail("KVMSTATS_PRELOAD_NAME=%s %s: it names the VM's segment", name, why);
 	else if (!parse_socket(sock))
 		shim_fail("KVMSTATS_SOCKET=%s is too long for a socket path", sock);
+	else if (!parse_qmp(qmp))
+		shim_fail("KVMSTATS_PRELOAD_QMP=%s is too long for a socket path", qmp);
 	else if (shim.mode == MODE_INPROCESS)
 		shim_info("in-process publisher at %u Hz, VM name %s", shim.hz, shim.name);
 	else if (shim.mode == MODE_SOCKET)
@@ -422,7 +465,8 @@ static void
 vm_free(struct shim_vm *vm)
 {
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		close(vm->vcpus[i].stats_fd);
+		if (vm->vcpus[i].stats_fd >= 0)
+			close(vm->vcpus[i].stats_fd);
 	if (vm->stats_fd >= 0)
 		close(vm->stats_fd);
 	free(vm->vcpus);
@@ -442,6 +486,36 @@ vm_unlink(struct shim_vm *vm)
 	}
 }
 
+/* The VM's name from base name @base: the first VM's is @base, later ones "<base>.<n>". */
+static void
+vm_name_from(struct shim_vm *vm, const char *base)
+{
+	if (vm->seq == 1)
+		snprintf(vm->name, sizeof(vm->name), "%s", base);
+	else
+		snprintf(vm->name, sizeof(vm->name), "%s.%u", base, vm->seq);
+}
+
+/*
+ * A name from QEMU's -name gives way to a live publisher's VM of that name:
+ * the VM becomes kvm-<pid> (as without -name), and that is said.  Return:
+ * whether it was renamed (so the caller tries once more).
+ */
+static bool
+vm_give_way(struct shim_vm *vm, const char *why)
+{
+	char dflt[32];
+
+	if (!shim.name_derived || vm->renamed)
+		return false;
+	vm->renamed = true;
+	snprintf(dflt, sizeof(dflt), "kvm-%d", (int)shim.pid);
+	shim_tell("VM %s: the name from QEMU's -name is taken (%s); publishing it as %s%s",
+		  vm->name, why, dflt, vm->seq > 1 ? " with its number" : "");
+	vm_name_from(vm, dflt);
+	return true;
+}
+
 /* A new VM: the first gets the base name, later ones "<name>.<n>". */
 static struct shim_vm *
 vm_new(int vm_fd, int stats_fd)
@@ -454,10 +528,8 @@ vm_new(int vm_fd, int stats_fd)
 	}
 	vm->vm_fd = vm_fd;
 	vm->stats_fd = stats_fd;
-	if (++shim.nr_vms_named == 1)
-		snprintf(vm->name, sizeof(vm->name), "%s", shim.name);
-	else
-		snprintf(vm->name, sizeof(vm->name), "%s.%u", shim.name, shim.nr_vms_named);
+	vm->seq = ++shim.nr_vms_named;
+	vm_name_from(vm, shim.name);
 	vm->dirty = true;
 	vm->changed_ns = now_ns();
 	vm->next = shim.vms;
@@ -479,7 +551,9 @@ vm_add_vcpu(struct shim_vm *vm, int stats_fd, uint32_t id)
 		vm->vcpus = v;
 		vm->cap_vcpus = cap;
 	}
-	vm->vcpus[vm->nr_vcpus++] = (struct shim_vcpu) { .stats_fd = stats_fd, .id = id };
+	vm->vcpus[vm->nr_vcpus++] = (struct shim_vcpu) {
+		.stats_fd = stats_fd, .id = id, .tid = (pid_t)syscall(SYS_gettid),
+	};
 	vm->dirty = true;
 	vm->changed_ns = now_ns();
 	return true;
@@ -519,10 +593,74 @@ vm_fd_set(const struct shim_vm *vm, unsigned *n)
 	fds[0] = (struct kvmstats_fd) { vm->stats_fd, KVMSTATS_TARGET_VM, 0, NULL };
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		fds[1 + i] = (struct kvmstats_fd) {
-			vm->vcpus[i].stats_fd, KVMSTATS_TARGET_VCPU, vm->vcpus[i].id, NULL,
+			vm->vcpus[i].stats_fd, KVMSTATS_TARGET_VCPU, vm->vcpus[i].id,
+			vm->vcpus[i].label[0] ? vm->vcpus[i].label : NULL,
 		};
 	*n = 1 + vm->nr_vcpus;
 	return fds;
+}
+
+/*
+ * QEMU's QOM paths for the vCPUs that have none yet, asked over
+ * KVMSTATS_PRELOAD_QMP: the thread that created a vCPU is the one
+ * query-cpus-fast reports as its thread-id.  Lock held, dropped while QEMU
+ * is asked: QEMU answers from its main loop, which may itself be waiting
+ * for a vCPU thread that needs the lock to finish KVM_CREATE_VCPU.  Only
+ * this thread frees VMs, so @vm stays; new vCPUs may come meanwhile, and
+ * are labelled in the next round.
+ */
+static void
+label_vcpus(struct shim_vm *vm)
+{
+	struct kvmstats_error err;
+	struct ks_qemu_cpus cpus;
+	bool missing = false;
+	int r;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		missing |= vm->vcpus[i].label[0] == '\0';
+	if (!missing || shim.qmp_path[0] == '\0')
+		return;
+	pthread_mutex_unlock(&shim.lock);
+	r = ks_qemu_query_cpus(shim.qmp_path, shim.pid, 0, shim.cancel_fd, &cpus, &err);
+	pthread_mutex_lock(&shim.lock);
+	if (r < 0) {
+		if (r != -ECANCELED && !shim.qmp_warned)
+			shim_tell("VM %s: vCPUs keep KVM's ids, not QEMU's QOM paths: %s",
+				  vm->name, err.msg);
+		shim.qmp_warned = r != -ECANCELED;
+		return;
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		const char *qom = ks_qemu_qom_of_tid(&cpus, vm->vcpus[i].tid);
+
+		if (vm->vcpus[i].label[0] == '\0' && qom != NULL)
+			strcpy(vm->vcpus[i].label, qom);
+	}
+	ks_qemu_cpus_clear(&cpus);
+	shim.qmp_warned = false;
+}
+
+static void send_stats_fd(struct shim_vm *vm, enum ks_target_kind kind, uint32_t id,
+			  const char *label, int fd);
+
+/* Socket mode with labels: the vCPU fds held back, sent now, then published.  Lock held. */
+static void
+socket_publish(struct shim_vm *vm)
+{
+	struct kvmstats_error err;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct shim_vcpu *c = &vm->vcpus[i];
+
+		if (c->stats_fd < 0)
+			continue;
+		send_stats_fd(vm, KS_TARGET_VCPU, c->id, c->label, c->stats_fd);
+		c->stats_fd = -1;
+	}
+	if (shim.sock >= 0 && !atomic_load(&shim.disabled) &&
+	    kvmstats_intake_publish(shim.sock, vm->name, &err) < 0)
+		shim_fail("kvmstatsd did not publish VM %s: %s", vm->name, err.msg);
 }
 
 /* Publish a VM (first time) or its next generation.  Lock held, dropped inside. */
@@ -535,16 +673,32 @@ publish_vm(struct shim_vm *vm)
 	int ret;
 
 	vm->dirty = false;
+	label_vcpus(vm);
+	if (shim.mode == MODE_SOCKET) {
+		socket_publish(vm);
+		return;
+	}
 	fds = vm_fd_set(vm, &n);
 	if (fds == NULL)
 		return;
 	pthread_mutex_unlock(&shim.lock);
-	if (!ensure_publisher())
+	if (!ensure_publisher()) {
 		ret = -1;
-	else if (vm->pub == NULL)
+	} else if (vm->pub == NULL) {
 		ret = kvmstats_publisher_add_vm(shim.pub, vm->name, fds, n, &vm->pub, &err);
-	else
+		if (ret == -EEXIST) {
+			bool again;
+
+			pthread_mutex_lock(&shim.lock);
+			again = vm_give_way(vm, err.msg);
+			pthread_mutex_unlock(&shim.lock);
+			if (again)
+				ret = kvmstats_publisher_add_vm(shim.pub, vm->name, fds, n,
+								&vm->pub, &err);
+		}
+	} else {
 		ret = kvmstats_publisher_update_vm(shim.pub, vm->pub, fds, n, &err);
+	}
 	free(fds);
 	if (ret == 0)
 		shim_info("published VM %s with %u vCPUs as %s", vm->name, n - 1,
@@ -555,9 +709,15 @@ publish_vm(struct shim_vm *vm)
 }
 
 /* A VM whose fd number a new VM took: end its segment.  Lock held, dropped inside. */
+static void socket_end_vm(struct shim_vm *vm);
+
 static void
 end_vm(struct shim_vm *vm)
 {
+	if (shim.mode == MODE_SOCKET) {
+		socket_end_vm(vm);
+		return;
+	}
 	vm_unlink(vm);
 	pthread_mutex_unlock(&shim.lock);
 	if (vm->pub) {
@@ -639,6 +799,8 @@ ensure_thread(void)
 
 	if (shim.thread_started)
 		return true;
+	if (shim.qmp_path[0] != '\0' && shim.cancel_fd < 0)
+		shim.cancel_fd = eventfd(0, EFD_CLOEXEC);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&shim.thread, NULL, publisher_thread, NULL);
@@ -677,14 +839,23 @@ ensure_connected(void)
 	return true;
 }
 
-/* Send one stats fd, then close ours: the daemon holds its own.  Lock held. */
+/*
+ * Send one stats fd, then close ours: the daemon holds its own.  A VM fd
+ * refused for its name (-EEXIST) is sent once more under the name the VM
+ * gives way to, when its name came from QEMU's -name.  Lock held.
+ */
 static void
-send_stats_fd(const struct shim_vm *vm, enum ks_target_kind kind, uint32_t id, int fd)
+send_stats_fd(struct shim_vm *vm, enum ks_target_kind kind, uint32_t id, const char *label,
+	      int fd)
 {
 	struct kvmstats_error err;
+	int r = kvmstats_intake_send_fd(shim.sock, vm->name, (enum kvmstats_target_kind)kind, id,
+					label, fd, &err);
 
-	if (kvmstats_intake_send_fd(shim.sock, vm->name, (enum kvmstats_target_kind)kind, id, "",
-				    fd, &err) < 0)
+	if (r == -EEXIST && kind == KS_TARGET_VM && vm_give_way(vm, err.msg))
+		r = kvmstats_intake_send_fd(shim.sock, vm->name, (enum kvmstats_target_kind)kind,
+					    id, label, fd, &err);
+	if (r < 0)
 		shim_fail("kvmstatsd did not take the stats fd of VM %s%s: %s", vm->name,
 			  kind == KS_TARGET_VM ? "" : " vCPU", err.msg);
 	else if (kind == KS_TARGET_VM)
@@ -724,14 +895,14 @@ on_create_vm(int vm_fd)
 		goto drop;
 	/* The VMM closed a VM and the kernel gave its fd number to this one. */
 	old = vm_find(vm_fd);
-	if (old && shim.mode == MODE_SOCKET)
+	if (old && shim.mode == MODE_SOCKET && !shim.thread_started)
 		socket_end_vm(old);
 	else if (old)
-		old->gone = true;
+		old->gone = true;	/* the publisher thread ends it: it may be using it */
 	if (shim.mode == MODE_SOCKET) {
 		if (!ensure_connected() || (vm = vm_new(vm_fd, -1)) == NULL)
 			goto drop;
-		send_stats_fd(vm, KS_TARGET_VM, 0, sfd);
+		send_stats_fd(vm, KS_TARGET_VM, 0, "", sfd);
 	} else {
 		if (!ensure_thread() || vm_new(vm_fd, sfd) == NULL)
 			goto drop;
@@ -765,8 +936,10 @@ on_create_vcpu(int vm_fd, unsigned long id, int vcpu_fd)
 	vm = vm_find(vm_fd);
 	if (vm == NULL || shim.stopping || atomic_load(&shim.disabled)) {
 		close(sfd);
-	} else if (shim.mode == MODE_SOCKET) {
-		send_stats_fd(vm, KS_TARGET_VCPU, (uint32_t)id, sfd);
+	} else if (shim.mode == MODE_SOCKET && shim.qmp_path[0] == '\0') {
+		send_stats_fd(vm, KS_TARGET_VCPU, (uint32_t)id, "", sfd);
+	} else if (shim.mode == MODE_SOCKET && !ensure_thread()) {
+		close(sfd);		/* labels need the thread: the shim is off now */
 	} else if (vm_add_vcpu(vm, sfd, (uint32_t)id)) {
 		pthread_cond_signal(&shim.cond);
 	} else {
@@ -842,6 +1015,13 @@ shim_fini(void)
 	started = shim.thread_started;
 	pthread_cond_signal(&shim.cond);
 	pthread_mutex_unlock(&shim.lock);
+	if (shim.cancel_fd >= 0) {
+		uint64_t one = 1;
+
+		/* A question to QEMU in flight gives up now, not at its deadline. */
+		if (write(shim.cancel_fd, &one, sizeof(one)) < 0)
+			shim_info("cannot interrupt the QMP question: %s", strerror(errno));
+	}
 	if (started)
 		pthread_join(shim.thread, NULL);
 	if (shim.pub) {
@@ -853,5 +1033,9 @@ shim_fini(void)
 		shim.sock = -1;
 	}
 	free_table();
+	if (shim.cancel_fd >= 0) {
+		close(shim.cancel_fd);
+		shim.cancel_fd = -1;
+	}
 	errno = saved;
 }

@@ -68,6 +68,8 @@ struct ks_attach {
 	ks_log_fn warn;
 	void (*on_end)(void *arg);
 	void *arg;
+	void (*label)(void *label_arg, struct ks_vm_build *b, int cancel_fd);
+	void *label_arg;
 	struct ks_engine_vm *vm;	/* NULL once ended */
 	struct ref_set published;	/* what the current generation holds */
 	struct ref_set pending;		/* a changed set seen once, not yet applied */
@@ -491,6 +493,8 @@ publish(struct ks_attach *a, struct ref_set *s, struct kvmstats_error *err)
 	free(fds);
 	if (ret < 0)
 		return ret;	/* the builder closed every duplicate */
+	if (a->label != NULL)
+		a->label(a->label_arg, &b, a->wakefd);
 	if (a->vm == NULL)
 		ret = ks_engine_add_vm(a->e, &b.def, &vm, err);
 	else
@@ -682,11 +686,20 @@ attach_alloc(struct ks_engine *e, const struct ks_attach_opts *o, struct ks_atta
 	a->e = e;
 	a->pid = o->pid;
 	a->pidfd = -1;
-	a->wakefd = -1;
 	a->rescan_ms = o->rescan_ms ? o->rescan_ms : RESCAN_MS_DEFAULT;
 	a->warn = o->warn;
 	a->on_end = o->on_end;
 	a->arg = o->arg;
+	a->label = o->label;
+	a->label_arg = o->label_arg;
+	/* Before the first publish: a label hook may wait on it from the start. */
+	a->wakefd = eventfd(0, EFD_CLOEXEC);
+	if (a->wakefd < 0) {
+		int en = errno;
+
+		attach_free(a);
+		return ks_err(err, -en, "eventfd: %s", strerror(en));
+	}
 	snprintf(name, sizeof(name), "kvm-%d", (int)o->pid);
 	a->vm_name = strdup(o->vm_name ? o->vm_name : name);
 	if (a->vm_name == NULL) {
@@ -776,12 +789,8 @@ ks_attach_start(struct ks_engine *e, const struct ks_attach_opts *o,
 	ret = open_pidfd(a, err);
 	if (ret == 0)
 		ret = first_publish(a, err);
-	if (ret == 0) {
+	if (ret == 0)
 		snprintf(a->seg_file, sizeof(a->seg_file), "%s", ks_engine_vm_file(a->vm));
-		a->wakefd = eventfd(0, EFD_CLOEXEC);
-		if (a->wakefd < 0)
-			ret = ks_err(err, -errno, "eventfd: %s", strerror(errno));
-	}
 	if (ret == 0) {
 		/* Set first: the monitor may call on_end, and so stop, at once. */
 		a->thread_started = true;

@@ -26,6 +26,15 @@ struct ks_attach_opts {
 	const char *vm_name;		/* NULL: "kvm-<pid>"; the segment is kvmstats.<vm_name> */
 	unsigned rescan_ms;		/* 0: 1000 */
 	ks_log_fn warn;		/* NULL: silent */
+	/*
+	 * Before each generation is published, on the thread that publishes it:
+	 * may relabel the built targets (ks_vm_build_set_label()), e.g. with
+	 * QEMU's QOM paths.  @cancel_fd becomes readable once ks_attach_stop()
+	 * is called: a hook that waits on another process must give up then.
+	 * NULL: targets keep their KVM id strings.
+	 */
+	void (*label)(void *label_arg, struct ks_vm_build *b, int cancel_fd);
+	void *label_arg;
 	/* Called once, from the monitor thread, when the VMM has exited. */
 	void (*on_end)(void *arg);
 	void *arg;

@@ -200,6 +200,28 @@ fail:
 	return ret;
 }
 
+int
+ks_vm_build_set_label(struct ks_vm_build *b, uint32_t i, const char *label,
+		      struct kvmstats_error *err)
+{
+	char what[96], *copy;
+	int ret;
+
+	if (i >= b->nr)
+		return ks_err(err, -EINVAL, "no target %u to label", i);
+	snprintf(what, sizeof(what), "VM %s target %u", b->vm_name, i);
+	ret = check_label(what, label, err);
+	if (ret < 0)
+		return ret;
+	copy = strdup(label);
+	if (copy == NULL)
+		return ks_err(err, -ENOMEM, "out of memory");
+	free(b->labels[i]);
+	b->labels[i] = copy;
+	b->targets[i].label = copy;
+	return 0;
+}
+
 void
 ks_vm_build_clear(struct ks_vm_build *b, bool handed_over)
 {

@@ -63,6 +63,15 @@ int ks_fd_kind_check(const char *what, const struct ks_fd_target *ft, const char
 		     struct kvmstats_error *err);
 
 /*
+ * ks_vm_build_set_label() - give built target @i the label @label instead
+ * of the one it was built with (a VMM's own name for it, learnt after its
+ * fds were parsed, such as QEMU's QOM path).  The rules of ks_vm_build()
+ * apply.  Return: 0, or -EINVAL (@err says why) / -ENOMEM, the old label kept.
+ */
+int ks_vm_build_set_label(struct ks_vm_build *b, uint32_t i, const char *label,
+			  struct kvmstats_error *err);
+
+/*
  * ks_vm_build_clear() - free the definition.  @handed_over: the sources went
  * to the engine (true) or must be released here (false).
  */
