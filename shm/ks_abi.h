@@ -45,7 +45,7 @@ _Static_assert(sizeof(_Atomic uint32_t) == 4, "_Atomic uint32_t must be 4 bytes"
  * Compatible additions.  1.1: the publisher holds a liveness lock on the
  * file (ks_liveness.h) and every string is printable text (ks_text.h).
  */
-#define KS_ABI_MINOR		1
+#define KS_ABI_MINOR		2
 #define KS_ABI_ENDIAN		0x01020304u
 #define KS_READY_MAGIC		0x59444552u	/* "REDY" little-endian */
 
@@ -157,7 +157,9 @@ struct ks_shm_header {
 	uint64_t data_size;		/* 128 data_off + data_size == segment_size */
 	uint32_t vm_name_len;		/* 136 */
 	_Atomic uint32_t state;		/* 140 enum ks_shm_state */
-	uint64_t reserved1[6];		/* 144 */
+	uint32_t note_off;		/* 144 (1.2) string: the publisher's note on the VM's sources */
+	uint32_t note_len;		/* 148 (1.2) 0: no note (note_off is then ignored) */
+	uint64_t reserved1[5];		/* 152 */
 
 	/* line 3: hot, written every sweep */
 	_Atomic uint64_t sweep;		/* 192 last completed sweep, 0 = none yet */
@@ -226,6 +228,7 @@ _Static_assert(offsetof(struct ks_shm_header, poll_period_ns) == 64, "line 1 at 
 _Static_assert(offsetof(struct ks_shm_header, data_off) == 120, "data_off at 120");
 _Static_assert(offsetof(struct ks_shm_header, data_size) == 128, "line 2 at 128");
 _Static_assert(offsetof(struct ks_shm_header, state) == 140, "state at 140");
+_Static_assert(offsetof(struct ks_shm_header, note_off) == 144, "note_off at 144");
 _Static_assert(offsetof(struct ks_shm_header, sweep) == 192, "line 3 at 192");
 _Static_assert(sizeof(struct ks_shm_provider) == 16, "provider entry is 16 bytes");
 _Static_assert(sizeof(struct ks_shm_target) == 64, "target entry is 64 bytes");

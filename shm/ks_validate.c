@@ -48,7 +48,8 @@ ks_header_snapshot(struct ks_shm_header *dst, const struct ks_shm_header *src)
 	atomic_store_explicit(&dst->state, atomic_load_explicit((_Atomic uint32_t *)&src->state,
 								memory_order_relaxed),
 			      memory_order_relaxed);
-	memcpy(dst->reserved1, src->reserved1, sizeof(dst->reserved1));
+	memcpy(&dst->note_off, &src->note_off,
+	       offsetof(struct ks_shm_header, sweep) - offsetof(struct ks_shm_header, note_off));
 	atomic_store_explicit(&dst->sweep, atomic_load_explicit(s64, memory_order_relaxed),
 			      memory_order_relaxed);
 	atomic_store_explicit(&dst->heartbeat_ns,
@@ -584,6 +585,9 @@ ks_validate_segment(const void *copy, uint64_t copy_len, uint64_t file_size,
 		return ks_err(err, -EBADMSG, "segment %s: copied %" PRIu64 " bytes of a %" PRIu64 "-byte schema",
 			      name, copy_len, h->data_off);
 	rc = check_string(&c, "vm_name", h->vm_name_off, h->vm_name_len, true);
+	/* Before 1.2 these words are reserved: no meaning, whatever they hold. */
+	if (rc == 0 && h->abi_minor >= 2 && h->note_len > 0)
+		rc = check_string(&c, "note", h->note_off, h->note_len, false);
 	if (rc == 0)
 		rc = check_providers(&c);
 	if (rc == 0)

@@ -82,14 +82,14 @@ OFF_SWEEP = 192
 OFF_HEARTBEAT = 200
 
 # Header, lines 0-2 (native byte order, standard sizes, no padding).
-HEADER_FMT = "=8sHHIIIQiIQQQ" + "QIIIIIIIIIHHHHIQ" + "QII48x" + "QQQQ32x"
+HEADER_FMT = "=8sHHIIIQiIQQQ" + "QIIIIIIIIIHHHHIQ" + "QIIII40x" + "QQQQ32x"
 HEADER_FIELDS = (
     "magic abi_major abi_minor header_size ready endian segment_size "
     "publisher_pid flags incarnation generation created_mono_ns "
     "poll_period_ns ring_depth nr_providers nr_targets nr_stats "
     "providers_off targets_off stats_off strings_off strings_size "
     "provider_entry_size target_entry_size stat_entry_size reserved0 "
-    "vm_name_off data_off data_size vm_name_len state "
+    "vm_name_off data_off data_size vm_name_len state note_off note_len "
     "sweep heartbeat_ns overruns read_errors").split()
 PROVIDER_FMT = "=II8x"            # 16 bytes known
 TARGET_FMT = "=IIIIIIIIIIQ16x"    # 64 bytes known
@@ -312,6 +312,10 @@ def decode_schema(mm, file_size):
     copy = bytes(mm[0:h["data_off"]])
 
     vm = string_at(copy, h, "vm_name", h["vm_name_off"], h["vm_name_len"], True)
+    # Check 14, from 1.2: the note.  Before 1.2 those words are reserved.
+    note = ""
+    if h["abi_minor"] >= 2 and h["note_len"] > 0:
+        note = string_at(copy, h, "note", h["note_off"], h["note_len"], False)
 
     providers = []
     for i in range(h["nr_providers"]):
@@ -412,7 +416,7 @@ def decode_schema(mm, file_size):
     if len(set(vcpus)) != len(vcpus):
         raise bad("two vCPU targets have the same vcpu_index")
 
-    return dict(header=h, vm=vm, providers=providers, stats=stats, targets=targets)
+    return dict(header=h, vm=vm, note=note, providers=providers, stats=stats, targets=targets)
 
 
 # ---- reading: ABI.md section 9 ---------------------------------------------
@@ -554,6 +558,7 @@ def dump(mm, seg, fd):
             stats=stats))
     return dict(
         vm=seg["vm"],
+        note=seg["note"],
         abi="%d.%d" % (h["abi_major"], h["abi_minor"]),
         state=STATE_NAMES[load32(mm, OFF_STATE)] if load32(mm, OFF_STATE) < 4 else None,
         health=health(mm, seg, fd),

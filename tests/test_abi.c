@@ -679,7 +679,7 @@ enum corruption {
 	C_RING_OUTSIDE, C_RING_BEFORE, C_RING_ALIGN, C_RING_OVERLAP, C_STRIDE_SMALL,
 	C_STRIDE_ALIGN, C_STRIDE_DIFFERS, C_FRAMES_SHORT, C_RECORD_HUGE, C_TRUNCATED, C_EXTENDED, C_TINY,
 	C_STATE_BUILDING, C_LABEL_CTRL, C_NAME_UTF8, C_PROV_BIDI, C_VM_NAME_C1, C_TWO_VMS,
-	C_DUP_VCPU,
+	C_DUP_VCPU, C_NOTE_OUTSIDE, C_NOTE_CTRL, C_NOTE_RESERVED_OLD,
 };
 
 struct corruption_case {
@@ -763,6 +763,10 @@ static const struct corruption_case cases[] = {
 	{ C_VM_NAME_C1, "a VM name with a C1 control", -EBADMSG, "vm_name: string at 0 has a control" },
 	{ C_TWO_VMS, "two VM targets", -EBADMSG, "target 1 is a second VM target" },
 	{ C_DUP_VCPU, "two vCPUs with one index", -EBADMSG, "two vCPU targets have vcpu_index 0" },
+	/* ABI 1.2: the note is a string like any other; before 1.2 it is not there. */
+	{ C_NOTE_OUTSIDE, "a note beyond the string table", -EBADMSG, "note: string" },
+	{ C_NOTE_CTRL, "a note with an escape sequence", -EBADMSG, "note: string at" },
+	{ C_NOTE_RESERVED_OLD, "garbage in a 1.1 segment's note words", 0, NULL },
 };
 
 static void
@@ -793,6 +797,12 @@ corrupt_header(uint8_t *b, enum corruption what)
 	case C_VM_NAME_LEN: h->vm_name_len = h->strings_size; break;
 	case C_VM_NAME_NUL: h->vm_name_len -= 1; break;
 	case C_STATE: atomic_store(&h->state, 7); break;
+	case C_NOTE_OUTSIDE: h->note_off = 0; h->note_len = h->strings_size; break;
+	case C_NOTE_RESERVED_OLD:
+		h->abi_minor = 1;
+		h->note_off = 0xdeadbeef;
+		h->note_len = 0xdeadbeef;
+		break;
 	default: break;
 	}
 }
@@ -848,6 +858,12 @@ corrupt_schema(uint8_t *b, enum corruption what)
 		TGT(b, 1)->vcpu_index = KS_VCPU_INDEX_NONE;
 		break;
 	case C_DUP_VCPU: TGT(b, 2)->vcpu_index = TGT(b, 1)->vcpu_index; break;
+	case C_NOTE_CTRL:
+		/* Target 1's label, read as the note, with an ESC in it: found at the note. */
+		HDR(b)->note_off = TGT(b, 1)->label_off;
+		HDR(b)->note_len = TGT(b, 1)->label_len;
+		STR(b, TGT(b, 1)->label_off)[3] = '\033';
+		break;
 	default: corrupt_header(b, what); break;
 	}
 }

@@ -85,6 +85,8 @@ def build(variant):
         strings.extend(s.encode() + b"\0")
         return off, len(s.encode())
     vm_name = put("kvm-77")
+    # ABI 1.2's note; the extended segment (minor 7) carries one.
+    note = put("a note from the publisher: caf\u00e9") if ext else (0, 0)
     prov = [put("kvm")]
     tents, sents, ranges = [], [], {}
     for kind, idx, label, ident, stats, words in TARGETS:
@@ -119,7 +121,8 @@ def build(variant):
                      strings_off, len(strings), pe, te, se, nonzero, vm_name[0], data_off)
     struct.pack_into("=QII", b, 128, size - data_off, vm_name[1], 1)
     if ext:
-        b[144:192] = b"\x5a" * 48
+        struct.pack_into("=II", b, 144, note[0], note[1])
+        b[152:192] = b"\x5a" * 40
         b[224:hsize] = b"\x5a" * (hsize - 224)
     for i, (o, l) in enumerate(prov):
         struct.pack_into("=II", b, providers_off + i * pe, o, l)
@@ -591,6 +594,16 @@ sys.exit(0 if c and c[0]["state"] == py["health"] else "python %s, C %s" % (py["
 	else
 		ko "$2 $vm: the readers judge its publisher differently"
 	fi
+	# And read the same note (ABI 1.2; "" where there is none).
+	if python3 -c 'import json, sys
+py, cl = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+c = [r for r in cl if r.get("vm") == py["vm"]]
+sys.exit(0 if c and c[0].get("note", "") == py["note"] else "python %r, C %r" % (py["note"], c[0].get("note") if c else None))' \
+		"$work/c-py1.json" "$work/c-list.json"; then
+		ok "$2 $vm: both readers read the same note"
+	else
+		ko "$2 $vm: the readers read different notes"
+	fi
 	if [ -z "$agreed" ]; then
 		cat "$work/c-py.err" "$work/c-cli.err" 2>/dev/null
 		ko "$2 $vm: no stable sweep to compare (or a reader failed)"
@@ -619,6 +632,19 @@ else
 		else
 			cat "$work/p.err"
 			ko "python-written segment ($v): kvmstats query/schema"
+		fi
+		# The note (ABI 1.2): the extended segment's, through both readers.
+		want=""
+		[ $v = extended ] && want="a note from the publisher: caf\u00e9"
+		if "$kvmstats" --dir "$d" list --json >"$work/p-list.json" 2>>"$work/p.err" &&
+		   python3 -c 'import json, sys
+py, cl, want = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+want = json.loads("\"%s\"" % want)
+sys.exit(0 if py["note"] == want and cl[0].get("note", "") == want else "python %r, C %r" % (py["note"], cl[0].get("note")))' \
+			"$work/$v.json" "$work/p-list.json" "$want"; then
+			ok "python-written segment ($v): the same note through both readers"
+		else
+			ko "python-written segment ($v): the readers read different notes"
 		fi
 	done
 

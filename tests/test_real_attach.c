@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "attach.h"
+#include "debugfs_source.h"
 #include "kvmstats/reader.h"
 #include "real_kvm.h"
 #include "seg_check.h"
@@ -802,6 +803,235 @@ expect_no_fds(struct ks_engine *e, pid_t pid, const char *comm)
 	assert_non_null(strstr(err.msg, "kvmstatsd --listen"));
 }
 
+/* ---- VM stats from KVM's debugfs (QEMU keeps no VM stats fd) ---------- */
+
+/* The VMM's VM fd number, from /proc/PID/fd. */
+static int
+vm_fd_of(pid_t pid)
+{
+	char dir[64], path[128], link[64];
+	int found = -1;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	for (int fd = 0; fd < 256; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/%d", dir, fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, "anon_inode:kvm-vm") == 0)
+			found = fd;
+	}
+	assert_true(found >= 0);
+	return found;
+}
+
+static void
+write_value(const char *dir, const char *name, uint64_t v)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%llu\n", (unsigned long long)v);
+	assert_int_equal(fclose(f), 0);
+}
+
+static struct ks_attach *
+attach_with_debugfs(struct ks_engine *e, pid_t pid, const char *debugfs)
+{
+	struct ks_attach_opts o = {
+		.pid = pid, .rescan_ms = RESCAN_MS, .on_end = count_end, .debugfs = debugfs,
+	};
+	struct kvmstats_error err;
+	struct ks_attach *a;
+
+	if (ks_attach_start(e, &o, &a, &err) < 0)
+		fail_msg("attach %d: %s", (int)pid, err.msg);
+	return a;
+}
+
+/*
+ * A directory of files in debugfs' format, named as KVM names the VM's:
+ * the VM target has exactly this kernel's VM descriptors (from a probe VM)
+ * with the files' values, which the next sweep follows.
+ */
+static void
+attach_vm_stats_from_debugfs_files(void **state)
+{
+	struct ks_statsfd_schema s;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	struct ks_engine *e;
+	struct ks_attach *a;
+	char root[64], dir[256], id[32];
+	const struct kvmstats_target_info *ti;
+	struct vmm v;
+
+	(void)state;
+	real_kvm_require();
+	if (under_valgrind()) {
+		print_message("skip: valgrind knows no pidfd_getfd\n");
+		return;
+	}
+	if (ks_kvm_vm_schema("/dev/kvm", &s, &err) < 0)
+		fail_msg("probe VM: %s", err.msg);
+	v = vmm_spawn("--vcpus", "1", NULL, NULL);
+	snprintf(root, sizeof(root), "/tmp/ks-attach-debugfs.XXXXXX");
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/kvm", root);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	/* test_vmm creates its VM on its main thread, as QEMU does. */
+	snprintf(dir, sizeof(dir), "%s/kvm/%d-%d", root, (int)v.pid, vm_fd_of(v.pid));
+	assert_int_equal(mkdir(dir, 0700), 0);
+	for (uint32_t i = 0; i < s.nr_desc; i++)
+		write_value(dir, s.desc[i].name, 100 + i);
+
+	e = new_engine(200);
+	a = attach_with_debugfs(e, v.pid, root);
+	seg = reader_attach(v.pid);
+	/* The VM first, then the vCPU; the VM's id is its creator's. */
+	assert_int_equal(kvmstats_nr_targets(seg), 2);
+	ti = kvmstats_target(seg, 0);
+	assert_int_equal(ti->kind, KVMSTATS_TARGET_VM);
+	snprintf(id, sizeof(id), "kvm-%d", (int)v.pid);
+	assert_string_equal(ti->id, id);
+	assert_int_equal(ti->nr_stats, s.nr_desc);
+	for (uint32_t i = 0; i < s.nr_desc; i++) {
+		const struct kvmstats_stat_info *si = kvmstats_target_stat(seg, 0, i);
+		struct kvmstats_stat_handle h;
+		uint64_t val;
+
+		assert_string_equal(si->name, s.desc[i].name);
+		assert_int_equal(si->type, s.desc[i].type);
+		assert_int_equal(si->unit, s.desc[i].unit);
+		assert_int_equal(si->exponent, s.desc[i].exponent);
+		assert_int_equal(kvmstats_stat_lookup(seg, 0, "kvm", si->name, &h), 0);
+		assert_int_equal(kvmstats_read_scalar(seg, &h, &val, NULL), 0);
+		assert_int_equal(val, 100 + i);
+	}
+	assert_non_null(strstr(kvmstats_note(seg), "VM stats read from KVM's debugfs"));
+	assert_non_null(strstr(kvmstats_note(seg), dir));
+	/* A value the kernel changes shows at a later sweep. */
+	write_value(dir, s.desc[0].name, 424242);
+	{
+		struct kvmstats_stat_handle h;
+		uint64_t val = 0;
+
+		assert_int_equal(kvmstats_stat_lookup(seg, 0, "kvm", s.desc[0].name, &h), 0);
+		for (unsigned ms = 0; ms < STATE_TIMEOUT_MS && val != 424242; ms += 5) {
+			sleep_ms(5);
+			assert_int_equal(kvmstats_read_scalar(seg, &h, &val, NULL), 0);
+		}
+		assert_int_equal(val, 424242);
+	}
+	ks_attach_stop(&a);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+	vmm_stop(&v);
+	snprintf(dir, sizeof(dir), "rm -rf '%s'", root);
+	assert_int_equal(system(dir), 0);
+	ks_statsfd_schema_clear(&s);
+}
+
+/* Where the VM stats cannot be had, the segment says why: readers show it. */
+static void
+attach_no_vm_stats_says_why(void **state)
+{
+	static const struct {
+		const char *debugfs, *says;
+	} cases[] = {
+		{ NULL, "not read (--debugfs none)" },
+		{ "/proc/self", "not mounted at /proc/self" },
+	};
+
+	(void)state;
+	real_kvm_require();
+	if (under_valgrind()) {
+		print_message("skip: valgrind knows no pidfd_getfd\n");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vmm v = vmm_spawn("--vcpus", "1", NULL, NULL);
+		struct ks_engine *e = new_engine(100);
+		struct ks_attach *a = attach_with_debugfs(e, v.pid, cases[i].debugfs);
+		struct kvmstats_segment *seg = reader_attach(v.pid);
+		const char *note = kvmstats_note(seg);
+
+		check_vcpus(seg, 0, 1);		/* no VM target */
+		if (strstr(note, "no VM stats: the VMM keeps no VM stats fd") == NULL ||
+		    strstr(note, cases[i].says) == NULL)
+			fail_msg("debugfs %s: note \"%s\" does not say \"%s\"",
+				 cases[i].debugfs ? cases[i].debugfs : "none", note, cases[i].says);
+		ks_attach_stop(&a);
+		kvmstats_detach(&seg);
+		ks_engine_destroy(&e);
+		vmm_stop(&v);
+	}
+}
+
+/*
+ * The real debugfs, where this host lets us read it: a VM of our own, its
+ * values through debugfs equal to those of its stats fd (an idle VM's VM
+ * stats do not move).  Kernel lockdown may leave some out; the rest must
+ * agree.
+ */
+static void
+debugfs_agrees_with_stats_fd(void **state)
+{
+	struct ks_statsfd_schema s;
+	struct kvmstats_error err;
+	struct ks_block_def b;
+	struct real_vm vm;
+	_Atomic uint64_t vals[512];
+	uint8_t data[8192];
+	char path[512];
+	uint32_t left = 0;
+	pid_t creator;
+	int dirfd, r;
+
+	(void)state;
+	real_vm_make(&vm, 1);		/* skips where there is no KVM */
+	r = ks_debugfs_vm_dir(KS_DEBUGFS_DEFAULT, getpid(), vm.vm, &dirfd, path, sizeof(path),
+			      &creator, &err);
+	if (r < 0) {
+		print_message("skip: the real debugfs: %s\n", err.msg);
+		real_vm_close(&vm);
+		return;
+	}
+	assert_int_equal(creator, getpid());
+	if (ks_statsfd_parse(vm.stats[0], "our VM's stats fd", &s, &err) < 0)
+		fail_msg("%s", err.msg);
+	r = ks_debugfs_block(dirfd, path, &s, NULL, &b, &left, &err);
+	if (r < 0)
+		fail_msg("%s", err.msg);
+	print_message("debugfs %s: %u of %u VM stats readable\n", path, b.nr_stats, s.nr_desc);
+	assert_true(s.data_size <= sizeof(data) && b.words <= 512);
+	assert_int_equal(ks_statsfd_read_data(vm.stats[0], &s, data), 0);
+	assert_int_equal(b.ops->read(b.ctx, vals, b.words, 1), 0);
+	for (uint32_t i = 0; i < b.nr_stats; i++) {
+		const struct ks_kvm_desc *d = NULL;
+		uint64_t want;
+
+		for (uint32_t k = 0; k < s.nr_desc; k++)
+			if (strcmp(s.desc[k].name, b.stats[i].name) == 0)
+				d = &s.desc[k];
+		assert_non_null(d);
+		memcpy(&want, data + d->offset, sizeof(want));
+		if (atomic_load(&vals[b.stats[i].value_index]) != want)
+			fail_msg("%s: debugfs %llu, stats fd %llu", d->name,
+				 (unsigned long long)atomic_load(&vals[b.stats[i].value_index]),
+				 (unsigned long long)want);
+	}
+	b.ops->release(b.ctx);
+	ks_statsfd_schema_clear(&s);
+	real_vm_close(&vm);
+}
+
 static void
 attach_no_stats_fds(void **state)
 {
@@ -870,6 +1100,9 @@ main(void)
 		cmocka_unit_test(attach_counters_move),
 		cmocka_unit_test(attach_hotplug_and_exit),
 		cmocka_unit_test(attach_hotplug_storm),
+		cmocka_unit_test(attach_vm_stats_from_debugfs_files),
+		cmocka_unit_test(attach_no_vm_stats_says_why),
+		cmocka_unit_test(debugfs_agrees_with_stats_fd),
 		cmocka_unit_test(attach_no_stats_fds),
 		cmocka_unit_test(attach_no_such_process),
 	};

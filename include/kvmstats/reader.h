@@ -162,6 +162,14 @@ struct kvmstats_segment_info {
 const struct kvmstats_segment_info *kvmstats_info(const struct kvmstats_segment *seg);
 
 /*
+ * kvmstats_note() - what the publisher says about where the VM's stats
+ * come from, above all why it has no VM target ("no VM stats: ..."), as
+ * printable text; "" when it says nothing (and for segments of ABI < 1.2).
+ * Lives as long as @seg.  Since libkvmstats 1.1 (symbol node KVMSTATS_1.1).
+ */
+const char *kvmstats_note(const struct kvmstats_segment *seg);
+
+/*
  * The publisher's live fields, read without a syscall.  @state is
  * KVMSTATS_STATE_INVALID when the state word holds no value a publisher
  * writes after publishing (the segment was damaged after attach), or when

@@ -40,6 +40,7 @@
 #include "ks_seqlock.h"
 #include "ks_shmdir.h"
 #include "ks_sigbus.h"
+#include "ks_text.h"
 #include "ks_time.h"
 
 /* How often every segment is checked for damage that faults nobody. */
@@ -686,6 +687,17 @@ vm_file_name(const struct ks_vm_def *def, char *file, size_t len, struct kvmstat
 	return 0;
 }
 
+/* A note goes to terminals and JSON like every string of a segment. */
+static int
+check_note(const struct ks_vm_def *def, struct kvmstats_error *err)
+{
+	if (def->note != NULL && (strlen(def->note) > KS_NOTE_MAX ||
+				  ks_text_fault(def->note, strlen(def->note), NULL) != NULL))
+		return ks_err(err, -EINVAL, "VM %s: its note is over %d bytes or not printable "
+			      "text", def->vm_name, KS_NOTE_MAX);
+	return 0;
+}
+
 /*
  * Refuse a name another VM of this engine publishes (other than @self):
  * the rename would silently take its segment from its readers.
@@ -742,11 +754,14 @@ vm_create(struct ks_engine *e, const struct ks_vm_def *def, uint64_t generation,
 	/* From here on vm->targets owns the sources. */
 
 	ret = vm_file_name(def, file, sizeof(file), err);
+	if (ret == 0)
+		ret = check_note(def, err);
 	if (ret < 0)
 		goto fail;
 
 	struct ks_seg_def sd = {
 		.vm_name = def->vm_name,
+		.note = def->note,
 		.incarnation = e->incarnation,
 		.generation = generation,
 		.poll_period_ns = e->period_ns,

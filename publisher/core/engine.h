@@ -32,6 +32,7 @@
 #define KS_RING_DEPTH_MIN	2
 #define KS_RING_DEPTH_MAX	1024
 #define KS_RING_DEPTH_DEFAULT	4
+#define KS_NOTE_MAX		1024
 
 /*
  * A source fills one block of one target.  read() runs on the poll thread
@@ -65,6 +66,13 @@ struct ks_target_def {
 
 struct ks_vm_def {
 	const char *vm_name;			/* e.g. "kvm-1234"; the segment is kvmstats.<vm_name> */
+	/*
+	 * Where the VM's stats come from when readers should know, above all
+	 * why it has no VM target ("no VM stats: ..."): printable text of at
+	 * most KS_NOTE_MAX bytes, in the segment for readers (docs/ABI.md 4).
+	 * NULL: none.
+	 */
+	const char *note;
 	uint32_t nr_targets;
 	const struct ks_target_def *targets;
 };

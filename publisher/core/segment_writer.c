@@ -156,7 +156,8 @@ layout_stats(const struct ks_seg_def *def, struct layout *lo, uint64_t *strings,
 static int
 layout_compute(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_error *err)
 {
-	uint64_t strings = str_bytes(def->vm_name);
+	uint64_t strings = str_bytes(def->vm_name) +
+			   (def->note != NULL && def->note[0] != '\0' ? str_bytes(def->note) : 0);
 	uint64_t data = 0;
 	int rc;
 
@@ -291,6 +292,8 @@ write_tables(struct ks_segment_writer *w, const struct ks_seg_def *def,
 	uint32_t next_first = 0;
 
 	h->vm_name_off = put_string(strings, &used, def->vm_name, &h->vm_name_len);
+	if (def->note != NULL && def->note[0] != '\0')
+		h->note_off = put_string(strings, &used, def->note, &h->note_len);
 	for (uint32_t p = 0; p < def->nr_providers; p++)
 		prov[p].name_off = put_string(strings, &used, def->providers[p],
 					      &prov[p].name_len);

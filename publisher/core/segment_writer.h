@@ -49,6 +49,7 @@ struct ks_seg_target_def {
 
 struct ks_seg_def {
 	const char *vm_name;		/* a valid VM name (ks_vm_name_fault()), no prefix */
+	const char *note;		/* printable text on the VM's sources, or NULL */
 	uint64_t incarnation;
 	uint64_t generation;
 	uint64_t poll_period_ns;

@@ -19,6 +19,7 @@
 #include "ks_abi.h"
 #include "ks_shmdir.h"
 #include "ks_text.h"
+#include "debugfs_source.h"
 #include "options.h"
 #include "own_vm.h"
 #include "sim_vm.h"
@@ -49,6 +50,11 @@ usage(FILE *f)
 "                     (-qmp unix:PATH,server=on,wait=off); asked once per vCPU\n"
 "                     set (query-cpus-fast), so vCPUs carry QEMU's QOM paths.\n"
 "                     Without it they carry KVM's ids (kvm-<tid>/vcpu-<n>)\n"
+"  --debugfs DIR|none with --attach, for a VMM that keeps no VM stats fd (QEMU):\n"
+"                     the VM's stats from KVM's debugfs mounted at DIR (default\n"
+"                     /sys/kernel/debug; needs root and no kernel lockdown), one\n"
+"                     read per stat per sweep; none: no VM stats for it.  Where\n"
+"                     they cannot be read, 'kvmstats list' says why\n"
 "  --listen PATH      an intake socket: VMMs (or libkvmstats-preload.so) hand\n"
 "                     their stats fds over it (docs/INTAKE.md)\n"
 "  --allow-uid UID    a uid (name or number) allowed to connect; repeatable\n"
@@ -235,7 +241,7 @@ enum {
 	OPT_SIMULATE = 256, OPT_SIM_HZ, OPT_SPAWN_VM, OPT_WAKE_US, OPT_FALLBACK,
 	OPT_ATTACH, OPT_RESCAN_MS, OPT_LISTEN, OPT_ALLOW_UID, OPT_SOCKET_MODE,
 	OPT_HZ, OPT_RING_DEPTH, OPT_NAME, OPT_DIR, OPT_MODE, OPT_GROUP, OPT_KEEP,
-	OPT_DURATION, OPT_VERSION, OPT_MAX_PER_UID, OPT_QMP,
+	OPT_DURATION, OPT_VERSION, OPT_MAX_PER_UID, OPT_QMP, OPT_DEBUGFS,
 };
 
 static const struct option long_options[] = {
@@ -247,6 +253,7 @@ static const struct option long_options[] = {
 	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "rescan-ms", required_argument, NULL, OPT_RESCAN_MS },
 	{ "qmp", required_argument, NULL, OPT_QMP },
+	{ "debugfs", required_argument, NULL, OPT_DEBUGFS },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
@@ -297,7 +304,7 @@ one_option(int c, char **argv, struct options *o, unsigned *seen)
 
 	switch (c) {
 	case OPT_SIMULATE: case OPT_SPAWN_VM: case OPT_ATTACH: case OPT_LISTEN:
-	case OPT_NAME: case OPT_DIR: case OPT_QMP:
+	case OPT_NAME: case OPT_DIR: case OPT_QMP: case OPT_DEBUGFS:
 		if (once(c, seen) < 0)
 			return -1;
 		break;
@@ -342,6 +349,14 @@ one_option(int c, char **argv, struct options *o, unsigned *seen)
 		return parse_listen(optarg, &o->listen);
 	case OPT_QMP:
 		return parse_qmp(optarg, &o->qmp);
+	case OPT_DEBUGFS:
+		if (optarg[0] == '\0') {
+			opt_error("--debugfs needs a directory, or none");
+			return -1;
+		}
+		o->debugfs = strcmp(optarg, "none") == 0 ? NULL : optarg;
+		o->debugfs_given = true;
+		return 0;
 	case OPT_ALLOW_UID:
 		if (o->nr_allow == KS_MAX_ALLOW_UIDS) {
 			opt_error("--allow-uid: at most %d uids",
@@ -435,6 +450,10 @@ check_combination(const struct options *o)
 		      "or --attach, without --listen)\n", stderr);
 		return -1;
 	}
+	if (o->debugfs_given && o->attach == 0) {
+		fputs("kvmstatsd: --debugfs only goes with --attach\n", stderr);
+		return -1;
+	}
 	if (o->qmp && o->attach == 0) {
 		fputs("kvmstatsd: --qmp only goes with --attach (the shim takes "
 		      "KVMSTATS_PRELOAD_QMP)\n", stderr);
@@ -465,6 +484,7 @@ parse_options(int argc, char **argv, struct options *o)
 	o->sim_hz = 1000;
 	o->wake_us = 1000;
 	o->rescan_ms = 1000;
+	o->debugfs = KS_DEBUGFS_DEFAULT;
 	o->socket_mode = 0660;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":qh", long_options, NULL)) != -1) {

@@ -20,6 +20,8 @@ struct options {
 	pid_t attach;			/* a running VMM; 0: none */
 	unsigned rescan_ms;
 	const char *qmp;		/* --attach: a QMP socket of that QEMU; NULL: none */
+	const char *debugfs;		/* --attach: debugfs for VM stats; NULL: none */
+	bool debugfs_given;
 	const char *listen;		/* intake socket path; NULL: none */
 	uid_t allow[KS_MAX_ALLOW_UIDS];
 	unsigned nr_allow;

@@ -130,7 +130,7 @@ start_attach(struct ks_engine *e, const struct options *o, struct sources *s,
 {
 	struct ks_attach_opts ao = {
 		.pid = o->attach, .vm_name = o->name, .rescan_ms = o->rescan_ms,
-		.warn = say_line, .on_end = on_end,
+		.debugfs = o->debugfs, .warn = say_line, .on_end = on_end,
 	};
 	char derived[KVMSTATS_VM_NAME_MAX + 1], why[200];
 	int ret;

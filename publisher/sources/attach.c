@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "debugfs_source.h"
 #include "ks_err.h"
+#include "statsfd_source.h"
 #include "statsfd.h"
 
 #define RESCAN_MS_DEFAULT	1000
@@ -54,6 +56,8 @@ struct stats_ref {
 struct ref_set {
 	struct stats_ref *v;
 	uint32_t n, cap;
+	uint32_t nr_vm_fds;		/* the VMM's VM fds ("anon_inode:kvm-vm") */
+	int vm_fd;			/* the last of them */
 };
 
 struct ks_attach {
@@ -62,6 +66,11 @@ struct ks_attach {
 	int pidfd;
 	int wakefd;			/* ks_attach_stop() wakes the monitor */
 	char *vm_name;
+	char *debugfs;			/* NULL: no VM stats from debugfs */
+	char *kvm_dev;
+	struct ks_statsfd_schema vm_schema;	/* this kernel's VM stats, once probed */
+	bool have_vm_schema;
+	char last_note[KS_NOTE_MAX + 1];	/* said once until it changes */
 	char comm[32];
 	char seg_file[256];
 	unsigned rescan_ms;
@@ -204,6 +213,12 @@ scan_entry(int dirfd, const char *name, struct ref_set *s)
 		return 0;		/* closed since readdir() */
 	if (ret < 0)
 		return ret;
+	if (strcmp(link, "anon_inode:kvm-vm") == 0) {
+		/* Not read: it names the VM's debugfs directory (debugfs_source.h). */
+		s->nr_vm_fds++;
+		s->vm_fd = (int)fd;
+		return 0;
+	}
 	if (!parse_link(link, &r))
 		return 0;
 	r.fd = (int)fd;
@@ -466,6 +481,91 @@ take_fds(const struct ks_attach *a, struct ref_set *s, struct kvmstats_error *er
 
 /* ---- publishing --------------------------------------------------------- */
 
+static void __attribute__((format(printf, 2, 3)))
+warnf(const struct ks_attach *a, const char *fmt, ...);
+
+/* The VM's note (why it has no VM target, or where it comes from), said once. */
+static void __attribute__((format(printf, 3, 4)))
+vm_note(struct ks_attach *a, struct ks_vm_build *b, const char *fmt, ...)
+{
+	char note[KS_NOTE_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	if (ks_vm_build_set_note(b, "%s", note) < 0)
+		return;		/* out of memory: the builder's own note stays */
+	if (strcmp(note, a->last_note) != 0)
+		warnf(a, "VM %s: %s", a->vm_name, note);
+	snprintf(a->last_note, sizeof(a->last_note), "%s", note);
+}
+
+static bool
+has_vm_fd(const struct ref_set *s)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->v[i].kind == KS_TARGET_VM)
+			return true;
+	return false;
+}
+
+/*
+ * A VMM that keeps no VM stats fd (QEMU opens one per query-stats only):
+ * the VM target from KVM's debugfs directory of its VM, where that can be
+ * read (debugfs_source.h); else the note says why there is none.
+ */
+static void
+add_debugfs_vm(struct ks_attach *a, const struct ref_set *s, struct ks_vm_build *b)
+{
+	static const char *const why = "no VM stats: the VMM keeps no VM stats fd";
+	struct kvmstats_error err;
+	struct ks_block_def block;
+	char path[4096], id[32], lost[80] = "";
+	uint32_t left_out = 0;
+	pid_t creator;
+	int dirfd, r;
+
+	if (a->debugfs == NULL) {
+		vm_note(a, b, "%s, and KVM's debugfs is not read (--debugfs none)", why);
+		return;
+	}
+	if (s->nr_vm_fds != 1) {
+		vm_note(a, b, "%s, and it holds %u VM fds, so its debugfs directory cannot be "
+			"told", why, s->nr_vm_fds);
+		return;
+	}
+	if (!a->have_vm_schema) {
+		r = ks_kvm_vm_schema(a->kvm_dev ? a->kvm_dev : "/dev/kvm", &a->vm_schema, &err);
+		if (r < 0) {
+			vm_note(a, b, "%s; %s", why, err.msg);
+			return;
+		}
+		a->have_vm_schema = true;
+	}
+	r = ks_debugfs_vm_dir(a->debugfs, a->pid, s->vm_fd, &dirfd, path, sizeof(path),
+			      &creator, &err);
+	if (r == 0)
+		r = ks_debugfs_block(dirfd, path, &a->vm_schema, a->warn, &block, &left_out,
+				     &err);
+	if (r < 0) {
+		vm_note(a, b, "%s, and its debugfs stats cannot be read: %s", why, err.msg);
+		return;
+	}
+	snprintf(id, sizeof(id), "kvm-%d", (int)creator);
+	r = ks_vm_build_add_vm(b, id, &block, &err);
+	if (r < 0) {
+		ks_block_release(&block);
+		vm_note(a, b, "%s; %s", why, err.msg);
+		return;
+	}
+	if (left_out > 0)
+		snprintf(lost, sizeof(lost), "; %u of its %u VM stats cannot be read there",
+			 left_out, a->vm_schema.nr_desc);
+	vm_note(a, b, "VM stats read from KVM's debugfs (%s) at every sweep: the VMM keeps "
+		"no VM stats fd%s", path, lost);
+}
+
 /*
  * publish() - build a VM from the duplicates in @s and add it, or replace
  * the current generation with it.  The duplicates are consumed either way.
@@ -495,6 +595,8 @@ publish(struct ks_attach *a, struct ref_set *s, struct kvmstats_error *err)
 		return ret;	/* the builder closed every duplicate */
 	if (a->label != NULL)
 		a->label(a->label_arg, &b, a->wakefd);
+	if (!has_vm_fd(s))
+		add_debugfs_vm(a, s, &b);
 	if (a->vm == NULL)
 		ret = ks_engine_add_vm(a->e, &b.def, &vm, err);
 	else
@@ -671,6 +773,9 @@ attach_free(struct ks_attach *a)
 	if (a->wakefd >= 0)
 		close(a->wakefd);
 	free(a->vm_name);
+	free(a->debugfs);
+	free(a->kvm_dev);
+	ks_statsfd_schema_clear(&a->vm_schema);
 	free(a);
 }
 
@@ -702,7 +807,9 @@ attach_alloc(struct ks_engine *e, const struct ks_attach_opts *o, struct ks_atta
 	}
 	snprintf(name, sizeof(name), "kvm-%d", (int)o->pid);
 	a->vm_name = strdup(o->vm_name ? o->vm_name : name);
-	if (a->vm_name == NULL) {
+	a->debugfs = o->debugfs ? strdup(o->debugfs) : NULL;
+	a->kvm_dev = o->kvm_dev ? strdup(o->kvm_dev) : NULL;
+	if (a->vm_name == NULL || (o->debugfs && !a->debugfs) || (o->kvm_dev && !a->kvm_dev)) {
 		attach_free(a);
 		return ks_err(err, -ENOMEM, "out of memory");
 	}

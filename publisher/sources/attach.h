@@ -25,6 +25,13 @@ struct ks_attach_opts {
 	pid_t pid;
 	const char *vm_name;		/* NULL: "kvm-<pid>"; the segment is kvmstats.<vm_name> */
 	unsigned rescan_ms;		/* 0: 1000 */
+	/*
+	 * Where debugfs is mounted, for the VM's own stats when the VMM keeps
+	 * no VM stats fd (QEMU: debugfs_source.h); NULL: not read, and the
+	 * segment's note says so.  @kvm_dev: for the probe VM (NULL: /dev/kvm).
+	 */
+	const char *debugfs;
+	const char *kvm_dev;
 	ks_log_fn warn;		/* NULL: silent */
 	/*
 	 * Before each generation is published, on the thread that publishes it:

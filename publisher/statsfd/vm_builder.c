@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,12 @@ ks_vm_build(const char *vm_name, const struct ks_fd_target *fds, uint32_t nr_fds
 		.nr_targets = nr_fds,
 		.targets = out->targets,
 	};
+	for (i = 0; i < nr_fds && fds[i].kind != KS_TARGET_VM; i++)
+		;
+	if (i == nr_fds && ks_vm_build_set_note(out, "no VM stats: no VM stats fd was given") < 0) {
+		ret = ks_err(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
 	return 0;
 
 fail:
@@ -198,6 +205,88 @@ fail:
 			close(fds[j].fd);
 	ks_vm_build_clear(out, false);
 	return ret;
+}
+
+/* Grow every per-target array by one entry; the new entry is the last. */
+static int
+grow_one(struct ks_vm_build *b)
+{
+	uint32_t n = b->cap + 1;
+	struct ks_target_def *t = realloc(b->targets, n * sizeof(*t));
+	struct ks_block_def *bl;
+	char **l, **id;
+
+	if (t == NULL)
+		return -ENOMEM;
+	b->targets = t;
+	if ((bl = realloc(b->blocks, n * sizeof(*bl))) == NULL)
+		return -ENOMEM;
+	b->blocks = bl;
+	if ((l = realloc(b->labels, n * sizeof(*l))) == NULL)
+		return -ENOMEM;
+	b->labels = l;
+	if ((id = realloc(b->ids, n * sizeof(*id))) == NULL)
+		return -ENOMEM;
+	b->ids = id;
+	b->labels[b->cap] = b->ids[b->cap] = NULL;
+	b->cap = n;
+	return 0;
+}
+
+int
+ks_vm_build_add_vm(struct ks_vm_build *b, const char *id, const struct ks_block_def *block,
+		   struct kvmstats_error *err)
+{
+	char *label = strdup(id), *idc = strdup(id);
+	uint32_t n = b->nr;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (b->targets[i].kind == KS_TARGET_VM) {
+			free(label);
+			free(idc);
+			return ks_err(err, -EEXIST, "VM %s has a VM target already", b->vm_name);
+		}
+	if (label == NULL || idc == NULL || b->nr != b->cap || grow_one(b) < 0) {
+		free(label);
+		free(idc);
+		return ks_err(err, -ENOMEM, "out of memory");
+	}
+	/* The VM first, then the vCPUs, as every VM is listed (docs/ABI.md 5.2). */
+	memmove(&b->targets[1], &b->targets[0], n * sizeof(*b->targets));
+	memmove(&b->blocks[1], &b->blocks[0], n * sizeof(*b->blocks));
+	memmove(&b->labels[1], &b->labels[0], n * sizeof(*b->labels));
+	memmove(&b->ids[1], &b->ids[0], n * sizeof(*b->ids));
+	b->blocks[0] = *block;
+	b->labels[0] = label;
+	b->ids[0] = idc;
+	b->targets[0] = (struct ks_target_def) {
+		.kind = KS_TARGET_VM, .vcpu_index = KS_VCPU_INDEX_NONE,
+		.label = label, .id = idc, .nr_blocks = 1,
+	};
+	b->nr = n + 1;
+	for (uint32_t i = 0; i < b->nr; i++)
+		b->targets[i].blocks = &b->blocks[i];
+	b->def.targets = b->targets;
+	b->def.nr_targets = b->nr;
+	return 0;
+}
+
+int
+ks_vm_build_set_note(struct ks_vm_build *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *note;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&note, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	free(b->note);
+	b->note = note;
+	b->def.note = note;
+	return 0;
 }
 
 int
@@ -240,5 +329,6 @@ ks_vm_build_clear(struct ks_vm_build *b, bool handed_over)
 	free(b->targets);
 	free(b->blocks);
 	free(b->vm_name);
+	free(b->note);
 	memset(b, 0, sizeof(*b));
 }

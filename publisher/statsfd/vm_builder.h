@@ -36,6 +36,7 @@ struct ks_vm_build {
 	uint32_t nr;			/* targets built so far */
 	uint32_t cap;			/* entries of the arrays above */
 	char *vm_name;
+	char *note;			/* def.note: see ks_vm_build_set_note() */
 };
 
 /*
@@ -70,6 +71,24 @@ int ks_fd_kind_check(const char *what, const struct ks_fd_target *ft, const char
  */
 int ks_vm_build_set_label(struct ks_vm_build *b, uint32_t i, const char *label,
 			  struct kvmstats_error *err);
+
+/*
+ * ks_vm_build_add_vm() - give a VM built without a VM target one whose
+ * "kvm" block is @block (taken: on success the build owns it, on error the
+ * caller still does), with KVM id @id, listed first as always.
+ * Return: 0, -EEXIST (it has a VM target) or -ENOMEM.
+ */
+int ks_vm_build_add_vm(struct ks_vm_build *b, const char *id, const struct ks_block_def *block,
+		       struct kvmstats_error *err);
+
+/*
+ * ks_vm_build_set_note() - the note readers get on where the VM's stats come
+ * from (engine.h, ks_vm_def.note).  A VM built without a VM target gets
+ * "no VM stats: no VM stats fd was given" until a source says better.
+ * Return: 0, or -ENOMEM (the old note kept).
+ */
+int ks_vm_build_set_note(struct ks_vm_build *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /*
  * ks_vm_build_clear() - free the definition.  @handed_over: the sources went

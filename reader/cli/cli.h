@@ -50,6 +50,13 @@ int ks_cli_getopt(struct ks_cli *cli, int argc, char **argv, const char *shortop
 		  const struct option *longopts, void (*help)(void), int *rc);
 
 /* "kvmstats: <cmd>: <message>" on stderr. */
+/*
+ * ks_cli_note_no_vm_stats() - a VM without VM-level stats makes schema and
+ * query --target vm say nothing of them; say why on stderr (the
+ * publisher's note), so that the silence is not mistaken for a fault.
+ */
+void ks_cli_note_no_vm_stats(const struct ks_cli *cli, const struct kvmstats_segment *seg);
+
 void ks_cli_error(const struct ks_cli *cli, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -20,6 +20,8 @@ struct row {
 	pid_t pid;
 	const char *state;	/* kvmstats_health_name() */
 	unsigned vcpus, stats;
+	bool vm_stats;		/* it has a VM target */
+	char *note;		/* the publisher's, "" for none */
 	uint64_t period_ns, sweep, generation, overruns;
 	int64_t age_ms;		/* -1: no sweep yet */
 };
@@ -50,13 +52,17 @@ list_help(void)
 	       "  AGE(ms)   since the newest sweep ('-' before the first)\n"
 	       "  OVERRUNS  sweep deadlines its publisher missed\n"
 	       "  GEN       the segment's generation (a new one on vCPU hotplug)\n"
+	       "Below the table, what publishers note about their VMs' sources, above all\n"
+	       "why a VM has no VM-level stats (\"NAME: no VM stats: ...\").\n"
 	       "A file that cannot be attached is listed with the reason instead.  Names\n"
 	       "and messages are escaped: a byte that is not printable text shows as \\xNN.\n"
 	       "\n"
 	       "  --json    a JSON array instead, one object per segment: \"name\", \"vm\",\n"
 	       "            \"segment\", \"pid\", \"state\", \"vcpus\", \"stats\",\n"
 	       "            \"poll-period-ns\", \"sweep\", \"age-ms\" (null before the first\n"
-	       "            sweep), \"overruns\", \"generation\"; or \"name\", \"segment\",\n"
+	       "            sweep), \"overruns\", \"generation\", \"vm-stats\" (whether it\n"
+	       "            has VM-level stats), \"note\" (when its publisher notes one);\n"
+	       "            or \"name\", \"segment\",\n"
 	       "            \"error\" for a file that could not be attached\n");
 }
 
@@ -76,6 +82,7 @@ fill_row(struct row *r, const struct kvmstats_segment *seg)
 		const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
 
 		r->vcpus += ti->kind == KVMSTATS_TARGET_VCPU;
+		r->vm_stats |= ti->kind == KVMSTATS_TARGET_VM;
 		r->stats += ti->nr_stats;
 	}
 	r->period_ns = info->poll_period_ns;
@@ -83,6 +90,7 @@ fill_row(struct row *r, const struct kvmstats_segment *seg)
 	r->generation = info->generation;
 	r->overruns = st.overruns;
 	r->age_ms = st.sweep != 0 ? (int64_t)(lv.age_ns / 1000000) : -1;
+	r->note = strdup(kvmstats_note(seg));
 }
 
 static int
@@ -115,7 +123,7 @@ add_row(const char *segment_file, void *arg)
 	}
 	fill_row(r, seg);
 	kvmstats_detach(&seg);
-	return (!r->file || !r->vm) ? (rows->oom = 1) : 0;
+	return (!r->file || !r->vm || !r->note) ? (rows->oom = 1) : 0;
 }
 
 static void
@@ -151,6 +159,10 @@ print_json(const struct rows *rows)
 			ks_json_i64(&j, r->age_ms);
 		ks_json_kv_u64(&j, "overruns", r->overruns);
 		ks_json_kv_u64(&j, "generation", r->generation);
+		ks_json_key(&j, "vm-stats");
+		ks_json_bool(&j, r->vm_stats);
+		if (r->note[0] != '\0')
+			ks_json_kv_string(&j, "note", r->note);
 		ks_json_end_object(&j);
 	}
 	ks_json_end_array(&j);
@@ -204,6 +216,15 @@ print_text(const struct rows *rows)
 		       (int)r->pid, r->state, r->vcpus, r->stats, rate, age, r->overruns,
 		       r->generation);
 	}
+	/* Notes below the table: a column would be as wide as the longest. */
+	for (size_t i = 0; i < rows->n; i++) {
+		if (rows->v[i].error || rows->v[i].note[0] == '\0')
+			continue;
+		put_name(ks_vm_name_of(rows->v[i].file), 0);
+		fputs(": ", stdout);
+		ks_text_fputs(stdout, rows->v[i].note);
+		fputc('\n', stdout);
+	}
 }
 
 static void
@@ -213,6 +234,7 @@ free_rows(struct rows *rows)
 		free(rows->v[i].file);
 		free(rows->v[i].vm);
 		free(rows->v[i].error);
+		free(rows->v[i].note);
 	}
 	free(rows->v);
 }

@@ -209,6 +209,8 @@ ks_cmd_query(struct ks_cli *cli, int argc, char **argv)
 		rc = ks_cli_open_live(cli, a.vm, a.f.provider, &seg);
 	if (rc == KS_EXIT_OK)
 		rc = select_vcpus(cli, seg, &a);
+	if (rc == KS_EXIT_OK && a.f.kind == KVMSTATS_TARGET_VM)
+		ks_cli_note_no_vm_stats(cli, seg);
 	if (rc == KS_EXIT_OK)
 		rc = ks_cli_read_cut(cli, seg, &cut);
 	if (rc == KS_EXIT_OK)

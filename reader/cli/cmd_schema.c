@@ -170,6 +170,8 @@ ks_cmd_schema(struct ks_cli *cli, int argc, char **argv)
 	if (rc != KS_EXIT_OK)
 		return rc;
 	rc = ks_cli_check_provider(cli, seg, provider);
+	if (rc == KS_EXIT_OK)
+		ks_cli_note_no_vm_stats(cli, seg);
 	if (rc == KS_EXIT_OK && print_schema(seg, provider) < 0) {
 		ks_cli_error(cli, "out of memory");
 		rc = KS_EXIT_RUNTIME;

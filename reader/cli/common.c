@@ -45,6 +45,21 @@ ks_cli_error(const struct ks_cli *cli, const char *fmt, ...)
 	va_end(ap);
 }
 
+void
+ks_cli_note_no_vm_stats(const struct ks_cli *cli, const struct kvmstats_segment *seg)
+{
+	const char *note = kvmstats_note(seg);
+
+	for (unsigned t = 0; t < kvmstats_nr_targets(seg); t++)
+		if (kvmstats_target(seg, t)->kind == KVMSTATS_TARGET_VM)
+			return;
+	/* The publisher's note says "no VM stats: <why>". */
+	if (note[0] != '\0')
+		ks_cli_error(cli, "VM '%s': %s", kvmstats_info(seg)->vm_name, note);
+	else
+		ks_cli_error(cli, "VM '%s' has no VM-level stats", kvmstats_info(seg)->vm_name);
+}
+
 int
 ks_cli_usage_error(const struct ks_cli *cli, const char *fmt, ...)
 {

@@ -183,6 +183,9 @@ fill_info(struct kvmstats_segment *seg, const struct stat *st)
 
 	in->segment_file = seg->file;
 	in->vm_name = ks_copy_string(seg->schema, h->vm_name_off);
+	/* Validated with the schema (ks_validate.c); a 1.0 or 1.1 segment has none. */
+	seg->note = h->abi_minor >= 2 && h->note_len > 0
+		    ? ks_copy_string(seg->schema, h->note_off) : "";
 	in->publisher_pid = h->publisher_pid;
 	in->owner = st->st_uid;
 	in->abi_major = h->abi_major;

@@ -52,6 +52,7 @@ struct kvmstats_segment {
 	char *file;
 	uid_t owner_opt;
 	struct kvmstats_segment_info info;
+	const char *note;		/* in seg->schema, or "" (kvmstats_note()) */
 	struct kvmstats_provider_info *providers;
 	struct kvmstats_target_info *targets;
 	struct kvmstats_stat_info *stats;

@@ -167,6 +167,13 @@ kvmstats_info(const struct kvmstats_segment *seg)
 	return &seg->info;
 }
 
+const char *
+kvmstats_note(const struct kvmstats_segment *seg)
+{
+	CHECK_SEGMENT(seg);
+	return seg->note;
+}
+
 unsigned
 kvmstats_nr_providers(const struct kvmstats_segment *seg)
 {
