@@ -185,6 +185,8 @@ class Scenario:
         if not check(bool(e), "%s: every vCPU published (2 of 2)" % self.tag):
             return
         self.gen = e["generation"]
+        if self.kind == "10":
+            self.check_same_files()
         self.check_schema()
         self.check_labels(2)
         self.check_paused()
@@ -193,6 +195,18 @@ class Scenario:
         self.measure_reads()
         self.check_hotplug()
         self.check_quit()
+
+    def check_same_files(self):
+        """The chroot's QEMU sees the host's /dev/shm: the segment (written
+        inside the chroot by the shim inprocess, outside by kvmstatsd) is one
+        inode on both sides."""
+        path = os.path.join(self.seg, "kvmstats." + self.name)
+        inside = os.stat("/proc/%d/root%s" % (self.q.pid, path))
+        outside = os.stat(path)
+        check((inside.st_dev, inside.st_ino) == (outside.st_dev, outside.st_ino) and
+              os.readlink("/proc/%d/root" % self.q.pid) == self.root,
+              "%s: QEMU runs in %s and sees our segment as the same file (inode %d)"
+              % (self.tag, self.root, outside.st_ino))
 
     # -- schema ---------------------------------------------------------------------
     def check_schema(self):
@@ -483,6 +497,26 @@ def build_firmware(run_root):
     return out if os.path.getsize(out) == 65536 else None
 
 
+def check_prepare_refusals(run_root):
+    """prepare-trixie.sh where it cannot build: exit 77 and a reason, and a
+    half-made chroot (no .kvmstats-ready) is never taken for a cache."""
+    half = os.path.join(run_root, "half-made")
+    os.makedirs(os.path.join(half, "usr", "bin"))
+    env = dict(os.environ, KVMSTATS_QEMU_CACHE=half,
+               KVMSTATS_QEMU_MIRROR="http://127.0.0.1:9/debian")
+    r = subprocess.run(["sh", PREPARE], capture_output=True, text=True, env=env, timeout=120)
+    check(r.returncode == 77 and "not reachable" in r.stderr and half not in r.stdout,
+          "prepare-trixie.sh: a half-made chroot is not used, an unreachable repository is "
+          "exit 77 with a reason (%d: %s)" % (r.returncode, r.stderr.strip().splitlines()[-1:]))
+    if os.getuid() == 0 and shutil.which("setpriv"):
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "sh", PREPARE], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, KVMSTATS_QEMU_CACHE=half))
+        check(r.returncode == 77 and "needs root" in r.stderr,
+              "prepare-trixie.sh as nobody: exit 77, \"needs root\" (%d: %s)"
+              % (r.returncode, r.stderr.strip().splitlines()[-1:]))
+
+
 def kvm_usable():
     try:
         fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
@@ -520,6 +554,7 @@ def main():
     global FIRMWARE
     FIRMWARE = build_firmware(run_root)
     check(FIRMWARE is not None, "the halting test firmware built (tests/qemu/halt-fw.S)")
+    check_prepare_refusals(run_root)
     try:
         for kind, way in scenarios:
             s = Scenario(kind, way, root, run_root)

@@ -59,6 +59,14 @@ wget -q -T 20 -t 2 -O /dev/null "$mirror/dists/$suite/InRelease" ||
 
 parent=$(dirname "$root")
 mkdir -p "$parent"
+# One builder at a time; whoever waited finds the chroot made.
+exec 9>"$parent/.$(basename "$root").lock"
+flock 9
+if [ -f "$root/.kvmstats-ready" ]; then
+	say "QEMU $(cat "$root/.kvmstats-ready") (made meanwhile in $root)"
+	echo "$root"
+	exit 0
+fi
 # Whatever an earlier, interrupted run left: never used, removed now.
 for old in "$parent/.$(basename "$root").prepare."*; do
 	[ -d "$old" ] && rm -rf "$old"
