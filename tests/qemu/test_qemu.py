@@ -543,7 +543,9 @@ def main():
         print("SKIP QEMU 7.2: no %s (apt-get install qemu-system-x86)" % qemu.HOST_QEMU)
     r = subprocess.run(["sh", PREPARE], stdout=subprocess.PIPE, text=True)
     root = r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else None
-    if r.returncode == 77:
+    if root and os.getuid() != 0:
+        print("SKIP QEMU 10: running the chroot's QEMU needs root (unshare -m, mount, chroot)")
+    elif r.returncode == 77:
         print("SKIP QEMU 10: tools/qemu/prepare-trixie.sh cannot make the trixie chroot here "
               "(its message above says why)")
     elif root is None:
