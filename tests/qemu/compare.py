@@ -138,3 +138,45 @@ def order_fact(qemu_names, our_names):
     if sorted(qemu_names) == sorted(our_names):
         return "another order"
     return "different members"
+
+
+def parse_hmp(text):
+    """HMP 'info stats' output -> (header lines, {name: (meta, value)}, names
+    in order).  A histogram's value is its list of counts, "[1]=a [2]=b ..."."""
+    head, stats, order = [], {}, []
+    for line in text.splitlines():
+        m = re.match(r"^    (\S+) \((.*)\): (.*?) ?$", line)
+        if not m:
+            if line.strip():
+                head.append(line.rstrip())
+            continue
+        name, meta, value = m.groups()
+        if value.startswith("[1]="):
+            value = [int(x.split("=", 1)[1]) for x in value.split()]
+        stats[name] = (meta, value)
+        order.append(name)
+    return head, stats, order
+
+
+def compare_hmp(qemu_text, our_text, hist_order="same"):
+    """QEMU's HMP 'info stats' and kvmstats info, on a paused VM: the same
+    lines, as a set keyed by name (histograms in our bucket order)."""
+    qh, qs, _ = parse_hmp(qemu_text)
+    kh, ks, _ = parse_hmp(our_text)
+    problems = []
+    if qh != kh:
+        problems.append("header lines: QEMU %s, ours %s" % (qh, kh))
+    for n in sorted(set(qs) | set(ks)):
+        if n not in qs or n not in ks:
+            problems.append("%s: only in %s" % (n, "QEMU's" if n in qs else "ours"))
+            continue
+        qmeta, qv = qs[n]
+        if isinstance(qv, list) and hist_order == "reversed":
+            qv = list(reversed(qv))
+        if (qmeta, qv) != ks[n]:
+            problems.append("%s: QEMU (%s): %s, ours (%s): %s" % (n, qmeta, short(qv)
+                            if isinstance(qv, list) else qv, ks[n][0],
+                            short(ks[n][1]) if isinstance(ks[n][1], list) else ks[n][1]))
+    if not qs:
+        problems.append("no stat lines from QEMU")
+    return problems

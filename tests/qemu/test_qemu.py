@@ -12,7 +12,8 @@ and cached by tools/qemu/prepare-trixie.sh).  Ways in:
     (socket: a kvmstatsd --listen of this test's own).
 For each: every vCPU published; the schema of every target we publish
 equal to query-stats-schemas (as sets keyed by name); labels mapped to
-query-cpus-fast; on the paused VM (stop) every value equal; on the running
+query-cpus-fast; on the paused VM (stop) every value equal, and kvmstats
+info printing HMP 'info stats' lines (as a set); on the running
 VM counters never behind QEMU's read before ours; device_add of a CPU -> a
 new generation with one more vCPU; the segment ends at quit.  Measured and
 printed, not asserted: signal_exits per query-stats call, and the
@@ -324,7 +325,32 @@ class Scenario:
         self.vm_ran = False
         if self.has_vm:
             self.check_vm_target("equal")
+        self.check_hmp()
         q.execute("cont")
+
+    def check_hmp(self):
+        """HMP 'info stats' against kvmstats info, on the paused VM: vcpu for
+        the monitor's current CPU (cpu-index 0), and vm where we have it."""
+        hmp = lambda line: self.q.qmp.execute("human-monitor-command", **{"command-line": line})
+        first = [c for c in self.cpus() if c["cpu-index"] == 0][0]["qom-path"]
+        targets = [("vcpu", ["--vcpu", self.mapping[first]])]
+        if self.has_vm:
+            targets.append(("vm", []))
+        for t, extra in targets:
+            qtext = hmp("info stats " + t)
+            r = ks(self.seg, "info", self.name, t, *extra)
+            probs = compare.compare_hmp(qtext, r.stdout, self.hist_order)
+            for p in probs[:10]:
+                print("  %s info stats %s: %s" % (self.tag, t, p))
+            check(r.returncode == 0 and not probs,
+                  "%s: kvmstats info %s prints HMP 'info stats %s' lines (%d stats, as a set)"
+                  % (self.tag, t, t, len(compare.parse_hmp(qtext)[1])))
+            if t == "vcpu":
+                _, _, qo = compare.parse_hmp(qtext)
+                _, _, ko = compare.parse_hmp(r.stdout)
+                fact("%s: HMP info stats vcpu lines in %s (first 2: QEMU %s, ours %s)"
+                     % (self.tag, compare.order_fact(qo, ko), qtext.splitlines()[1:3],
+                        r.stdout.splitlines()[1:3]))
 
     def check_vm_target(self, mode):
         """The VM target, where our segment has one (the shim today; attach
