@@ -6,7 +6,8 @@
 #   make bench      benchmarks, each beside its baseline (bench/REPORT.md)
 #   make bench-quick  the same, fewer samples, under a minute
 #   make torture    the long torture run
-#   make repeat     the multi-process and real-kernel suites, REPEAT times
+#   make repeat     the multi-process, real-kernel and real-QEMU suites, REPEAT times
+#   make check-qemu real QEMUs (7.2, and 10 from a cached trixie chroot) vs their QMP
 #   make repeat-kvm the real-kernel suite in its QEMU guest, REPEAT times
 #   make install    programs, libraries, headers, pkg-config, man pages, units
 #                   (PREFIX=/usr/local, DESTDIR, BINDIR, LIBDIR, ...); uninstall
@@ -308,10 +309,12 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory check-deb
 	@$(MAKE) --no-print-directory test-kvm
-	@# Each line above stops make on a failure: reaching here means all ten passed.
+	@$(MAKE) --no-print-directory check-qemu
+	@# Each line above stops make on a failure: reaching here means all eleven passed.
 	@echo "make test: gcc, API and ABI, install, clang, ASan+UBSan, TSan, valgrind, fuzz smoke,"
-	@echo "           Debian packages$(if $(filter 0,$(shell id -u)),, (skipped: not root)) and real-kernel suites"
-	@echo "suites: 10 passed, 0 failed"
+	@echo "           Debian packages$(if $(filter 0,$(shell id -u)),, (skipped: not root)), real-kernel"
+	@echo "           and real-QEMU suites"
+	@echo "suites: 11 passed, 0 failed"
 
 # Real-kernel tests (tests/test_real_*) against the KVM of a stock Debian
 # kernel booted under QEMU TCG (nested AMD SVM): works with or without a
@@ -323,6 +326,19 @@ test-kvm: deps
 
 test-kvm-host: all $(TESTS) $(TEST_TOOLS)
 	@KVMSTATS_REQUIRE_KVM=1 sh tests/run-kvm.sh $(BUILD)
+
+# Real, unmodified QEMUs (tests/qemu/test_qemu.py): the host's QEMU 7.2 and
+# QEMU 10 from a Debian trixie chroot made once and cached by
+# tools/qemu/prepare-trixie.sh, each way in (attach, shim inprocess and
+# socket) compared with that QEMU's own QMP on the same VM.  They run with
+# -accel kvm on this host's /dev/kvm; without one the suite says SKIP and why.
+# binutils: the test firmware (tests/qemu/halt-fw.S).
+.PHONY: check-qemu
+check-qemu: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/install-deps.sh --tag check-qemu --optional "the QEMU 7.2 checks SKIP" \
+		qemu-system-x86 binutils
+	@/usr/bin/python3 tests/qemu/test_qemu.py $(BUILD)
 
 # ---- fuzzing: clang libFuzzer + ASan + UBSan (tests/fuzz/) ---------------
 # The libraries are rebuilt in build/fuzz with the same instrumentation as
