@@ -644,11 +644,16 @@ label_vcpus(struct shim_vm *vm)
 static void send_stats_fd(struct shim_vm *vm, enum ks_target_kind kind, uint32_t id,
 			  const char *label, int fd);
 
-/* Socket mode with labels: the vCPU fds held back, sent now, then published.  Lock held. */
+/* Socket mode with labels: the fds held back, sent now, then published.  Lock held. */
 static void
 socket_publish(struct shim_vm *vm)
 {
 	struct kvmstats_error err;
+
+	if (vm->stats_fd >= 0) {
+		send_stats_fd(vm, KS_TARGET_VM, 0, "", vm->stats_fd);
+		vm->stats_fd = -1;
+	}
 
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct shim_vcpu *c = &vm->vcpus[i];
@@ -899,7 +904,12 @@ on_create_vm(int vm_fd)
 		socket_end_vm(old);
 	else if (old)
 		old->gone = true;	/* the publisher thread ends it: it may be using it */
-	if (shim.mode == MODE_SOCKET) {
+	if (shim.mode == MODE_SOCKET && shim.qmp_path[0] != '\0') {
+		/* Held, with the vCPUs', until they are labelled: one generation, not two. */
+		if (!ensure_connected() || !ensure_thread() || vm_new(vm_fd, sfd) == NULL)
+			goto drop;
+		pthread_cond_signal(&shim.cond);
+	} else if (shim.mode == MODE_SOCKET) {
 		if (!ensure_connected() || (vm = vm_new(vm_fd, -1)) == NULL)
 			goto drop;
 		send_stats_fd(vm, KS_TARGET_VM, 0, "", sfd);

@@ -8,8 +8,6 @@ lists with QAPI_LIST_PREPEND, kvmstats keeps descriptor order).
 import re
 
 SCHEMA_KEYS = ("type", "unit", "base", "exponent", "bucket-size")
-# A label of today's shim and attach: the KVM vCPU's creating thread and its KVM id.
-KVM_LABEL = re.compile(r"^kvm-(\d+)/vcpu-(\d+)$")
 
 
 def schema_by_target(schemas, provider="kvm"):
@@ -42,42 +40,19 @@ def compare_labels(qemu_cpus_fast, segment_targets):
     """query-cpus-fast's list and the segment's vCPU labels (kvmstats query's
     "qom-path" members) -> ({qom-path: label}, problems).
 
-    Today labels are KVM id strings, kvm-<tid>/vcpu-<n>: the vCPU is found by
-    the thread that created it, which is QEMU's vCPU thread (query-cpus-fast
-    "thread-id").  Once kvmstats labels vCPUs with QEMU's QOM paths (kvmstatsd
-    --qmp, KVMSTATS_PRELOAD_QMP), every label is one: then the label must
-    equal the qom-path, and the thread-id mapping is no longer used.  That
-    switch is the "if" below: make it unconditional when every way in has
-    QOM paths, so that a regression back to KVM ids fails."""
+    Every way in labels vCPUs with QEMU's QOM paths (kvmstatsd --qmp,
+    KVMSTATS_PRELOAD_QMP), so a label must equal the qom-path of one of
+    QEMU's vCPUs; one that is a KVM id string (kvm-<tid>/vcpu-<n>, the
+    fallback where QEMU cannot be asked) is a problem."""
     problems = []
     labels = list(segment_targets)
     if len(set(labels)) != len(labels):
         problems.append("labels not unique: %s" % labels)
     paths = [c["qom-path"] for c in qemu_cpus_fast]
-    if labels and all(l.startswith("/machine/") for l in labels):
-        # QOM-path labels: equality.
-        if sorted(labels) != sorted(paths):
-            problems.append("labels %s are not QEMU's QOM paths %s" % (sorted(labels),
-                                                                        sorted(paths)))
-        return {p: p for p in paths if p in labels}, problems
-    by_tid = {}
-    for l in labels:
-        m = KVM_LABEL.match(l)
-        if not m:
-            problems.append("label %r is neither a QOM path nor kvm-<tid>/vcpu-<n>" % l)
-            continue
-        by_tid.setdefault(int(m.group(1)), []).append(l)
-    mapping = {}
-    for c in qemu_cpus_fast:
-        got = by_tid.get(c["thread-id"], [])
-        if len(got) != 1:
-            problems.append("QEMU vCPU %s (thread %d): %d labels of that thread: %s"
-                            % (c["qom-path"], c["thread-id"], len(got), got))
-            continue
-        mapping[c["qom-path"]] = got[0]
-    if len(mapping) != len(labels):
-        problems.append("%d labels, %d of them QEMU vCPUs" % (len(labels), len(mapping)))
-    return mapping, problems
+    if sorted(labels) != sorted(paths):
+        problems.append("labels %s are not QEMU's QOM paths %s" % (sorted(labels),
+                                                                    sorted(paths)))
+    return {p: p for p in paths if p in labels}, problems
 
 
 def values_by_name(result):
@@ -158,11 +133,13 @@ def parse_hmp(text):
     return head, stats, order
 
 
-def compare_hmp(qemu_text, our_text, hist_order="same"):
+def compare_hmp(qemu_text, our_text, hist_order="same", left_out=()):
     """QEMU's HMP 'info stats' and kvmstats info, on a paused VM: the same
-    lines, as a set keyed by name (histograms in our bucket order)."""
+    lines, as a set keyed by name (histograms in our bucket order), but for
+    the stats in left_out (which our segment says it cannot have)."""
     qh, qs, _ = parse_hmp(qemu_text)
     kh, ks, _ = parse_hmp(our_text)
+    qs = {n: v for n, v in qs.items() if n not in left_out}
     problems = []
     if qh != kh:
         problems.append("header lines: QEMU %s, ours %s" % (qh, kh))

@@ -25,7 +25,20 @@ say() { echo "qemu-trixie: $*" >&2; }
 die() { say "$*"; exit 1; }
 skip() { say "$*"; exit 77; }
 
-if [ -f "$root/.kvmstats-ready" ]; then
+# What the chroot holds.  qemu-system-x86 without recommends still depends
+# on its data and firmware; seabios (bios-256k.bin) and ipxe-qemu (the
+# option ROMs a device_add'ed NIC would want) are named so that they are
+# there whatever trixie's dependency lists say.  liburcu8t64 and
+# libjansson4: the shim's libraries beyond libc, so that LD_PRELOAD works
+# inside the chroot too.  A cached chroot made with another list is made
+# again: ROOT/.kvmstats-packages records the list it was made with.
+packages="qemu-system-x86 seabios ipxe-qemu liburcu8t64 libjansson4"
+ready() {
+	[ -f "$root/.kvmstats-ready" ] &&
+		[ "$(cat "$root/.kvmstats-packages" 2>/dev/null)" = "$packages" ]
+}
+
+if ready; then
 	say "QEMU $(cat "$root/.kvmstats-ready") (cached in $root)"
 	echo "$root"
 	exit 0
@@ -62,7 +75,7 @@ mkdir -p "$parent"
 # One builder at a time; whoever waited finds the chroot made.
 exec 9>"$parent/.$(basename "$root").lock"
 flock 9
-if [ -f "$root/.kvmstats-ready" ]; then
+if ready; then
 	say "QEMU $(cat "$root/.kvmstats-ready") (made meanwhile in $root)"
 	echo "$root"
 	exit 0
@@ -86,19 +99,14 @@ rm -f "$work.log"
 
 # apt inside the chroot needs /proc and /dev; a private mount namespace
 # takes them away with it whatever happens to this script.
-# qemu-system-x86 without recommends still depends on its data and
-# firmware; seabios (bios-256k.bin) and ipxe-qemu (the option ROMs a
-# device_add'ed NIC would want) are named so that they are there whatever
-# trixie's dependency lists say.  liburcu8t64: the shim's one library
-# beyond libc, so that LD_PRELOAD works inside the chroot too.
 unshare -m --propagation private sh -eu -c '
 	r=$1
 	mount -t proc proc "$r/proc"
 	mount --rbind /dev "$r/dev"
 	chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
 		sh -eu -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-			qemu-system-x86 seabios ipxe-qemu liburcu8t64 && apt-get clean"
-' sh "$work" >"$work.log" 2>&1 || {
+			$2 && apt-get clean"
+' sh "$work" "$packages" >"$work.log" 2>&1 || {
 	tail -n 20 "$work.log" >&2
 	rm -f "$work.log"
 	die "apt-get install qemu-system-x86 in the chroot failed"
@@ -110,6 +118,7 @@ version=$(unshare -m --propagation private sh -c \
 	'mount -t proc proc "$1/proc" && chroot "$1" qemu-system-x86_64 --version' sh "$work" |
 	sed -n '1s/^QEMU emulator version *//p')
 [ -n "$version" ] || die "the chroot's qemu-system-x86_64 --version printed nothing"
+echo "$packages" > "$work/.kvmstats-packages"
 echo "$version" > "$work/.kvmstats-ready"
 
 rm -rf "$root"
