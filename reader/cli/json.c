@@ -35,6 +35,14 @@ ks_json_init(struct ks_json *j, FILE *f)
 	j->after_key = false;
 	j->empty[0] = true;
 	j->inline_[0] = false;
+	j->compact = false;
+}
+
+void
+ks_json_init_compact(struct ks_json *j, FILE *f)
+{
+	ks_json_init(j, f);
+	j->compact = true;
 }
 
 /*
@@ -87,7 +95,7 @@ open_container(struct ks_json *j, char c, bool inl)
 	fputc(c, j->f);
 	j->depth++;
 	j->empty[lvl(j->depth)] = true;
-	j->inline_[lvl(j->depth)] = inl || outer_inline;
+	j->inline_[lvl(j->depth)] = inl || outer_inline || j->compact;
 }
 
 static void
@@ -236,6 +244,7 @@ ks_json_kv_i64(struct ks_json *j, const char *key, int64_t v)
 int
 ks_json_finish(struct ks_json *j)
 {
-	fputc('\n', j->f);
+	if (!j->compact)
+		fputc('\n', j->f);
 	return ferror(j->f) ? -EIO : 0;
 }
