@@ -221,6 +221,13 @@ ks_json_null(struct ks_json *j)
 }
 
 void
+ks_json_double(struct ks_json *j, double v)
+{
+	before_item(j);
+	fprintf(j->f, "%.17g", v);
+}
+
+void
 ks_json_kv_string(struct ks_json *j, const char *key, const char *s)
 {
 	ks_json_key(j, key);

@@ -50,6 +50,8 @@ void ks_json_u64(struct ks_json *j, uint64_t v);
 void ks_json_i64(struct ks_json *j, int64_t v);
 void ks_json_bool(struct ks_json *j, bool v);
 void ks_json_null(struct ks_json *j);
+/* A double, to 17 significant digits (JSON has no inf or NaN: never pass them). */
+void ks_json_double(struct ks_json *j, double v);
 
 /* Convenience: "key": value. */
 void ks_json_kv_string(struct ks_json *j, const char *key, const char *s);
