@@ -186,7 +186,7 @@ $(KVMSTATSD): $(call obj,$(DAEMON_SRC)) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 # ncursesw: kvmstats top's live view.
 CURSES_LIBS	:= $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 $(KVMSTATS): $(call obj,$(CLI_SRC)) $(LIB_READER)
-	$(call say,LD,$@)$(CC) -o $@ $^ $(CURSES_LIBS) $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $^ $(CURSES_LIBS) $(JANSSON_LIBS) $(ALL_LDFLAGS) -lm
 
 # A reader like the CLI: the reader library and libmicrohttpd, nothing else.
 $(KVMSTATS_EXPORTER): $(call obj,reader/exporter/main.c) $(LIB_EXPORTER) $(LIB_READER)
@@ -197,7 +197,7 @@ $(BUILD)/tests/%: $(call obj,tests/%.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_EXPORTER
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $(call obj,tests/$*.c $(TESTLIB_SRC)) $(LIB_CLI) $(LIB_EXPORTER) \
 		$(LIB_VMS) $(LIB_PUB) $(LIB_READER) \
-		$(CMOCKA_LIBS) $(URCU_LIBS) $(MHD_LIBS) $(CURSES_LIBS) $(ALL_LDFLAGS) -lm
+		$(CMOCKA_LIBS) $(URCU_LIBS) $(MHD_LIBS) $(CURSES_LIBS) $(JANSSON_LIBS) $(ALL_LDFLAGS) -lm
 
 # The LD_PRELOAD shim carries its own copy of the publisher (a VMM needs no
 # other kvmstats library) and exports nothing but the functions it wraps.
@@ -320,8 +320,11 @@ FUZZ_BUILD	:= build/fuzz
 FUZZ_SECONDS	?= 60
 FUZZ_NAMES	:= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_EXPORTER) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
-	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(MHD_LIBS) $(ALL_LDFLAGS)
+# LIB_CLI for fuzz_qmp (kvmstats qmp's dispatcher); the others pull nothing from it.
+$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_CLI) $(LIB_EXPORTER) $(LIB_VMS) $(LIB_PUB) \
+		$(LIB_READER)
+	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(MHD_LIBS) $(JANSSON_LIBS) \
+		$(ALL_LDFLAGS) -lm
 
 $(BUILD)/fuzz-seeds: $(call obj,tests/fuzz/seeds.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
