@@ -82,6 +82,16 @@ if [ "$mode" != valgrind ]; then
 	fi
 fi
 
+if [ "$mode" != valgrind ]; then
+	echo "== kvmstats qmp over its sockets"
+	if KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/qmp/test_qmp.py "$build"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed="$failed qmp"
+	fi
+fi
+
 [ -n "$failed" ] && echo "failed:$failed"
 echo "unit: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

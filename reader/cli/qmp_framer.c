@@ -25,6 +25,22 @@ ends_bare(char c)
 	return is_space(c) || strchr("{}[]\",:", c) != NULL;
 }
 
+/*
+ * A byte no JSON text has there: a control character (white space aside,
+ * outside strings), or outside strings a byte that is not ASCII.  It ends
+ * the message at once, so that a client recovers from garbage (an
+ * unclosed bracket or quote) with an error reply instead of a hang.
+ */
+static bool
+invalid(char c, bool in_string)
+{
+	unsigned char u = (unsigned char)c;
+
+	if (u < 0x20)
+		return in_string || !is_space(c);
+	return !in_string && u >= 0x80;
+}
+
 static void
 begin(struct ks_qmp_framer *fr, size_t at)
 {
@@ -38,6 +54,8 @@ begin(struct ks_qmp_framer *fr, size_t at)
 static bool
 step(struct ks_qmp_framer *fr, char c)
 {
+	if (invalid(c, fr->in_string))
+		return true;
 	if (fr->in_string) {
 		if (fr->escape)
 			fr->escape = false;
@@ -78,11 +96,17 @@ ks_qmp_framer_next(struct ks_qmp_framer *fr, const char *buf, size_t len, size_t
 			if (is_space(c))
 				continue;
 			begin(fr, i);
-			if (!ends_bare(c)) {
+			if (!ends_bare(c) && !invalid(c, false)) {
 				fr->bare = true;
 				continue;
 			}
 		} else if (fr->bare) {
+			if (invalid(c, false)) {
+				*start = fr->start;
+				*end = *pos = i + 1;
+				fr->in_msg = false;
+				return true;
+			}
 			if (!ends_bare(c))
 				continue;
 			/* The scalar ended before @c, which starts the next message. */

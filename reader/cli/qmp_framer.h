@@ -7,7 +7,10 @@
  * bare scalar, where the scalar ends).  The framer finds those ends
  * without parsing, one byte at a time, so that input can arrive split
  * anywhere; jansson then parses exactly one message.  Strings and their
- * escapes are tracked so a brace inside a string does not count.
+ * escapes are tracked so a brace inside a string does not count.  A byte
+ * that JSON cannot have where it stands (a control character, a non-ASCII
+ * byte outside a string) ends the message there: it gets its parse error,
+ * and what follows is framed afresh.
  */
 #ifndef KVMSTATS_CLI_QMP_FRAMER_H
 #define KVMSTATS_CLI_QMP_FRAMER_H
