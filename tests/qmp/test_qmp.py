@@ -478,8 +478,19 @@ def test_bad_clients(path):
 def test_max_clients(seg_dir, work, vm):
     path = os.path.join(work, "few.sock")
     q = start_qmp(seg_dir, "--listen", path, "--max-clients", "3", vm, ready=path)
-    held = [Qmp(path) for _ in range(2)]  # the readiness probe has gone; 2 + 1 = 3
-    third = Qmp(path)
+    # Until the server has seen a closed connection go (the readiness probe,
+    # or one closed while it was still accepting), that one counts: take
+    # slots until three greeted clients hold them.
+    held = []
+
+    def take():
+        c = Qmp(path)
+        if b'"QMP"' in c.greeting:
+            held.append(c)
+        else:
+            c.close()
+        return len(held) == 3
+    wait_for("three clients hold the three slots", take)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(DEADLINE)
     s.connect(path)
@@ -492,7 +503,7 @@ def test_max_clients(seg_dir, work, vm):
     r = json.loads(data.split(b"\r\n")[0]) if data else {}
     check(err(r) == ("GenericError", "Too many QMP clients (3); try again later"),
           "a client past --max-clients gets an error reply and is closed")
-    third.close()
+    held.pop().close()
     wait_for("a freed slot is taken again", lambda: connectable(path))
     for c in held:
         c.close()
