@@ -320,11 +320,13 @@ FUZZ_BUILD	:= build/fuzz
 FUZZ_SECONDS	?= 60
 FUZZ_NAMES	:= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
-# LIB_CLI for fuzz_qmp (kvmstats qmp's dispatcher); the others pull nothing from it.
-$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_CLI) $(LIB_EXPORTER) $(LIB_VMS) $(LIB_PUB) \
+$(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_EXPORTER) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
+	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(MHD_LIBS) $(ALL_LDFLAGS)
+
+# kvmstats qmp's dispatcher (LIB_CLI, jansson), answering from the tests' synthetic VM.
+$(BUILD)/fuzz_qmp: $(call obj,tests/fuzz/fuzz_qmp.c tests/lib/synth_vm.c) $(LIB_CLI) $(LIB_PUB) \
 		$(LIB_READER)
-	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(MHD_LIBS) $(JANSSON_LIBS) \
-		$(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(JANSSON_LIBS) $(ALL_LDFLAGS) -lm
 
 $(BUILD)/fuzz-seeds: $(call obj,tests/fuzz/seeds.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
