@@ -37,50 +37,16 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import checks  # noqa: E402
 from checks import check  # noqa: E402
+from procs import Child, children  # noqa: E402
 
 BUILD = sys.argv[1]
 KVMSTATSD = os.path.join(BUILD, "kvmstatsd")
 KVMSTATS = os.path.join(BUILD, "kvmstats")
 DEADLINE = 30.0
-children = []
 
 
 def wait_for(what, cond, deadline=DEADLINE, step=0.05):
     return checks.wait_for(what, cond, deadline, step)
-
-
-class Child:
-    """A child process whose stderr is drained by a thread (kept for checks)."""
-
-    def __init__(self, argv):
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
-        self.lines = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._drain, daemon=True).start()
-        children.append(self)
-
-    def _drain(self):
-        for line in self.p.stderr:
-            with self.lock:
-                self.lines.append(line.rstrip("\n"))
-
-    def log(self):
-        with self.lock:
-            return "\n".join(self.lines)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.p.poll() is None:
-            try:
-                self.p.send_signal(signal.SIGCONT)
-                self.p.send_signal(sig)
-            except ProcessLookupError:
-                pass
-        try:
-            return self.p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            return self.p.wait()
 
 
 class Qmp:
@@ -632,7 +598,7 @@ def main():
         vm = start_vm(seg_dir, "q1")
         path = os.path.join(work, "q1.sock")
         q = start_qmp(seg_dir, "--listen", path, ready=path)  # the only VM: q1
-        check(wait_for("the server names its VM", lambda: "serving VM 'q1'" in q.log()),
+        check(wait_for("the server names its VM", lambda: any("serving VM 'q1'" in l for l in q.log())),
               "no VM named: the only one is served")
         test_greeting_and_negotiation(path)
         test_envelope_errors(path)
