@@ -316,8 +316,14 @@ add_endpoint(struct server *sv, const char *path, const char *vm)
 	if (ks_qmp_listen(&ep->l, path, &sv->cfg->sock, why, sizeof(why)) < 0) {
 		ks_cli_error(sv->cfg->cli, "%s", why);
 		sv->listen_failed = true;
-		free(ep);
-		return NULL;
+		if (!sv->cfg->listen_dir) {
+			free(ep);
+			return NULL;
+		}
+		/*
+		 * Kept without a socket (poll() skips fd -1) until the VM goes,
+		 * so that the failure is said once, not at every rescan.
+		 */
 	}
 	ks_qmp_vm_init(&ep->vm, sv->cfg->cli, vm);
 	ep->seen = true;
@@ -340,12 +346,6 @@ drop_endpoint(struct server *sv, size_t i)
 }
 
 /* ---- directory mode: an endpoint per VM, while the VM lasts ------------ */
-
-struct scan {
-	struct server *sv;
-	char (*failed)[256];		/* names whose socket could not be made */
-	size_t n_failed;
-};
 
 static struct endpoint *
 find_endpoint(const struct server *sv, const char *vm)
@@ -379,7 +379,8 @@ scan_one(const char *segment_file, void *arg)
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s.qmp", sv->cfg->listen_dir, vm) >=
 	    sizeof(path))
 		return 0;
-	if (add_endpoint(sv, path, vm))
+	ep = add_endpoint(sv, path, vm);
+	if (ep && ep->l.fd >= 0)
 		ks_cli_error(sv->cfg->cli, "serving VM '%s' on %s", vm, path);
 	return 0;
 }
@@ -403,7 +404,9 @@ rescan(struct server *sv)
 
 		if (ep->seen && h != KVMSTATS_HEALTH_ENDED && h >= 0)
 			continue;
-		ks_cli_error(sv->cfg->cli, "VM '%s' is gone: removing %s", ep->vm.name, ep->l.path);
+		if (ep->l.fd >= 0)
+			ks_cli_error(sv->cfg->cli, "VM '%s' is gone: removing %s", ep->vm.name,
+				     ep->l.path);
 		drop_endpoint(sv, i);
 	}
 }
@@ -436,7 +439,8 @@ round_trip(struct server *sv, struct pollfd *pfd, size_t n_eps, size_t n_cl)
 		process(sv, c);
 		if (re & (POLLOUT | POLLERR | POLLHUP) || out_pending(c) > 0)
 			flush_out(c);
-		if (c->eof && !has_backlog(sv, c))
+		/* Shut its side: answer what it sent, then close. */
+		if (c->eof && c->scanned >= c->in_len)
 			c->closing = true;
 	}
 	for (size_t i = sv->n_cl; i-- > 0;) {

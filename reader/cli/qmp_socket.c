@@ -78,6 +78,7 @@ ks_qmp_listen(struct ks_qmp_listener *l, const char *path, const struct ks_qmp_s
 	int fd, r;
 
 	l->fd = -1;
+	l->path[0] = '\0';
 	if (strlen(path) >= sizeof(sa.sun_path) || strlen(path) >= sizeof(l->path)) {
 		snprintf(why, len, "socket path '%s' is longer than %zu bytes", path,
 			 sizeof(sa.sun_path) - 1);

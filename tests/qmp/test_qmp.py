@@ -569,6 +569,9 @@ def test_listen_dir(seg_dir, work):
     os.mkdir(sockdir)
     a = start_vm(seg_dir, "dir-a")
     b = start_vm(seg_dir, "dir-b")
+    blocked = start_vm(seg_dir, "dir-x")
+    with open(os.path.join(sockdir, "dir-x.qmp"), "w") as f:
+        f.write("not a socket\n")
     q = start_qmp(seg_dir, "--listen-dir", sockdir)
     pa, pb, pc = (os.path.join(sockdir, n + ".qmp") for n in ("dir-a", "dir-b", "dir-c"))
     check(wait_for("sockets for running VMs", lambda: connectable(pa) and connectable(pb)),
@@ -584,10 +587,15 @@ def test_listen_dir(seg_dir, work):
     check(wait_for("socket of an ended VM removed", lambda: not os.path.exists(pb)),
           "--listen-dir: an ended VM's socket is removed")
     check(connectable(pa) and connectable(pc), "--listen-dir: the others stay")
+    refusals = [l for l in q.log() if "dir-x.qmp exists and is not a socket" in l]
+    check(len(refusals) == 1, "--listen-dir: a regular file in a VM's place is refused, said once "
+          "over many rescans (%d)" % len(refusals))
     q.stop()
-    check(not os.listdir(sockdir), "--listen-dir: every socket removed at exit")
+    check(os.listdir(sockdir) == ["dir-x.qmp"], "--listen-dir: every socket removed at exit, "
+          "the regular file left alone")
     a.stop()
     cvm.stop()
+    blocked.stop()
 
 
 def main():
