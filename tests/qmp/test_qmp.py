@@ -487,6 +487,11 @@ def test_sockets(seg_dir, work, vm):
     check(stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o640,
           "--socket-mode 0640 is the socket's mode")
     check(st.st_gid == gid, "--socket-group sets the socket's group")
+    if os.geteuid() == 0:
+        own = os.path.join(work, "owner.sock")
+        qo = start_qmp(seg_dir, "--listen", own, "--socket-owner", "65534", vm, ready=own)
+        check(os.lstat(own).st_uid == 65534, "--socket-owner sets the socket's owner")
+        qo.stop()
     # Somebody listens: a second server refuses to take the name.
     rc = subprocess.run([KVMSTATS, "--dir", seg_dir, "qmp", "--listen", path, vm],
                         capture_output=True, text=True, timeout=30)
