@@ -199,7 +199,7 @@ $(KVMSTATSD): $(call obj,$(DAEMON_SRC)) $(LIB_VMS) $(LIB_QEMU) $(LIB_PUB) $(LIB_
 # ncursesw: kvmstats top's live view.
 CURSES_LIBS	:= $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw -ltinfo)
 $(KVMSTATS): $(call obj,$(CLI_SRC)) $(LIB_READER)
-	$(call say,LD,$@)$(CC) -o $@ $^ $(CURSES_LIBS) $(ALL_LDFLAGS) -lm
+	$(call say,LD,$@)$(CC) -o $@ $^ $(CURSES_LIBS) $(JANSSON_LIBS) $(ALL_LDFLAGS) -lm
 
 # A reader like the CLI: the reader library and libmicrohttpd, nothing else.
 $(KVMSTATS_EXPORTER): $(call obj,reader/exporter/main.c) $(LIB_EXPORTER) $(LIB_READER)
@@ -352,6 +352,11 @@ FUZZ_NAMES	:= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
 $(BUILD)/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(LIB_EXPORTER) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(MHD_LIBS) $(ALL_LDFLAGS)
+
+# kvmstats qmp's dispatcher (LIB_CLI, jansson), answering from the tests' synthetic VM.
+$(BUILD)/fuzz_qmp: $(call obj,tests/fuzz/fuzz_qmp.c tests/lib/synth_vm.c) $(LIB_CLI) $(LIB_PUB) \
+		$(LIB_READER)
+	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(JANSSON_LIBS) $(ALL_LDFLAGS) -lm
 
 $(BUILD)/fuzz-seeds: $(call obj,tests/fuzz/seeds.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)

@@ -40,46 +40,32 @@ for t in "$build"/tests/test_*; do
 	fi
 done
 
-if [ -x tests/cli/run.sh ] || [ -f tests/cli/run.sh ]; then
-	if [ "$mode" != valgrind ]; then
-		echo "== cli golden tests"
-		if KVMSTATS_SHM_DIR="$shmroot/cli" sh tests/cli/run.sh "$build"; then
-			pass=$((pass + 1))
-		else
-			fail=$((fail + 1))
-			failed="$failed cli"
-		fi
-	fi
-fi
-
-if [ "$mode" != valgrind ]; then
-	echo "== independent Python reader (docs/ABI.md) against the C tools"
-	if KVMSTATS_SHM_DIR="$shmroot/python" sh tests/test_python_reader.sh "$build"; then
+# The suites that run the programs themselves (not under valgrind: they
+# start daemons and time their answers).  suite NAME TITLE COMMAND...
+suite() {
+	name=$1
+	echo "== $2"
+	shift 2
+	if "$@"; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
-		failed="$failed python-reader"
+		failed="$failed $name"
 	fi
-fi
+}
 
 if [ "$mode" != valgrind ]; then
-	echo "== kvmstats top (in tmux) and kvmstats watch"
-	if KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/top/test_top_watch.py "$build"; then
-		pass=$((pass + 1))
-	else
-		fail=$((fail + 1))
-		failed="$failed top-watch"
+	if [ -f tests/cli/run.sh ]; then
+		suite cli "cli golden tests" env KVMSTATS_SHM_DIR="$shmroot/cli" sh tests/cli/run.sh "$build"
 	fi
-fi
-
-if [ "$mode" != valgrind ]; then
-	echo "== kvmstats-exporter over HTTP, with promtool and a real Prometheus"
-	if KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/exporter/test_http.py "$build"; then
-		pass=$((pass + 1))
-	else
-		fail=$((fail + 1))
-		failed="$failed exporter-http"
-	fi
+	suite python-reader "independent Python reader (docs/ABI.md) against the C tools" \
+		env KVMSTATS_SHM_DIR="$shmroot/python" sh tests/test_python_reader.sh "$build"
+	suite top-watch "kvmstats top (in tmux) and kvmstats watch" \
+		env KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/top/test_top_watch.py "$build"
+	suite exporter-http "kvmstats-exporter over HTTP, with promtool and a real Prometheus" \
+		env KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/exporter/test_http.py "$build"
+	suite qmp "kvmstats qmp over its sockets" \
+		env KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/qmp/test_qmp.py "$build"
 fi
 
 [ -n "$failed" ] && echo "failed:$failed"

@@ -107,6 +107,33 @@ int ks_cli_check_provider(const struct ks_cli *cli, const struct kvmstats_segmen
 int ks_cli_open_live(const struct ks_cli *cli, const char *vm, const char *provider,
 		     struct kvmstats_segment **seg);
 
+/*
+ * ks_cli_attach_follow() - attach to @vm with the --dir and --owner in
+ * effect, and follow it to its newest generation.  Prints nothing.
+ * Return: 0 with *@segp set, or a negative errno with @err filled.
+ */
+int ks_cli_attach_follow(const struct ks_cli *cli, const char *vm,
+			 struct kvmstats_segment **segp, struct kvmstats_error *err);
+
+/* ks_cli_attach_why() - "VM 'x': <why attaching failed>[; what to do]" into @buf. */
+void ks_cli_attach_why(const char *vm, int r, const struct kvmstats_error *err, char *buf,
+		       size_t len);
+
+/*
+ * ks_cli_health_why() - how @seg's publisher is (kvmstats_liveness()),
+ * and unless it is live, why its values are not current, as the end of a
+ * sentence that starts with "VM 'x' " ("is stale: ...").
+ * Return: the enum kvmstats_health.
+ */
+int ks_cli_health_why(const struct kvmstats_segment *seg, char *why, size_t len);
+
+/*
+ * ks_cli_try_read_cut() - as ks_cli_read_cut(), but the message of a
+ * failure goes to @msg.  Return: 0, or -1 with @msg set.
+ */
+int ks_cli_try_read_cut(const struct kvmstats_segment *seg, uint64_t **valuesp, char *msg,
+			size_t len);
+
 /* Whether @s names a target kind ("vm", "vcpu"); sets *@kind. */
 bool ks_cli_parse_kind(const char *s, enum kvmstats_target_kind *kind);
 
@@ -120,5 +147,6 @@ int ks_cmd_query(struct ks_cli *cli, int argc, char **argv);
 int ks_cmd_info(struct ks_cli *cli, int argc, char **argv);
 int ks_cmd_watch(struct ks_cli *cli, int argc, char **argv);
 int ks_cmd_top(struct ks_cli *cli, int argc, char **argv);
+int ks_cmd_qmp(struct ks_cli *cli, int argc, char **argv);
 
 #endif /* KVMSTATS_CLI_CLI_H */

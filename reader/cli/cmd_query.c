@@ -10,8 +10,7 @@
 
 #include "cli.h"
 #include "filter.h"
-#include "hmp_units.h"
-#include "json.h"
+#include "stats_json.h"
 
 static void
 query_help(void)
@@ -50,59 +49,6 @@ struct query_args {
 };
 
 static void
-print_value(struct ks_json *j, const struct kvmstats_stat_info *si, const uint64_t *v)
-{
-	if (ks_hmp_is_boolean(si)) {
-		ks_json_bool(j, v[0] != 0);
-		return;
-	}
-	if (si->size == 1) {
-		ks_json_u64(j, v[0]);
-		return;
-	}
-	ks_json_begin_inline(j);
-	for (uint32_t i = 0; i < si->size; i++)
-		ks_json_u64(j, v[i]);
-	ks_json_end_array(j);
-}
-
-/* One result: target @t's stats of provider @p, if any pass the filter. */
-static void
-print_result(struct ks_json *j, const struct kvmstats_segment *seg, const struct ks_filter *f,
-	     unsigned p, unsigned t, const uint64_t *cut)
-{
-	const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
-	const uint64_t *rec = cut + ti->cut_offset;
-	bool opened = false;
-
-	for (unsigned k = 0; k < ti->nr_stats; k++) {
-		const struct kvmstats_stat_info *si = kvmstats_target_stat(seg, t, k);
-
-		if (!si || si->provider != p || !ks_filter_stat(f, si))
-			continue;
-		if (!opened) {
-			ks_json_begin_object(j);
-			ks_json_kv_string(j, "provider", si->provider_name);
-			if (ti->kind == KVMSTATS_TARGET_VCPU)
-				ks_json_kv_string(j, "qom-path", ti->label);
-			ks_json_key(j, "stats");
-			ks_json_begin_array(j);
-			opened = true;
-		}
-		ks_json_begin_object_inline(j);
-		ks_json_kv_string(j, "name", si->name);
-		ks_json_key(j, "value");
-		print_value(j, si, rec + si->value_index);
-		ks_json_end_object(j);
-	}
-	if (opened) {
-		ks_json_end_array(j);
-		ks_json_end_object(j);
-	}
-}
-
-/* Like QEMU: providers outer, each provider's targets inner. */
-static void
 print_query(const struct kvmstats_segment *seg, const struct ks_filter *f,
 	    const uint64_t *cut)
 {
@@ -110,13 +56,7 @@ print_query(const struct kvmstats_segment *seg, const struct ks_filter *f,
 
 	ks_json_init(&j, stdout);
 	ks_json_begin_array(&j);
-	for (unsigned p = 0; p < kvmstats_nr_providers(seg); p++) {
-		if (f->provider && strcmp(f->provider, kvmstats_provider(seg, p)->name) != 0)
-			continue;
-		for (unsigned t = 0; t < kvmstats_nr_targets(seg); t++)
-			if (ks_filter_target(f, seg, t))
-				print_result(&j, seg, f, p, t, cut);
-	}
+	ks_stats_write_results(&j, seg, f, cut);
 	ks_json_end_array(&j);
 	ks_json_finish(&j);
 }

@@ -8,8 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "filter.h"
-#include "json.h"
+#include "stats_json.h"
 
 static void
 schema_help(void)
@@ -32,115 +31,15 @@ schema_help(void)
 	       "  --provider P   only provider P (e.g. kvm)\n");
 }
 
-struct stat_set {
-	const struct kvmstats_stat_info **v;
-	size_t n, cap;
-};
-
-static bool
-set_has(const struct stat_set *s, const char *name)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i]->name, name) == 0)
-			return true;
-	return false;
-}
-
-static int
-set_add(struct stat_set *s, const struct kvmstats_stat_info *si)
-{
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		const struct kvmstats_stat_info **v = realloc(s->v, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		s->v = v;
-		s->cap = cap;
-	}
-	s->v[s->n++] = si;
-	return 0;
-}
-
-/*
- * The stats of provider @p on targets of @kind, in descriptor order.  All
- * vCPUs normally share one table (QEMU reads only the first vCPU's); a
- * stat that only some vCPUs have is still described, after the others.
- */
-static int
-collect(const struct kvmstats_segment *seg, unsigned p, enum kvmstats_target_kind kind,
-	struct stat_set *s)
-{
-	s->n = 0;
-	for (unsigned t = 0; t < kvmstats_nr_targets(seg); t++) {
-		const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
-
-		if (ti->kind != kind)
-			continue;
-		for (unsigned j = 0; j < ti->nr_stats; j++) {
-			const struct kvmstats_stat_info *si = kvmstats_target_stat(seg, t, j);
-
-			if (!si || si->provider != p || !ks_stat_printable(si) ||
-			    set_has(s, si->name))
-				continue;
-			if (set_add(s, si) < 0)
-				return -1;
-		}
-	}
-	return 0;
-}
-
-static void
-print_stat(struct ks_json *j, const struct kvmstats_stat_info *si)
-{
-	ks_json_begin_object_inline(j);
-	ks_json_kv_string(j, "name", si->name);
-	ks_json_kv_string(j, "type", kvmstats_type_name(si->type));
-	if (si->unit != KVMSTATS_UNIT_NONE)
-		ks_json_kv_string(j, "unit", kvmstats_unit_name(si->unit));
-	if (si->exponent != 0)
-		ks_json_kv_i64(j, "base", si->base);
-	ks_json_kv_i64(j, "exponent", si->exponent);
-	if (si->type == KVMSTATS_TYPE_LINEAR_HIST)
-		ks_json_kv_u64(j, "bucket-size", si->bucket_size);
-	ks_json_end_object(j);
-}
-
 static int
 print_schema(const struct kvmstats_segment *seg, const char *provider)
 {
-	static const enum kvmstats_target_kind kinds[] = {
-		KVMSTATS_TARGET_VM, KVMSTATS_TARGET_VCPU,
-	};
-	struct stat_set s = { 0 };
 	struct ks_json j;
-	int r = 0;
+	int r;
 
 	ks_json_init(&j, stdout);
-	ks_json_begin_array(&j);
-	for (unsigned p = 0; p < kvmstats_nr_providers(seg) && r == 0; p++) {
-		const char *pname = kvmstats_provider(seg, p)->name;
-
-		if (provider && strcmp(provider, pname) != 0)
-			continue;
-		for (size_t k = 0; k < 2 && r == 0; k++) {
-			r = collect(seg, p, kinds[k], &s);
-			if (r < 0 || s.n == 0)
-				continue;
-			ks_json_begin_object(&j);
-			ks_json_kv_string(&j, "provider", pname);
-			ks_json_kv_string(&j, "target", kvmstats_target_kind_name(kinds[k]));
-			ks_json_key(&j, "stats");
-			ks_json_begin_array(&j);
-			for (size_t i = 0; i < s.n; i++)
-				print_stat(&j, s.v[i]);
-			ks_json_end_array(&j);
-			ks_json_end_object(&j);
-		}
-	}
-	ks_json_end_array(&j);
+	r = ks_stats_write_schemas(&j, seg, provider);
 	ks_json_finish(&j);
-	free(s.v);
 	return r;
 }
 

@@ -289,9 +289,9 @@ pick_only_vm(const struct ks_cli *cli, bool values, char *vm, size_t len)
 	return KS_EXIT_RUNTIME;
 }
 
-static int
-attach_error(const struct ks_cli *cli, const char *vm, int r,
-	     const struct kvmstats_error *err)
+void
+ks_cli_attach_why(const char *vm, int r, const struct kvmstats_error *err, char *buf,
+		  size_t len)
 {
 	const char *hint = "";
 
@@ -299,9 +299,17 @@ attach_error(const struct ks_cli *cli, const char *vm, int r,
 		hint = "; 'kvmstats list' shows the VMs";
 	else if (r == -EPERM)	/* only for an owner the reader does not expect */
 		hint = "; if you trust that owner, pass --owner UID";
+	snprintf(buf, len, "VM '%s': %s%s", vm, err->msg[0] ? err->msg : strerror(-r), hint);
+}
 
-	ks_cli_error(cli, "VM '%s': %s%s", vm, err->msg[0] ? err->msg : strerror(-r),
-		     hint);
+static int
+attach_error(const struct ks_cli *cli, const char *vm, int r,
+	     const struct kvmstats_error *err)
+{
+	char msg[768];
+
+	ks_cli_attach_why(vm, r, err, msg, sizeof(msg));
+	ks_cli_error(cli, "%s", msg);
 	return KS_EXIT_RUNTIME;
 }
 
@@ -316,10 +324,40 @@ ks_cli_check_vm_name(const struct ks_cli *cli, const char *vm)
 	return KS_EXIT_OK;
 }
 
+int
+ks_cli_attach_follow(const struct ks_cli *cli, const char *vm, struct kvmstats_segment **segp,
+		     struct kvmstats_error *err)
+{
+	struct kvmstats_attach_opts opts;
+	int r;
+
+	kvmstats_attach_opts_init(&opts);
+	opts.dir = cli->dir;
+	opts.owner = cli->owner;
+	r = kvmstats_attach(vm, &opts, segp, err);
+	if (r < 0)
+		return r;
+	/* A newer generation or a restarted publisher has the name: a few hops at most. */
+	for (int i = 0; i < 3; i++) {
+		struct kvmstats_status st;
+
+		kvmstats_status(*segp, &st);
+		if (st.state != KVMSTATS_STATE_SUPERSEDED)
+			break;
+		r = kvmstats_follow(segp, err);
+		if (r < 0) {
+			kvmstats_detach(segp);
+			return r;
+		}
+		if (r == 0)
+			break;
+	}
+	return 0;
+}
+
 static int
 open_vm(const struct ks_cli *cli, const char *vm, bool values, struct kvmstats_segment **segp)
 {
-	struct kvmstats_attach_opts opts;
 	struct kvmstats_error err = { 0 };
 	char only[256];
 	int r;
@@ -333,27 +371,9 @@ open_vm(const struct ks_cli *cli, const char *vm, bool values, struct kvmstats_s
 	} else if ((r = ks_cli_check_vm_name(cli, vm)) != KS_EXIT_OK) {
 		return r;
 	}
-	kvmstats_attach_opts_init(&opts);
-	opts.dir = cli->dir;
-	opts.owner = cli->owner;
-	r = kvmstats_attach(vm, &opts, segp, &err);
+	r = ks_cli_attach_follow(cli, vm, segp, &err);
 	if (r < 0)
 		return attach_error(cli, ks_vm_name_of(vm), r, &err);
-	/* A newer generation or a restarted publisher has the name: a few hops at most. */
-	for (int i = 0; i < 3; i++) {
-		struct kvmstats_status st;
-
-		kvmstats_status(*segp, &st);
-		if (st.state != KVMSTATS_STATE_SUPERSEDED)
-			break;
-		r = kvmstats_follow(segp, &err);
-		if (r < 0) {
-			kvmstats_detach(segp);
-			return attach_error(cli, ks_vm_name_of(vm), r, &err);
-		}
-		if (r == 0)
-			break;
-	}
 	return KS_EXIT_OK;
 }
 
@@ -378,51 +398,70 @@ age_text(uint64_t ns, char *buf, size_t len)
 	return buf;
 }
 
-static int
-require_usable(const struct ks_cli *cli, const struct kvmstats_segment *seg)
+int
+ks_cli_health_why(const struct kvmstats_segment *seg, char *why, size_t len)
 {
 	const struct kvmstats_segment_info *in = kvmstats_info(seg);
 	struct kvmstats_liveness lv;
-	char why[256], age[32];
+	char age[32];
 
-	kvmstats_liveness(seg, &lv);
+	if (kvmstats_liveness(seg, &lv) < 0)
+		lv.health = KVMSTATS_HEALTH_BROKEN;
 	age_text(lv.age_ns, age, sizeof(age));
 	switch (lv.health) {
 	case KVMSTATS_HEALTH_LIVE:
-		return KS_EXIT_OK;
+		why[0] = '\0';
+		return KVMSTATS_HEALTH_LIVE;
 	case KVMSTATS_HEALTH_STALE:
-		snprintf(why, sizeof(why), "is stale: its publisher (pid %d) has not swept for "
+		snprintf(why, len, "is stale: its publisher (pid %d) has not swept for "
 			 "%s (it is stopped, starved or stuck)", (int)in->publisher_pid, age);
 		break;
 	case KVMSTATS_HEALTH_DEAD:
-		snprintf(why, sizeof(why), "is dead: its publisher (pid %d) is gone without "
+		snprintf(why, len, "is dead: its publisher (pid %d) is gone without "
 			 "ending it; its last sweep is %s old", (int)in->publisher_pid, age);
 		break;
 	case KVMSTATS_HEALTH_ENDED:
-		snprintf(why, sizeof(why), "has ended: its publisher marked the segment ended");
+		snprintf(why, len, "has ended: its publisher marked the segment ended");
 		break;
 	case KVMSTATS_HEALTH_SUPERSEDED:
-		snprintf(why, sizeof(why), "was superseded, and its successor could not be "
+		snprintf(why, len, "was superseded, and its successor could not be "
 			 "followed");
 		break;
 	default:
-		ks_cli_error(cli, "VM '%s': its segment was truncated or damaged after it was "
-			     "made: its values are gone; 'kvmstats list' shows the VMs",
-			     in->vm_name);
+		snprintf(why, len, "has a segment that was truncated or damaged after it "
+			 "was made: its values are gone");
+		return KVMSTATS_HEALTH_BROKEN;
+	}
+	return lv.health;
+}
+
+static int
+require_usable(const struct ks_cli *cli, const struct kvmstats_segment *seg)
+{
+	const char *vm = kvmstats_info(seg)->vm_name;
+	char why[256];
+
+	switch (ks_cli_health_why(seg, why, sizeof(why))) {
+	case KVMSTATS_HEALTH_LIVE:
+		return KS_EXIT_OK;
+	case KVMSTATS_HEALTH_BROKEN:
+		ks_cli_error(cli, "VM '%s' %s; 'kvmstats list' shows the VMs", vm, why);
 		return KS_EXIT_RUNTIME;
+	default:
+		break;
 	}
 	if (!cli->stale_ok) {
 		ks_cli_error(cli, "VM '%s' %s; --stale-ok shows its last values anyway, "
-			     "'kvmstats list' shows the VMs that run", in->vm_name, why);
+			     "'kvmstats list' shows the VMs that run", vm, why);
 		return KS_EXIT_RUNTIME;
 	}
-	ks_cli_error(cli, "warning: VM '%s' %s: these are its last values", in->vm_name, why);
+	ks_cli_error(cli, "warning: VM '%s' %s: these are its last values", vm, why);
 	return KS_EXIT_OK;
 }
 
 int
-ks_cli_read_cut(const struct ks_cli *cli, const struct kvmstats_segment *seg,
-		uint64_t **valuesp)
+ks_cli_try_read_cut(const struct kvmstats_segment *seg, uint64_t **valuesp, char *msg,
+		    size_t len)
 {
 	size_t n = kvmstats_cut_words(seg);
 	uint64_t *values = calloc(n + 1, sizeof(*values));
@@ -430,39 +469,51 @@ ks_cli_read_cut(const struct ks_cli *cli, const struct kvmstats_segment *seg,
 	int r = -EAGAIN;
 
 	if (!values) {
-		ks_cli_error(cli, "out of memory for %zu values", n);
-		return KS_EXIT_RUNTIME;
+		snprintf(msg, len, "out of memory for %zu values", n);
+		return -1;
 	}
 	kvmstats_status(seg, &before);
 	for (int i = 0; i < KS_CLI_CUT_TRIES && r == -EAGAIN; i++)
 		r = kvmstats_read_cut(seg, values, n, NULL);
 	if (r == 0) {
 		*valuesp = values;
-		return KS_EXIT_OK;
+		return 0;
 	}
 	free(values);
 	kvmstats_status(seg, &after);
 	if (r == -ENODATA)
-		ks_cli_error(cli, "VM '%s' has no sample yet: its publisher has not "
+		snprintf(msg, len, "VM '%s' has no sample yet: its publisher has not "
 			     "finished a sweep; retry in a moment", kvmstats_info(seg)->vm_name);
 	else if (r == -EAGAIN && after.sweep == before.sweep)
 		/* No sweep went by, so nothing lapped us: a slot stays odd. */
-		ks_cli_error(cli, "VM '%s': a slot of sweep %llu stays half-written: its "
+		snprintf(msg, len, "VM '%s': a slot of sweep %llu stays half-written: its "
 			     "publisher stopped in the middle of writing it, or the segment is "
 			     "damaged; retry", kvmstats_info(seg)->vm_name,
 			     (unsigned long long)after.sweep);
 	else if (r == -EAGAIN)
-		ks_cli_error(cli, "VM '%s': no consistent sample after %d tries: the "
+		snprintf(msg, len, "VM '%s': no consistent sample after %d tries: the "
 			     "publisher keeps lapping its ring; retry, or give it a "
 			     "deeper ring", kvmstats_info(seg)->vm_name,
 			     KS_CLI_CUT_TRIES * KVMSTATS_READ_RETRIES);
 	else if (r == -EIO)
-		ks_cli_error(cli, "VM '%s': its segment was truncated under this reader: its "
+		snprintf(msg, len, "VM '%s': its segment was truncated under this reader: its "
 			     "values are gone; 'kvmstats list' shows the VMs",
 			     kvmstats_info(seg)->vm_name);
 	else
-		ks_cli_error(cli, "VM '%s': reading the values failed: %s",
+		snprintf(msg, len, "VM '%s': reading the values failed: %s",
 			     kvmstats_info(seg)->vm_name, strerror(-r));
+	return -1;
+}
+
+int
+ks_cli_read_cut(const struct ks_cli *cli, const struct kvmstats_segment *seg,
+		uint64_t **valuesp)
+{
+	char msg[512];
+
+	if (ks_cli_try_read_cut(seg, valuesp, msg, sizeof(msg)) == 0)
+		return KS_EXIT_OK;
+	ks_cli_error(cli, "%s", msg);
 	return KS_EXIT_RUNTIME;
 }
 

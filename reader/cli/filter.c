@@ -86,15 +86,35 @@ ks_filter_target(const struct ks_filter *f, const struct kvmstats_segment *seg,
 	return f->targets == NULL || f->targets[t];
 }
 
+/* One extra element: calloc(0) may return NULL, an empty list may not. */
+static int
+alloc_targets(struct ks_filter *f, const struct kvmstats_segment *seg)
+{
+	f->targets = calloc(kvmstats_nr_targets(seg) + 1, sizeof(*f->targets));
+	return f->targets ? 0 : -ENOMEM;
+}
+
+int
+ks_filter_select_labels(struct ks_filter *f, const struct kvmstats_segment *seg,
+			const struct ks_strlist *which)
+{
+	if (alloc_targets(f, seg) < 0)
+		return -ENOMEM;
+	for (unsigned t = 0; t < kvmstats_nr_targets(seg); t++) {
+		const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+
+		f->targets[t] = ti && ti->kind == f->kind && ks_strlist_match(which, ti->label);
+	}
+	return 0;
+}
+
 int
 ks_filter_select_targets(struct ks_filter *f, const struct kvmstats_segment *seg,
 			 const struct ks_strlist *which, const char **bad)
 {
 	unsigned nt = kvmstats_nr_targets(seg);
 
-	/* One extra element: calloc(0) may return NULL, an empty list may not. */
-	f->targets = calloc(nt + 1, sizeof(*f->targets));
-	if (!f->targets)
+	if (alloc_targets(f, seg) < 0)
 		return -ENOMEM;
 	for (unsigned i = 0; i < which->n; i++) {
 		int t = kvmstats_target_lookup(seg, f->kind, which->items[i]);

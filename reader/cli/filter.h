@@ -61,6 +61,15 @@ bool ks_filter_target(const struct ks_filter *f, const struct kvmstats_segment *
 int ks_filter_select_targets(struct ks_filter *f, const struct kvmstats_segment *seg,
 			     const struct ks_strlist *which, const char **bad);
 
+/*
+ * ks_filter_select_labels() - QMP's vCPU filter: f->targets holds the
+ * targets of f->kind whose label (QOM path) is exactly one of @which;
+ * a label no target has is ignored, an empty list selects nothing.
+ * Return: 0, or -ENOMEM.
+ */
+int ks_filter_select_labels(struct ks_filter *f, const struct kvmstats_segment *seg,
+			    const struct ks_strlist *which);
+
 /* Whether the segment has a provider called @name. */
 bool ks_filter_provider_known(const struct kvmstats_segment *seg, const char *name);
 

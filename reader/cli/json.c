@@ -35,6 +35,14 @@ ks_json_init(struct ks_json *j, FILE *f)
 	j->after_key = false;
 	j->empty[0] = true;
 	j->inline_[0] = false;
+	j->compact = false;
+}
+
+void
+ks_json_init_compact(struct ks_json *j, FILE *f)
+{
+	ks_json_init(j, f);
+	j->compact = true;
 }
 
 /*
@@ -87,7 +95,7 @@ open_container(struct ks_json *j, char c, bool inl)
 	fputc(c, j->f);
 	j->depth++;
 	j->empty[lvl(j->depth)] = true;
-	j->inline_[lvl(j->depth)] = inl || outer_inline;
+	j->inline_[lvl(j->depth)] = inl || outer_inline || j->compact;
 }
 
 static void
@@ -213,6 +221,13 @@ ks_json_null(struct ks_json *j)
 }
 
 void
+ks_json_double(struct ks_json *j, double v)
+{
+	before_item(j);
+	fprintf(j->f, "%.17g", v);
+}
+
+void
 ks_json_kv_string(struct ks_json *j, const char *key, const char *s)
 {
 	ks_json_key(j, key);
@@ -236,6 +251,7 @@ ks_json_kv_i64(struct ks_json *j, const char *key, int64_t v)
 int
 ks_json_finish(struct ks_json *j)
 {
-	fputc('\n', j->f);
+	if (!j->compact)
+		fputc('\n', j->f);
 	return ferror(j->f) ? -EIO : 0;
 }

@@ -15,7 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define KS_JSON_MAX_DEPTH	16
+/* Deep enough for a QMP request's "id" echoed back (qmp_framer.h caps nesting). */
+#define KS_JSON_MAX_DEPTH	40
 
 struct ks_json {
 	FILE *f;
@@ -23,9 +24,16 @@ struct ks_json {
 	bool after_key;			/* the next value follows "key": */
 	bool empty[KS_JSON_MAX_DEPTH];	/* no element in this container yet */
 	bool inline_[KS_JSON_MAX_DEPTH];	/* elements on the opening line */
+	bool compact;			/* the whole document on one line */
 };
 
 void ks_json_init(struct ks_json *j, FILE *f);
+/*
+ * ks_json_init_compact() - one line, separators ", " and ": ", no final
+ * newline from ks_json_finish(): the framing of a QMP reply, whose sender
+ * ends it itself.
+ */
+void ks_json_init_compact(struct ks_json *j, FILE *f);
 
 void ks_json_begin_object(struct ks_json *j);
 /* An object whose members stay on one line (one stat per line). */
@@ -42,13 +50,15 @@ void ks_json_u64(struct ks_json *j, uint64_t v);
 void ks_json_i64(struct ks_json *j, int64_t v);
 void ks_json_bool(struct ks_json *j, bool v);
 void ks_json_null(struct ks_json *j);
+/* A double, to 17 significant digits (JSON has no inf or NaN: never pass them). */
+void ks_json_double(struct ks_json *j, double v);
 
 /* Convenience: "key": value. */
 void ks_json_kv_string(struct ks_json *j, const char *key, const char *s);
 void ks_json_kv_u64(struct ks_json *j, const char *key, uint64_t v);
 void ks_json_kv_i64(struct ks_json *j, const char *key, int64_t v);
 
-/* Finish the document with a newline.  Return: 0, or -EIO on a write error. */
+/* Finish the document with a newline (not in compact mode).  Return: 0, or -EIO on a write error. */
 int ks_json_finish(struct ks_json *j);
 
 /*

@@ -21,6 +21,7 @@ static const struct subcommand subcommands[] = {
 	{ "info",   ks_cmd_info,   "stat values, as HMP 'info stats' (text)" },
 	{ "top",    ks_cmd_top,    "a live table of totals, rates and percentiles (--once: one look)" },
 	{ "watch",  ks_cmd_watch,  "a record per interval of totals and rates (CSV, JSON lines)" },
+	{ "qmp",    ks_cmd_qmp,    "a read-only QMP server: query-stats and more over a socket" },
 };
 
 static void
@@ -96,11 +97,11 @@ main(int argc, char **argv)
 	if (parse_global(&cli, argc, argv, &rc) < 0)
 		return ks_cli_finish_stdout(&cli, rc == KS_EXIT_HELP ? KS_EXIT_OK : rc);
 	if (optind >= argc)
-		return ks_cli_usage_error(&cli, "no command given (list, schema, query, info, top, watch)");
+		return ks_cli_usage_error(&cli, "no command given (list, schema, query, info, top, watch, qmp)");
 	sc = find_subcommand(argv[optind]);
 	if (sc == NULL)
 		return ks_cli_usage_error(&cli, "unknown command '%s' (list, schema, "
-					  "query, info, top, watch)", argv[optind]);
+					  "query, info, top, watch, qmp)", argv[optind]);
 	cli.cmd = sc->name;
 	argc -= optind;
 	argv += optind;

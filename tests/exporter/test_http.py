@@ -28,7 +28,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -40,6 +39,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import checks  # noqa: E402
 from checks import check  # noqa: E402
+from procs import Child, children  # noqa: E402
 
 BUILD = sys.argv[1]
 EXPORTER = os.path.join(BUILD, "kvmstats-exporter")
@@ -55,47 +55,11 @@ PROM_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
                "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 DEADLINE = 60.0
 
-children = []
 
 
 def wait_for(what, cond, deadline=DEADLINE, step=0.1):
     """checks.wait_for(), with this test's longer default deadline."""
     return checks.wait_for(what, cond, deadline, step)
-
-
-class Child:
-    """A child process whose stderr is drained by a thread (kept for checks)."""
-
-    def __init__(self, argv, **kw):
-        self.argv = argv
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True, **kw)
-        self.lines = []
-        self.lock = threading.Lock()
-        self.t = threading.Thread(target=self._drain, daemon=True)
-        self.t.start()
-        children.append(self)
-
-    def _drain(self):
-        for line in self.p.stderr:
-            with self.lock:
-                self.lines.append(line.rstrip("\n"))
-
-    def log(self):
-        with self.lock:
-            return list(self.lines)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.p.poll() is None:
-            try:
-                self.p.send_signal(sig)
-            except ProcessLookupError:
-                pass
-        try:
-            self.p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
 
 
 def http(url, accept=None, method="GET", timeout=10):

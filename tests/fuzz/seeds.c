@@ -3,7 +3,7 @@
  * seeds.c - write the fuzzers' seed corpora with the project's own builders.
  *
  *	fuzz-seeds DIR	->  DIR/statsfd/NAME, DIR/segment/NAME (and DIR/exporter/NAME),
- *			    DIR/intake_msg/NAME
+ *			    DIR/intake_msg/NAME, DIR/qmp/NAME
  *
  * Valid inputs let the fuzzers start past the magic and the first bounds
  * checks: the x86 VM and vCPU stats files (statsfd_image.h and the kernel's
@@ -192,6 +192,42 @@ intake_seeds(void)
 	put("intake_msg", "hotplug", b.buf, b.len);
 }
 
+/*
+ * ---- QMP sessions (fuzz_qmp.c: a byte of split size, a byte whose low bit
+ * says the VM is gone, then what a client sends) ----
+ */
+static void
+qmp_seed(const char *name, const char *session)
+{
+	char buf[2048];
+	size_t n = strlen(session);
+
+	buf[0] = 5;	/* 6-byte pieces */
+	buf[1] = 0;	/* the VM is there */
+	memcpy(buf + 2, session, n);
+	put("qmp", name, buf, n + 2);
+}
+
+static void
+qmp_seeds(void)
+{
+	qmp_seed("negotiate-query",
+		 "{\"execute\": \"qmp_capabilities\"}"
+		 "{\"execute\": \"query-stats\", \"arguments\": {\"target\": \"vcpu\", "
+		 "\"vcpus\": [\"/machine/unattached/device[1]\"], \"providers\": "
+		 "[{\"provider\": \"kvm\", \"names\": [\"c1\", \"hist0\"]}, "
+		 "{\"provider\": \"kvm\"}]}, \"id\": [1, {\"a\": null}]}");
+	qmp_seed("every-command",
+		 "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": []}}"
+		 "{\"execute\": \"query-version\"}{\"execute\": \"query-commands\"}"
+		 "{\"execute\": \"query-cpus-fast\"}"
+		 "{\"execute\": \"query-stats-schemas\", \"arguments\": {\"provider\": \"kvm\"}}"
+		 "{\"execute\": \"query-stats\", \"arguments\": {\"target\": \"vm\"}, \"id\": 2.5}");
+	qmp_seed("errors",
+		 "[1] \"s\" {} {\"execute\": 1} {\"exec-oob\": \"x\"} "
+		 "{\"execute\": \"query-stats\"} {\"a\": 1, \"a\": 2} } {\"x\": \"\\\"{\"}");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -208,6 +244,7 @@ main(int argc, char **argv)
 	}
 	statsfd_seeds();
 	intake_seeds();
+	qmp_seeds();
 	if (mkdtemp(dir) == NULL) {
 		perror(dir);
 		return 1;
