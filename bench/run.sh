@@ -14,10 +14,11 @@ export KVMSTATS_SHM_DIR="$dir"
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	reader="-n 3000"; sizes=8,64,256; pub="-n 200 -r 50"; intf="-n 200 -t 300"
-	kvm_reader="-n 2000"; exporter="-n 30 -b 5 -c 1x8,64x8"; top_secs=5
+	kvm_reader="-n 2000"; exporter="-n 30 -b 5 -c 1x8,64x8"; top_secs=5; qemu_calls=40
 else
 	reader="-n ${BENCH_SAMPLES:-30000}"; sizes=8,64,256; pub="-n ${BENCH_SWEEPS:-2000} -r 300"
 	intf="-n 2000 -t 2000"; kvm_reader="-n 20000"; exporter="-n 300 -b 30"; top_secs=30
+	qemu_calls=400
 fi
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -47,6 +48,10 @@ if [ "${BENCH_KVM:-1}" = 1 ]; then
 	# shellcheck disable=SC2086
 	"$build/bench/bench_publisher" -k $pub -j "$out/publisher-kvm.json" \
 		-p "$out/publisher-kvm.tsv"
+	echo
+	# Real QEMUs (7.2 under the shim, 10 under --attach): QMP query-stats
+	# through QEMU, through kvmstats qmp, and the reader library, one VM.
+	/usr/bin/python3 bench/bench_qemu.py "$build" "$qemu_calls" "$out/qemu.json"
 fi
 cat "$out"/*.json > "$out/all.json.tmp" && mv "$out/all.json.tmp" "$out/all.jsonl"
 if command -v gnuplot >/dev/null 2>&1; then
