@@ -358,6 +358,10 @@ $(BUILD)/fuzz_qmp: $(call obj,tests/fuzz/fuzz_qmp.c tests/lib/synth_vm.c) $(LIB_
 		$(LIB_READER)
 	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(URCU_LIBS) $(JANSSON_LIBS) $(ALL_LDFLAGS) -lm
 
+# The -name parser (LIB_QEMU) on any command line.
+$(BUILD)/fuzz_qemu_name: $(call obj,tests/fuzz/fuzz_qemu_name.c) $(LIB_QEMU) $(LIB_READER)
+	$(call say,LD,$@)$(CC) -fsanitize=fuzzer -o $@ $^ $(JANSSON_LIBS) $(ALL_LDFLAGS)
+
 $(BUILD)/fuzz-seeds: $(call obj,tests/fuzz/seeds.c) $(LIB_VMS) $(LIB_PUB) $(LIB_READER)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(URCU_LIBS) $(ALL_LDFLAGS)
 

@@ -27,7 +27,7 @@ guest_of_value(const char *v, char *name, size_t name_len)
 	while (*v != '\0') {
 		char elem[512];
 		size_t n = 0;
-		const char *eq;
+		const char *eq, *value;
 
 		for (; *v != '\0'; v++) {
 			if (*v == ',' && v[1] == ',') {
@@ -42,16 +42,17 @@ guest_of_value(const char *v, char *name, size_t name_len)
 		}
 		elem[n] = '\0';
 		eq = strchr(elem, '=');
+		value = NULL;
 		if (first && eq == NULL)
-			eq = elem - 1;		/* implied "guest=" */
-		else if (eq == NULL || (size_t)(eq - elem) != 5 || strncmp(elem, "guest", 5) != 0)
-			eq = NULL;
+			value = elem;		/* the implied "guest=" */
+		else if (eq != NULL && eq - elem == 5 && strncmp(elem, "guest", 5) == 0)
+			value = eq + 1;
 		first = false;
-		if (eq == NULL)
+		if (value == NULL)
 			continue;
-		if (strlen(eq + 1) >= name_len)
+		if (strlen(value) >= name_len)
 			return -E2BIG;
-		strcpy(name, eq + 1);
+		strcpy(name, value);
 		return 1;
 	}
 	return 0;

@@ -228,6 +228,20 @@ qmp_seeds(void)
 		 "{\"execute\": \"query-stats\"} {\"a\": 1, \"a\": 2} } {\"x\": \"\\\"{\"}");
 }
 
+/* ---- QEMU command lines (fuzz_qemu_name.c: NUL-separated arguments) ---- */
+static void
+qemu_name_seeds(void)
+{
+	static const char libvirt[] = "qemu-system-x86_64\0-name\0guest=web-01,debug-threads=on"
+				      "\0-m\0128\0";
+	static const char plain[] = "qemu\0--name\0a,,b\0-name\0debug-threads=on\0";
+	static const char cut[] = "qemu\0-name\0guest=cut-off";
+
+	put("qemu_name", "libvirt", libvirt, sizeof(libvirt) - 1);
+	put("qemu_name", "plain", plain, sizeof(plain) - 1);
+	put("qemu_name", "cut", cut, sizeof(cut) - 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -245,6 +259,7 @@ main(int argc, char **argv)
 	statsfd_seeds();
 	intake_seeds();
 	qmp_seeds();
+	qemu_name_seeds();
 	if (mkdtemp(dir) == NULL) {
 		perror(dir);
 		return 1;
