@@ -82,6 +82,11 @@ def compare_values(types, qemu, ours, mode, hist_order="same"):
             continue
         kv = ours[n]
         t = types.get(n)
+        # The value's shape: a JSON bool, number or list (True == 1 in Python).
+        if type(qv) is not type(kv):
+            problems.append("%s: QEMU's is a %s, ours a %s" % (n, type(qv).__name__,
+                                                             type(kv).__name__))
+            continue
         if isinstance(qv, list) and hist_order == "reversed":
             qv = list(reversed(qv))
         if mode == "equal":

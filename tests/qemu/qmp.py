@@ -66,6 +66,22 @@ class QMP:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
+    def raw(self, msg, timeout=None):
+        """Send one message as it is (a dict, given an id here) and return the
+        whole reply, error or not: for comparing error replies."""
+        self.next_id += 1
+        want = "ks-%d" % self.next_id
+        msg = dict(msg, id=want)
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        end = time.monotonic() + (timeout or self.timeout)
+        while True:
+            m = self._read_message(end)
+            if "event" in m:
+                self.events.append(m)
+                continue
+            if m.get("id") == want:
+                return m
+
     def execute(self, cmd, timeout=None, **arguments):
         """Run one command; return its "return" value, raise QMPError on "error"."""
         self.next_id += 1

@@ -145,6 +145,8 @@ class Scenario:
         os.makedirs(self.seg)
         self.root = root
         self.daemon = None
+        self.ks_qmp = None		# kvmstats qmp, serving this VM from shared memory
+        self.ours = None		# our QMP client of it
         self.q = None
         self.hist_order = "same"
 
@@ -188,6 +190,93 @@ class Scenario:
     def cpus(self):
         return self.q.qmp.execute("query-cpus-fast")
 
+    # -- kvmstats qmp: the same QMP, answered from shared memory ---------------------------
+    def start_ours(self):
+        sock = os.path.join(self.run, "kvmstats-qmp.sock")
+        self.ks_qmp = start_daemon([KVMSTATS, "--dir", self.seg, "qmp", "--listen", sock,
+                                    self.name], os.path.join(self.run, "kvmstats-qmp.log"))
+        self.ours = qmp.QMP(sock)
+        self.ours.connect()
+        g = self.ours.greeting["QMP"]
+        check(g.get("capabilities") == [] and "kvmstats" in g["version"].get("package", ""),
+              "%s: kvmstats qmp: greeting %s" % (self.tag, json.dumps(g)))
+
+    def ours_both(self, target):
+        """QEMU's query-stats, then kvmstats qmp's from a sweep begun after it."""
+        args = dict(target=target, providers=[{"provider": "kvm"}])
+        qres = self.q.qmp.execute("query-stats", **args)
+        fresh_sweep(self.seg, self.name)
+        return qres, self.ours.execute("query-stats", **args)
+
+    def check_endpoint_static(self, n):
+        """What does not move: the schemas, the vCPU set, filters, errors."""
+        qs, _ = compare.schema_by_target(self.q.qmp.execute("query-stats-schemas"))
+        ks_, _ = compare.schema_by_target(self.ours.execute("query-stats-schemas"))
+        for t in ("vcpu", "vm"):
+            want = qs.get(t, {})
+            if self.way == "attach" and t == "vm":
+                want = {k: v for k, v in want.items() if k not in self.vm_left_out}
+            probs = compare.compare_schema(want, ks_.get(t, {}))
+            for p in probs[:5]:
+                print("  %s qmp %s schema: %s" % (self.tag, t, p))
+            check(not probs and ks_.get(t), "%s: kvmstats qmp query-stats-schemas, %s: QEMU's "
+                  "(%d stats)" % (self.tag, t, len(ks_.get(t, {}))))
+        self.check_endpoint_cpus(n)
+        # A filtered query: one vCPU by QOM path, two stats, a provider listed twice.
+        first = sorted(c["qom-path"] for c in self.cpus())[0]
+        args = dict(target="vcpu", vcpus=[first], providers=[
+            {"provider": "kvm", "names": ["exits", "halt_wait_hist", "no-such-stat"]},
+            {"provider": "kvm", "names": ["guest_mode"]}])
+        shape = lambda res: sorted((r["provider"], r.get("qom-path"),
+                                    tuple(sorted(s["name"] for s in r["stats"]))) for r in res)
+        qr, kr = self.q.qmp.execute("query-stats", **args), self.ours.execute("query-stats", **args)
+        qf, kf = shape(qr), shape(kr)
+        fact("%s: side by side, query-stats %s:\n    QEMU: %s\n    ours: %s"
+             % (self.tag, json.dumps(args), json.dumps(qr), json.dumps(kr)))
+        check(qf == kf, "%s: kvmstats qmp: a filtered query-stats gives QEMU's results: %s"
+              % (self.tag, kf if qf == kf else "QEMU %s, ours %s" % (qf, kf)))
+        empty = dict(target="vcpu", vcpus=[])
+        check(self.q.qmp.execute("query-stats", **empty) == [] ==
+              self.ours.execute("query-stats", **empty),
+              "%s: kvmstats qmp: vcpus [] selects nothing, as in QEMU" % self.tag)
+        self.check_endpoint_errors()
+
+    def check_endpoint_cpus(self, n):
+        qc = {c["qom-path"]: c for c in self.cpus()}
+        kc = {c["qom-path"]: c for c in self.ours.execute("query-cpus-fast")}
+        same = sorted(qc) == sorted(kc) and all(
+            kc[p].get("thread-id") == qc[p]["thread-id"] for p in qc)
+        check(same and len(kc) == n, "%s: kvmstats qmp query-cpus-fast: QEMU's %d vCPUs, "
+              "QOM paths and thread ids: %s" % (self.tag, n, sorted(
+                  (p, c.get("thread-id"), c.get("cpu-index")) for p, c in kc.items())))
+        fact("%s: query-cpus-fast cpu-index, QEMU %s, ours %s" % (
+            self.tag, sorted((p, c["cpu-index"]) for p, c in qc.items()),
+            sorted((p, c.get("cpu-index")) for p, c in kc.items())))
+
+    def check_endpoint_errors(self):
+        """Requests QEMU refuses: kvmstats qmp refuses them alike, class and desc."""
+        bad = [{"execute": "no-such-command"},
+               {"execute": "query-stats"},
+               {"execute": "query-stats", "arguments": {"target": "bogus"}},
+               {"execute": "query-stats", "arguments": {"target": "vm", "extra": 1}},
+               {"execute": "query-stats", "arguments": {"target": "vcpu", "vcpus": "x"}},
+               {"execute": "query-stats-schemas", "arguments": {"provider": 5}},
+               {"execute": "qmp_capabilities"},
+               {"execute": "query-stats", "arguments": {"target": "vm",
+                                                        "providers": [{"names": []}]}}]
+        diff = []
+        for m in bad:
+            qe, ke = self.q.qmp.raw(m).get("error"), self.ours.raw(m).get("error")
+            if qe is None or ke is None or (qe["class"], qe["desc"]) != (ke["class"],
+                                                                       ke["desc"]):
+                diff.append("%s: QEMU %s, ours %s" % (json.dumps(m), qe, ke))
+            else:
+                fact("%s: %s -> both %s" % (self.tag, json.dumps(m), json.dumps(ke)))
+        for d in diff:
+            print("  %s qmp errors: %s" % (self.tag, d))
+        check(not diff, "%s: kvmstats qmp: %d bad requests get QEMU's error class and "
+              "wording" % (self.tag, len(bad)))
+
     def run_checks(self):
         q = self.q.qmp
         e = wait_for("%s: 2 vCPUs published" % self.tag,
@@ -200,6 +289,8 @@ class Scenario:
             self.check_same_files()
         self.check_schema()
         self.check_labels(2)
+        self.start_ours()
+        self.check_endpoint_static(2)
         self.check_paused()
         self.check_running()
         self.measure_query_kicks()
@@ -356,6 +447,13 @@ class Scenario:
             print("  %s paused vcpu: %s" % (self.tag, p))
         check(not probs, "%s: paused VM: every vCPU stat of every vCPU equal to QEMU's "
               "(%d stats x %d vCPUs)" % (self.tag, len(self.types["vcpu"]), len(self.mapping)))
+        for t in ("vcpu", "vm"):
+            qres, ores = self.ours_both(t)
+            probs = self.compare_target(t, "equal", qres, ores)
+            for p in probs[:10]:
+                print("  %s paused qmp %s: %s" % (self.tag, t, p))
+            check(not probs, "%s: paused VM: kvmstats qmp query-stats %s equal to QEMU's, "
+                  "values and shapes (bool, number, list)" % (self.tag, t))
         self.vm_ran = False
         if self.has_vm:
             self.check_vm_target("equal")
@@ -409,6 +507,14 @@ class Scenario:
             print("  %s running vcpu: %s" % (self.tag, p))
         check(not bad, "%s: running VM, %d rounds: no cumulative or peak stat (or bucket) of "
               "QEMU's read ahead of ours read after it" % (self.tag, rounds))
+        bad = []
+        for _ in range(rounds):
+            qres, ores = self.ours_both("vcpu")
+            bad += self.compare_target("vcpu", "monotonic", qres, ores)
+        for p in bad[:10]:
+            print("  %s running qmp vcpu: %s" % (self.tag, p))
+        check(not bad, "%s: running VM, %d rounds: kvmstats qmp's counters never behind "
+              "QEMU's read before" % (self.tag, rounds))
         if self.has_vm:
             self.check_vm_target("monotonic")
 
@@ -501,6 +607,10 @@ class Scenario:
             for p in probs[:10]:
                 print("  %s 3 vCPUs: %s" % (self.tag, p))
             check(not probs, "%s: 3 vCPUs: counters never behind QEMU's" % self.tag)
+            # kvmstats qmp follows the new generation on its open connection.
+            wait_for("%s: kvmstats qmp sees 3 vCPUs" % self.tag,
+                     lambda: len(self.ours.execute("query-cpus-fast")) == 3, 10, 0.02)
+            self.check_endpoint_cpus(3)
         if self.way == "attach":
             self.try_unplug()
 
@@ -668,10 +778,13 @@ def main():
                 if s.q:
                     print("  QEMU's output: " + s.q.log_text()[-2000:])
             finally:
+                if s.ours:
+                    s.ours.close()
                 if s.q:
                     s.q.stop()
-                if s.daemon:
-                    stop_daemon(s.daemon)
+                for d in (s.ks_qmp, s.daemon):
+                    if d:
+                        stop_daemon(d)
             vmcheck = "VM target compared" if getattr(s, "vm_ran", False) else \
                 "no VM target in the segment: VM comparison not run"
             fact("%s: %s; %.1f s" % (s.tag, vmcheck, time.monotonic() - t0))
