@@ -8,11 +8,12 @@
 # golden tests), "python" (the independent reader), "exporter" (the
 # exporter over HTTP with Prometheus, tests/exporter/test_http.py), "top"
 # (top in tmux and watch, tests/top/test_top_watch.py), "qmp" (kvmstats qmp
-# over its sockets, tests/qmp/test_qmp.py), "kvm" (the real-kernel suite in
+# over its sockets, tests/qmp/test_qmp.py), "shim-qmp" (QEMU's vCPU names
+# through the shim and attach, tests/preload/test_shim_qmp.py), "kvm" (the real-kernel suite in
 # its QEMU guest, tools/kvm-guest/run.sh) or "qemu" (real QEMUs 7.2 and 10
 # against their own QMP, tests/qemu/test_qemu.py).  Default: every
 # multi-process program, the real-kernel ones (they skip without /dev/kvm),
-# cli, python, exporter, top, qmp and qemu (it skips without /dev/kvm too).
+# cli, python, exporter, top, qmp, shim-qmp and qemu (they skip without /dev/kvm too).
 # Rounds run the suites in turn, each in a
 # fresh segment directory; the torture runs 1 M reads a round unless
 # KVMSTATS_TORTURE_READS says otherwise.
@@ -26,7 +27,7 @@ if [ $# -eq 0 ]; then
 	set -- test_daemon test_intake test_lifecycle test_engine test_embed test_noscall test_handles \
 		test_torture test_real_attach test_real_intake test_real_preload \
 		test_real_own_vm test_real_embed test_real_statsfd test_real_exporter test_exporter cli \
-		python exporter top qmp qemu
+		python exporter top qmp shim-qmp qemu
 fi
 KVMSTATS_BUILD=$build
 KVMSTATS_TORTURE_READS=${KVMSTATS_TORTURE_READS:-1000000}
@@ -46,6 +47,7 @@ run_one() {
 	exporter) KVMSTATS_SHM_DIR=$dir /usr/bin/python3 tests/exporter/test_http.py "$build" ;;
 	top)	KVMSTATS_SHM_DIR=$dir /usr/bin/python3 tests/top/test_top_watch.py "$build" ;;
 	qmp)	KVMSTATS_SHM_DIR=$dir /usr/bin/python3 tests/qmp/test_qmp.py "$build" ;;
+	shim-qmp) /usr/bin/python3 tests/preload/test_shim_qmp.py "$build" ;;
 	kvm)	sh tools/kvm-guest/run.sh "$build" ;;
 	qemu)	/usr/bin/python3 tests/qemu/test_qemu.py "$build" ;;
 	*)	KVMSTATS_SHM_DIR=$dir "$build/tests/$1" ;;

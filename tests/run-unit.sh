@@ -66,6 +66,8 @@ if [ "$mode" != valgrind ]; then
 		env KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/exporter/test_http.py "$build"
 	suite qmp "kvmstats qmp over its sockets" \
 		env KVMSTATS_SHM_DIR="$shmroot" /usr/bin/python3 tests/qmp/test_qmp.py "$build"
+	suite shim-qmp "QEMU's vCPU names through the shim and attach (a fake QEMU)" \
+		/usr/bin/python3 tests/preload/test_shim_qmp.py "$build"
 fi
 
 [ -n "$failed" ] && echo "failed:$failed"

@@ -153,19 +153,19 @@ test_find_dir(void **state)
 	int fd;
 
 	/* Found under a thread of ours: this thread made "the VM". */
-	assert_int_equal(ks_debugfs_vm_dir(fx->root, getpid(), 42, &fd, path, sizeof(path),
+	assert_int_equal(ks_debugfs_vm_dir(fx->root, true, getpid(), 42, &fd, path, sizeof(path),
 					   &creator, &err), 0);
 	assert_string_equal(path, fx->dir);
 	assert_int_equal(creator, (pid_t)syscall(SYS_gettid));
 	close(fd);
 	/* Another fd number: none. */
-	assert_int_equal(ks_debugfs_vm_dir(fx->root, getpid(), 43, &fd, path, sizeof(path),
+	assert_int_equal(ks_debugfs_vm_dir(fx->root, true, getpid(), 43, &fd, path, sizeof(path),
 					   &creator, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "no directory for VM fd 43"));
 	/* A directory of a thread that is not ours (pid 1) does not count. */
 	snprintf(other, sizeof(other), "%s/kvm/1-43", fx->root);
 	assert_int_equal(mkdir(other, 0700), 0);
-	assert_int_equal(ks_debugfs_vm_dir(fx->root, getpid(), 43, &fd, path, sizeof(path),
+	assert_int_equal(ks_debugfs_vm_dir(fx->root, true, getpid(), 43, &fd, path, sizeof(path),
 					   &creator, &err), -ENOENT);
 	/* Two directories that could be the VM (two threads of ours): refused, not guessed. */
 	{
@@ -178,7 +178,7 @@ test_find_dir(void **state)
 		assert_int_equal(read(w.tell[0], &w.tid, sizeof(w.tid)), (ssize_t)sizeof(w.tid));
 		snprintf(other, sizeof(other), "%s/kvm/%d-42", fx->root, (int)w.tid);
 		assert_int_equal(mkdir(other, 0700), 0);
-		assert_int_equal(ks_debugfs_vm_dir(fx->root, getpid(), 42, &fd, path,
+		assert_int_equal(ks_debugfs_vm_dir(fx->root, true, getpid(), 42, &fd, path,
 						   sizeof(path), &creator, &err), -ENOTUNIQ);
 		assert_non_null(strstr(err.msg, "two directories"));
 		close(w.hold[1]);	/* the thread ends */
@@ -188,8 +188,12 @@ test_find_dir(void **state)
 		close(w.tell[1]);
 		rmdir(other);
 	}
+	/* Without the tests' leave, a directory that is not on debugfs is refused. */
+	assert_int_equal(ks_debugfs_vm_dir(fx->root, false, getpid(), 42, &fd, path, sizeof(path),
+					   &creator, &err), -EXDEV);
+	assert_non_null(strstr(err.msg, "is not on debugfs"));
 	/* No kvm directory, on what is not debugfs: "not mounted", and how to mount it. */
-	assert_int_equal(ks_debugfs_vm_dir("/tmp", getpid(), 42, &fd, path, sizeof(path),
+	assert_int_equal(ks_debugfs_vm_dir("/tmp", true, getpid(), 42, &fd, path, sizeof(path),
 					   &creator, &err), -ENOENT);
 	assert_non_null(strstr(err.msg, "not mounted at /tmp"));
 	assert_non_null(strstr(err.msg, "mount -t debugfs"));

@@ -58,6 +58,7 @@ test_guest_name(void **state)
 		{ "qemu|-name|first|-m|128|-name|second", "second" },		/* the last wins */
 		{ "qemu|-name|kept|-name|debug-threads=on", "kept" },		/* no guest: kept */
 		{ "qemu|-name|caf\xc3\xa9", "caf\xc3\xa9" },
+		{ "qemu|-name|guest=a,guest=b", "b" },			/* QEMU keeps the last */
 	};
 	static const char *const none[] = {
 		"qemu|-m|128",
@@ -91,6 +92,10 @@ test_guest_name(void **state)
 		if (strstr(why, bad[i].why) == NULL)
 			fail_msg("%s: reason \"%s\" does not say %s", bad[i].argv, why, bad[i].why);
 	}
+	/* Another key's long value is skipped, not a reason to refuse. */
+	snprintf(longv, sizeof(longv), "qemu|-name|process=%0300d,guest=web", 0);
+	assert_int_equal(parse(longv, name, why), 1);
+	assert_string_equal(name, "web");
 	/* Longer than a VM name may be: refused with the limit, never cut. */
 	snprintf(longv, sizeof(longv), "qemu|-name|%0300d", 0);
 	assert_int_equal(parse(longv, name, why), -EINVAL);
@@ -366,6 +371,40 @@ test_qmp_waits_are_bounded(void **state)
 	close(cancel);
 }
 
+/* A monitor whose backlog is full (QEMU's main loop not accepting): waited for, then said. */
+static void
+test_qmp_backlog_full(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ks_qemu_cpus cpus;
+	struct kvmstats_error err;
+	int l, c[8], n = 0, r;
+
+	(void)state;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/ks-qmp-full.%d", (int)getpid());
+	unlink(sa.sun_path);
+	l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 0), 0);
+	/* Fill the backlog: connects that nobody accepts, until one would block. */
+	while (n < 8) {
+		c[n] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (connect(c[n], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(c[n]);
+			break;
+		}
+		n++;
+	}
+	assert_true(n < 8);		/* the backlog is full now */
+	r = ks_qemu_query_cpus(sa.sun_path, 0, 300, -1, &cpus, &err);
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "accepts no connection"));
+	while (n > 0)
+		close(c[--n]);
+	close(l);
+	unlink(sa.sun_path);
+}
+
 static void
 test_qmp_who_serves(void **state)
 {
@@ -395,6 +434,7 @@ main(void)
 		cmocka_unit_test(test_qmp_bad_answers),
 		cmocka_unit_test(test_qmp_long_qom_path),
 		cmocka_unit_test(test_qmp_waits_are_bounded),
+		cmocka_unit_test(test_qmp_backlog_full),
 		cmocka_unit_test(test_qmp_who_serves),
 	};
 

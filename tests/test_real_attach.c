@@ -841,11 +841,13 @@ write_value(const char *dir, const char *name, uint64_t v)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* @imitation: @debugfs is the tests' stand-in, not debugfs itself. */
 static struct ks_attach *
-attach_with_debugfs(struct ks_engine *e, pid_t pid, const char *debugfs)
+attach_with_debugfs(struct ks_engine *e, pid_t pid, const char *debugfs, bool imitation)
 {
 	struct ks_attach_opts o = {
 		.pid = pid, .rescan_ms = RESCAN_MS, .on_end = count_end, .debugfs = debugfs,
+		.debugfs_any_fs = imitation,
 	};
 	struct kvmstats_error err;
 	struct ks_attach *a;
@@ -892,7 +894,7 @@ attach_vm_stats_from_debugfs_files(void **state)
 		write_value(dir, s.desc[i].name, 100 + i);
 
 	e = new_engine(200);
-	a = attach_with_debugfs(e, v.pid, root);
+	a = attach_with_debugfs(e, v.pid, root, true);
 	seg = reader_attach(v.pid);
 	/* The VM first, then the vCPU; the VM's id is its creator's. */
 	assert_int_equal(kvmstats_nr_targets(seg), 2);
@@ -947,7 +949,11 @@ attach_no_vm_stats_says_why(void **state)
 	} cases[] = {
 		{ NULL, "not read (--debugfs none)" },
 		{ "/proc/self", "not mounted at /proc/self" },
+		{ "@imitation", "is not on debugfs" },	/* the files test's layout, not debugfs */
+		/* A path that is not printable text: escaped in the note, the VM published. */
+		{ "/nonexistent/a\tb", "not mounted at /nonexistent/a\\x09b" },
 	};
+	char root[64], dir[128];
 
 	(void)state;
 	real_kvm_require();
@@ -955,10 +961,16 @@ attach_no_vm_stats_says_why(void **state)
 		print_message("skip: valgrind knows no pidfd_getfd\n");
 		return;
 	}
+	snprintf(root, sizeof(root), "/tmp/ks-not-debugfs.XXXXXX");
+	assert_non_null(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/kvm", root);
+	assert_int_equal(mkdir(dir, 0700), 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct vmm v = vmm_spawn("--vcpus", "1", NULL, NULL);
 		struct ks_engine *e = new_engine(100);
-		struct ks_attach *a = attach_with_debugfs(e, v.pid, cases[i].debugfs);
+		const char *d = cases[i].debugfs && strcmp(cases[i].debugfs, "@imitation") == 0
+				? root : cases[i].debugfs;
+		struct ks_attach *a = attach_with_debugfs(e, v.pid, d, false);
 		struct kvmstats_segment *seg = reader_attach(v.pid);
 		const char *note = kvmstats_note(seg);
 
@@ -972,6 +984,8 @@ attach_no_vm_stats_says_why(void **state)
 		ks_engine_destroy(&e);
 		vmm_stop(&v);
 	}
+	rmdir(dir);
+	rmdir(root);
 }
 
 /*
@@ -996,7 +1010,7 @@ debugfs_agrees_with_stats_fd(void **state)
 
 	(void)state;
 	real_vm_make(&vm, 1);		/* skips where there is no KVM */
-	r = ks_debugfs_vm_dir(KS_DEBUGFS_DEFAULT, getpid(), vm.vm, &dirfd, path, sizeof(path),
+	r = ks_debugfs_vm_dir(KS_DEBUGFS_DEFAULT, false, getpid(), vm.vm, &dirfd, path, sizeof(path),
 			      &creator, &err);
 	if (r < 0) {
 		print_message("skip: the real debugfs: %s\n", err.msg);

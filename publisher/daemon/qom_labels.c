@@ -6,7 +6,7 @@
 #include "qemu_qmp.h"
 #include "qom_labels.h"
 
-void
+bool
 qom_label_targets(void *labeller, struct ks_vm_build *b, int cancel_fd)
 {
 	struct qom_labeller *l = labeller;
@@ -17,13 +17,13 @@ qom_label_targets(void *labeller, struct ks_vm_build *b, int cancel_fd)
 
 	r = ks_qemu_query_cpus(l->qmp_path, l->pid, 0, cancel_fd, &cpus, &err);
 	if (r == -ECANCELED)
-		return;
+		return true;		/* stopping: nothing to ask again */
 	if (r < 0) {
 		if (!l->failing)
-			ks_logf(l->say, "VM %s: vCPUs keep KVM's ids, not QEMU's QOM paths: %s",
-				b->vm_name, err.msg);
+			ks_logf(l->say, "VM %s: vCPUs keep KVM's ids for now, not QEMU's QOM "
+				"paths: %s; asking again", b->vm_name, err.msg);
 		l->failing = true;
-		return;
+		return false;
 	}
 	for (uint32_t i = 0; i < b->nr; i++) {
 		const char *qom;
@@ -42,4 +42,6 @@ qom_label_targets(void *labeller, struct ks_vm_build *b, int cancel_fd)
 			labelled < vcpus ? " (QEMU runs the others on threads query-cpus-fast "
 			"does not list)" : "");
 	l->failing = false;
+	/* QEMU answered: asking again would not name the others either. */
+	return true;
 }

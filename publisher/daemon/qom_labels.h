@@ -24,8 +24,9 @@ struct qom_labeller {
  * qom_label_targets() - an attach label hook (ks_attach_opts.label): every
  * vCPU target whose KVM id names a thread that query-cpus-fast knows gets
  * that vCPU's QOM path.  When QEMU cannot be asked, the targets keep
- * their KVM ids and the reason is said once.
+ * their KVM ids and the reason is said once.  Return: false when QEMU
+ * could not be asked (attach asks again later), true when it answered.
  */
-void qom_label_targets(void *labeller, struct ks_vm_build *b, int cancel_fd);
+bool qom_label_targets(void *labeller, struct ks_vm_build *b, int cancel_fd);
 
 #endif /* KVMSTATS_DAEMON_QOM_LABELS_H */

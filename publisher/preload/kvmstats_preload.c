@@ -51,6 +51,9 @@ int ioctl(int fd, unsigned long request, ...);
 #define SHIM_NAME_MAX		48	/* base VM name; ".<n>" and a NUL still fit 64 */
 #define SHIM_QUIET_NS		(200 * 1000 * 1000ull)	/* fd set stable this long: publish */
 #define SHIM_IDLE_NS		(10 * 1000 * 1000 * 1000ull)
+/* Asking QEMU for QOM paths again, while some vCPU has none: after 1, 2, 4 ... 32 s. */
+#define SHIM_LABEL_TRIES	6
+#define SHIM_LABEL_FIRST_NS	(1000 * 1000 * 1000ull)
 #define SHIM_SOCK_TIMEOUT_S	5	/* a stuck daemon must not hang the VMM for long */
 #define SHIM_DEFAULT_HZ		100
 #define SHIM_DEFAULT_SOCKET	"/run/kvmstats/intake.sock"
@@ -75,6 +78,7 @@ enum shim_mode {
 
 struct shim_vcpu {
 	int stats_fd;			/* socket mode: -1 once sent */
+	int relabel_fd;			/* socket mode: a copy of it, sent again once labelled; or -1 */
 	uint32_t id;
 	pid_t tid;			/* the creating thread: KVM's id says kvm-<tid>/vcpu-<id> */
 	char label[KS_QEMU_QOM_MAX + 1];	/* QEMU's QOM path; "": KVM's id */
@@ -93,6 +97,9 @@ struct shim_vm {
 	bool renamed;			/* gave its -name way to another VM (vm_give_way()) */
 	unsigned seq;			/* 1 for the process's first VM, 2, ... */
 	uint64_t changed_ns;
+	unsigned label_tries;		/* questions to QEMU that it did not answer */
+	bool label_warned;		/* said that QEMU names some vCPUs not */
+	uint64_t label_due_ns;		/* when to ask again; 0: no need */
 	struct kvmstats_vm *pub;	/* the publisher thread's alone */
 };
 
@@ -464,9 +471,12 @@ vm_find(int vm_fd)
 static void
 vm_free(struct shim_vm *vm)
 {
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		if (vm->vcpus[i].stats_fd >= 0)
 			close(vm->vcpus[i].stats_fd);
+		if (vm->vcpus[i].relabel_fd >= 0)
+			close(vm->vcpus[i].relabel_fd);
+	}
 	if (vm->stats_fd >= 0)
 		close(vm->stats_fd);
 	free(vm->vcpus);
@@ -552,7 +562,7 @@ vm_add_vcpu(struct shim_vm *vm, int stats_fd, uint32_t id)
 		vm->cap_vcpus = cap;
 	}
 	vm->vcpus[vm->nr_vcpus++] = (struct shim_vcpu) {
-		.stats_fd = stats_fd, .id = id, .tid = (pid_t)syscall(SYS_gettid),
+		.stats_fd = stats_fd, .relabel_fd = -1, .id = id, .tid = (pid_t)syscall(SYS_gettid),
 	};
 	vm->dirty = true;
 	vm->changed_ns = now_ns();
@@ -580,92 +590,179 @@ ensure_publisher(void)
 	return true;
 }
 
-/* The VM's whole fd set, for the embedded API.  Lock held. */
+/*
+ * The VM's whole fd set, for the embedded API, labels included, in one
+ * allocation of its own: it is used with the lock dropped, while a vCPU
+ * being created may realloc() vm->vcpus.  Lock held.
+ */
 static struct kvmstats_fd *
 vm_fd_set(const struct shim_vm *vm, unsigned *n)
 {
-	struct kvmstats_fd *fds = calloc(1 + vm->nr_vcpus, sizeof(*fds));
+	size_t nr = 1 + (size_t)vm->nr_vcpus;
+	struct kvmstats_fd *fds = calloc(nr, sizeof(*fds) + KS_QEMU_QOM_MAX + 1);
+	char (*labels)[KS_QEMU_QOM_MAX + 1];
 
 	if (fds == NULL) {
 		shim_fail("out of memory publishing VM %s", vm->name);
 		return NULL;
 	}
+	labels = (void *)(fds + nr);
 	fds[0] = (struct kvmstats_fd) { vm->stats_fd, KVMSTATS_TARGET_VM, 0, NULL };
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		memcpy(labels[i], vm->vcpus[i].label, sizeof(labels[i]));
 		fds[1 + i] = (struct kvmstats_fd) {
 			vm->vcpus[i].stats_fd, KVMSTATS_TARGET_VCPU, vm->vcpus[i].id,
-			vm->vcpus[i].label[0] ? vm->vcpus[i].label : NULL,
+			labels[i][0] ? labels[i] : NULL,
 		};
-	*n = 1 + vm->nr_vcpus;
+	}
+	*n = (unsigned)nr;
 	return fds;
+}
+
+/* Whether vCPU @i of @vm is the only one its thread created. */
+static bool
+tid_unique(const struct shim_vm *vm, unsigned i)
+{
+	for (unsigned j = 0; j < vm->nr_vcpus; j++)
+		if (j != i && vm->vcpus[j].tid == vm->vcpus[i].tid)
+			return false;
+	return true;
 }
 
 /*
  * QEMU's QOM paths for the vCPUs that have none yet, asked over
  * KVMSTATS_PRELOAD_QMP: the thread that created a vCPU is the one
- * query-cpus-fast reports as its thread-id.  Lock held, dropped while QEMU
- * is asked: QEMU answers from its main loop, which may itself be waiting
- * for a vCPU thread that needs the lock to finish KVM_CREATE_VCPU.  Only
- * this thread frees VMs, so @vm stays; new vCPUs may come meanwhile, and
- * are labelled in the next round.
+ * query-cpus-fast reports as its thread-id (a thread that created two
+ * vCPUs names neither).  Lock held, dropped while QEMU is asked: QEMU
+ * answers from its main loop, which may itself be waiting for a vCPU
+ * thread that needs the lock to finish KVM_CREATE_VCPU.  Only this thread
+ * frees VMs, so @vm stays; new vCPUs may come meanwhile, and are labelled
+ * in the next round.  While a vCPU is left without a label (QEMU busy or
+ * not answering yet), QEMU is asked again after 1, 2, 4 ... 32 s.
+ * Return: whether a label was given.
  */
-static void
+static bool
 label_vcpus(struct shim_vm *vm)
 {
 	struct kvmstats_error err;
 	struct ks_qemu_cpus cpus;
-	bool missing = false;
+	bool missing = false, changed = false;
 	int r;
 
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		missing |= vm->vcpus[i].label[0] == '\0';
+	vm->label_due_ns = 0;
 	if (!missing || shim.qmp_path[0] == '\0')
-		return;
+		return false;
 	pthread_mutex_unlock(&shim.lock);
 	r = ks_qemu_query_cpus(shim.qmp_path, shim.pid, 0, shim.cancel_fd, &cpus, &err);
 	pthread_mutex_lock(&shim.lock);
-	if (r < 0) {
-		if (r != -ECANCELED && !shim.qmp_warned)
-			shim_tell("VM %s: vCPUs keep KVM's ids, not QEMU's QOM paths: %s",
-				  vm->name, err.msg);
-		shim.qmp_warned = r != -ECANCELED;
-		return;
-	}
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		const char *qom = ks_qemu_qom_of_tid(&cpus, vm->vcpus[i].tid);
+	if (r == -ECANCELED)
+		return false;
+	missing = false;
+	for (unsigned i = 0; r == 0 && i < vm->nr_vcpus; i++) {
+		struct shim_vcpu *c = &vm->vcpus[i];
+		const char *qom = ks_qemu_qom_of_tid(&cpus, c->tid);
 
-		if (vm->vcpus[i].label[0] == '\0' && qom != NULL)
-			strcpy(vm->vcpus[i].label, qom);
+		if (c->label[0] == '\0' && qom != NULL && tid_unique(vm, i)) {
+			strcpy(c->label, qom);
+			changed = true;
+		}
+		missing |= c->label[0] == '\0';
 	}
-	ks_qemu_cpus_clear(&cpus);
-	shim.qmp_warned = false;
+	/*
+	 * QEMU answered: a vCPU it does not list by its thread (or one thread
+	 * that made two) would not be named by asking again.
+	 */
+	if (r == 0) {
+		ks_qemu_cpus_clear(&cpus);
+		if (missing && !vm->label_warned)
+			shim_tell("VM %s: some vCPUs keep KVM's ids: query-cpus-fast names no "
+				  "vCPU on the thread that created them", vm->name);
+		vm->label_warned |= missing;
+		if (vm->label_tries > 0)
+			shim_tell("VM %s: its vCPUs carry QEMU's QOM paths now", vm->name);
+		vm->label_tries = 0;
+		return changed;
+	}
+	if (vm->label_tries == 0)
+		shim_tell("VM %s: vCPUs keep KVM's ids for now, not QEMU's QOM paths: %s; "
+			  "asking again", vm->name, err.msg);
+	if (++vm->label_tries < SHIM_LABEL_TRIES)
+		vm->label_due_ns = now_ns() + (SHIM_LABEL_FIRST_NS << (vm->label_tries - 1));
+	else
+		shim_tell("VM %s: given up asking QEMU for QOM paths after %d tries", vm->name,
+			  SHIM_LABEL_TRIES);
+	return changed;
 }
 
-static void send_stats_fd(struct shim_vm *vm, enum ks_target_kind kind, uint32_t id,
-			  const char *label, int fd);
+/* One fd of a socket-mode batch: taken from the table, sent with the lock dropped. */
+struct held_fd {
+	enum ks_target_kind kind;
+	uint32_t id;
+	int fd;
+	char label[KS_QEMU_QOM_MAX + 1];
+};
 
-/* Socket mode with labels: the fds held back, sent now, then published.  Lock held. */
+static int send_held(struct shim_vm *vm, char *name, size_t len, const struct held_fd *h);
+
+/*
+ * Socket mode with labels: the fds held back (and those sent before
+ * without a label, once they have one), sent now, then published.  The
+ * table gives them up under the lock; they are sent with it dropped, so
+ * that a daemon slow to answer holds up this thread only, never a vCPU
+ * being created; the first refusal switches the shim off and ends the
+ * batch.  While a vCPU has no label yet, a copy of its fd is kept to send
+ * again once it has one.  Lock held, dropped inside.
+ */
 static void
 socket_publish(struct shim_vm *vm)
 {
 	struct kvmstats_error err;
+	struct held_fd *h = calloc(1 + (size_t)vm->nr_vcpus, sizeof(*h));
+	bool retry = vm->label_due_ns != 0;
+	char name[sizeof(vm->name)];
+	unsigned n = 0, i;
+	int r = 0;
 
+	if (h == NULL) {
+		shim_fail("out of memory publishing VM %s", vm->name);
+		return;
+	}
 	if (vm->stats_fd >= 0) {
-		send_stats_fd(vm, KS_TARGET_VM, 0, "", vm->stats_fd);
+		h[n++] = (struct held_fd) { .kind = KS_TARGET_VM, .fd = vm->stats_fd };
 		vm->stats_fd = -1;
 	}
-
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+	for (i = 0; i < vm->nr_vcpus; i++) {
 		struct shim_vcpu *c = &vm->vcpus[i];
+		int fd = c->stats_fd >= 0 ? c->stats_fd : c->label[0] ? c->relabel_fd : -1;
 
-		if (c->stats_fd < 0)
+		if (c->relabel_fd >= 0 && c->label[0] == '\0' && !retry) {
+			close(c->relabel_fd);	/* QEMU was asked for the last time */
+			c->relabel_fd = -1;
+		}
+		if (fd < 0)
 			continue;
-		send_stats_fd(vm, KS_TARGET_VCPU, c->id, c->label, c->stats_fd);
+		h[n] = (struct held_fd) { .kind = KS_TARGET_VCPU, .id = c->id, .fd = fd };
+		memcpy(h[n++].label, c->label, sizeof(c->label));
+		if (fd == c->relabel_fd)
+			c->relabel_fd = -1;
+		else if (c->label[0] == '\0' && retry)
+			c->relabel_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		c->stats_fd = -1;
 	}
-	if (shim.sock >= 0 && !atomic_load(&shim.disabled) &&
-	    kvmstats_intake_publish(shim.sock, vm->name, &err) < 0)
-		shim_fail("kvmstatsd did not publish VM %s: %s", vm->name, err.msg);
+	memcpy(name, vm->name, sizeof(name));
+	pthread_mutex_unlock(&shim.lock);
+	for (i = 0; i < n; i++) {
+		if (r == 0 && !atomic_load(&shim.disabled))
+			r = send_held(vm, name, sizeof(name), &h[i]);
+		close(h[i].fd);
+	}
+	if (n > 0 && r == 0 && !atomic_load(&shim.disabled) &&
+	    kvmstats_intake_publish(shim.sock, name, &err) < 0)
+		shim_fail("kvmstatsd did not publish VM %s: %s", name, err.msg);
+	free(h);
+	pthread_mutex_lock(&shim.lock);
 }
 
 /* Publish a VM (first time) or its next generation.  Lock held, dropped inside. */
@@ -677,8 +774,12 @@ publish_vm(struct shim_vm *vm)
 	unsigned n = 0;
 	int ret;
 
+	bool dirty = vm->dirty;
+
 	vm->dirty = false;
-	label_vcpus(vm);
+	/* A second question to QEMU that taught nothing new changes nothing. */
+	if (!label_vcpus(vm) && !dirty)
+		return;
 	if (shim.mode == MODE_SOCKET) {
 		socket_publish(vm);
 		return;
@@ -746,7 +847,17 @@ next_due(uint64_t *wait_ns)
 
 		if (vm->gone)
 			return vm;
-		if (!vm->dirty || atomic_load(&shim.disabled))
+		if (atomic_load(&shim.disabled))
+			continue;
+		/* Time to ask QEMU again for the QOM paths it did not give. */
+		if (!vm->dirty && vm->label_due_ns != 0) {
+			if (now >= vm->label_due_ns)
+				return vm;
+			if (vm->label_due_ns - now < *wait_ns)
+				*wait_ns = vm->label_due_ns - now;
+			continue;
+		}
+		if (!vm->dirty)
 			continue;
 		if (age >= SHIM_QUIET_NS)
 			return vm;
@@ -845,21 +956,56 @@ ensure_connected(void)
 }
 
 /*
- * Send one stats fd, then close ours: the daemon holds its own.  A VM fd
- * refused for its name (-EEXIST) is sent once more under the name the VM
- * gives way to, when its name came from QEMU's -name.  Lock held.
+ * Send one stats fd of VM @name (closing ours is the caller's: the daemon
+ * holds its own).  A VM fd refused for its name (-EEXIST) is sent once more
+ * under the name the VM gives way to, when its name came from QEMU's
+ * -name; @name is updated.  Lock not held.  Return: 0, or -1 (said, and
+ * the shim is off).
+ */
+static int
+send_held(struct shim_vm *vm, char *name, size_t len, const struct held_fd *h)
+{
+	enum kvmstats_target_kind kind = (enum kvmstats_target_kind)h->kind;
+	struct kvmstats_error err;
+	int r = kvmstats_intake_send_fd(shim.sock, name, kind, h->id, h->label, h->fd, &err);
+
+	if (r == -EEXIST && h->kind == KS_TARGET_VM) {
+		bool again;
+
+		pthread_mutex_lock(&shim.lock);
+		again = vm_give_way(vm, err.msg);
+		snprintf(name, len, "%s", vm->name);
+		pthread_mutex_unlock(&shim.lock);
+		if (again)
+			r = kvmstats_intake_send_fd(shim.sock, name, kind, h->id, h->label, h->fd,
+						    &err);
+	}
+	if (r < 0) {
+		shim_fail("kvmstatsd did not take the stats fd of VM %s%s: %s", name,
+			  h->kind == KS_TARGET_VM ? "" : " vCPU", err.msg);
+		return -1;
+	}
+	if (h->kind == KS_TARGET_VM)
+		shim_info("sent the stats fd of VM %s", name);
+	else
+		shim_info("sent the stats fd of VM %s vCPU %u%s%s", name, h->id,
+			  h->label[0] ? " as " : "", h->label);
+	return 0;
+}
+
+/*
+ * Send one stats fd at once, then close ours (socket mode without labels).
+ * The -name give-way of send_held() applies.  Lock held.
  */
 static void
-send_stats_fd(struct shim_vm *vm, enum ks_target_kind kind, uint32_t id, const char *label,
-	      int fd)
+send_stats_fd(struct shim_vm *vm, enum ks_target_kind kind, uint32_t id, int fd)
 {
+	enum kvmstats_target_kind k = (enum kvmstats_target_kind)kind;
 	struct kvmstats_error err;
-	int r = kvmstats_intake_send_fd(shim.sock, vm->name, (enum kvmstats_target_kind)kind, id,
-					label, fd, &err);
+	int r = kvmstats_intake_send_fd(shim.sock, vm->name, k, id, "", fd, &err);
 
 	if (r == -EEXIST && kind == KS_TARGET_VM && vm_give_way(vm, err.msg))
-		r = kvmstats_intake_send_fd(shim.sock, vm->name, (enum kvmstats_target_kind)kind,
-					    id, label, fd, &err);
+		r = kvmstats_intake_send_fd(shim.sock, vm->name, k, id, "", fd, &err);
 	if (r < 0)
 		shim_fail("kvmstatsd did not take the stats fd of VM %s%s: %s", vm->name,
 			  kind == KS_TARGET_VM ? "" : " vCPU", err.msg);
@@ -912,7 +1058,7 @@ on_create_vm(int vm_fd)
 	} else if (shim.mode == MODE_SOCKET) {
 		if (!ensure_connected() || (vm = vm_new(vm_fd, -1)) == NULL)
 			goto drop;
-		send_stats_fd(vm, KS_TARGET_VM, 0, "", sfd);
+		send_stats_fd(vm, KS_TARGET_VM, 0, sfd);
 	} else {
 		if (!ensure_thread() || vm_new(vm_fd, sfd) == NULL)
 			goto drop;
@@ -947,7 +1093,7 @@ on_create_vcpu(int vm_fd, unsigned long id, int vcpu_fd)
 	if (vm == NULL || shim.stopping || atomic_load(&shim.disabled)) {
 		close(sfd);
 	} else if (shim.mode == MODE_SOCKET && shim.qmp_path[0] == '\0') {
-		send_stats_fd(vm, KS_TARGET_VCPU, (uint32_t)id, "", sfd);
+		send_stats_fd(vm, KS_TARGET_VCPU, (uint32_t)id, sfd);
 	} else if (shim.mode == MODE_SOCKET && !ensure_thread()) {
 		close(sfd);		/* labels need the thread: the shim is off now */
 	} else if (vm_add_vcpu(vm, sfd, (uint32_t)id)) {

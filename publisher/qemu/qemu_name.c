@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kvmstats/reader.h"
 #include "ks_shmdir.h"
 #include "qemu_name.h"
 
@@ -17,28 +18,30 @@
 /*
  * The guest name in one -name argument, or 0.  Elements are split on ','
  * with ",," standing for a comma inside a value; the first element is the
- * guest name when it has no '=' (QEMU's implied key).
+ * guest name when it has no '=' (QEMU's implied key); a key given twice
+ * keeps its last value, as QEMU's option parser does.  Elements of other
+ * keys may be of any length: they are skipped, not copied.
  */
 static int
 guest_of_value(const char *v, char *name, size_t name_len)
 {
 	bool first = true;
+	int found = 0;
 
 	while (*v != '\0') {
-		char elem[512];
-		size_t n = 0;
+		char elem[KVMSTATS_VM_NAME_MAX + 8];	/* "guest=" and a name, or more: cut */
+		size_t n = 0, full = 0;
 		const char *eq, *value;
 
-		for (; *v != '\0'; v++) {
+		for (; *v != '\0'; v++, full++) {
 			if (*v == ',' && v[1] == ',') {
 				v++;
 			} else if (*v == ',') {
 				v++;
 				break;
 			}
-			if (n + 1 >= sizeof(elem))
-				return -E2BIG;
-			elem[n++] = *v;
+			if (n + 1 < sizeof(elem))
+				elem[n++] = *v;
 		}
 		elem[n] = '\0';
 		eq = strchr(elem, '=');
@@ -50,12 +53,12 @@ guest_of_value(const char *v, char *name, size_t name_len)
 		first = false;
 		if (value == NULL)
 			continue;
-		if (strlen(value) >= name_len)
+		if (full >= sizeof(elem) || strlen(value) >= name_len)
 			return -E2BIG;
 		strcpy(name, value);
-		return 1;
+		found = 1;
 	}
-	return 0;
+	return found;
 }
 
 int

@@ -219,7 +219,6 @@ conn_open(struct qmp_conn *c, pid_t expect_pid, struct kvmstats_error *err)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
-	int r;
 
 	if (strlen(c->path) >= sizeof(sa.sun_path))
 		return ks_err(err, -ENAMETOOLONG, "QMP socket path %s is too long", c->path);
@@ -227,19 +226,30 @@ conn_open(struct qmp_conn *c, pid_t expect_pid, struct kvmstats_error *err)
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return ks_err(err, -errno, "socket: %s", strerror(errno));
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	/*
+	 * A Unix socket's connect() never goes "in progress": EAGAIN means the
+	 * listener's backlog is full (QEMU's main loop is not accepting), and
+	 * the socket stays unconnected.  Try again, every 10 ms, until the
+	 * deadline or the caller gives up.
+	 */
+	while (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		struct pollfd p = { .fd = c->cancel_fd, .events = POLLIN };
 		int e = errno;
 
-		if (e != EAGAIN && e != EINPROGRESS)
+		if (e == EINTR)
+			continue;
+		if (e != EAGAIN)
 			return ks_err(err, -e, "QMP %s: %s%s", c->path, strerror(e),
 				      e == ENOENT || e == ECONNREFUSED
 				      ? " (start QEMU with -qmp unix:PATH,server=on,wait=off for us)"
 				      : "");
-		/* A full backlog: wait until the socket is connected or the deadline passes. */
-		r = conn_wait(c, POLLOUT);
-		if (r < 0)
-			return ks_err(err, r, "QMP %s: cannot connect: %s", c->path,
-				      r == -ETIMEDOUT ? "QEMU accepts no connection" : strerror(-r));
+		if (mono_ns() >= c->deadline_ns)
+			return ks_err(err, -ETIMEDOUT, "QMP %s: cannot connect: QEMU accepts no "
+				      "connection (its backlog is full)", c->path);
+		if (c->cancel_fd >= 0 && poll(&p, 1, 10) > 0)
+			return ks_err(err, -ECANCELED, "QMP %s: given up", c->path);
+		if (c->cancel_fd < 0)
+			poll(NULL, 0, 10);
 	}
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
 		return ks_err(err, -errno, "QMP %s: SO_PEERCRED: %s", c->path, strerror(errno));
@@ -349,13 +359,24 @@ ks_qemu_cpus_clear(struct ks_qemu_cpus *c)
 	c->n = 0;
 }
 
+/*
+ * With -accel kvm every vCPU has a thread of its own; a thread-id listed
+ * twice (TCG's single thread, or a monitor we should not trust) names no
+ * vCPU, so no two targets ever get one label.
+ */
 const char *
 ks_qemu_qom_of_tid(const struct ks_qemu_cpus *c, pid_t tid)
 {
-	for (size_t i = 0; i < c->n; i++)
-		if (c->v[i].thread_id == tid)
-			return c->v[i].qom_path;
-	return NULL;
+	const char *found = NULL;
+
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->v[i].thread_id != tid)
+			continue;
+		if (found != NULL)
+			return NULL;
+		found = c->v[i].qom_path;
+	}
+	return found;
 }
 
 const char *

@@ -60,7 +60,7 @@ int ks_qemu_query_cpus(const char *path, pid_t expect_pid, unsigned timeout_ms, 
 
 void ks_qemu_cpus_clear(struct ks_qemu_cpus *c);
 
-/* The QOM path of the vCPU that thread @tid runs, or NULL. */
+/* The QOM path of the vCPU that thread @tid runs, or NULL (none, or more than one). */
 const char *ks_qemu_qom_of_tid(const struct ks_qemu_cpus *c, pid_t tid);
 
 /*

@@ -29,6 +29,7 @@
 #include "attach.h"
 #include "debugfs_source.h"
 #include "ks_err.h"
+#include "ks_time.h"
 #include "statsfd_source.h"
 #include "statsfd.h"
 
@@ -67,6 +68,7 @@ struct ks_attach {
 	int wakefd;			/* ks_attach_stop() wakes the monitor */
 	char *vm_name;
 	char *debugfs;			/* NULL: no VM stats from debugfs */
+	bool debugfs_any_fs;
 	char *kvm_dev;
 	struct ks_statsfd_schema vm_schema;	/* this kernel's VM stats, once probed */
 	bool have_vm_schema;
@@ -77,8 +79,10 @@ struct ks_attach {
 	ks_log_fn warn;
 	void (*on_end)(void *arg);
 	void *arg;
-	void (*label)(void *label_arg, struct ks_vm_build *b, int cancel_fd);
+	bool (*label)(void *label_arg, struct ks_vm_build *b, int cancel_fd);
 	void *label_arg;
+	unsigned label_tries;		/* generations published with labels missing */
+	uint64_t label_due_ns;		/* when to publish again for them; 0: no need */
 	struct ks_engine_vm *vm;	/* NULL once ended */
 	struct ref_set published;	/* what the current generation holds */
 	struct ref_set pending;		/* a changed set seen once, not yet applied */
@@ -481,8 +485,27 @@ take_fds(const struct ks_attach *a, struct ref_set *s, struct kvmstats_error *er
 
 /* ---- publishing --------------------------------------------------------- */
 
+#define LABEL_TRIES		6
+#define LABEL_FIRST_NS		(1000 * 1000 * 1000ull)
+
 static void __attribute__((format(printf, 2, 3)))
 warnf(const struct ks_attach *a, const char *fmt, ...);
+
+/* Labels missing (@missing) or complete: when to publish again for them. */
+static void
+label_again_later(struct ks_attach *a, bool missing)
+{
+	a->label_due_ns = 0;
+	if (!missing) {
+		a->label_tries = 0;
+		return;
+	}
+	if (++a->label_tries < LABEL_TRIES)
+		a->label_due_ns = ks_mono_ns() + (LABEL_FIRST_NS << (a->label_tries - 1));
+	else
+		warnf(a, "VM %s: given up labelling its vCPUs after %d generations", a->vm_name,
+		      LABEL_TRIES);
+}
 
 /* The VM's note (why it has no VM target, or where it comes from), said once. */
 static void __attribute__((format(printf, 3, 4)))
@@ -543,8 +566,8 @@ add_debugfs_vm(struct ks_attach *a, const struct ref_set *s, struct ks_vm_build 
 		}
 		a->have_vm_schema = true;
 	}
-	r = ks_debugfs_vm_dir(a->debugfs, a->pid, s->vm_fd, &dirfd, path, sizeof(path),
-			      &creator, &err);
+	r = ks_debugfs_vm_dir(a->debugfs, a->debugfs_any_fs, a->pid, s->vm_fd, &dirfd, path,
+			      sizeof(path), &creator, &err);
 	if (r == 0)
 		r = ks_debugfs_block(dirfd, path, &a->vm_schema, a->warn, &block, &left_out,
 				     &err);
@@ -594,7 +617,7 @@ publish(struct ks_attach *a, struct ref_set *s, struct kvmstats_error *err)
 	if (ret < 0)
 		return ret;	/* the builder closed every duplicate */
 	if (a->label != NULL)
-		a->label(a->label_arg, &b, a->wakefd);
+		label_again_later(a, !a->label(a->label_arg, &b, a->wakefd));
 	if (!has_vm_fd(s))
 		add_debugfs_vm(a, s, &b);
 	if (a->vm == NULL)
@@ -638,8 +661,9 @@ still_published(const struct ks_attach *a, const struct ref_set *now)
 }
 
 /* A new generation from @now (scanned, not yet duplicated). */
+/* @why: NULL for a changed fd set, else what the new generation is for. */
 static void
-apply_change(struct ks_attach *a, struct ref_set *now)
+apply_change(struct ks_attach *a, struct ref_set *now, const char *why)
 {
 	struct kvmstats_error err;
 	int ret;
@@ -656,8 +680,11 @@ apply_change(struct ks_attach *a, struct ref_set *now)
 	set_clear(&a->published);
 	a->published = *now;
 	memset(now, 0, sizeof(*now));
-	warnf(a, "VM %s: process %d now holds %u stats fds: new segment generation",
-	      a->vm_name, (int)a->pid, a->published.n);
+	if (why != NULL)
+		warnf(a, "VM %s: new segment generation, %s", a->vm_name, why);
+	else
+		warnf(a, "VM %s: process %d now holds %u stats fds: new segment generation",
+		      a->vm_name, (int)a->pid, a->published.n);
 }
 
 static void
@@ -669,8 +696,11 @@ rescan(struct ks_attach *a)
 	if (scan_fds(a->pid, &now) < 0)
 		return;
 	if (still_published(a, &now)) {
-		set_clear(&now);
 		set_clear(&a->pending);
+		/* The same fds again, for the labels the last generation lacked. */
+		if (a->label_due_ns != 0 && ks_mono_ns() >= a->label_due_ns)
+			apply_change(a, &now, "labelled again");
+		set_clear(&now);
 		return;
 	}
 	if (now.n == 0) {
@@ -693,7 +723,7 @@ rescan(struct ks_attach *a)
 		return;
 	}
 	set_clear(&a->pending);
-	apply_change(a, &now);
+	apply_change(a, &now, NULL);
 	set_clear(&now);
 }
 
@@ -808,6 +838,7 @@ attach_alloc(struct ks_engine *e, const struct ks_attach_opts *o, struct ks_atta
 	snprintf(name, sizeof(name), "kvm-%d", (int)o->pid);
 	a->vm_name = strdup(o->vm_name ? o->vm_name : name);
 	a->debugfs = o->debugfs ? strdup(o->debugfs) : NULL;
+	a->debugfs_any_fs = o->debugfs_any_fs;
 	a->kvm_dev = o->kvm_dev ? strdup(o->kvm_dev) : NULL;
 	if (a->vm_name == NULL || (o->debugfs && !a->debugfs) || (o->kvm_dev && !a->kvm_dev)) {
 		attach_free(a);

@@ -14,6 +14,7 @@
 #ifndef KVMSTATS_PUBLISHER_ATTACH_H
 #define KVMSTATS_PUBLISHER_ATTACH_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "engine.h"
@@ -31,6 +32,7 @@ struct ks_attach_opts {
 	 * segment's note says so.  @kvm_dev: for the probe VM (NULL: /dev/kvm).
 	 */
 	const char *debugfs;
+	bool debugfs_any_fs;		/* tests: @debugfs imitates debugfs (ks_debugfs_vm_dir()) */
 	const char *kvm_dev;
 	ks_log_fn warn;		/* NULL: silent */
 	/*
@@ -38,9 +40,12 @@ struct ks_attach_opts {
 	 * may relabel the built targets (ks_vm_build_set_label()), e.g. with
 	 * QEMU's QOM paths.  @cancel_fd becomes readable once ks_attach_stop()
 	 * is called: a hook that waits on another process must give up then.
-	 * NULL: targets keep their KVM id strings.
+	 * Return: false when some target is left without the label it should
+	 * have (the VMM did not answer yet): the same fds are published again,
+	 * labelled anew, at a rescan after 1, 2, 4 ... 32 s.  NULL: targets keep
+	 * their KVM id strings.
 	 */
-	void (*label)(void *label_arg, struct ks_vm_build *b, int cancel_fd);
+	bool (*label)(void *label_arg, struct ks_vm_build *b, int cancel_fd);
 	void *label_arg;
 	/* Called once, from the monitor thread, when the VMM has exited. */
 	void (*on_end)(void *arg);

@@ -91,10 +91,11 @@ explain_kvm_dir(const char *root, int e, struct kvmstats_error *err)
 }
 
 int
-ks_debugfs_vm_dir(const char *root, pid_t pid, int vm_fd, int *out_fd, char *path,
-		  size_t path_len, pid_t *creator, struct kvmstats_error *err)
+ks_debugfs_vm_dir(const char *root, bool any_fs, pid_t pid, int vm_fd, int *out_fd,
+		  char *path, size_t path_len, pid_t *creator, struct kvmstats_error *err)
 {
 	char kvm_path[4096], want[32];
+	struct statfs sf;
 	struct dirent *de;
 	int kvm_dir, found = -1, ret = 0;
 	size_t wl;
@@ -104,6 +105,11 @@ ks_debugfs_vm_dir(const char *root, pid_t pid, int vm_fd, int *out_fd, char *pat
 	kvm_dir = open(kvm_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (kvm_dir < 0)
 		return explain_kvm_dir(root, errno, err);
+	if (!any_fs && (fstatfs(kvm_dir, &sf) < 0 || sf.f_type != DEBUGFS_MAGIC_NR)) {
+		close(kvm_dir);
+		return ks_err(err, -EXDEV, "%s is not on debugfs: VM stats are read only from "
+			      "KVM's debugfs (mount -t debugfs none %s)", kvm_path, root);
+	}
 	d = fdopendir(kvm_dir);
 	if (d == NULL) {
 		close(kvm_dir);

@@ -48,11 +48,14 @@ int ks_kvm_vm_schema(const char *kvm_dev, struct ks_statsfd_schema *out,
  * holds as fd @vm_fd, under @root ("/sys/kernel/debug"): "kvm/<tid>-<fd>"
  * for a thread <tid> of @pid (the one that created the VM).  Opened as an
  * O_PATH|O_DIRECTORY fd in *@out_fd, its path in @path, the creating
- * thread (the id a VM stats fd would say: kvm-<tid>) in *@creator.  Return: 0, or a
+ * thread (the id a VM stats fd would say: kvm-<tid>) in *@creator.  <root>/kvm
+ * must be on debugfs: any other filesystem (a FUSE or network one could
+ * stall the sweep, any directory could forge values) is refused, unless
+ * @any_fs, for the tests' imitation of debugfs.  Return: 0, or a
  * negative errno with @err saying what is missing and what to do.
  */
-int ks_debugfs_vm_dir(const char *root, pid_t pid, int vm_fd, int *out_fd, char *path,
-		      size_t path_len, pid_t *creator, struct kvmstats_error *err);
+int ks_debugfs_vm_dir(const char *root, bool any_fs, pid_t pid, int vm_fd, int *out_fd,
+		      char *path, size_t path_len, pid_t *creator, struct kvmstats_error *err);
 
 /*
  * ks_debugfs_block() - the "kvm" block of a VM target, read from debugfs

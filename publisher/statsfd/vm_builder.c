@@ -275,14 +275,26 @@ int
 ks_vm_build_set_note(struct ks_vm_build *b, const char *fmt, ...)
 {
 	va_list ap;
-	char *note;
+	char *raw, *note;
 	int n;
 
 	va_start(ap, fmt);
-	n = vasprintf(&note, fmt, ap);
+	n = vasprintf(&raw, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return -ENOMEM;
+	/*
+	 * It quotes paths and messages from outside (--debugfs, errors cut
+	 * mid-character): escaped and cut to the engine's limit here, so that a
+	 * note can never be the reason a VM is not published.
+	 */
+	note = malloc(KS_NOTE_MAX + 1);
+	if (note == NULL) {
+		free(raw);
+		return -ENOMEM;
+	}
+	ks_text_escape(note, KS_NOTE_MAX + 1, raw);
+	free(raw);
 	free(b->note);
 	b->note = note;
 	b->def.note = note;

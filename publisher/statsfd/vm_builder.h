@@ -85,6 +85,7 @@ int ks_vm_build_add_vm(struct ks_vm_build *b, const char *id, const struct ks_bl
  * ks_vm_build_set_note() - the note readers get on where the VM's stats come
  * from (engine.h, ks_vm_def.note).  A VM built without a VM target gets
  * "no VM stats: no VM stats fd was given" until a source says better.
+ * The text is escaped (ks_text_escape()) and cut to KS_NOTE_MAX bytes.
  * Return: 0, or -ENOMEM (the old note kept).
  */
 int ks_vm_build_set_note(struct ks_vm_build *b, const char *fmt, ...)
