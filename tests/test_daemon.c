@@ -41,6 +41,8 @@ spawn(char *const argv[], int err_fd)
 		prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 		if (err_fd >= 0)
 			dup2(err_fd, STDERR_FILENO);
+		/* The daemon as a shell starts it: SIGPIPE is ours to ignore, not its. */
+		signal(SIGPIPE, SIG_DFL);
 		execv(daemon_path, argv);
 		_exit(127);
 	}
@@ -123,6 +125,37 @@ sigterm_ends_and_removes(void **state)
 {
 	(void)state;
 	run_and_stop(SIGTERM, false);
+}
+
+/*
+ * Its log read by a pipe whose reader is gone (kvmstatsd ... 2>&1 | head):
+ * the daemon's lines are lost, the daemon is not.  Killed by SIGPIPE, it
+ * would leave its segment behind, dead.
+ */
+static void
+log_reader_gone_survived(void **state)
+{
+	char name[64];
+	char *argv[] = { "kvmstatsd", "--simulate", "1", "--name", name, NULL };
+	struct kvmstats_segment *seg, *again;
+	struct kvmstats_status st;
+	struct kvmstats_error err;
+	int p[2];
+	pid_t pid;
+
+	(void)state;
+	snprintf(name, sizeof(name), "kvmstats.daemon-%d-pipe", getpid());
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	close(p[0]);			/* nobody reads its log */
+	pid = spawn(argv, p[1]);
+	close(p[1]);
+	seg = attach_wait(name);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(wait_exit(pid), 0);	/* it wrote its last lines into the void */
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.state, KVMSTATS_STATE_ENDED);
+	assert_int_equal(kvmstats_attach(name, NULL, &again, &err), -ENOENT);
+	kvmstats_detach(&seg);
 }
 
 static void
@@ -523,6 +556,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sigterm_ends_and_removes),
 		cmocka_unit_test(sigint_with_keep_leaves_ended),
+		cmocka_unit_test(log_reader_gone_survived),
 		cmocka_unit_test(bad_command_lines_exit_2),
 		cmocka_unit_test(spawn_vm_or_fallback_publishes),
 		cmocka_unit_test(name_names_the_vm),

@@ -126,6 +126,12 @@ main(int argc, char **argv)
 	quiet = o.quiet;
 	o.cfg.log = say_line;
 	raise_fd_limit();
+	/*
+	 * A log reader that goes away (kvmstatsd ... 2>&1 | head) must not kill
+	 * the daemon and leave its segments dead: a write to a closed pipe
+	 * fails with EPIPE instead, and the line is lost, nothing else.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 
 	/* Every thread started from here inherits the mask: signals come to sigtimedwait(). */
 	sigemptyset(&set);
