@@ -68,37 +68,27 @@ class QMP:
 
     def raw(self, msg, timeout=None):
         """Send one message as it is (a dict, given an id here) and return the
-        whole reply, error or not: for comparing error replies."""
+        whole reply, error or not: for comparing error replies.  Events
+        are kept aside; a late reply to a command that timed out before is
+        skipped."""
         self.next_id += 1
         want = "ks-%d" % self.next_id
-        msg = dict(msg, id=want)
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        self.sock.sendall(json.dumps(dict(msg, id=want)).encode() + b"\n")
         end = time.monotonic() + (timeout or self.timeout)
         while True:
             m = self._read_message(end)
             if "event" in m:
                 self.events.append(m)
-                continue
-            if m.get("id") == want:
+            elif m.get("id") == want:
                 return m
 
     def execute(self, cmd, timeout=None, **arguments):
         """Run one command; return its "return" value, raise QMPError on "error"."""
-        self.next_id += 1
-        want = "ks-%d" % self.next_id
-        msg = {"execute": cmd, "id": want}
+        msg = {"execute": cmd}
         if arguments:
             msg["arguments"] = arguments
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        end = time.monotonic() + (timeout or self.timeout)
-        while True:
-            m = self._read_message(end)
-            if "event" in m:
-                self.events.append(m)
-                continue
-            if m.get("id") != want:
-                continue  # a late reply to a command that timed out before
-            if "error" in m:
-                raise QMPError("%s: %s: %s" % (cmd, m["error"].get("class"),
-                                               m["error"].get("desc")))
-            return m.get("return")
+        m = self.raw(msg, timeout)
+        if "error" in m:
+            raise QMPError("%s: %s: %s" % (cmd, m["error"].get("class"),
+                                           m["error"].get("desc")))
+        return m.get("return")
