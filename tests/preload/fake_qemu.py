@@ -10,7 +10,7 @@ misbehave: a monitor that starts late, a vCPU created just as the monitor
 answers, two vCPUs of one thread, a daemon stopped under the shim.
 
     fake_qemu.py --qmp PATH [--vcpus N] [--qmp-after SEC] [--one-thread]
-                 [--keep-stats] [--race]
+                 [--keep-stats] [--race] [-name guest=NAME]
 
 stdin, one command a line: "add" creates one more vCPU; "quit" (or EOF) exits 0.
 stdout: "ready <pid>" once the first vCPUs exist, "added <n> <seconds>"
@@ -82,6 +82,8 @@ def main():
     ap.add_argument("--one-thread", action="store_true")
     ap.add_argument("--keep-stats", action="store_true")
     ap.add_argument("--race", action="store_true")
+    # QEMU's own spelling, so that kvmstats reads it from /proc/PID/cmdline.
+    ap.add_argument("-name", dest="qemu_name")
     a = ap.parse_args()
     kvm = os.open("/dev/kvm", os.O_RDWR)
     vm = fcntl.ioctl(kvm, KVM_CREATE_VM, 0)
