@@ -189,7 +189,8 @@ def test_late_monitor():
     check(wait_labels("late: labels", seg, vm, qom(2)),
           "late monitor: QEMU asked again, the vCPUs carry QOM paths now")
     v.stop()
-    check(v.said("asking again") and v.said("QOM paths now"),
+    check(wait_for("the shim said so", lambda: v.said("asking again") and
+                   v.said("QOM paths now"), 10, 0.02),
           "late monitor: the shim said it would ask again, and when it had them")
 
 
@@ -250,8 +251,9 @@ def test_attach():
     vm = "kvm-%d" % v.pid
     check(wait_labels("attach: labels", seg, vm, qom(2)),
           "attach, late monitor: the vCPUs carry QOM paths once it answers")
-    check(any("asking again" in l for l in d.log()) and
-          any("labelled again" in l for l in d.log()),
+    # Logged around publishing, read from its pipe by another thread: waited for.
+    check(wait_for("attach said so", lambda: any("asking again" in l for l in d.log()) and
+                   any("labelled again" in l for l in d.log()), 10, 0.02),
           "attach: said it would ask again, and published a labelled generation")
     v.stop()
     check(d.p.wait(timeout=20) == 0, "attach: kvmstatsd exits 0 with the VMM")
@@ -279,7 +281,9 @@ def test_attach_same_name():
     d2 = Child([KVMSTATSD, "--attach", str(second.pid), "--dir", seg, "--debugfs", "none"])
     other = "kvm-%d" % second.pid
     got = wait_for("VM %s" % other, lambda: labels(seg, other), 20, 0.05)
-    said = [l for l in d2.log() if "is taken" in l]
+    # Said before it published, but read from its pipe by another thread: waited for.
+    said = wait_for("kvmstatsd said why", lambda: [l for l in d2.log() if "is taken" in l],
+                    10, 0.02)
     check(got is not None and said, "attach, same -name: the second is %s, and said why: %s"
           % (other, said[:1]))
     for v in (second, first):
