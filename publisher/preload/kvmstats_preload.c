@@ -771,10 +771,9 @@ publish_vm(struct shim_vm *vm)
 {
 	struct kvmstats_error err;
 	struct kvmstats_fd *fds;
+	bool dirty = vm->dirty;
 	unsigned n = 0;
 	int ret;
-
-	bool dirty = vm->dirty;
 
 	vm->dirty = false;
 	/* A second question to QEMU that taught nothing new changes nothing. */

@@ -81,7 +81,7 @@ struct ks_attach {
 	void *arg;
 	bool (*label)(void *label_arg, struct ks_vm_build *b, int cancel_fd);
 	void *label_arg;
-	unsigned label_tries;		/* generations published with labels missing */
+	unsigned label_tries;		/* generations published while QEMU did not answer */
 	uint64_t label_due_ns;		/* when to publish again for them; 0: no need */
 	struct ks_engine_vm *vm;	/* NULL once ended */
 	struct ref_set published;	/* what the current generation holds */
