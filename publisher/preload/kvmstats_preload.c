@@ -704,7 +704,8 @@ struct held_fd {
 	char label[KS_QEMU_QOM_MAX + 1];
 };
 
-static int send_held(struct shim_vm *vm, char *name, size_t len, const struct held_fd *h);
+static int send_held(struct shim_vm *vm, char *name, size_t len, const struct held_fd *h,
+		     bool locked);
 
 /*
  * Socket mode with labels: the fds held back (and those sent before
@@ -755,7 +756,7 @@ socket_publish(struct shim_vm *vm)
 	pthread_mutex_unlock(&shim.lock);
 	for (i = 0; i < n; i++) {
 		if (r == 0 && !atomic_load(&shim.disabled))
-			r = send_held(vm, name, sizeof(name), &h[i]);
+			r = send_held(vm, name, sizeof(name), &h[i], false);
 		close(h[i].fd);
 	}
 	if (n > 0 && r == 0 && !atomic_load(&shim.disabled) &&
@@ -958,11 +959,11 @@ ensure_connected(void)
  * Send one stats fd of VM @name (closing ours is the caller's: the daemon
  * holds its own).  A VM fd refused for its name (-EEXIST) is sent once more
  * under the name the VM gives way to, when its name came from QEMU's
- * -name; @name is updated.  Lock not held.  Return: 0, or -1 (said, and
- * the shim is off).
+ * -name; @name is updated.  @locked: whether the caller holds shim.lock
+ * (the give-way needs it).  Return: 0, or -1 (said, and the shim is off).
  */
 static int
-send_held(struct shim_vm *vm, char *name, size_t len, const struct held_fd *h)
+send_held(struct shim_vm *vm, char *name, size_t len, const struct held_fd *h, bool locked)
 {
 	enum kvmstats_target_kind kind = (enum kvmstats_target_kind)h->kind;
 	struct kvmstats_error err;
@@ -971,10 +972,12 @@ send_held(struct shim_vm *vm, char *name, size_t len, const struct held_fd *h)
 	if (r == -EEXIST && h->kind == KS_TARGET_VM) {
 		bool again;
 
-		pthread_mutex_lock(&shim.lock);
+		if (!locked)
+			pthread_mutex_lock(&shim.lock);
 		again = vm_give_way(vm, err.msg);
 		snprintf(name, len, "%s", vm->name);
-		pthread_mutex_unlock(&shim.lock);
+		if (!locked)
+			pthread_mutex_unlock(&shim.lock);
 		if (again)
 			r = kvmstats_intake_send_fd(shim.sock, name, kind, h->id, h->label, h->fd,
 						    &err);
@@ -992,26 +995,15 @@ send_held(struct shim_vm *vm, char *name, size_t len, const struct held_fd *h)
 	return 0;
 }
 
-/*
- * Send one stats fd at once, then close ours (socket mode without labels).
- * The -name give-way of send_held() applies.  Lock held.
- */
+/* Send one stats fd at once, then close ours (socket mode without labels).  Lock held. */
 static void
 send_stats_fd(struct shim_vm *vm, enum ks_target_kind kind, uint32_t id, int fd)
 {
-	enum kvmstats_target_kind k = (enum kvmstats_target_kind)kind;
-	struct kvmstats_error err;
-	int r = kvmstats_intake_send_fd(shim.sock, vm->name, k, id, "", fd, &err);
+	struct held_fd h = { .kind = kind, .id = id, .fd = fd };
+	char name[sizeof(vm->name)];
 
-	if (r == -EEXIST && kind == KS_TARGET_VM && vm_give_way(vm, err.msg))
-		r = kvmstats_intake_send_fd(shim.sock, vm->name, k, id, "", fd, &err);
-	if (r < 0)
-		shim_fail("kvmstatsd did not take the stats fd of VM %s%s: %s", vm->name,
-			  kind == KS_TARGET_VM ? "" : " vCPU", err.msg);
-	else if (kind == KS_TARGET_VM)
-		shim_info("sent the stats fd of VM %s", vm->name);
-	else
-		shim_info("sent the stats fd of VM %s vCPU %u", vm->name, id);
+	memcpy(name, vm->name, sizeof(name));
+	send_held(vm, name, sizeof(name), &h, true);
 	close(fd);
 }
 
