@@ -667,9 +667,19 @@ def check_prepare_refusals(run_root):
           "prepare-trixie.sh: a half-made chroot is not used, an unreachable repository is "
           "exit 77 with a reason (%d: %s)" % (r.returncode, r.stderr.strip().splitlines()[-1:]))
     if os.getuid() == 0 and shutil.which("setpriv"):
-        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                            "sh", PREPARE], capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, KVMSTATS_QEMU_CACHE=half))
+        # A copy nobody can read: the source tree may sit in a directory only
+        # its owner may enter (a clone made in a mktemp -d directory is 0700).
+        pub = tempfile.mkdtemp(prefix="kvmstats-prepare.", dir="/tmp")
+        try:
+            os.chmod(pub, 0o755)
+            script = os.path.join(pub, "prepare-trixie.sh")
+            shutil.copyfile(PREPARE, script)
+            os.chmod(script, 0o644)
+            r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                "sh", script], capture_output=True, text=True, timeout=60,
+                               cwd="/", env=dict(os.environ, KVMSTATS_QEMU_CACHE=half))
+        finally:
+            shutil.rmtree(pub, ignore_errors=True)
         check(r.returncode == 77 and "needs root" in r.stderr,
               "prepare-trixie.sh as nobody: exit 77, \"needs root\" (%d: %s)"
               % (r.returncode, r.stderr.strip().splitlines()[-1:]))
