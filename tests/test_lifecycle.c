@@ -35,6 +35,7 @@
 
 #include "engine.h"
 #include "kvmstats/reader.h"
+#include "ks_sanitizers.h"
 #include "ks_seqlock.h"
 #include "ks_sigbus.h"
 #include "ks_time.h"
@@ -804,13 +805,7 @@ bus_child(bool own_handler)
 	return own_handler && child_caught == 1 ? 0 : 33;
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UNDER_SANITIZER 1
-#endif
-#endif
+#define UNDER_SANITIZER	(KS_ASAN || KS_TSAN)
 
 /* Run this program as "--child MODE"; Return: its wait status. */
 static int
@@ -905,7 +900,7 @@ test_foreign_sigbus_chained(void **state)
 	print_message("a child now dies of a SIGBUS outside our mappings, as it must; a "
 		      "sanitizer build reports it first\n");
 	status = run_child("bus-default");
-#ifdef UNDER_SANITIZER
+#if UNDER_SANITIZER
 	/* The sanitizer's handler was the one before ours: it reports and exits. */
 	assert_true((WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS) ||
 		    (WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 33));

@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "kvmstats/reader.h"
+#include "ks_sanitizers.h"
 #include "ks_seqlock.h"
 #include "segment_writer.h"
 #include "shm_dir.h"
@@ -86,16 +87,7 @@ static char shm_dir[4096];
  * read and check every value in the child, without the filter; the proof
  * itself comes from the plain gcc and clang builds.
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define KS_SANITIZED	1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define KS_SANITIZED	1
-#endif
-#endif
-#ifndef KS_SANITIZED
-#define KS_SANITIZED	0
-#endif
+#define KS_SANITIZED	(KS_ASAN || KS_TSAN)
 
 /* ---- the segment and its writer ---- */
 
