@@ -24,7 +24,8 @@
  *       s = ks_header_sweep(hdr)             (acquire)
  *       slot = ring(t)[s % ring_depth]
  *       seq = ks_slot_read_begin(slot)       (acquire); odd -> retry
- *       copy sweep, time, flags, values      (relaxed atomic loads)
+ *       copy sweep, time, flags, values      (relaxed atomic loads; the
+ *                                             values: see "The copy")
  *       ks_slot_read_retry(slot, seq)        (acquire fence, reload)
  *       success iff seq unchanged and slot->sweep == s
  *
@@ -41,7 +42,8 @@
  * Memory model.  The values are read while they may be concurrently
  * written, so they are _Atomic and accessed with relaxed atomic loads and
  * stores, never memcpy (a plain racing access is undefined behaviour in
- * C11 even if the result is then discarded).  Ordering comes from two
+ * C11 even if the result is then discarded; "The copy" below is how
+ * readers copy many values at once without one).  Ordering comes from two
  * pairs, named at both ends below:
  *
  *   (A) write_end's release store of the even seq  pairs with
@@ -56,6 +58,44 @@
  *
  * On x86-64 every one of these compiles to plain moves plus compiler
  * barriers; the cost of a consistent read is that of the loads.
+ *
+ * The copy.  A record is 1 KiB and more, and one relaxed load per 8-byte
+ * value is several times slower than memcpy(), which no compiler may use
+ * on racing data.  So on x86-64 readers copy the values with 16- or
+ * 32-byte vector loads written in inline assembly (ks_section_copy.h),
+ * the way the kernel copies seqcount-protected data with plain loads.  The
+ * assembly is outside the C abstract machine, so the argument for it is
+ * made at the level of the hardware, x86-64's total store order (Intel
+ * SDM vol. 3A, 10.2 "Memory ordering"; AMD APM vol. 2, 7.2), with the
+ * compiler held to program order around it:
+ *
+ *   compiler  The copy is one asm volatile statement with a "memory"
+ *             clobber: the compiler treats it as reading and writing any
+ *             memory, so it keeps it after read_begin's acquire load and
+ *             before read_retry's acquire fence and reload, in program
+ *             order, and assumes nothing about the bytes it produced.
+ *   (A)       The writer's stores reach memory in program order (TSO:
+ *             stores are not reordered with older stores, pread()'s by
+ *             the kernel included, see below), and a reader's loads are not
+ *             reordered with older loads.  A reader that loaded the even
+ *             seq of write W therefore loads, in the copy after it, W's
+ *             values or newer ones, never older.
+ *   (B)       A write W' stores its odd seq before any value.  If any load
+ *             of the copy returned a value of W' (or of a later write), the
+ *             seq reload, a later load, returns W''s odd seq or a later one,
+ *             so the seq differs from the start and the read is retried.
+ *
+ * Neither half needs the vector loads to be single-copy atomic: a vector
+ * torn between two writes contains a byte of the newer one, which (B)
+ * catches like any other.  The only thing the copy must not do is load
+ * outside the section, which the compiler side rules out and TSO's load
+ * order rules out for the CPU.  On other architectures the relaxed atomic
+ * loop is used: there (B) would also need the acquire fence to be a real
+ * barrier instruction over the assembly's loads, which C11 compilers do
+ * emit (dmb ishld on arm64), but no such machine tests it here.
+ * ThreadSanitizer does not see inline assembly, so TSan builds use the
+ * relaxed atomic loop as well and check the protocol with every access
+ * visible (ks_section_copy.h says what checks the assembly).
  *
  * The publisher may also fill a slot's values with pread(2) straight from a
  * KVM stats fd.  Those stores are made by the kernel on the writer's behalf
@@ -211,7 +251,9 @@ ks_slot_read_retry(const struct ks_shm_slot *slot, uint64_t start)
 }
 
 /**
- * ks_load_words() - copy @n values out of a slot (inside a read section).
+ * ks_load_words() - copy @n values out of a slot (inside a read section),
+ * one relaxed atomic load each: the portable copy, and TSan's
+ * (ks_section_copy() is the fast one).
  */
 static inline void
 ks_load_words(uint64_t *dst, const _Atomic uint64_t *src, size_t n)

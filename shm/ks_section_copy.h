@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ks_section_copy.h - copying a slot's values inside a seqlock read section
+ * at the speed of memory.
+ *
+ * Why this is correct is ks_seqlock.h's business ("The copy"); this file
+ * is the mechanics: three ways to move @n 8-byte values out of a slot that
+ * the writer may be rewriting meanwhile, and the choice between them.
+ *
+ *   KS_COPY_ATOMIC  one C11 relaxed atomic load per value (ks_load_words()):
+ *                   defined by the C memory model, portable, and the only
+ *                   copy ThreadSanitizer can see.  No compiler vectorises
+ *                   it, so it moves 8 bytes per instruction.
+ *   KS_COPY_SSE2    x86-64 inline assembly, 16-byte loads (every x86-64).
+ *   KS_COPY_AVX2    x86-64 inline assembly, 32-byte loads, where the CPU
+ *                   has AVX2 and the kernel saves the YMM state.
+ *
+ * The assembly copies are outside the C abstract machine: to the compiler
+ * each is one opaque statement that reads and writes memory (the "memory"
+ * clobber), so it moves no C access across it and assumes nothing about
+ * the bytes; what the loads do is then defined by the architecture, which
+ * is what ks_seqlock.h's argument relies on.  Under ThreadSanitizer, which
+ * does not instrument inline assembly, ks_section_copy_best() picks the
+ * atomic copy, so TSan checks the protocol with every access visible; the
+ * assembly copies are checked by tests/test_section_copy.c (every length
+ * and alignment, and against a concurrent writer), the torture test and
+ * valgrind, which sees machine code.  Under AddressSanitizer, which does
+ * not see the assembly's accesses either, the destination is checked
+ * explicitly before the copy.
+ */
+#ifndef KVMSTATS_SHM_KS_SECTION_COPY_H
+#define KVMSTATS_SHM_KS_SECTION_COPY_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ks_sanitizers.h"
+#include "ks_seqlock.h"
+
+#if KS_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+enum ks_copy {
+	KS_COPY_ATOMIC,
+	KS_COPY_SSE2,
+	KS_COPY_AVX2,
+};
+
+#if defined(__x86_64__)
+
+/*
+ * A store into memory the caller does not own would go unseen by ASan in
+ * the assembly: report it as the instrumented loop would have.
+ */
+static inline void
+ks_section_check_dst(uint64_t *dst, size_t n)
+{
+#if KS_ASAN
+	void *bad = __asan_region_is_poisoned(dst, n * sizeof(*dst));
+
+	if (bad != NULL)
+		__asan_report_error(__builtin_return_address(0), __builtin_frame_address(0),
+				    __builtin_frame_address(0), bad, 1, n * sizeof(*dst));
+#else
+	(void)dst;
+	(void)n;
+#endif
+}
+
+/*
+ * Both copies: the wide loop 4 vectors at a time, then single vectors,
+ * then single 8-byte words, so any @n >= 0 is copied exactly (no byte
+ * outside [src, src + 8n) is read, none outside [dst, dst + 8n) written).
+ */
+static inline __attribute__((always_inline)) void
+ks_section_copy_sse2(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+	size_t len = n * sizeof(*dst);
+	uint64_t w;
+
+	ks_section_check_dst(dst, n);
+	__asm__ volatile(
+		"cmp	$64, %[len]\n\t"
+		"jb	2f\n"
+		"1:\n\t"
+		"movdqu	(%[s]), %%xmm0\n\t"
+		"movdqu	16(%[s]), %%xmm1\n\t"
+		"movdqu	32(%[s]), %%xmm2\n\t"
+		"movdqu	48(%[s]), %%xmm3\n\t"
+		"movdqu	%%xmm0, (%[d])\n\t"
+		"movdqu	%%xmm1, 16(%[d])\n\t"
+		"movdqu	%%xmm2, 32(%[d])\n\t"
+		"movdqu	%%xmm3, 48(%[d])\n\t"
+		"add	$64, %[s]\n\t"
+		"add	$64, %[d]\n\t"
+		"sub	$64, %[len]\n\t"
+		"cmp	$64, %[len]\n\t"
+		"jae	1b\n"
+		"2:\n\t"
+		"cmp	$16, %[len]\n\t"
+		"jb	4f\n"
+		"3:\n\t"
+		"movdqu	(%[s]), %%xmm0\n\t"
+		"movdqu	%%xmm0, (%[d])\n\t"
+		"add	$16, %[s]\n\t"
+		"add	$16, %[d]\n\t"
+		"sub	$16, %[len]\n\t"
+		"cmp	$16, %[len]\n\t"
+		"jae	3b\n"
+		"4:\n\t"
+		"test	%[len], %[len]\n\t"
+		"jz	6f\n"
+		"5:\n\t"
+		"mov	(%[s]), %[w]\n\t"
+		"mov	%[w], (%[d])\n\t"
+		"add	$8, %[s]\n\t"
+		"add	$8, %[d]\n\t"
+		"sub	$8, %[len]\n\t"
+		"jnz	5b\n"
+		"6:\n"
+		: [d] "+r"(dst), [s] "+r"(src), [len] "+r"(len), [w] "=&r"(w)
+		:
+		: "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3");
+}
+
+/*
+ * VZEROUPPER at the end: code built without AVX runs legacy SSE
+ * instructions next, and with the upper halves of the YMM registers dirty
+ * some CPUs pay a state transition for each.  Built with AVX the compiler
+ * may keep values in YMM registers itself and inserts VZEROUPPER where it
+ * is due, so then the copy must not clear them.
+ */
+#ifdef __AVX__
+#define KS_VZEROUPPER	""
+#else
+#define KS_VZEROUPPER	"vzeroupper\n\t"
+#endif
+
+/*
+ * The AVX2 copy aligns its stores: a record's destination in a cut is at
+ * 8 * 138 * t bytes, so unaligned 32-byte stores would split a cache line
+ * every other time, and a split store costs about two.  Loads may split;
+ * they are cheaper.  So: one unaligned vector at the start, then aligned
+ * stores from the next 32-byte boundary of @dst, then one unaligned vector
+ * ending exactly at the end.  The first and last vectors overlap the
+ * middle: those bytes are loaded twice inside the section, which is
+ * harmless (ks_seqlock.h, "The copy": if the two loads saw different
+ * writes, the newer one is caught by (B)).  Under 32 bytes, 8-byte words.
+ */
+static inline __attribute__((always_inline)) void
+ks_section_copy_avx2(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+	size_t len = n * sizeof(*dst);
+	uint64_t w;
+
+	ks_section_check_dst(dst, n);
+	__asm__ volatile(
+		"cmp	$32, %[len]\n\t"
+		"jb	5f\n\t"
+		/* head: one vector, then advance to a 32-byte aligned dst */
+		"vmovdqu	(%[s]), %%ymm0\n\t"
+		"vmovdqu	%%ymm0, (%[d])\n\t"
+		"mov	%[d], %[w]\n\t"
+		"neg	%[w]\n\t"
+		"and	$31, %[w]\n\t"
+		"add	%[w], %[s]\n\t"
+		"add	%[w], %[d]\n\t"
+		"sub	%[w], %[len]\n\t"
+		"cmp	$128, %[len]\n\t"
+		"jb	2f\n"
+		"1:\n\t"
+		"vmovdqu	(%[s]), %%ymm0\n\t"
+		"vmovdqu	32(%[s]), %%ymm1\n\t"
+		"vmovdqu	64(%[s]), %%ymm2\n\t"
+		"vmovdqu	96(%[s]), %%ymm3\n\t"
+		"vmovdqa	%%ymm0, (%[d])\n\t"
+		"vmovdqa	%%ymm1, 32(%[d])\n\t"
+		"vmovdqa	%%ymm2, 64(%[d])\n\t"
+		"vmovdqa	%%ymm3, 96(%[d])\n\t"
+		"add	$128, %[s]\n\t"
+		"add	$128, %[d]\n\t"
+		"sub	$128, %[len]\n\t"
+		"cmp	$128, %[len]\n\t"
+		"jae	1b\n"
+		"2:\n\t"
+		"cmp	$32, %[len]\n\t"
+		"jb	3f\n\t"
+		"vmovdqu	(%[s]), %%ymm0\n\t"
+		"vmovdqa	%%ymm0, (%[d])\n\t"
+		"add	$32, %[s]\n\t"
+		"add	$32, %[d]\n\t"
+		"sub	$32, %[len]\n\t"
+		"jmp	2b\n"
+		"3:\n\t"
+		/* tail: the last 32 bytes, whatever is left (the head made len >= 32) */
+		"vmovdqu	-32(%[s],%[len]), %%ymm0\n\t"
+		"vmovdqu	%%ymm0, -32(%[d],%[len])\n\t"
+		KS_VZEROUPPER
+		"jmp	7f\n"
+		"5:\n\t"
+		"test	%[len], %[len]\n\t"
+		"jz	7f\n"
+		"6:\n\t"
+		"mov	(%[s]), %[w]\n\t"
+		"mov	%[w], (%[d])\n\t"
+		"add	$8, %[s]\n\t"
+		"add	$8, %[d]\n\t"
+		"sub	$8, %[len]\n\t"
+		"jnz	6b\n"
+		"7:\n"
+		: [d] "+r"(dst), [s] "+r"(src), [len] "+r"(len), [w] "=&r"(w)
+		:
+		: "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3");
+}
+
+#endif /* __x86_64__ */
+
+/**
+ * ks_section_copy_best() - the fastest copy this CPU and build can use.
+ * Context: once, when a reader attaches (it asks CPUID through libgcc).
+ */
+static inline enum ks_copy
+ks_section_copy_best(void)
+{
+#if defined(__x86_64__) && !KS_TSAN
+	__builtin_cpu_init();
+	/* libgcc's answer includes the kernel's XSAVE support for YMM. */
+	return __builtin_cpu_supports("avx2") ? KS_COPY_AVX2 : KS_COPY_SSE2;
+#else
+	return KS_COPY_ATOMIC;
+#endif
+}
+
+/**
+ * ks_section_copy() - copy @n values out of a slot, inside a read section
+ * (between ks_slot_read_begin() and ks_slot_read_retry()).
+ * @how: what ks_section_copy_best() said; another value is the atomic copy.
+ */
+static inline __attribute__((always_inline)) void
+ks_section_copy(enum ks_copy how, uint64_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+	switch (how) {
+#if defined(__x86_64__)
+	case KS_COPY_AVX2:
+		ks_section_copy_avx2(dst, src, n);
+		break;
+	case KS_COPY_SSE2:
+		ks_section_copy_sse2(dst, src, n);
+		break;
+#endif
+	default:
+		ks_load_words(dst, src, n);
+		break;
+	}
+}
+
+#endif /* KVMSTATS_SHM_KS_SECTION_COPY_H */

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_section_copy.c - every copy of ks_section_copy.h, on its own and
+ * inside the seqlock protocol against a concurrent writer.
+ *
+ * The reader library uses the fastest copy this CPU has, so the torture
+ * test exercises only that one; this test runs each of them (the atomic
+ * loop everywhere, SSE2 and AVX2 where the CPU has them):
+ *   - exactness: every length from 0 to 300 words and a long one, every
+ *     8-byte alignment of source and destination, guard words on both
+ *     sides of the destination that must stay untouched;
+ *   - no torn read: a writer thread rewrites a slot with ks_seqlock.h's
+ *     writer side as fast as it can while the test reads it; every read
+ *     section that reports clean must hold the values of exactly the write
+ *     its stamp names.  Nothing depends on timing: the writer does a fixed
+ *     number of writes, and the read after it has joined must be clean.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ks_section_copy.h"
+#include "ks_seqlock.h"
+
+#define GUARD		0x5a5a5a5a5a5a5a5aull
+#define MAX_WORDS	1000
+#define WRITES		200000u
+
+static const char *const kind_names[] = { "atomic", "sse2", "avx2" };
+
+/* Which copies this CPU can run (under TSan the reader picks atomic, the CPU runs all). */
+static bool
+kind_available(enum ks_copy k)
+{
+	if (k == KS_COPY_ATOMIC)
+		return true;
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	return k == KS_COPY_SSE2 || __builtin_cpu_supports("avx2");
+#else
+	return false;
+#endif
+}
+
+static uint64_t
+word_of(uint64_t write, size_t k)
+{
+	return write * 0x9e3779b97f4a7c15ull + k;
+}
+
+/* ---- exactness -------------------------------------------------------------- */
+
+static void
+check_lengths(enum ks_copy kind)
+{
+	/* 8 words of slack on each side for the alignments, plus the guards. */
+	_Atomic uint64_t *src = aligned_alloc(64, (MAX_WORDS + 16) * sizeof(*src));
+	uint64_t *dst = aligned_alloc(64, (MAX_WORDS + 32) * sizeof(*dst));
+	size_t lengths[310], nr = 0;
+
+	for (size_t n = 0; n <= 300; n++)
+		lengths[nr++] = n;
+	lengths[nr++] = 511;
+	lengths[nr++] = 512;
+	lengths[nr++] = MAX_WORDS;
+	for (size_t k = 0; k < MAX_WORDS + 16; k++)
+		atomic_init(&src[k], word_of(7, k));
+	for (size_t i = 0; i < nr; i++) {
+		size_t n = lengths[i];
+
+		for (size_t so = 0; so < 8; so++) {
+			for (size_t d = 0; d < 8; d++) {
+				uint64_t *out = dst + 8 + d;
+
+				for (size_t k = 0; k < MAX_WORDS + 32; k++)
+					dst[k] = GUARD;
+				ks_section_copy(kind, out, src + so, n);
+				for (size_t k = 0; k < n; k++)
+					if (out[k] != word_of(7, so + k))
+						fail_msg("%s: n=%zu src+%zu dst+%zu: word %zu is %#llx",
+							 kind_names[kind], n, so, d, k,
+							 (unsigned long long)out[k]);
+				for (size_t k = 0; k < 8 + d; k++)
+					if (dst[k] != GUARD)
+						fail_msg("%s: n=%zu: wrote before the destination",
+							 kind_names[kind], n);
+				for (size_t k = 8 + d + n; k < MAX_WORDS + 32; k++)
+					if (dst[k] != GUARD)
+						fail_msg("%s: n=%zu src+%zu dst+%zu: wrote word %zu past the end",
+							 kind_names[kind], n, so, d, k - 8 - d - n);
+			}
+		}
+	}
+	free(src);
+	free(dst);
+}
+
+static void
+test_lengths_and_alignments(void **state)
+{
+	(void)state;
+	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX2; k++) {
+		if (!kind_available(k)) {
+			printf("# %s: not on this CPU, skipped\n", kind_names[k]);
+			continue;
+		}
+		check_lengths(k);
+	}
+}
+
+/* ---- against a writer --------------------------------------------------------- */
+
+struct race {
+	struct ks_shm_slot *slot;	/* followed by its values */
+	size_t words;
+	atomic_bool done;
+};
+
+static void *
+writer_main(void *arg)
+{
+	struct race *r = arg;
+	uint64_t *vals = malloc(r->words * sizeof(*vals));
+
+	for (uint64_t w = 2; w < 2 + WRITES; w++) {
+		for (size_t k = 0; k < r->words; k++)
+			vals[k] = word_of(w, k);
+		ks_slot_write_begin(r->slot);
+		ks_slot_stamp(r->slot, w, w, 0);
+		ks_store_words(r->slot->values, vals, r->words);
+		ks_slot_write_end(r->slot);
+	}
+	free(vals);
+	atomic_store_explicit(&r->done, true, memory_order_release);
+	return NULL;
+}
+
+/* One read section; true if clean, with *@stamp and @dst filled. */
+static bool
+read_once(enum ks_copy kind, const struct race *r, uint64_t *dst, uint64_t *stamp)
+{
+	uint64_t seq = ks_slot_read_begin(r->slot);
+
+	*stamp = ks_load_word(&r->slot->sweep);
+	ks_section_copy(kind, dst, r->slot->values, r->words);
+	return !ks_slot_read_retry(r->slot, seq);
+}
+
+static void
+check_clean(enum ks_copy kind, const struct race *r, const uint64_t *dst, uint64_t stamp)
+{
+	for (size_t k = 0; k < r->words; k++)
+		if (dst[k] != word_of(stamp, k))
+			fail_msg("%s, %zu words: a clean read of write %llu holds word %zu of "
+				 "another write (%#llx): torn", kind_names[kind], r->words,
+				 (unsigned long long)stamp, k, (unsigned long long)dst[k]);
+}
+
+static void
+race_one(enum ks_copy kind, size_t words)
+{
+	struct race r = { .words = words };
+	uint64_t *dst = malloc(words * sizeof(*dst)), stamp;
+	unsigned long long clean = 0, retried = 0;
+	pthread_t th;
+
+	/* aligned_alloc() wants a multiple of the alignment. */
+	r.slot = aligned_alloc(64, (ks_slot_bytes((uint32_t)words) + 63) & ~(size_t)63);
+	memset(r.slot, 0, ks_slot_bytes((uint32_t)words));
+	/* Write 1 first, so that every clean read names a real write. */
+	for (size_t k = 0; k < words; k++)
+		atomic_store_explicit(&r.slot->values[k], word_of(1, k), memory_order_relaxed);
+	ks_slot_write_begin(r.slot);
+	ks_slot_stamp(r.slot, 1, 1, 0);
+	ks_slot_write_end(r.slot);
+	atomic_init(&r.done, false);
+	assert_int_equal(pthread_create(&th, NULL, writer_main, &r), 0);
+	while (!atomic_load_explicit(&r.done, memory_order_acquire)) {
+		if (read_once(kind, &r, dst, &stamp)) {
+			check_clean(kind, &r, dst, stamp);
+			clean++;
+		} else {
+			retried++;
+		}
+	}
+	pthread_join(th, NULL);
+	/* No writer now: the read must be clean, and of the last write. */
+	assert_true(read_once(kind, &r, dst, &stamp));
+	assert_int_equal(stamp, 1 + WRITES);
+	check_clean(kind, &r, dst, stamp);
+	printf("# %s, %zu words: %llu clean reads checked, %llu retried, during %u writes\n",
+	       kind_names[kind], words, clean, retried, WRITES);
+	free(r.slot);
+	free(dst);
+}
+
+static void
+test_no_torn_read(void **state)
+{
+	static const size_t sizes[] = { 2, 5, 17, 138, MAX_WORDS };
+
+	(void)state;
+	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX2; k++)
+		for (size_t i = 0; kind_available(k) && i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			race_one(k, sizes[i]);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lengths_and_alignments),
+		cmocka_unit_test(test_no_torn_read),
+	};
+
+	printf("# best copy here: %s\n", kind_names[ks_section_copy_best()]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
