@@ -18,6 +18,7 @@
 #include "kvmstats/reader.h"
 #include "ks_abi.h"
 #include "ks_magic.h"
+#include "ks_section_copy.h"
 #include "ks_sigbus.h"
 
 /* Every public function that takes a segment checks it first (ks_magic.h). */
@@ -30,6 +31,7 @@ struct ks_ring {
 	uint32_t words;			/* record_words */
 	uint32_t stats_first;		/* into seg->stats: known stats only */
 	uint32_t stats_count;		/* its known stats */
+	size_t cut_offset;		/* its record's first word in a cut */
 };
 
 struct kvmstats_segment {
@@ -43,6 +45,8 @@ struct kvmstats_segment {
 	atomic_bool faulted;
 	const struct ks_shm_header *hdr;	/* in the mapping: hot fields only */
 	uint32_t ring_depth;		/* private copy: slot index = sweep % this */
+	uint32_t ring_mask;		/* ring_depth - 1 if a power of two, else 0 */
+	enum ks_copy copy;		/* how read sections copy (ks_section_copy.h) */
 	uint32_t nr_targets;
 	uint32_t nr_providers;
 	uint32_t nr_stats;		/* in seg->stats: the stat table's known entries */

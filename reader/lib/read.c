@@ -17,29 +17,37 @@
 #include <time.h>
 
 #include "ks_reader.h"
+#include "ks_section_copy.h"
 #include "ks_seqlock.h"
 #include "ks_time.h"
 
 /* A slot read that failed; the caller decides whether to retry. */
 #define SLOT_MISS	1
 
-static const struct ks_shm_slot *
-slot_of(const struct kvmstats_segment *seg, const struct ks_ring *r, uint64_t sweep)
+/* The ring index of @sweep: a mask where the depth allows, as it does by default. */
+static inline uint64_t
+slot_index(const struct kvmstats_segment *seg, uint64_t sweep)
 {
-	return (const struct ks_shm_slot *)(r->ring +
-		(uint64_t)ks_slot_of_sweep(sweep, seg->ring_depth) * r->stride);
+	return seg->ring_mask ? sweep & seg->ring_mask : ks_slot_of_sweep(sweep, seg->ring_depth);
+}
+
+static inline const struct ks_shm_slot *
+slot_at(const struct ks_ring *r, uint64_t idx)
+{
+	return (const struct ks_shm_slot *)(r->ring + idx * r->stride);
 }
 
 /*
- * read_slot() - words [first, first + n) of sweep @sweep of one target.
- * Return: 0 with @dst and @smp filled, or SLOT_MISS (being written,
- * overwritten by a later sweep, or never written).
+ * read_section() - words [first, first + n) of the slot at @idx, if it
+ * holds sweep @sweep.  Inlined into every read, with @how and @n often
+ * constant, so the read is the seqlock's loads and the copy, nothing more.
+ * Return: 0 with @dst and @smp (if not NULL) filled, or SLOT_MISS (being
+ * written, overwritten by a later sweep, or never written).
  */
-static int
-read_slot(const struct kvmstats_segment *seg, const struct ks_ring *r, uint64_t sweep,
-	  uint32_t first, uint32_t n, uint64_t *dst, struct kvmstats_sample *smp)
+static inline __attribute__((always_inline)) int
+read_section(enum ks_copy how, const struct ks_shm_slot *slot, uint64_t sweep,
+	     uint32_t first, uint32_t n, uint64_t *dst, struct kvmstats_sample *smp)
 {
-	const struct ks_shm_slot *slot = slot_of(seg, r, sweep);
 	uint64_t seq, stamp, time_ns, flags;
 
 	seq = ks_slot_read_begin(slot);
@@ -48,14 +56,27 @@ read_slot(const struct kvmstats_segment *seg, const struct ks_ring *r, uint64_t 
 	stamp = ks_load_word(&slot->sweep);
 	time_ns = ks_load_word(&slot->time_ns);
 	flags = ks_load_word(&slot->flags);
-	ks_load_words(dst, slot->values + first, n);
+	if (n == 1)
+		dst[0] = ks_load_word(&slot->values[first]);
+	else
+		ks_section_copy(how, dst, slot->values + first, n);
 	if (ks_slot_read_retry(slot, seq) || stamp != sweep)
 		return SLOT_MISS;
-	smp->sweep = stamp;
-	smp->time_ns = time_ns;
-	smp->flags = (flags & KS_SLOT_STALE) ? KVMSTATS_SAMPLE_STALE : 0;
-	smp->retries = 0;
+	if (smp != NULL) {
+		smp->sweep = stamp;
+		smp->time_ns = time_ns;
+		smp->flags = (flags & KS_SLOT_STALE) ? KVMSTATS_SAMPLE_STALE : 0;
+		smp->retries = 0;
+	}
 	return 0;
+}
+
+static inline __attribute__((always_inline)) int
+read_slot(const struct kvmstats_segment *seg, const struct ks_ring *r, uint64_t sweep,
+	  uint32_t first, uint32_t n, uint64_t *dst, struct kvmstats_sample *smp)
+{
+	return read_section(seg->copy, slot_at(r, slot_index(seg, sweep)), sweep, first, n,
+			    dst, smp);
 }
 
 /*
@@ -69,8 +90,11 @@ failed(const struct kvmstats_segment *seg, int rc)
 	return atomic_load_explicit(&seg->faulted, memory_order_relaxed) ? -EIO : rc;
 }
 
-/* The newest sample of one target, retrying while the publisher laps us. */
-static int
+/*
+ * The newest sample of one target, retrying while the publisher laps us.
+ * Inlined into each public read, so that a read is one call.
+ */
+static inline __attribute__((always_inline)) int
 read_newest(const struct kvmstats_segment *seg, const struct ks_ring *r, uint32_t first,
 	    uint32_t n, uint64_t *dst, struct kvmstats_sample *smp)
 {
@@ -156,19 +180,24 @@ kvmstats_cut_words(const struct kvmstats_segment *seg)
 	return seg->cut_words;
 }
 
-/* Every target at @sweep; SLOT_MISS as soon as one target misses. */
+/*
+ * Every target at @sweep; SLOT_MISS as soon as one target misses.  The
+ * loop keeps what it needs in locals: each copy is an asm statement that
+ * may write any memory, as far as the compiler knows, so fields read
+ * through @seg would be loaded again for every target.
+ */
 static int
 read_cut_at(const struct kvmstats_segment *seg, uint64_t sweep, uint64_t *values,
 	    struct kvmstats_sample *samples)
 {
-	for (uint32_t t = 0; t < seg->nr_targets; t++) {
-		const struct ks_ring *r = &seg->rings[t];
-		struct kvmstats_sample local;
+	const struct ks_ring *r = seg->rings, *end = r + seg->nr_targets;
+	uint64_t idx = slot_index(seg, sweep);
+	enum ks_copy how = seg->copy;
 
-		if (read_slot(seg, r, sweep, 0, r->words, values + seg->targets[t].cut_offset,
-			      samples != NULL ? &samples[t] : &local) != 0)
+	for (; r < end; r++, samples = samples != NULL ? samples + 1 : NULL)
+		if (read_section(how, slot_at(r, idx), sweep, 0, r->words,
+				 values + r->cut_offset, samples) != 0)
 			return SLOT_MISS;
-	}
 	return 0;
 }
 

@@ -112,6 +112,7 @@ build_targets(struct kvmstats_segment *seg, const uint32_t *known)
 		r->words = e.record_words;
 		r->stats_first = first;
 		r->stats_count = end - first;
+		r->cut_offset = ti->cut_offset;
 	}
 	seg->cut_words = cut;
 }
@@ -125,6 +126,9 @@ ks_reader_build_schema(struct kvmstats_segment *seg, struct kvmstats_error *err)
 	if (known == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
 	seg->ring_depth = h->ring_depth;
+	/* A mask where it can: a 64-bit division costs more than a record's copy. */
+	seg->ring_mask = (h->ring_depth & (h->ring_depth - 1)) == 0 ? h->ring_depth - 1 : 0;
+	seg->copy = ks_section_copy_best();
 	seg->nr_providers = h->nr_providers;
 	seg->nr_targets = h->nr_targets;
 	seg->nr_stats = known[h->nr_stats];
