@@ -66,6 +66,9 @@ struct bench {
 	uint64_t *plain;
 	size_t plain_words;
 	uint64_t plain_gen;
+	/* the same bytes laid out like a frame of the segment: a record per slot */
+	uint64_t *frame;
+	size_t frame_words, vm_slot_words, vcpu_slot_words;
 
 	/* fresh mode: the helper thread on CPU 1 sweeps when asked */
 	_Alignas(64) atomic_uint turn;		/* odd: the helper's turn */
@@ -142,6 +145,28 @@ do_plain(struct bench *b, enum op op)
 	}
 	memcpy(b->buf, b->plain + off, words * 8);
 	/* Keep the copy: the compiler may not drop a store it cannot see used. */
+	__asm__ volatile("" : : "r"(b->buf) : "memory");
+}
+
+/*
+ * The cut's bytes where a segment keeps them: one record per slot, slots
+ * side by side in a frame, each after its 32-byte header and padded to a
+ * cache line (docs/ABI.md section 6).  A plain reader of that layout, with
+ * no seqlock, copies record by record with memcpy(): the floor of a cut as
+ * the data lie, where @do_plain is the floor of the same number of bytes
+ * lying in one piece.
+ */
+static void
+do_slots(struct bench *b, enum op op)
+{
+	size_t vm_words = b->vm_schema.data_size / 8, vcpu_words = b->vcpu_schema.data_size / 8;
+	const uint64_t *slot = b->frame;
+
+	(void)op;
+	memcpy(b->buf, slot + 4, vm_words * 8);
+	slot += b->vm_slot_words;
+	for (unsigned v = 0; v < b->nr_vcpus; v++, slot += b->vcpu_slot_words)
+		memcpy(b->buf + vm_words + (size_t)v * vcpu_words, slot + 4, vcpu_words * 8);
 	__asm__ volatile("" : : "r"(b->buf) : "memory");
 }
 
@@ -257,6 +282,8 @@ rewrite_plain(struct bench *b)
 	/* Plain stores over every line, like a sweep over every slot. */
 	for (size_t i = 0; i < b->plain_words; i++)
 		((volatile uint64_t *)b->plain)[i] = g + i;
+	for (size_t i = 0; i < b->frame_words; i++)
+		((volatile uint64_t *)b->frame)[i] = g + i;
 }
 
 static void *
@@ -353,7 +380,32 @@ pingpong(double ns_per_tick, size_t batches)
 
 /* ---- measuring -------------------------------------------------------------- */
 
-enum how { HOW_OURS, HOW_PLAIN, HOW_PREAD, HOW_JSON };
+enum how { HOW_OURS, HOW_PLAIN, HOW_SLOTS, HOW_PREAD, HOW_JSON };
+
+static void
+do_op(struct bench *b, enum op op, enum how how)
+{
+	switch (how) {
+	case HOW_OURS: do_ours(b, op); break;
+	case HOW_PLAIN: do_plain(b, op); break;
+	case HOW_SLOTS: do_slots(b, op); break;
+	case HOW_PREAD: do_pread(b, op); break;
+	case HOW_JSON: do_json(b, op); break;
+	}
+}
+
+/* One timed op, after the helper's sweep in fresh mode. */
+static uint64_t
+time_op(struct bench *b, enum op op, enum how how)
+{
+	uint64_t t0;
+
+	if (b->fresh)
+		helper_round(b);
+	t0 = bench_ticks();
+	do_op(b, op, how);
+	return bench_ticks() - t0;
+}
 
 static struct bench_dist
 measure(struct bench *b, enum op op, enum how how, size_t samples)
@@ -361,33 +413,46 @@ measure(struct bench *b, enum op op, enum how how, size_t samples)
 	uint64_t *v = calloc(samples, sizeof(*v));
 	struct bench_dist d;
 
-	for (size_t i = 0; i < samples / 10 + 10; i++) {	/* warm up code and data */
-		switch (how) {
-		case HOW_OURS: do_ours(b, op); break;
-		case HOW_PLAIN: do_plain(b, op); break;
-		case HOW_PREAD: do_pread(b, op); break;
-		case HOW_JSON: do_json(b, op); break;
-		}
-	}
+	for (size_t i = 0; i < samples / 10 + 10; i++)	/* warm up code and data */
+		do_op(b, op, how);
 	b->retries = 0;
-	for (size_t i = 0; i < samples; i++) {
-		uint64_t t0, t1;
-
-		if (b->fresh)
-			helper_round(b);
-		t0 = bench_ticks();
-		switch (how) {
-		case HOW_OURS: do_ours(b, op); break;
-		case HOW_PLAIN: do_plain(b, op); break;
-		case HOW_PREAD: do_pread(b, op); break;
-		case HOW_JSON: do_json(b, op); break;
-		}
-		t1 = bench_ticks();
-		v[i] = t1 - t0;
-	}
+	for (size_t i = 0; i < samples; i++)
+		v[i] = time_op(b, op, how);
 	d = bench_summarise_net(v, samples, b->ns_per_tick, b->timer_ticks);
 	free(v);
 	return d;
+}
+
+/*
+ * Ours and a reference, sample by sample in alternating order (ours first
+ * in even samples, second in odd ones), so a shared machine's drift, a
+ * neighbour's burst or the host moving a vCPU hits both alike and the
+ * ratio compares like with like.  b->retries counts ours only.
+ */
+static void
+measure_pair(struct bench *b, enum op op, enum how ref, size_t samples,
+	     struct bench_dist *ours, struct bench_dist *theirs)
+{
+	uint64_t *vo = calloc(samples, sizeof(*vo)), *vr = calloc(samples, sizeof(*vr));
+
+	for (size_t i = 0; i < samples / 10 + 10; i++) {
+		do_op(b, op, HOW_OURS);
+		do_op(b, op, ref);
+	}
+	b->retries = 0;
+	for (size_t i = 0; i < samples; i++) {
+		if (i & 1) {
+			vr[i] = time_op(b, op, ref);
+			vo[i] = time_op(b, op, HOW_OURS);
+		} else {
+			vo[i] = time_op(b, op, HOW_OURS);
+			vr[i] = time_op(b, op, ref);
+		}
+	}
+	*ours = bench_summarise_net(vo, samples, b->ns_per_tick, b->timer_ticks);
+	*theirs = bench_summarise_net(vr, samples, b->ns_per_tick, b->timer_ticks);
+	free(vo);
+	free(vr);
 }
 
 /*
@@ -465,6 +530,11 @@ setup(struct bench *b, unsigned nr_vcpus, bool real)
 	b->buf = aligned_alloc(64, (b->buf_words * 8 + 63) & ~(size_t)63);
 	b->plain_words = b->buf_words;
 	b->plain = aligned_alloc(64, (b->plain_words * 8 + 63) & ~(size_t)63);
+	/* A slot: 4 header words and the record, padded to a whole cache line. */
+	b->vm_slot_words = (4 + b->vm_schema.data_size / 8 + 7) & ~(size_t)7;
+	b->vcpu_slot_words = (4 + b->vcpu_schema.data_size / 8 + 7) & ~(size_t)7;
+	b->frame_words = b->vm_slot_words + nr_vcpus * b->vcpu_slot_words;
+	b->frame = aligned_alloc(64, b->frame_words * 8);
 	rewrite_plain(b);
 	/* The largest reply: ~24 bytes per value plus names. */
 	b->json_cap = b->buf_words * 48 + 4096;
@@ -493,6 +563,7 @@ teardown(struct bench *b)
 		ks_own_vm_destroy(&b->own);
 	free(b->buf);
 	free(b->plain);
+	free(b->frame);
 	free(b->json);
 }
 
@@ -542,9 +613,8 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 				.group = "reader", .vcpus = nr_vcpus, .name = name,
 			};
 
-			ours = measure(b, op, HOW_OURS, n);
+			measure_pair(b, op, HOW_PLAIN, n, &ours, &pl);
 			retries = (double)b->retries / (double)n;
-			pl = measure(b, op, HOW_PLAIN, n);
 			pr = measure(b, op, HOW_PREAD, samples_for(samples, op, HOW_PREAD, nr_vcpus));
 			res[fresh][op] = ours;
 			plain[fresh][op] = pl;
@@ -587,23 +657,38 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 				r.ratio_max = 1;
 				r.target = "single stat warm p50 <= 20 ns (single timed read, net)";
 			} else {
-				r.ref_name = "plain copy";
+				/* Issue 12: within 30% of the machine's own copy. */
+				r.ref_name = fresh ? "plain copy" : "memcpy";
 				r.ref = pl;
-				if (fresh && (op == OP_RECORD || nr_vcpus >= 256)) {
-					r.ratio_max = 1.5;
-					snprintf(tgt, sizeof(tgt), "%s fresh p50 <= 1.5x plain copy",
-						 op == OP_RECORD ? "vCPU record" : "256-vCPU cut");
-					r.target = tgt;
-				}
+				r.ratio_max = 1.3;
+				snprintf(tgt, sizeof(tgt), "%s %s p50 <= 1.3x %s", op_names[op], mode,
+					 fresh ? "plain copy of the fresh bytes" : "memcpy");
+				r.target = tgt;
 			}
 			bench_emit(json, &r);
 			if (op == OP_SCALAR) {
 				snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs plain copy]",
 					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				r.ref_name = "plain copy";
+				r.ref_name = fresh ? "one fresh 8-byte load" : "one 8-byte load";
 				r.ref = pl;
-				r.ratio_max = 0;
+				r.ratio_max = fresh ? 1.2 : 0;
+				r.target = fresh ? "single stat fresh p50 <= 1.2x one fresh 8-byte load"
+						 : NULL;
 				bench_emit(json, &r);
+			}
+			if (op == OP_CUT) {
+				struct bench_dist o2, sl;
+
+				measure_pair(b, op, HOW_SLOTS, n, &o2, &sl);
+				snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs memcpy per slot]",
+					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
+				r.d = o2;
+				r.ref_name = "memcpy of each record from its slot";
+				r.ref = sl;
+				r.ratio_max = 0;
+				r.target = NULL;
+				bench_emit(json, &r);
+				r.d = ours;
 			}
 			snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs pread]", real ? "KVM: " : "",
 				 op_names[op], mode, nr_vcpus);
