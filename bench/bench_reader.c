@@ -72,6 +72,7 @@ struct bench {
 
 	/* fresh mode: the helper thread on CPU 1 sweeps when asked */
 	_Alignas(64) atomic_uint turn;		/* odd: the helper's turn */
+	atomic_bool plain_next;			/* the next read is of a plain copy */
 	atomic_bool quit;
 	pthread_t helper;
 	bool fresh;
@@ -286,6 +287,14 @@ rewrite_plain(struct bench *b)
 		((volatile uint64_t *)b->frame)[i] = g + i;
 }
 
+static void
+sweep_sim(struct bench *b)
+{
+	if (b->sim)
+		ks_sim_vm_step(b->sim);
+	ks_engine_sweep(b->e);
+}
+
 static void *
 helper_main(void *arg)
 {
@@ -299,20 +308,37 @@ helper_main(void *arg)
 			__builtin_ia32_pause();
 			continue;
 		}
-		if (b->sim)
-			ks_sim_vm_step(b->sim);
-		ks_engine_sweep(b->e);
-		rewrite_plain(b);
+		/*
+		 * Both are rewritten every round, so the caches see the same
+		 * traffic whatever is read next; the one read next is written
+		 * last.  Otherwise, at 256 vCPUs, where a round's writes fill
+		 * this core's L2, whichever was written first would be read
+		 * from further away, and the comparison would measure the
+		 * order of the writes.
+		 */
+		if (atomic_load_explicit(&b->plain_next, memory_order_relaxed)) {
+			sweep_sim(b);
+			rewrite_plain(b);
+		} else {
+			rewrite_plain(b);
+			sweep_sim(b);
+		}
 		atomic_store_explicit(&b->turn, t + 1, memory_order_release);
 	}
 	return NULL;
 }
 
-/* Before a fresh read: let the helper sweep, and wait until it has. */
+/*
+ * Before a fresh read: let the helper sweep and rewrite the plain copies,
+ * @plain_next saying which is read next, and wait until it has.
+ */
 static void
-helper_round(struct bench *b)
+helper_round(struct bench *b, bool plain_next)
 {
 	unsigned t = atomic_load_explicit(&b->turn, memory_order_relaxed);
+
+	/* Ordered before the helper's acquire load of turn by the release below. */
+	atomic_store_explicit(&b->plain_next, plain_next, memory_order_relaxed);
 
 	atomic_store_explicit(&b->turn, t + 1, memory_order_release);
 	while (atomic_load_explicit(&b->turn, memory_order_acquire) == t + 1)
@@ -401,7 +427,7 @@ time_op(struct bench *b, enum op op, enum how how)
 	uint64_t t0;
 
 	if (b->fresh)
-		helper_round(b);
+		helper_round(b, how != HOW_OURS);
 	t0 = bench_ticks();
 	do_op(b, op, how);
 	return bench_ticks() - t0;
@@ -724,6 +750,75 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 	teardown(b);
 }
 
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The fresh record and cut at one size, @runs times, each run with the
+ * one-way line transfer measured just before it: the fresh figures move
+ * from run to run with where the host has put this VM's two vCPUs (the
+ * same core's hyperthreads, two cores, ...), which the transfer time
+ * shows, so the spread is reported beside it rather than one run alone.
+ */
+static void
+spread(struct bench *b, unsigned nr_vcpus, unsigned runs, size_t samples, FILE *json)
+{
+	double rec[64], cut[64];
+	char name[96];
+
+	if (runs > 64)
+		runs = 64;
+	setup(b, nr_vcpus, false);
+	printf("\nspread of the fresh reads at %u vCPUs over %u runs (ratio to the plain copy)\n",
+	       nr_vcpus, runs);
+	for (unsigned k = 0; k < runs; k++) {
+		struct bench_dist one_way = pingpong(b->ns_per_tick, 2000), o, p, oc, pc;
+		size_t n = samples_for(samples, OP_RECORD, HOW_OURS, nr_vcpus);
+
+		b->fresh = true;
+		atomic_store(&b->quit, false);
+		atomic_store(&b->turn, 0);
+		pthread_create(&b->helper, NULL, helper_main, b);
+		measure_pair(b, OP_RECORD, HOW_PLAIN, n, &o, &p);
+		measure_pair(b, OP_CUT, HOW_PLAIN, samples_for(samples, OP_CUT, HOW_OURS, nr_vcpus),
+			     &oc, &pc);
+		atomic_store(&b->quit, true);
+		pthread_join(b->helper, NULL);
+		b->fresh = false;
+		rec[k] = o.p50 / p.p50;
+		cut[k] = oc.p50 / pc.p50;
+		printf("run %u: one-way transfer %5.1f ns | record %6.1f / %6.1f ns = %.3f | "
+		       "cut %8.1f / %8.1f ns = %.3f\n", k + 1, one_way.p50, o.p50, p.p50, rec[k],
+		       oc.p50, pc.p50, cut[k]);
+		snprintf(name, sizeof(name), "spread: vCPU record, fresh, %u vCPUs, run %u",
+			 nr_vcpus, k + 1);
+		bench_emit(json, &(struct bench_result) {
+			.name = name, .unit = "ns", .env = b->env, .timing = "net of timer",
+			.group = "spread", .vcpus = nr_vcpus, .d = o, .ref_name = "plain copy",
+			.ref = p, .retries_per_read = -1 });
+		snprintf(name, sizeof(name), "spread: VM-wide cut, fresh, %u vCPUs, run %u",
+			 nr_vcpus, k + 1);
+		bench_emit(json, &(struct bench_result) {
+			.name = name, .unit = "ns", .env = b->env, .timing = "net of timer",
+			.group = "spread", .vcpus = nr_vcpus, .d = oc, .ref_name = "plain copy",
+			.ref = pc, .retries_per_read = -1 });
+		snprintf(name, sizeof(name), "spread: one-way line transfer, run %u", k + 1);
+		bench_emit(json, &(struct bench_result) {
+			.name = name, .unit = "ns", .env = "host", .timing = "batched",
+			.group = "spread", .vcpus = nr_vcpus, .d = one_way, .retries_per_read = -1 });
+	}
+	qsort(rec, runs, sizeof(*rec), cmp_double);
+	qsort(cut, runs, sizeof(*cut), cmp_double);
+	printf("record: min %.3f median %.3f max %.3f | cut: min %.3f median %.3f max %.3f\n",
+	       rec[0], rec[runs / 2], rec[runs - 1], cut[0], cut[runs / 2], cut[runs - 1]);
+	teardown(b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -734,9 +829,10 @@ main(int argc, char **argv)
 	struct bench b = { 0 };
 	struct bench_dist timer, one_way;
 	bool real = false;
+	unsigned runs = 0;
 	int c;
 
-	while ((c = getopt(argc, argv, "v:n:j:p:kh")) != -1) {
+	while ((c = getopt(argc, argv, "v:n:j:p:r:kh")) != -1) {
 		switch (c) {
 		case 'v':
 			for (char *s = optarg; *s && nr_sizes < 16; s += *s == ',')
@@ -746,10 +842,13 @@ main(int argc, char **argv)
 		case 'j': json = fopen(optarg, "w"); break;
 		case 'p': plot = fopen(optarg, "w"); break;
 		case 'k': real = true; break;
+		case 'r': runs = (unsigned)strtoul(optarg, NULL, 10); break;
 		default:
-			fprintf(stderr, "usage: bench_reader [-v VCPUS,...] [-n SAMPLES] [-k] "
+			fprintf(stderr, "usage: bench_reader [-v VCPUS,...] [-n SAMPLES] [-k] [-r RUNS] "
 				"[-j RESULTS.json] [-p PLOT.tsv]\n"
-				"  -k  a real VM on this host's /dev/kvm instead of the simulated one\n");
+				"  -k  a real VM on this host's /dev/kvm instead of the simulated one\n"
+				"  -r  then the fresh record and cut at the largest size RUNS times\n"
+				"      more, with the line transfer before each (the spread)\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -800,6 +899,13 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < nr_sizes; i++)
 		run_size(&b, sizes[i], real, samples, one_way, json, plot);
+	if (runs > 0 && !real) {
+		unsigned largest = 0;
+
+		for (size_t i = 0; i < nr_sizes; i++)
+			largest = sizes[i] > largest ? sizes[i] : largest;
+		spread(&b, largest, runs, samples, json);
+	}
 	if (json)
 		fclose(json);
 	if (plot)
