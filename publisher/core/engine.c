@@ -37,6 +37,7 @@
 #include "dir_check.h"
 #include "engine.h"
 #include "ks_err.h"
+#include "ks_sanitizers.h"
 #include "ks_seqlock.h"
 #include "ks_shmdir.h"
 #include "ks_sigbus.h"
@@ -63,14 +64,7 @@
  * release a token that call_rcu() callbacks acquire: the happens-before
  * edge the grace period really provides.
  */
-#if defined(__SANITIZE_THREAD__)
-#define KS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KS_TSAN 1
-#endif
-#endif
-#ifdef KS_TSAN
+#if KS_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 /* One token for all engines: the callback must not read vm->e before it. */
