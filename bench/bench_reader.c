@@ -847,8 +847,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "usage: bench_reader [-v VCPUS,...] [-n SAMPLES] [-k] [-r RUNS] "
 				"[-j RESULTS.json] [-p PLOT.tsv]\n"
 				"  -k  a real VM on this host's /dev/kvm instead of the simulated one\n"
-				"  -r  then the fresh record and cut at the largest size RUNS times\n"
-				"      more, with the line transfer before each (the spread)\n");
+				"  -r  then the fresh record and cut at each size RUNS times more,\n"
+				"      with the line transfer before each (the spread)\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -899,13 +899,8 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < nr_sizes; i++)
 		run_size(&b, sizes[i], real, samples, one_way, json, plot);
-	if (runs > 0 && !real) {
-		unsigned largest = 0;
-
-		for (size_t i = 0; i < nr_sizes; i++)
-			largest = sizes[i] > largest ? sizes[i] : largest;
-		spread(&b, largest, runs, samples, json);
-	}
+	for (size_t i = 0; runs > 0 && !real && i < nr_sizes; i++)
+		spread(&b, sizes[i], runs, samples, json);
 	if (json)
 		fclose(json);
 	if (plot)

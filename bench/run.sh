@@ -13,10 +13,10 @@ trap 'rm -rf "$dir"' EXIT INT TERM
 export KVMSTATS_SHM_DIR="$dir"
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-	reader="-n 3000"; sizes=8,64,256; pub="-n 200 -r 50"; intf="-n 200 -t 300"
+	reader="-n 3000 -r 3"; sizes=8,64,256; pub="-n 200 -r 50"; intf="-n 200 -t 300"
 	kvm_reader="-n 2000"; exporter="-n 30 -b 5 -c 1x8,64x8"; top_secs=5; qemu_calls=40
 else
-	reader="-n ${BENCH_SAMPLES:-30000}"; sizes=8,64,256; pub="-n ${BENCH_SWEEPS:-2000} -r 300"
+	reader="-n ${BENCH_SAMPLES:-30000} -r 5"; sizes=8,64,256; pub="-n ${BENCH_SWEEPS:-2000} -r 300"
 	intf="-n 2000 -t 2000"; kvm_reader="-n 20000"; exporter="-n 300 -b 30"; top_secs=30
 	qemu_calls=400
 fi
