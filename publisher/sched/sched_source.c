@@ -77,6 +77,7 @@ struct ks_sched_vm {
 	char *vm_name;
 	ks_log_fn warn;
 	uint64_t sweep;			/* the last sweep refreshed */
+	uint64_t sum[KS_SCHED_VM_WORDS];	/* the VM's: see sum_threads() */
 	uint32_t nr;
 	struct sched_entry *e;
 	/* status is the longest file: about 1.5 KiB, more with many CPUs in its masks. */
@@ -238,10 +239,34 @@ follow_want(struct sched_entry *e, uint64_t want)
 	}
 }
 
+/*
+ * The VM's sums: over every thread's newest sample, a failing one's last
+ * good values included (a thread that exited has stopped adding to them,
+ * and one gone thread must not make the VM target's slot stale), each
+ * thread once however many vCPUs it runs (the simulated VM's one thread
+ * runs them all).  Made again only when a read changed a sample.
+ */
+static void
+sum_threads(struct ks_sched_vm *g)
+{
+	memset(g->sum, 0, sizeof(g->sum));
+	for (uint32_t i = 0; i < g->nr; i++) {
+		const struct sched_entry *e = &g->e[i];
+		bool seen = false;
+
+		for (uint32_t j = 0; j < i && !seen && e->have; j++)
+			seen = g->e[j].have && g->e[j].val[W_THREAD_ID] == e->val[W_THREAD_ID];
+		if (e->have && !seen)
+			for (uint32_t w = 0; w < KS_SCHED_VM_WORDS; w++)
+				g->sum[w] += e->val[w];
+	}
+}
+
 /* Once per sweep, on its first block: read the threads that are due. */
 static void
 refresh(struct ks_sched_vm *g, uint64_t sweep)
 {
+	bool changed = false;
 	uint64_t now;
 
 	if (sweep == g->sweep)
@@ -260,10 +285,13 @@ refresh(struct ks_sched_vm *g, uint64_t sweep)
 		if (now < e->due_ns)
 			continue;
 		read_and_note(e);
+		changed = true;
 		e->due_ns += g->period_ns;
 		if (e->due_ns <= now)
 			e->due_ns = now + g->period_ns;	/* late: no burst to catch up */
 	}
+	if (changed)
+		sum_threads(g);
 }
 
 static void
@@ -289,25 +317,15 @@ vcpu_read(void *ctx, _Atomic uint64_t *dst, uint32_t words, uint64_t sweep)
 	return 0;
 }
 
-/*
- * The VM's sums: over every thread's newest sample, a failing one's last
- * good values included (a thread that exited has stopped adding to them),
- * so that one gone thread does not make the VM target's slot stale.
- */
 static int
 vm_read(void *ctx, _Atomic uint64_t *dst, uint32_t words, uint64_t sweep)
 {
 	struct ks_sched_vm *g = ctx;
-	uint64_t sum[KS_SCHED_VM_WORDS] = { 0 };
 
 	if (words != KS_SCHED_VM_WORDS)
 		return -EINVAL;
 	refresh(g, sweep);
-	for (uint32_t i = 0; i < g->nr; i++)
-		if (g->e[i].have)
-			for (uint32_t w = 0; w < KS_SCHED_VM_WORDS; w++)
-				sum[w] += g->e[i].val[w];
-	store_words(dst, sum, KS_SCHED_VM_WORDS);
+	store_words(dst, g->sum, KS_SCHED_VM_WORDS);
 	return 0;
 }
 
@@ -458,6 +476,7 @@ ks_sched_vm_create(pid_t pid, unsigned hz, const char *vm_name, ks_log_fn warn,
 		e->followed = want_of(e->tid, e->runs);
 		atomic_init(&e->want, e->followed);
 	}
+	sum_threads(g);
 	if (readable == 0) {
 		ks_sched_vm_put(g);
 		return ks_err(err, -ENOENT, "VM %s: no vCPU thread's sched stats can be read "

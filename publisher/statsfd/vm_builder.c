@@ -426,6 +426,10 @@ ks_vm_build_add_sched(struct ks_vm_build *b, const struct ks_vm_sched *how,
 	if (keep != NULL)
 		*keep = ks_sched_vm_get(s);
 out:
+	/* Never a reason not to publish: kvm alone, and why. */
+	if (ret < 0)
+		ks_logf(how->warn, "VM %s: no sched provider: %s; publishing kvm alone",
+			b->vm_name, err->msg);
 	ks_sched_vm_put(s);
 	free(threads);
 	free(target_of);

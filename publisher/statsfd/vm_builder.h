@@ -117,7 +117,8 @@ struct ks_vm_sched {
  * after labels and the VM target are settled.  @keep: if not NULL, a
  * reference to the VM's threads for ks_sched_set_runner() (drop it with
  * ks_sched_vm_put()).  Return: 0, or a negative errno with @err saying why
- * no vCPU got one; the VM is then built as before, with "kvm" alone.
+ * no vCPU got one (also said through how->warn); the VM is then built as
+ * before, with "kvm" alone, and may be published so.
  */
 int ks_vm_build_add_sched(struct ks_vm_build *b, const struct ks_vm_sched *how,
 			  struct ks_sched_vm **keep, struct kvmstats_error *err);
