@@ -431,6 +431,8 @@ exited_thread_goes_stale(void **state)
 	worker_start(&w, -1);
 	runner = (struct ks_sched_thread) { .vcpu_index = 0, .tid = atomic_load(&w.tid) };
 	rig_open(&r, 1, &runner, 1);
+	/* A sample that shows it ran, so that "the last values" are not zeros. */
+	assert_true(sweep_until_at_least(&r, 1, "run_ns", 1));
 	worker_stop(&w);
 	end = ks_mono_ns() + DEADLINE_NS;
 	do {
