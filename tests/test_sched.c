@@ -21,12 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "engine.h"
 #include "kvmstats/reader.h"
+#include "ks_shmdir.h"
 #include "ks_time.h"
 #include "log_capture.h"
 #include "sched_parse.h"
@@ -497,6 +501,104 @@ foreign_thread_left_out(void **state)
 	assert_int_equal(ks_sched_available(&err), 0);
 }
 
+/* ---- an old-layout reader ---------------------------------------------------- */
+
+static uint32_t
+u32_at(const uint8_t *b, size_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, b + off, sizeof(v));
+	return v;
+}
+
+static uint64_t
+u64_at(const uint8_t *b, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, b + off, sizeof(v));
+	return v;
+}
+
+/*
+ * The bytes of a two-provider segment, read as a reader of ABI 1.0 reads
+ * them, with docs/ABI.md's 1.0 offsets written out here (no ks_abi.h
+ * struct): still major 1 and the minor of before, the same header and
+ * entry sizes, and KVM's stats where 1.0 put them (value_index = the
+ * descriptor's offset / 8: the "kvm" block first); the sched stats are
+ * just more entries of a known type, found by provider index.  So the ABI
+ * did not change: sched needs no new field, flag or version.
+ */
+static void
+old_layout_reader(void **state)
+{
+	struct rig r;
+	char path[512];
+	struct stat st;
+	const uint8_t *b;
+	uint32_t nr_providers, nr_targets, targets_off, stats_off, strings_off, sched = 99;
+	uint64_t sweep, slot, exits_lib, exits_raw = 0;
+	unsigned found = 0;
+	struct kvmstats_stat_handle h;
+	int fd;
+
+	(void)state;
+	rig_open(&r, 2, NULL, 0);
+	snprintf(path, sizeof(path), "%s/kvmstats.%s", ks_shm_dir(NULL), ks_sim_vm_name(r.sim));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0 && fstat(fd, &st) == 0);
+	b = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(b != MAP_FAILED);
+	assert_memory_equal(b, "KVMSTATS", 8);
+	assert_int_equal(u32_at(b, 8) & 0xffff, 1);		/* abi_major */
+	assert_int_equal(u32_at(b, 8) >> 16, 2);		/* abi_minor: 1.2, as before */
+	assert_int_equal(u32_at(b, 12), 256);			/* header_size */
+	assert_int_equal(u32_at(b, 108) & 0xffff, 16);		/* provider_entry_size */
+	assert_int_equal(u32_at(b, 108) >> 16, 64);		/* target_entry_size */
+	assert_int_equal(u32_at(b, 112) & 0xffff, 32);		/* stat_entry_size */
+	nr_providers = u32_at(b, 76);
+	nr_targets = u32_at(b, 80);
+	targets_off = u32_at(b, 92);
+	stats_off = u32_at(b, 96);
+	strings_off = u32_at(b, 100);
+	assert_int_equal(nr_providers, 2);
+	for (uint32_t p = 0; p < nr_providers; p++)
+		if (strcmp((const char *)b + strings_off + u32_at(b, u32_at(b, 88) + 16 * p),
+			   "sched") == 0)
+			sched = p;
+	assert_int_equal(sched, 1);
+	/* vCPU 1 (target 2): walk its stats by the declared entry size. */
+	assert_int_equal(nr_targets, 3);
+	{
+		size_t t = targets_off + 64 * 2;
+		uint32_t first = u32_at(b, t + 24), count = u32_at(b, t + 28);
+
+		sweep = u64_at(b, 192);
+		slot = u64_at(b, t + 40) + (sweep % u32_at(b, 72)) * u32_at(b, t + 36);
+		for (uint32_t j = first; j < first + count; j++) {
+			size_t e = stats_off + 32 * (size_t)j;
+			const char *name = (const char *)b + strings_off + u32_at(b, e);
+			uint16_t provider = (uint16_t)(u32_at(b, e + 8) & 0xffff);
+			uint32_t vi = u32_at(b, e + 24);
+
+			if (provider == 0 && strcmp(name, "exits") == 0) {
+				assert_int_equal(vi, 904 / 8);	/* KVM's x86 offset, as in 1.0 */
+				exits_raw = u64_at(b, slot + 32 + 8 * vi);
+			}
+			found += provider == sched;
+		}
+	}
+	assert_int_equal(found, 8);
+	assert_int_equal(u64_at(b, slot + 8), sweep);		/* the slot is of that sweep */
+	assert_int_equal(kvmstats_stat_lookup(r.seg, 2, "kvm", "exits", &h), 0);
+	assert_int_equal(kvmstats_read_scalar(r.seg, &h, &exits_lib, NULL), 0);
+	assert_int_equal(exits_raw, exits_lib);			/* no sweep since: by hand */
+	munmap((void *)b, (size_t)st.st_size);
+	close(fd);
+	rig_close(&r);
+}
+
 int
 main(void)
 {
@@ -510,6 +612,7 @@ main(void)
 		cmocka_unit_test(competing_thread_waits),
 		cmocka_unit_test(exited_thread_goes_stale),
 		cmocka_unit_test(foreign_thread_left_out),
+		cmocka_unit_test(old_layout_reader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
