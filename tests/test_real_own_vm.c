@@ -663,7 +663,7 @@ own_vm_sched_follows_vcpu_threads(void **state)
 	struct ks_engine_config cfg;
 	struct kvmstats_error err;
 	struct ks_fd_target fds[1 + NR_VCPUS];
-	struct ks_engine *e;
+	struct ks_engine *e = NULL;
 	struct ks_own_vm *vm;
 	struct ks_vm_build b;
 	pthread_t hog_thread;
