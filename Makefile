@@ -46,7 +46,8 @@ SHM_SRC		:= $(wildcard shm/*.c)
 READER_SRC	:= $(wildcard reader/lib/*.c)
 CLI_SRC		:= $(wildcard reader/cli/*.c)
 EXPORTER_SRC	:= $(wildcard reader/exporter/*.c)
-PUB_SRC		:= $(wildcard publisher/core/*.c publisher/statsfd/*.c publisher/sources/*.c)
+PUB_SRC		:= $(wildcard publisher/core/*.c publisher/sched/*.c publisher/statsfd/*.c \
+		     publisher/sources/*.c)
 VMS_SRC		:= $(wildcard publisher/vms/*.c)
 QEMU_SRC	:= $(wildcard publisher/qemu/*.c)
 DAEMON_SRC	:= $(wildcard publisher/daemon/*.c)
@@ -61,7 +62,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 # Each layer sees its own headers and those of the layers below it, never
 # one above: an upward #include fails to compile.  From the bottom:
 #   shm (the ABI, shared by both sides) <- reader/lib <- reader/cli, reader/exporter
-#   shm <- publisher/core <- publisher/statsfd <- publisher/sources <- publisher/preload
+#   shm <- publisher/core <- publisher/sched (provider "sched") <- publisher/statsfd
+#     <- publisher/sources <- publisher/preload
 #   shm <- publisher/vms;  shm <- publisher/qemu (QEMU's names: QMP, -name)
 #   publisher/daemon and publisher/preload see publisher/qemu; the daemon sees every layer
 INC_SHM		:= -Iinclude -Ishm
@@ -69,7 +71,8 @@ INC_READER	:= $(INC_SHM) -Ireader/lib
 INC_CLI		:= $(INC_SHM) -Ireader/cli
 INC_EXPORTER	:= $(INC_SHM) -Ireader/exporter
 INC_CORE	:= $(INC_SHM) -Ipublisher/core
-INC_STATSFD	:= $(INC_CORE) -Ipublisher/statsfd
+INC_SCHED	:= $(INC_CORE) -Ipublisher/sched
+INC_STATSFD	:= $(INC_SCHED) -Ipublisher/statsfd
 INC_SOURCES	:= $(INC_STATSFD) -Ipublisher/sources
 INC_PRELOAD	:= $(INC_SOURCES) -Ipublisher/qemu -Ipublisher/preload
 INC_VMS		:= $(INC_SHM) -Ipublisher/vms
@@ -82,6 +85,7 @@ $(BUILD)/obj/reader/lib/%.o:		LAYER_INC = $(INC_READER)
 $(BUILD)/obj/reader/cli/%.o:		LAYER_INC = $(INC_CLI)
 $(BUILD)/obj/reader/exporter/%.o:	LAYER_INC = $(INC_EXPORTER)
 $(BUILD)/obj/publisher/core/%.o:	LAYER_INC = $(INC_CORE)
+$(BUILD)/obj/publisher/sched/%.o:	LAYER_INC = $(INC_SCHED)
 $(BUILD)/obj/publisher/statsfd/%.o:	LAYER_INC = $(INC_STATSFD)
 $(BUILD)/obj/publisher/sources/%.o:	LAYER_INC = $(INC_SOURCES)
 $(BUILD)/obj/publisher/preload/%.o:	LAYER_INC = $(INC_PRELOAD)

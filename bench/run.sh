@@ -31,6 +31,9 @@ echo
 # shellcheck disable=SC2086
 "$build/bench/bench_publisher" $pub -j "$out/publisher.json" -p "$out/publisher.tsv"
 echo
+# The sched provider's cost beside kvm alone, 8 and 64 vCPUs, in one run.
+"$build/bench/bench_sched" -n "${BENCH_SWEEPS:-2000}" -j "$out/sched.json"
+echo
 # shellcheck disable=SC2086
 "$build/bench/bench_interference" $intf -j "$out/interference.json" \
 	-p "$out/interference.tsv" -q "$out/interference-reader.tsv"

@@ -680,6 +680,18 @@ sys.exit(0 if py["note"] == want and cl[0].get("note", "") == want else "python 
 		# sweep comes between them (the newest complete sweep stays).
 		kill -STOP "$daemon"
 		compare_c "$d" "kvmstatsd --simulate 3"
+		# Two providers (kvm, then sched) in that segment: both readers saw both.
+		if python3 -c 'import json, sys
+py = json.load(open(sys.argv[1]))
+cl = json.load(open(sys.argv[2])) + json.load(open(sys.argv[3]))
+want = ["kvm", "sched"]
+sys.exit(0 if sorted({e["provider"] for e in cl}) == want and
+         json.dumps(py).count("\"sched\"") > 0 else "providers: %s" % sorted({e["provider"] for e in cl}))' \
+			"$work/c-py1.json" "$work/c-vm.json" "$work/c-vcpu.json"; then
+			ok "kvmstatsd --simulate 3: providers kvm and sched, read by both readers"
+		else
+			ko "kvmstatsd --simulate 3: not the two providers kvm and sched"
+		fi
 		kill -CONT "$daemon"
 		[ -f "$work/c-copy" ] && corrupt_all live "$work/c-copy"
 	fi

@@ -9,6 +9,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -598,6 +601,136 @@ own_vm_paused_equals_pread(void **state)
 	unpublish(&p);
 }
 
+/* ---- (e) provider sched ---------------------------------------------------- */
+
+static atomic_bool hog_stop;
+
+/* A busy loop on CPU 0: the vCPU thread pinned beside it must wait for the CPU. */
+static void *
+hog(void *arg)
+{
+	cpu_set_t set;
+
+	(void)arg;
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	while (!atomic_load_explicit(&hog_stop, memory_order_relaxed))
+		;
+	return NULL;
+}
+
+static uint64_t
+sched_value(struct kvmstats_segment *seg, unsigned t, const char *name)
+{
+	struct kvmstats_stat_handle h;
+	uint64_t v = 0;
+
+	if (kvmstats_stat_lookup(seg, t, "sched", name, &h) < 0)
+		fail_msg("target %u has no sched stat %s", t, name);
+	assert_int_equal(kvmstats_read_scalar(seg, &h, &v, NULL), 0);
+	return v;
+}
+
+/* Sweep @e by hand until sched stat @name of target @t reaches @want, 60 s at most. */
+static bool
+sweep_until(struct ks_engine *e, struct kvmstats_segment *seg, unsigned t, const char *name,
+	    uint64_t want)
+{
+	uint64_t end = ks_mono_ns() + 60 * KS_NSEC_PER_SEC;
+
+	while (ks_mono_ns() < end) {
+		struct timespec ms = { 0, 2 * 1000 * 1000 };
+
+		nanosleep(&ms, NULL);
+		assert_int_equal(ks_engine_sweep(e), 0);
+		if (sched_value(seg, t, name) >= want)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The own VM names the thread that runs each vCPU (not its creator, this
+ * thread): its run time grows as the guest runs, and its wait time grows
+ * once it shares CPU 0 with a busy loop.
+ */
+static void
+own_vm_sched_follows_vcpu_threads(void **state)
+{
+	struct ks_sched_thread runners[NR_VCPUS];
+	struct kvmstats_segment *seg;
+	struct ks_engine_config cfg;
+	struct kvmstats_error err;
+	struct ks_fd_target fds[1 + NR_VCPUS];
+	struct ks_engine *e = NULL;
+	struct ks_own_vm *vm;
+	struct ks_vm_build b;
+	pthread_t hog_thread;
+	cpu_set_t set;
+	pid_t tid;
+	uint64_t run0, wait0;
+
+	(void)state;
+	if (!kvm_here() || ks_sched_available(&err) < 0) {
+		skip();
+		return;
+	}
+	vm = new_vm();
+	if (ks_own_vm_start(vm, 1000, &err) < 0)
+		fail_msg("start: %s", err.msg);
+	for (int t = 0; t <= NR_VCPUS; t++)
+		fds[t] = (struct ks_fd_target) {
+			.kind = t ? KS_TARGET_VCPU : KS_TARGET_VM,
+			.vcpu_index = t ? (uint32_t)(t - 1) : KS_VCPU_INDEX_NONE,
+			.fd = ks_own_vm_stats_fd(vm, t - 1),
+		};
+	for (unsigned i = 0; i < NR_VCPUS; i++)
+		runners[i] = (struct ks_sched_thread) { .vcpu_index = i,
+							.tid = ks_own_vm_vcpu_thread(vm, i) };
+	ks_engine_config_init(&cfg);
+	cfg.hz = 1000;
+	if (ks_vm_build(NULL, fds, 1 + NR_VCPUS, NULL, &b, &err) < 0 ||
+	    ks_engine_create(&cfg, &e, &err) < 0)
+		fail_msg("setup: %s", err.msg);
+	{
+		struct ks_vm_sched how = { .pid = getpid(), .hz = KS_SCHED_HZ_MAX,
+					   .runners = runners, .nr_runners = NR_VCPUS };
+
+		if (ks_vm_build_add_sched(&b, &how, NULL, &err) < 0)
+			fail_msg("sched: %s", err.msg);
+	}
+	if (ks_engine_add_vm(e, &b.def, NULL, &err) < 0)
+		fail_msg("add: %s", err.msg);
+	ks_vm_build_clear(&b, true);
+	if (kvmstats_attach(ks_own_vm_name(vm), NULL, &seg, &err) < 0)
+		fail_msg("attach: %s", err.msg);
+
+	tid = (pid_t)sched_value(seg, 1, "thread_id");
+	assert_int_equal(tid, runners[0].tid);
+	assert_true(tid != (pid_t)gettid());		/* not the creator */
+	assert_int_equal(sched_value(seg, 1, "thread_runs_vcpu"), 1);
+	run0 = sched_value(seg, 1, "run_ns");
+	assert_true(sweep_until(e, seg, 1, "run_ns", run0 + 1000 * 1000));
+	assert_true(sweep_until(e, seg, 1, "voluntary_switches", 1));	/* it halts */
+
+	/* vCPU 0's thread onto CPU 0, beside a busy loop. */
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	assert_int_equal(sched_setaffinity(tid, sizeof(set), &set), 0);
+	atomic_store(&hog_stop, false);
+	assert_int_equal(pthread_create(&hog_thread, NULL, hog, NULL), 0);
+	wait0 = sched_value(seg, 1, "wait_ns");
+	assert_true(sweep_until(e, seg, 1, "wait_ns", wait0 + 5 * 1000 * 1000));
+	atomic_store(&hog_stop, true);
+	pthread_join(hog_thread, NULL);
+	assert_true(sched_value(seg, 0, "run_ns") >= sched_value(seg, 1, "run_ns"));
+
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+	ks_own_vm_destroy(&vm);
+}
+
 int
 main(void)
 {
@@ -606,6 +739,7 @@ main(void)
 		cmocka_unit_test(own_vm_rejects_bad_arguments),
 		cmocka_unit_test(own_vm_counters_move),
 		cmocka_unit_test(own_vm_paused_equals_pread),
+		cmocka_unit_test(own_vm_sched_follows_vcpu_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -287,7 +287,7 @@ check_kernel_table(struct kvmstats_segment *seg, unsigned t,
 	const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
 
 	assert_non_null(ti);
-	assert_int_equal(ti->nr_stats, k->nr_desc);
+	assert_int_equal(seg_provider_stats(seg, t, "kvm"), k->nr_desc);
 	for (unsigned j = 0; j < k->nr_desc; j++) {
 		const struct kvmstats_stat_info *s = kvmstats_target_stat(seg, t, j);
 

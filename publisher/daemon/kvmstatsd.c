@@ -23,6 +23,7 @@
 #include "ks_text.h"
 #include "ks_time.h"
 #include "options.h"
+#include "sched_source.h"
 #include "sources.h"
 
 #define EXIT_RUNTIME	1
@@ -125,6 +126,10 @@ main(int argc, char **argv)
 		return ret > 0 ? 0 : EXIT_USAGE;
 	quiet = o.quiet;
 	o.cfg.log = say_line;
+	if (o.sched_hz && ks_sched_available(&err) < 0) {
+		ks_logf(say_line, "%s; every VM is published with provider kvm alone", err.msg);
+		o.sched_hz = 0;
+	}
 	raise_fd_limit();
 	/*
 	 * A log reader that goes away (kvmstatsd ... 2>&1 | head) must not kill

@@ -27,6 +27,8 @@ struct options {
 	unsigned nr_allow;
 	mode_t socket_mode;
 	unsigned max_per_uid;		/* intake connections per uid; 0: the default */
+	/* "sched" provider reads per second (sched_source.h); 0: no such provider */
+	unsigned sched_hz;
 	const char *name;
 	double duration;		/* seconds; 0: until a signal */
 	bool quiet;

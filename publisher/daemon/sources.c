@@ -19,27 +19,44 @@
 
 /*
  * Publish a VM whose fds belong to a VM object (simulated or our own): the
- * engine reads them and never closes them.
+ * engine reads them and never closes them.  Its vCPU threads are ours and
+ * known: @thread(vm, i) runs vCPU i (sched provider at @sched_hz, 0: none).
  */
 static int
 publish_vm(struct ks_engine *e, const char *vm_name, unsigned nr_vcpus,
-	   int (*stats_fd)(const void *vm, int vcpu), const void *vm, ks_log_fn warn,
-	   struct kvmstats_error *err)
+	   int (*stats_fd)(const void *vm, int vcpu), pid_t (*thread)(const void *vm, unsigned i),
+	   const void *vm, unsigned sched_hz, ks_log_fn warn, struct kvmstats_error *err)
 {
 	struct ks_fd_target *fds = calloc(nr_vcpus + 1, sizeof(*fds));
+	struct ks_sched_thread *runners = calloc(nr_vcpus + 1, sizeof(*runners));
 	struct ks_vm_build b;
+	struct kvmstats_error serr;
 	int ret;
 
-	if (fds == NULL)
+	if (fds == NULL || runners == NULL) {
+		free(fds);
+		free(runners);
 		return ks_err(err, -ENOMEM, "out of memory");
+	}
 	for (unsigned i = 0; i <= nr_vcpus; i++)
 		fds[i] = (struct ks_fd_target) {
 			.kind = i ? KS_TARGET_VCPU : KS_TARGET_VM,
 			.vcpu_index = i ? i - 1 : KS_VCPU_INDEX_NONE,
 			.fd = stats_fd(vm, (int)i - 1),
 		};
+	for (unsigned i = 0; i < nr_vcpus; i++)
+		runners[i] = (struct ks_sched_thread) { .vcpu_index = i, .tid = thread(vm, i) };
 	ret = ks_vm_build(vm_name, fds, nr_vcpus + 1, warn, &b, err);
 	free(fds);
+	if (ret == 0 && sched_hz) {
+		struct ks_vm_sched how = {
+			.pid = getpid(), .hz = sched_hz, .runners = runners,
+			.nr_runners = nr_vcpus, .warn = warn,
+		};
+
+		(void)ks_vm_build_add_sched(&b, &how, NULL, &serr);
+	}
+	free(runners);
 	if (ret < 0)
 		return ret;
 	ret = ks_engine_add_vm(e, &b.def, NULL, err);
@@ -57,6 +74,20 @@ static int
 own_fd(const void *vm, int vcpu)
 {
 	return ks_own_vm_stats_fd(vm, vcpu);
+}
+
+/* The simulator thread steps every simulated vCPU. */
+static pid_t
+sim_thread(const void *vm, unsigned vcpu)
+{
+	(void)vcpu;
+	return ks_sim_vm_thread(vm);
+}
+
+static pid_t
+own_thread(const void *vm, unsigned vcpu)
+{
+	return ks_own_vm_vcpu_thread(vm, vcpu);
 }
 
 static int
@@ -82,7 +113,8 @@ start_sim(struct ks_engine *e, const struct options *o, unsigned vcpus, struct s
 	if (o->name)
 		vm_name = o->name;	/* --name: the only VM source */
 	if (ret == 0)
-		ret = publish_vm(e, vm_name, vcpus, sim_fd, s->sim, say_line, err);
+		ret = publish_vm(e, vm_name, vcpus, sim_fd, sim_thread, s->sim, o->sched_hz,
+				 say_line, err);
 	if (ret == 0) {
 		snprintf(msg, sizeof(msg), "publishing simulated VM %s (%u vCPUs)", vm_name,
 			 vcpus);
@@ -110,7 +142,7 @@ start_own(struct ks_engine *e, const struct options *o, struct sources *s,
 		ret = ks_own_vm_start(s->own, o->wake_us, err);
 	if (ret == 0)
 		ret = publish_vm(e, o->name ? o->name : ks_own_vm_name(s->own), o->spawn_vm,
-				 own_fd, s->own, say_line, err);
+				 own_fd, own_thread, s->own, o->sched_hz, say_line, err);
 	if (ret == 0) {
 		snprintf(msg, sizeof(msg), "publishing real VM %s (%u vCPUs, guest woken every %u us)",
 			 o->name ? o->name : ks_own_vm_name(s->own), o->spawn_vm, o->wake_us);
@@ -131,6 +163,7 @@ start_attach(struct ks_engine *e, const struct options *o, struct sources *s,
 	struct ks_attach_opts ao = {
 		.pid = o->attach, .vm_name = o->name, .rescan_ms = o->rescan_ms,
 		.debugfs = o->debugfs, .warn = say_line, .on_end = on_end,
+		.sched_hz = o->sched_hz,
 	};
 	char derived[KVMSTATS_VM_NAME_MAX + 1], why[200];
 	int ret;
@@ -170,7 +203,7 @@ start_intake(struct ks_engine *e, const struct options *o, struct sources *s,
 	struct ks_intake_opts io = {
 		.path = o->listen, .allow = o->nr_allow ? o->allow : NULL,
 		.nr_allow = o->nr_allow, .mode = o->socket_mode, .log = say_line,
-		.max_per_uid = o->max_per_uid,
+		.max_per_uid = o->max_per_uid, .sched_hz = o->sched_hz,
 	};
 	/* The intake says "listening on PATH" itself, through say_line. */
 	return ks_intake_start(e, &io, &s->intake, err);

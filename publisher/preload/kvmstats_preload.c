@@ -9,7 +9,10 @@
  * or vCPU's stats fd (KVM_GET_STATS_FD) at once, on the creating thread -
  * later a vCPU ioctl would block behind KVM_RUN - and either publishes it
  * from inside the VMM with the embedded publisher ("inprocess") or hands it
- * to kvmstatsd over the intake socket ("socket").
+ * to kvmstatsd over the intake socket ("socket").  In inprocess mode the
+ * first KVM_RUN on each vCPU fd also names the thread that runs the vCPU,
+ * for the "sched" provider (one more compare on the KVM_RUN path, and a
+ * relaxed load of one byte for the fd; the lock only the first time).
  *
  * Whatever goes wrong, the VMM must not notice: its ioctl's return value and
  * errno are its own, failures are logged once and switch the shim off, and
@@ -35,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "embed_sched.h"
 #include "engine.h"
 #include "ks_shmdir.h"
 #include "ks_sigbus.h"
@@ -57,6 +61,8 @@ int ioctl(int fd, unsigned long request, ...);
 #define SHIM_SOCK_TIMEOUT_S	5	/* a stuck daemon must not hang the VMM for long */
 #define SHIM_DEFAULT_HZ		100
 #define SHIM_DEFAULT_SOCKET	"/run/kvmstats/intake.sock"
+/* vCPU fds below this are watched for their first KVM_RUN (a byte each). */
+#define SHIM_WATCH_FDS		4096
 
 /*
  * KVM_CREATE_VM and KVM_CREATE_VCPU differ in a single bit, so that
@@ -81,6 +87,8 @@ struct shim_vcpu {
 	int relabel_fd;			/* socket mode: a copy of it, sent again once labelled; or -1 */
 	uint32_t id;
 	pid_t tid;			/* the creating thread: KVM's id says kvm-<tid>/vcpu-<id> */
+	int vcpu_fd;			/* inprocess: watched for its first KVM_RUN; or -1 */
+	pid_t run_tid;			/* the thread of that KVM_RUN; 0: not seen yet */
 	char label[KS_QEMU_QOM_MAX + 1];	/* QEMU's QOM path; "": KVM's id */
 };
 
@@ -99,6 +107,7 @@ struct shim_vm {
 	uint64_t changed_ns;
 	unsigned label_tries;		/* questions to QEMU that it did not answer */
 	bool label_warned;		/* said that QEMU names some vCPUs not */
+	bool runners_new;		/* a vCPU's running thread to tell the publisher */
 	uint64_t label_due_ns;		/* when to ask again; 0: no need */
 	struct kvmstats_vm *pub;	/* the publisher thread's alone */
 };
@@ -136,6 +145,8 @@ static struct shim {
 };
 
 static ioctl_fn _Atomic real_ioctl;
+/* 1: this fd is a vCPU's whose first KVM_RUN is still to come (inprocess). */
+static atomic_uchar run_watch[SHIM_WATCH_FDS];
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static pthread_t _Atomic resolver;	/* the thread inside dlsym(), if any */
@@ -548,7 +559,7 @@ vm_new(int vm_fd, int stats_fd)
 }
 
 static bool
-vm_add_vcpu(struct shim_vm *vm, int stats_fd, uint32_t id)
+vm_add_vcpu(struct shim_vm *vm, int stats_fd, uint32_t id, int vcpu_fd)
 {
 	if (vm->nr_vcpus == vm->cap_vcpus) {
 		unsigned cap = vm->cap_vcpus ? 2 * vm->cap_vcpus : 8;
@@ -563,7 +574,12 @@ vm_add_vcpu(struct shim_vm *vm, int stats_fd, uint32_t id)
 	}
 	vm->vcpus[vm->nr_vcpus++] = (struct shim_vcpu) {
 		.stats_fd = stats_fd, .relabel_fd = -1, .id = id, .tid = (pid_t)syscall(SYS_gettid),
+		.vcpu_fd = -1,
 	};
+	if (shim.mode == MODE_INPROCESS && vcpu_fd >= 0 && vcpu_fd < SHIM_WATCH_FDS) {
+		vm->vcpus[vm->nr_vcpus - 1].vcpu_fd = vcpu_fd;
+		atomic_store_explicit(&run_watch[vcpu_fd], 1, memory_order_relaxed);
+	}
 	vm->dirty = true;
 	vm->changed_ns = now_ns();
 	return true;
@@ -767,6 +783,24 @@ socket_publish(struct shim_vm *vm)
 }
 
 /* Publish a VM (first time) or its next generation.  Lock held, dropped inside. */
+/*
+ * Tell the embedded publisher which thread runs each vCPU that was seen in
+ * KVM_RUN: each generation starts from the creators, so after every
+ * publish too.  Lock held; the calls only store a word.
+ */
+static void
+tell_runners(struct shim_vm *vm)
+{
+	vm->runners_new = false;
+	if (vm->pub == NULL)
+		return;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].run_tid > 0 &&
+		    ks_embed_vcpu_runs(vm->pub, vm->vcpus[i].id, vm->vcpus[i].run_tid) == 0)
+			shim_info("VM %s vCPU %u runs on thread %d", vm->name, vm->vcpus[i].id,
+				  (int)vm->vcpus[i].run_tid);
+}
+
 static void
 publish_vm(struct shim_vm *vm)
 {
@@ -812,6 +846,8 @@ publish_vm(struct shim_vm *vm)
 	else if (shim.pub)
 		shim_fail("cannot publish VM %s: %s", vm->name, err.msg);
 	pthread_mutex_lock(&shim.lock);
+	if (ret == 0)
+		tell_runners(vm);
 }
 
 /* A VM whose fd number a new VM took: end its segment.  Lock held, dropped inside. */
@@ -857,6 +893,8 @@ next_due(uint64_t *wait_ns)
 				*wait_ns = vm->label_due_ns - now;
 			continue;
 		}
+		if (!vm->dirty && vm->runners_new && vm->pub != NULL)
+			return vm;
 		if (!vm->dirty)
 			continue;
 		if (age >= SHIM_QUIET_NS)
@@ -895,6 +933,8 @@ publisher_thread(void *unused)
 			wait_for(wait_ns);
 		else if (vm->gone)
 			end_vm(vm);
+		else if (!vm->dirty && vm->runners_new && vm->pub != NULL)
+			tell_runners(vm);
 		else
 			publish_vm(vm);
 	}
@@ -1087,11 +1127,35 @@ on_create_vcpu(int vm_fd, unsigned long id, int vcpu_fd)
 		send_stats_fd(vm, KS_TARGET_VCPU, (uint32_t)id, sfd);
 	} else if (shim.mode == MODE_SOCKET && !ensure_thread()) {
 		close(sfd);		/* labels need the thread: the shim is off now */
-	} else if (vm_add_vcpu(vm, sfd, (uint32_t)id)) {
+	} else if (vm_add_vcpu(vm, sfd, (uint32_t)id, vcpu_fd)) {
 		pthread_cond_signal(&shim.cond);
 	} else {
 		close(sfd);
 	}
+	pthread_mutex_unlock(&shim.lock);
+}
+
+/*
+ * The first KVM_RUN on a watched vCPU fd: the calling thread runs that
+ * vCPU.  Before the real ioctl, which sets errno itself; the byte is taken
+ * once, so no other KVM_RUN comes here.
+ */
+static void __attribute__((noinline))
+first_run(int fd)
+{
+	pid_t tid;
+
+	if (!atomic_exchange_explicit(&run_watch[fd], 0, memory_order_relaxed))
+		return;
+	tid = (pid_t)syscall(SYS_gettid);
+	pthread_mutex_lock(&shim.lock);
+	for (struct shim_vm *vm = shim.vms; vm; vm = vm->next)
+		for (unsigned i = 0; i < vm->nr_vcpus; i++)
+			if (vm->vcpus[i].vcpu_fd == fd && vm->vcpus[i].run_tid == 0) {
+				vm->vcpus[i].run_tid = tid;
+				vm->runners_new = true;
+				pthread_cond_signal(&shim.cond);
+			}
 	pthread_mutex_unlock(&shim.lock);
 }
 
@@ -1126,8 +1190,12 @@ ioctl(int fd, unsigned long request, ...)
 	va_end(ap);
 	if (__builtin_expect(real == NULL, 0))
 		real = resolve_real_ioctl();
-	if (__builtin_expect((request | CREATE_BIT) != KVM_CREATE_VCPU, 1))
+	if (__builtin_expect((request | CREATE_BIT) != KVM_CREATE_VCPU, 1)) {
+		if (request == KVM_RUN && (unsigned)fd < SHIM_WATCH_FDS &&
+		    __builtin_expect(atomic_load_explicit(&run_watch[fd], memory_order_relaxed), 0))
+			first_run(fd);
 		return real(fd, request, arg);
+	}
 	return ioctl_create(real, fd, request, arg);
 }
 

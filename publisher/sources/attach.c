@@ -77,6 +77,7 @@ struct ks_attach {
 	char seg_file[256];
 	unsigned rescan_ms;
 	ks_log_fn warn;
+	unsigned sched_hz;		/* 0: no sched provider */
 	void (*on_end)(void *arg);
 	void *arg;
 	bool (*label)(void *label_arg, struct ks_vm_build *b, int cancel_fd);
@@ -620,6 +621,12 @@ publish(struct ks_attach *a, struct ref_set *s, struct kvmstats_error *err)
 		label_again_later(a, !a->label(a->label_arg, &b, a->wakefd));
 	if (!has_vm_fd(s))
 		add_debugfs_vm(a, s, &b);
+	if (a->sched_hz) {
+		struct ks_vm_sched how = { .pid = a->pid, .hz = a->sched_hz, .warn = a->warn };
+		struct kvmstats_error serr;
+
+		(void)ks_vm_build_add_sched(&b, &how, NULL, &serr);
+	}
 	if (a->vm == NULL)
 		ret = ks_engine_add_vm(a->e, &b.def, &vm, err);
 	else
@@ -823,6 +830,7 @@ attach_alloc(struct ks_engine *e, const struct ks_attach_opts *o, struct ks_atta
 	a->pidfd = -1;
 	a->rescan_ms = o->rescan_ms ? o->rescan_ms : RESCAN_MS_DEFAULT;
 	a->warn = o->warn;
+	a->sched_hz = o->sched_hz;
 	a->on_end = o->on_end;
 	a->arg = o->arg;
 	a->label = o->label;

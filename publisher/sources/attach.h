@@ -36,6 +36,12 @@ struct ks_attach_opts {
 	const char *kvm_dev;
 	ks_log_fn warn;		/* NULL: silent */
 	/*
+	 * Provider "sched" reads per second (sched_source.h); 0: none.  Each
+	 * vCPU's thread is its creator, from its stats fd's id (the VMM's
+	 * running threads cannot be seen from outside): thread_runs_vcpu false.
+	 */
+	unsigned sched_hz;
+	/*
 	 * Before each generation is published, on the thread that publishes it:
 	 * may relabel the built targets (ks_vm_build_set_label()), e.g. with
 	 * QEMU's QOM paths.  @cancel_fd becomes readable once ks_attach_stop()

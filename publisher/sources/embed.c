@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "embed_sched.h"
 #include "engine.h"
 #include "ks_err.h"
 #include "ks_magic.h"
@@ -25,6 +26,7 @@ struct kvmstats_vm {
 	unsigned magic;				/* KS_MAGIC_VM until removed */
 	struct kvmstats_publisher *pub;		/* whose VM it is */
 	struct ks_engine_vm *evm;
+	struct ks_sched_vm *sched;		/* the current generation's vCPU threads, or NULL */
 	char *name;				/* of every generation */
 	struct kvmstats_vm *prev, *next;	/* in the publisher's list */
 };
@@ -32,6 +34,8 @@ struct kvmstats_vm {
 struct kvmstats_publisher {
 	unsigned magic;				/* KS_MAGIC_PUBLISHER until destroyed */
 	struct ks_engine *engine;
+	ks_log_fn log;
+	bool sched;				/* provider "sched": this kernel has it */
 	pthread_mutex_t lock;			/* the list of VMs */
 	struct kvmstats_vm *vms;
 };
@@ -64,6 +68,7 @@ static void
 vm_free(struct kvmstats_vm *vm)
 {
 	vm->magic = 0;
+	ks_sched_vm_put(vm->sched);
 	free(vm->name);
 	free(vm);
 }
@@ -113,6 +118,11 @@ kvmstats_publisher_create(const struct kvmstats_publisher_opts *opts,
 	cfg.gid = o.gid;
 	cfg.keep = o.keep;
 	cfg.log = o.log;
+	pub->log = o.log;
+	/* Said once, here, not at every VM: the kvm provider is published alone. */
+	pub->sched = ks_sched_available(err) == 0;
+	if (!pub->sched)
+		ks_logf(o.log, "%s; VMs are published with provider kvm alone", err->msg);
 	ret = ks_engine_create(&cfg, &pub->engine, err);
 	if (ret == 0)
 		ret = ks_engine_start(pub->engine, err);
@@ -154,10 +164,15 @@ dup_fds(const struct kvmstats_fd *fds, unsigned n, struct ks_fd_target *out,
 	return 0;
 }
 
-/* Parse @fds into an engine definition; on error nothing is left open. */
+/*
+ * Parse @fds into an engine definition; on error nothing is left open.
+ * The vCPU threads are ours: each vCPU's creator, from its stats fd's id,
+ * until ks_embed_vcpu_runs() names the thread that runs it; *@sched gets
+ * the reference for that.
+ */
 static int
-build(const char *name, const struct kvmstats_fd *fds, unsigned n,
-      struct ks_vm_build *b, struct kvmstats_error *err)
+build(const struct kvmstats_publisher *pub, const char *name, const struct kvmstats_fd *fds,
+      unsigned n, struct ks_vm_build *b, struct ks_sched_vm **sched, struct kvmstats_error *err)
 {
 	struct ks_fd_target *t;
 	int ret;
@@ -175,7 +190,21 @@ build(const char *name, const struct kvmstats_fd *fds, unsigned n,
 	if (ret == 0)
 		ret = ks_vm_build(name, t, n, NULL, b, err);
 	free(t);
+	*sched = NULL;
+	if (ret == 0 && pub->sched) {
+		struct ks_vm_sched how = { .pid = getpid(), .warn = pub->log };
+		struct kvmstats_error serr;
+
+		(void)ks_vm_build_add_sched(b, &how, sched, &serr);
+	}
 	return ret;
+}
+
+int
+ks_embed_vcpu_runs(struct kvmstats_vm *vm, uint32_t vcpu_index, pid_t tid)
+{
+	CHECK_VM(vm);
+	return vm->sched ? ks_sched_set_runner(vm->sched, vcpu_index, tid) : -ENOENT;
 }
 
 int
@@ -193,7 +222,7 @@ kvmstats_publisher_add_vm(struct kvmstats_publisher *pub, const char *vm_name,
 		return ks_err(err, -ENOMEM, "out of memory");
 	vm->magic = KS_MAGIC_VM;
 	vm->pub = pub;
-	ret = build(vm_name, fds, nr_fds, &b, err);
+	ret = build(pub, vm_name, fds, nr_fds, &b, &vm->sched, err);
 	/* The name the first generation got, from @vm_name or the fds, names them all. */
 	if (ret == 0 && (vm->name = strdup(b.def.vm_name)) == NULL) {
 		ks_vm_build_clear(&b, false);
@@ -217,6 +246,7 @@ kvmstats_publisher_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm 
 			     struct kvmstats_error *err)
 {
 	struct ks_engine_vm *next;
+	struct ks_sched_vm *sched;
 	struct ks_vm_build b;
 	int ret;
 
@@ -225,14 +255,19 @@ kvmstats_publisher_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm 
 	if (vm->pub != pub)
 		ks_bad_handle(__func__, "VM of this publisher", vm);
 	/* Same name as the generation before, so the new segment replaces it. */
-	ret = build(vm->name, fds, nr_fds, &b, err);
+	ret = build(pub, vm->name, fds, nr_fds, &b, &sched, err);
 	if (ret < 0)
 		return ret;
 	ret = ks_engine_replace_vm(pub->engine, vm->evm, &b.def, &next, err);
 	ks_vm_build_clear(&b, true);
-	if (ret == 0)
-		vm->evm = next;
-	return ret;
+	if (ret < 0) {
+		ks_sched_vm_put(sched);
+		return ret;
+	}
+	vm->evm = next;
+	ks_sched_vm_put(vm->sched);
+	vm->sched = sched;
+	return 0;
 }
 
 const char *

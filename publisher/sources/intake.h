@@ -34,6 +34,12 @@ struct ks_intake_opts {
 	unsigned idle_ms;		/* close a connection holding no VM this long; 0: 10000 */
 	unsigned max_per_uid;		/* connections one uid may hold; 0: KS_INTAKE_MAX_PER_UID */
 	ks_log_fn log;			/* one line per connection event; NULL: silent */
+	/*
+	 * Provider "sched" reads per second (sched_source.h); 0: none.  Each
+	 * vCPU's thread is its creator, from its stats fd's id, looked up among
+	 * the threads of the peer (SO_PEERCRED): thread_runs_vcpu false.
+	 */
+	unsigned sched_hz;
 };
 
 /* Of the 1024 connections the intake takes, one uid may hold this many by default. */

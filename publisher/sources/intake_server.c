@@ -97,6 +97,7 @@ struct ks_intake {
 	uint64_t idle_ns;
 	unsigned max_per_uid;
 	ks_log_fn log;
+	unsigned sched_hz;		/* 0: no sched provider */
 	struct refusals refused;
 	int listen_fd, wake_fd;
 	int spare_fd;				/* closed to accept-and-refuse at EMFILE */
@@ -316,6 +317,13 @@ vm_publish(struct ks_intake *in, const struct intake_conn *c, struct intake_vm *
 	free(t);
 	if (ret < 0)
 		return ret;
+	if (in->sched_hz) {
+		/* The peer's threads, as SO_PEERCRED named the peer in our PID namespace. */
+		struct ks_vm_sched how = { .pid = c->pid, .hz = in->sched_hz, .warn = in->log };
+		struct kvmstats_error serr;
+
+		(void)ks_vm_build_add_sched(&b, &how, NULL, &serr);
+	}
 	if (v->published)
 		ret = ks_engine_replace_vm(in->e, v->published, &b.def, &nv, err);
 	else
@@ -1063,6 +1071,7 @@ ks_intake_start(struct ks_engine *e, const struct ks_intake_opts *o,
 	in->listen_fd = in->wake_fd = in->spare_fd = -1;
 	in->e = e;
 	in->log = o->log;
+	in->sched_hz = o->sched_hz;
 	in->quiet_ns = (uint64_t)(o->quiet_ms ? o->quiet_ms : INTAKE_QUIET_MS) * 1000000ull;
 	in->idle_ns = (uint64_t)(o->idle_ms ? o->idle_ms : INTAKE_IDLE_MS) * 1000000ull;
 	in->max_per_uid = o->max_per_uid ? o->max_per_uid : KS_INTAKE_MAX_PER_UID;

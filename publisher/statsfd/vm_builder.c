@@ -22,6 +22,13 @@ describe_fd(char *buf, size_t len, const char *vm_name, const struct ks_fd_targe
 			 ft->vcpu_index, ft->fd);
 }
 
+/* Target @i's blocks: "kvm" first, then "sched" if it has one. */
+static struct ks_block_def *
+blocks_of(const struct ks_vm_build *b, uint32_t i)
+{
+	return &b->blocks[(size_t)i * KS_BUILD_MAX_BLOCKS];
+}
+
 /* Report skipped descriptors of one layout. */
 static void
 report_skips(const struct ks_statsfd_schema *s, const char *what, ks_log_fn warn)
@@ -138,7 +145,7 @@ build_target(struct ks_vm_build *out, const char *vm_name,
 		report_skips(&s, what, warn);
 		*reported = true;
 	}
-	ret = ks_statsfd_block(ft->fd, ft->own_fd, &s, &out->blocks[i], err);
+	ret = ks_statsfd_block(ft->fd, ft->own_fd, &s, blocks_of(out, i), err);
 	ks_statsfd_schema_clear(&s);
 	if (ret < 0)
 		return ret;
@@ -148,7 +155,7 @@ build_target(struct ks_vm_build *out, const char *vm_name,
 		.label = out->labels[i],
 		.id = out->ids[i],
 		.nr_blocks = 1,
-		.blocks = &out->blocks[i],
+		.blocks = blocks_of(out, i),
 	};
 	out->nr = i + 1;
 	return 0;
@@ -170,7 +177,7 @@ ks_vm_build(const char *vm_name, const struct ks_fd_target *fds, uint32_t nr_fds
 			      vm_name ? vm_name : "?");
 	}
 	out->targets = calloc(nr_fds, sizeof(*out->targets));
-	out->blocks = calloc(nr_fds, sizeof(*out->blocks));
+	out->blocks = calloc((size_t)nr_fds * KS_BUILD_MAX_BLOCKS, sizeof(*out->blocks));
 	out->labels = calloc(nr_fds, sizeof(*out->labels));
 	out->ids = calloc(nr_fds, sizeof(*out->ids));
 	out->cap = nr_fds;
@@ -219,7 +226,7 @@ grow_one(struct ks_vm_build *b)
 	if (t == NULL)
 		return -ENOMEM;
 	b->targets = t;
-	if ((bl = realloc(b->blocks, n * sizeof(*bl))) == NULL)
+	if ((bl = realloc(b->blocks, (size_t)n * KS_BUILD_MAX_BLOCKS * sizeof(*bl))) == NULL)
 		return -ENOMEM;
 	b->blocks = bl;
 	if ((l = realloc(b->labels, n * sizeof(*l))) == NULL)
@@ -253,10 +260,10 @@ ks_vm_build_add_vm(struct ks_vm_build *b, const char *id, const struct ks_block_
 	}
 	/* The VM first, then the vCPUs, as every VM is listed (docs/ABI.md 5.2). */
 	memmove(&b->targets[1], &b->targets[0], n * sizeof(*b->targets));
-	memmove(&b->blocks[1], &b->blocks[0], n * sizeof(*b->blocks));
+	memmove(blocks_of(b, 1), blocks_of(b, 0), (size_t)n * KS_BUILD_MAX_BLOCKS * sizeof(*b->blocks));
 	memmove(&b->labels[1], &b->labels[0], n * sizeof(*b->labels));
 	memmove(&b->ids[1], &b->ids[0], n * sizeof(*b->ids));
-	b->blocks[0] = *block;
+	*blocks_of(b, 0) = *block;
 	b->labels[0] = label;
 	b->ids[0] = idc;
 	b->targets[0] = (struct ks_target_def) {
@@ -265,7 +272,7 @@ ks_vm_build_add_vm(struct ks_vm_build *b, const char *id, const struct ks_block_
 	};
 	b->nr = n + 1;
 	for (uint32_t i = 0; i < b->nr; i++)
-		b->targets[i].blocks = &b->blocks[i];
+		b->targets[i].blocks = blocks_of(b, i);
 	b->def.targets = b->targets;
 	b->def.nr_targets = b->nr;
 	return 0;
@@ -327,8 +334,8 @@ void
 ks_vm_build_clear(struct ks_vm_build *b, bool handed_over)
 {
 	for (uint32_t i = 0; i < b->nr; i++)
-		if (!handed_over)
-			ks_block_release(&b->blocks[i]);
+		for (uint32_t k = 0; !handed_over && k < b->targets[i].nr_blocks; k++)
+			ks_block_release(&blocks_of(b, i)[k]);
 	/* Up to cap: a target that failed half-way has its strings too. */
 	if (b->labels)
 		for (uint32_t i = 0; i < b->cap; i++)
@@ -343,4 +350,88 @@ ks_vm_build_clear(struct ks_vm_build *b, bool handed_over)
 	free(b->vm_name);
 	free(b->note);
 	memset(b, 0, sizeof(*b));
+}
+
+pid_t
+ks_sched_creator_of(const char *id)
+{
+	const char *p = id;
+	unsigned long long tid = 0;
+
+	/* KVM writes "kvm-%d/vcpu-%d" (virt/kvm/kvm_main.c): nothing else is taken. */
+	if (strncmp(p, "kvm-", 4) != 0)
+		return 0;
+	for (p += 4; *p >= '0' && *p <= '9'; p++) {
+		tid = tid * 10 + (unsigned long long)(*p - '0');
+		if (tid > INT32_MAX)
+			return 0;
+	}
+	if (p == id + 4 || strncmp(p, "/vcpu-", 6) != 0 || tid == 0)
+		return 0;
+	return (pid_t)tid;
+}
+
+/* The thread of vCPU target @t: a runner @how names, else its creator. */
+static struct ks_sched_thread
+thread_of(const struct ks_target_def *t, const struct ks_vm_sched *how)
+{
+	for (uint32_t k = 0; how->runners != NULL && k < how->nr_runners; k++)
+		if (how->runners[k].vcpu_index == t->vcpu_index && how->runners[k].tid > 0)
+			return (struct ks_sched_thread) {
+				.vcpu_index = t->vcpu_index, .tid = how->runners[k].tid,
+				.runs = true,
+			};
+	return (struct ks_sched_thread) {
+		.vcpu_index = t->vcpu_index, .tid = ks_sched_creator_of(t->id), .runs = false,
+	};
+}
+
+int
+ks_vm_build_add_sched(struct ks_vm_build *b, const struct ks_vm_sched *how,
+		      struct ks_sched_vm **keep, struct kvmstats_error *err)
+{
+	struct ks_sched_thread *threads = calloc(b->nr ? b->nr : 1, sizeof(*threads));
+	uint32_t *target_of = calloc(b->nr ? b->nr : 1, sizeof(*target_of)), n = 0;
+	struct ks_sched_vm *s = NULL;
+	int ret;
+
+	if (threads == NULL || target_of == NULL) {
+		ret = ks_err(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < b->nr; i++)
+		if (b->targets[i].kind == KS_TARGET_VCPU && b->targets[i].nr_blocks == 1) {
+			target_of[n] = i;
+			threads[n++] = thread_of(&b->targets[i], how);
+		}
+	if (n == 0) {
+		ret = ks_err(err, -ENOENT, "VM %s: no vCPUs for sched stats", b->vm_name);
+		goto out;
+	}
+	ret = ks_sched_vm_create(how->pid, how->hz ? how->hz : KS_SCHED_HZ_DEFAULT, b->vm_name,
+				 how->warn, threads, n, &s, err);
+	if (ret < 0)
+		goto out;
+	for (uint32_t k = 0; k < n; k++) {
+		struct ks_target_def *t = &b->targets[target_of[k]];
+
+		if (ks_sched_vcpu_block(s, k, &blocks_of(b, target_of[k])[1]))
+			t->nr_blocks = 2;
+	}
+	for (uint32_t i = 0; i < b->nr; i++)
+		if (b->targets[i].kind == KS_TARGET_VM && b->targets[i].nr_blocks == 1) {
+			ks_sched_vm_block(s, &blocks_of(b, i)[1]);
+			b->targets[i].nr_blocks = 2;
+		}
+	if (keep != NULL)
+		*keep = ks_sched_vm_get(s);
+out:
+	/* Never a reason not to publish: kvm alone, and why. */
+	if (ret < 0)
+		ks_logf(how->warn, "VM %s: no sched provider: %s; publishing kvm alone",
+			b->vm_name, err->msg);
+	ks_sched_vm_put(s);
+	free(threads);
+	free(target_of);
+	return ret;
 }

@@ -6,7 +6,8 @@
  * attached VMM, the intake socket, the embedded API) ends here: each fd is
  * parsed and validated, descriptors KVM added that we do not know are
  * reported once per layout, and each fd becomes the "kvm" block of its
- * target.
+ * target; ks_vm_build_add_sched() then gives the targets their "sched"
+ * blocks (the host scheduler's view of each vCPU thread).
  */
 #ifndef KVMSTATS_PUBLISHER_VM_BUILDER_H
 #define KVMSTATS_PUBLISHER_VM_BUILDER_H
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "sched_source.h"
 
 /* Bytes of a target label, a QOM path or the like. */
 #define KS_LABEL_MAX	1024
@@ -27,10 +29,13 @@ struct ks_fd_target {
 	const char *label;		/* NULL: the fd's id string */
 };
 
+/* Blocks a built target may have: "kvm", then "sched". */
+#define KS_BUILD_MAX_BLOCKS	2
+
 struct ks_vm_build {
 	struct ks_vm_def def;
 	struct ks_target_def *targets;
-	struct ks_block_def *blocks;	/* one per target */
+	struct ks_block_def *blocks;	/* KS_BUILD_MAX_BLOCKS per target */
 	char **labels;
 	char **ids;
 	uint32_t nr;			/* targets built so far */
@@ -90,6 +95,39 @@ int ks_vm_build_add_vm(struct ks_vm_build *b, const char *id, const struct ks_bl
  */
 int ks_vm_build_set_note(struct ks_vm_build *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * How a VM's vCPU threads are found, for ks_vm_build_add_sched().  Each
+ * vCPU's thread is the one @runners names for its vcpu_index (a thread
+ * known to run it: thread_runs_vcpu true), else the thread that created
+ * it, from its stats fd's id "kvm-<tid>/vcpu-<n>" (false).  Threads are
+ * read under /proc/@pid/task/, so only threads of that process count.
+ */
+struct ks_vm_sched {
+	pid_t pid;
+	unsigned hz;				/* 0: KS_SCHED_HZ_DEFAULT */
+	const struct ks_sched_thread *runners;	/* runs is taken as true; may be NULL */
+	uint32_t nr_runners;
+	ks_log_fn warn;				/* vCPUs left out, threads that exit */
+};
+
+/*
+ * ks_vm_build_add_sched() - add a "sched" block to every vCPU target whose
+ * thread can be read, and to the VM target (the sums), if any.  Call it
+ * after labels and the VM target are settled.  @keep: if not NULL, a
+ * reference to the VM's threads for ks_sched_set_runner() (drop it with
+ * ks_sched_vm_put()).  Return: 0, or a negative errno with @err saying why
+ * no vCPU got one (also said through how->warn); the VM is then built as
+ * before, with "kvm" alone, and may be published so.
+ */
+int ks_vm_build_add_sched(struct ks_vm_build *b, const struct ks_vm_sched *how,
+			  struct ks_sched_vm **keep, struct kvmstats_error *err);
+
+/*
+ * ks_sched_creator_of() - the thread id in a vCPU stats fd's id
+ * "kvm-<tid>/vcpu-<n>", or 0 if @id is not of that form.
+ */
+pid_t ks_sched_creator_of(const char *id);
 
 /*
  * ks_vm_build_clear() - free the definition.  @handed_over: the sources went

@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -86,6 +87,7 @@ struct own_vcpu {
 	int stats_fd;
 	struct kvm_run *run;
 	pthread_t thread;
+	_Atomic pid_t tid;		/* the thread running it, once it runs; 0 when paused */
 	bool thread_live;		/* created and not yet joined */
 	_Atomic uint64_t loops;
 };
@@ -98,6 +100,7 @@ struct ks_own_vm {
 	uint8_t *mem;
 	size_t run_size;
 	unsigned wake_us;		/* 0 until the first start */
+	sem_t started;			/* ks_own_vm_start(): posted by each vCPU thread */
 	bool running;
 	atomic_bool stop;
 	struct own_vcpu *vcpus;
@@ -709,6 +712,8 @@ vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	atomic_store(&c->tid, gettid());
+	sem_post(&c->vm->started);
 	while (!stopping(c->vm)) {
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -793,19 +798,32 @@ ks_own_vm_start(struct ks_own_vm *vm, unsigned wake_us, struct kvmstats_error *e
 			      vm->name, strerror(-kick_install_rc));
 	atomic_store(&vm->stop, false);
 	vm->running = true;
+	sem_init(&vm->started, 0, 0);
 	for (i = 0; i < vm->nr_vcpus; i++) {
 		struct own_vcpu *c = &vm->vcpus[i];
 
 		__atomic_store_n(&c->run->immediate_exit, 0, __ATOMIC_RELAXED);
 		rc = pthread_create(&c->thread, NULL, vcpu_thread, c);
 		if (rc != 0) {
-			ks_own_vm_pause(vm);
+			ks_own_vm_pause(vm);	/* joins the threads made: none posts after */
+			sem_destroy(&vm->started);
 			return ks_err(err, -rc, "own VM %s: vCPU %u thread: pthread_create: %s",
 				      vm->name, i, strerror(rc));
 		}
 		c->thread_live = true;
 	}
+	/* Every thread id known on return: the sched provider reads them. */
+	for (i = 0; i < vm->nr_vcpus; i++)
+		while (sem_wait(&vm->started) < 0 && errno == EINTR)
+			;
+	sem_destroy(&vm->started);
 	return 0;
+}
+
+pid_t
+ks_own_vm_vcpu_thread(const struct ks_own_vm *vm, unsigned vcpu)
+{
+	return vcpu < vm->nr_vcpus ? atomic_load(&vm->vcpus[vcpu].tid) : 0;
 }
 
 void
@@ -827,6 +845,7 @@ ks_own_vm_pause(struct ks_own_vm *vm)
 			continue;
 		pthread_join(vm->vcpus[i].thread, NULL);
 		vm->vcpus[i].thread_live = false;
+		atomic_store(&vm->vcpus[i].tid, 0);
 	}
 	vm->running = false;
 }

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "kvmstats/types.h"
 
 struct ks_own_vm;
@@ -44,6 +46,13 @@ int ks_own_vm_stats_fd(const struct ks_own_vm *vm, int vcpu);
  * timer wakes it every @wake_us microseconds.
  */
 int ks_own_vm_start(struct ks_own_vm *vm, unsigned wake_us, struct kvmstats_error *err);
+
+/*
+ * ks_own_vm_vcpu_thread() - the thread running vCPU @vcpu (set before
+ * ks_own_vm_start() returns), or 0 while paused.  Not the vCPU's creator:
+ * every vCPU is created on the caller's thread.
+ */
+pid_t ks_own_vm_vcpu_thread(const struct ks_own_vm *vm, unsigned vcpu);
 
 /* How many times each vCPU's guest loop ran (port writes seen), for tests. */
 uint64_t ks_own_vm_loops(const struct ks_own_vm *vm, unsigned vcpu);

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -87,6 +88,8 @@ struct ks_sim_vm {
 	struct sim_file *vcpus;
 	pthread_mutex_t step_lock;	/* the thread and direct callers may both step */
 	pthread_t thread;
+	_Atomic pid_t tid;		/* the simulator thread's, once it runs */
+	sem_t started;			/* posted once tid is set */
 	bool running;
 	atomic_bool stop;
 	uint64_t period_ns;
@@ -487,6 +490,9 @@ sim_thread(void *arg)
 	struct ks_sim_vm *vm = arg;
 	uint64_t next = ks_mono_ns(), now;
 
+	/* The thread that "runs" the simulated vCPUs: their sched provider reads it. */
+	atomic_store(&vm->tid, gettid());
+	sem_post(&vm->started);
 	while (!stopping(vm)) {
 		ks_sim_vm_step(vm);
 		next += vm->period_ns;
@@ -515,12 +521,24 @@ ks_sim_vm_start(struct ks_sim_vm *vm, unsigned hz, struct kvmstats_error *err)
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vm->vcpus[i].step_ns = vm->period_ns;
 	atomic_store_explicit(&vm->stop, false, memory_order_relaxed);
+	sem_init(&vm->started, 0, 0);
 	rc = pthread_create(&vm->thread, NULL, sim_thread, vm);
-	if (rc != 0)
+	if (rc != 0) {
+		sem_destroy(&vm->started);
 		return ks_err(err, -rc, "simulated VM %s: pthread_create: %s",
 			      vm->name, strerror(rc));
+	}
+	while (sem_wait(&vm->started) < 0 && errno == EINTR)
+		;
+	sem_destroy(&vm->started);
 	vm->running = true;
 	return 0;
+}
+
+pid_t
+ks_sim_vm_thread(const struct ks_sim_vm *vm)
+{
+	return vm->running ? atomic_load(&((struct ks_sim_vm *)vm)->tid) : 0;
 }
 
 void

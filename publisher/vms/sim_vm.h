@@ -12,6 +12,8 @@
 #ifndef KVMSTATS_PUBLISHER_SIM_VM_H
 #define KVMSTATS_PUBLISHER_SIM_VM_H
 
+#include <sys/types.h>
+
 #include "kvmstats/types.h"
 
 struct ks_sim_vm;
@@ -31,6 +33,12 @@ void ks_sim_vm_step(struct ks_sim_vm *vm);
 
 /* Start the simulator thread, stepping @hz times a second. */
 int ks_sim_vm_start(struct ks_sim_vm *vm, unsigned hz, struct kvmstats_error *err);
+
+/*
+ * The simulator thread's id once started (0 before): it steps every
+ * simulated vCPU, so it is their thread for the sched provider.
+ */
+pid_t ks_sim_vm_thread(const struct ks_sim_vm *vm);
 
 /* Stop the thread if running, close the fds, free; sets *@vmp to NULL. */
 void ks_sim_vm_destroy(struct ks_sim_vm **vmp);

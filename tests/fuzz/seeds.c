@@ -3,7 +3,7 @@
  * seeds.c - write the fuzzers' seed corpora with the project's own builders.
  *
  *	fuzz-seeds DIR	->  DIR/statsfd/NAME, DIR/segment/NAME (and DIR/exporter/NAME),
- *			    DIR/intake_msg/NAME, DIR/qmp/NAME
+ *			    DIR/intake_msg/NAME, DIR/qmp/NAME, DIR/sched/NAME
  *
  * Valid inputs let the fuzzers start past the magic and the first bounds
  * checks: the x86 VM and vCPU stats files (statsfd_image.h and the kernel's
@@ -242,6 +242,26 @@ qemu_name_seeds(void)
 	put("qemu_name", "cut", cut, sizeof(cut) - 1);
 }
 
+/* What a vCPU thread's files say (Linux 6.x), and a comm made to look like fields. */
+static void
+sched_seeds(void)
+{
+	static const char schedstat[] = "176825 1893123 2\n";
+	static const char stat[] = "4242 (CPU 0/KVM) S 1 4242 4242 0 -1 4194368 3108 0 0 0 "
+		"12 5 0 0 20 0 5 0 1183 1166323712 3712 18446744073709551615 1 1 0 0 0 0 "
+		"0 4096 17663 0 0 0 -1 3 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+	static const char odd[] = "4242 (x) R 1 2 (y) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 "
+		"16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40\n";
+	static const char status[] = "Name:\tCPU 0/KVM\nUmask:\t0022\nState:\tS (sleeping)\n"
+		"Tgid:\t4242\nPid:\t4243\nCpus_allowed:\tff\nCpus_allowed_list:\t0-7\n"
+		"voluntary_ctxt_switches:\t1523\nnonvoluntary_ctxt_switches:\t17\n";
+
+	put("sched", "schedstat", schedstat, sizeof(schedstat) - 1);
+	put("sched", "stat", stat, sizeof(stat) - 1);
+	put("sched", "stat-odd-comm", odd, sizeof(odd) - 1);
+	put("sched", "status", status, sizeof(status) - 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -260,6 +280,7 @@ main(int argc, char **argv)
 	intake_seeds();
 	qmp_seeds();
 	qemu_name_seeds();
+	sched_seeds();
 	if (mkdtemp(dir) == NULL) {
 		perror(dir);
 		return 1;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -67,6 +68,17 @@ check_stat_is_desc(const struct kvmstats_stat_info *si, const struct ks_kvm_desc
 	assert_int_equal(si->value_index, d->offset / 8);
 }
 
+unsigned
+seg_provider_stats(const struct kvmstats_segment *seg, unsigned t, const char *provider)
+{
+	const struct kvmstats_target_info *ti = kvmstats_target(seg, t);
+	unsigned n = 0;
+
+	for (unsigned j = 0; ti != NULL && j < ti->nr_stats; j++)
+		n += strcmp(kvmstats_target_stat(seg, t, j)->provider_name, provider) == 0;
+	return n;
+}
+
 void
 check_target_is_fd(const struct kvmstats_segment *seg, unsigned t, int fd)
 {
@@ -79,8 +91,9 @@ check_target_is_fd(const struct kvmstats_segment *seg, unsigned t, int fd)
 	if (ks_statsfd_parse(fd, "test stats fd", &k, &err) < 0)
 		fail_msg("parse: %s", err.msg);
 	assert_string_equal(ti->id, k.id);
-	assert_int_equal(ti->nr_stats, k.nr_desc);
-	assert_int_equal((uint64_t)ti->record_words * 8, k.data_size);
+	assert_int_equal(seg_provider_stats(seg, t, "kvm"), k.nr_desc);
+	assert_int_equal(ti->nr_stats, k.nr_desc + seg_provider_stats(seg, t, "sched"));
+	assert_true((uint64_t)ti->record_words * 8 >= k.data_size);
 	for (uint32_t j = 0; j < k.nr_desc; j++)
 		check_stat_is_desc(kvmstats_target_stat(seg, t, j), &k.desc[j]);
 	rec = calloc(ti->record_words, 8);

@@ -22,9 +22,17 @@ void seg_check_sweeping(const struct kvmstats_segment *seg, unsigned ms);
 void check_stat_is_desc(const struct kvmstats_stat_info *si, const struct ks_kvm_desc *d);
 
 /*
+ * How many of target @t's stats are provider @provider's ("kvm": those of
+ * its stats fd; the "sched" provider's follow them in the record).
+ */
+unsigned seg_provider_stats(const struct kvmstats_segment *seg, unsigned t,
+			    const char *provider);
+
+/*
  * Target @t of @seg is the stats file @fd: same id, every stat equal to the
- * parser's descriptor, the whole record equal to a pread() of the data
- * block (so nothing may be writing the file meanwhile).
+ * parser's descriptor, the record's kvm block equal to a pread() of the
+ * data block (so nothing may be writing the file meanwhile); a "sched"
+ * block may follow it.
  */
 void check_target_is_fd(const struct kvmstats_segment *seg, unsigned t, int fd);
 
