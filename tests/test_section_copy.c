@@ -14,6 +14,10 @@
  *     section that reports clean must hold the values of exactly the write
  *     its stamp names.  Nothing depends on timing: the writer does a fixed
  *     number of writes, and the read after it has joined must be clean;
+ *   - no load outside the source: the source ends at (or starts at) a page
+ *     with no access, so a load past either end faults, as it would at the
+ *     end of a segment's mapping; the exactness test above sees only
+ *     what was stored, not what was loaded;
  *   - the caller's vector registers: a function allowed AVX2 (a target
  *     attribute, which the preprocessor cannot see: __AVX__ stays
  *     undefined in this unit) keeps 256-bit values in registers across an
@@ -28,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -122,6 +128,58 @@ test_lengths_and_alignments(void **state)
 		}
 		check_lengths(k);
 	}
+}
+
+/* ---- no load outside the source ----------------------------------------------- */
+
+/*
+ * Three pages, the outer two inaccessible.  Each length is copied from a
+ * source that ends exactly where the last page begins (every alignment of
+ * its start follows from the length) and from one that starts exactly
+ * where the middle page begins; a load outside it is a SIGSEGV.
+ */
+static void
+check_source_bounds(enum ks_copy kind)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t max = page / sizeof(uint64_t);
+	char *map = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	_Atomic uint64_t *mid;
+	uint64_t *dst = aligned_alloc(64, (max + 8) * sizeof(*dst));
+
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map, page, PROT_NONE), 0);
+	assert_int_equal(mprotect(map + 2 * page, page, PROT_NONE), 0);
+	mid = (_Atomic uint64_t *)(map + page);
+	for (size_t k = 0; k < max; k++)
+		atomic_init(&mid[k], word_of(5, k));
+	for (size_t n = 0; n <= 300; n++) {
+		for (size_t d = 0; d < 4; d++) {
+			ks_section_copy(kind, dst + d, mid + max - n, n);
+			for (size_t k = 0; k < n; k++)
+				if (dst[d + k] != word_of(5, max - n + k))
+					fail_msg("%s: n=%zu at the end: word %zu wrong",
+						 kind_names[kind], n, k);
+			ks_section_copy(kind, dst + d, mid, n);
+			for (size_t k = 0; k < n; k++)
+				if (dst[d + k] != word_of(5, k))
+					fail_msg("%s: n=%zu at the start: word %zu wrong",
+						 kind_names[kind], n, k);
+		}
+	}
+	ks_section_copy(kind, dst, mid, max);
+	munmap(map, 3 * page);
+	free(dst);
+}
+
+static void
+test_no_load_outside_source(void **state)
+{
+	(void)state;
+	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX2; k++)
+		if (kind_available(k))
+			check_source_bounds(k);
 }
 
 /* ---- against a writer --------------------------------------------------------- */
@@ -303,6 +361,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lengths_and_alignments),
+		cmocka_unit_test(test_no_load_outside_source),
 		cmocka_unit_test(test_no_torn_read),
 		cmocka_unit_test(test_caller_vector_registers),
 	};
