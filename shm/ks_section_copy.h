@@ -128,15 +128,18 @@ ks_section_copy_sse2(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
 /*
  * VZEROUPPER at the end: code built without AVX runs legacy SSE
  * instructions next, and with the upper halves of the YMM registers dirty
- * some CPUs pay a state transition for each.  Built with AVX the compiler
- * may keep values in YMM registers itself and inserts VZEROUPPER where it
- * is due, so then the copy must not clear them.
+ * some CPUs pay a state transition for each, the others a merge.  It
+ * clears the upper halves of all sixteen YMM registers (and of ZMM0-15),
+ * so the copy says it clobbers all sixteen: a caller that keeps vector
+ * values in registers, because its unit is built with -mavx or -march=...,
+ * or because one function has __attribute__((target("avx2"))), which the
+ * preprocessor cannot see, keeps them elsewhere across the copy.  Only
+ * such a caller pays for it; the reader's read sections hold no vector
+ * values.  (ZMM16-31, which AVX-512 code may use, are not touched.)
  */
-#ifdef __AVX__
-#define KS_VZEROUPPER	""
-#else
-#define KS_VZEROUPPER	"vzeroupper\n\t"
-#endif
+#define KS_AVX2_CLOBBERS	"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", \
+				"xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", \
+				"xmm14", "xmm15"
 
 /*
  * The AVX2 copy aligns its stores: a record's destination in a cut is at
@@ -194,10 +197,14 @@ ks_section_copy_avx2(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
 		"sub	$32, %[len]\n\t"
 		"jmp	2b\n"
 		"3:\n\t"
-		/* tail: the last 32 bytes, whatever is left (the head made len >= 32) */
+		/*
+		 * tail: the region's last 32 bytes.  len may be under 32 now
+		 * (the head's step is up to 24), but the region is 32 or more,
+		 * so s + len - 32 is not before its start.
+		 */
 		"vmovdqu	-32(%[s],%[len]), %%ymm0\n\t"
 		"vmovdqu	%%ymm0, -32(%[d],%[len])\n\t"
-		KS_VZEROUPPER
+		"vzeroupper\n\t"
 		"jmp	7f\n"
 		"5:\n\t"
 		"test	%[len], %[len]\n\t"
@@ -212,7 +219,7 @@ ks_section_copy_avx2(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
 		"7:\n"
 		: [d] "+r"(dst), [s] "+r"(src), [len] "+r"(len), [w] "=&r"(w)
 		:
-		: "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3");
+		: "memory", "cc", KS_AVX2_CLOBBERS);
 }
 
 #endif /* __x86_64__ */

@@ -74,16 +74,27 @@
  *             memory, so it keeps it after read_begin's acquire load and
  *             before read_retry's acquire fence and reload, in program
  *             order, and assumes nothing about the bytes it produced.
- *   (A)       The writer's stores reach memory in program order (TSO:
- *             stores are not reordered with older stores, pread()'s by
- *             the kernel included, see below), and a reader's loads are not
- *             reordered with older loads.  A reader that loaded the even
- *             seq of write W therefore loads, in the copy after it, W's
- *             values or newer ones, never older.
- *   (B)       A write W' stores its odd seq before any value.  If any load
- *             of the copy returned a value of W' (or of a later write), the
- *             seq reload, a later load, returns W''s odd seq or a later one,
- *             so the seq differs from the start and the read is retried.
+ *   (A)       No value store of a write W becomes visible after W's even
+ *             seq store: stores are not reordered with older stores (TSO),
+ *             and the kernel's stores for pread(), which may be one fast
+ *             string operation whose stores are NOT in order among
+ *             themselves, are still not reordered with other stores (SDM
+ *             10.2.4.1, items 1 and 3; see below).  A reader's loads are
+ *             not reordered with older loads, and that holds for each of
+ *             the accesses a vector load may be made of (SDM 10.2.3.1).  A
+ *             reader that loaded the even seq of W therefore loads, in the
+ *             copy after it, W's values or newer ones, never older.
+ *   (B)       A write W' stores its odd seq before any value (by the same
+ *             two rules: a string operation is not reordered with that
+ *             older store either).  If any load of the copy returned a
+ *             value of W' (or of a later write), the seq reload, a later
+ *             load, returns W''s odd seq or a later one, so the seq
+ *             differs from the start and the read is retried.
+ *
+ * Neither half needs the value stores of one write to become visible in
+ * any order among themselves, only all of them after its odd seq and
+ * before its even one: a read that saw some of W''s stores and not others
+ * saw one of them, and (B) retries it.
  *
  * Neither half needs the vector loads to be single-copy atomic: a vector
  * torn between two writes contains a byte of the newer one, which (B)
@@ -99,9 +110,13 @@
  *
  * The publisher may also fill a slot's values with pread(2) straight from a
  * KVM stats fd.  Those stores are made by the kernel on the writer's behalf
- * between write_begin and write_end; they complete before the syscall
- * returns, in the writer thread's program order, so the release store of
- * write_end orders them exactly as it orders the writer's own stores.
+ * between write_begin and write_end, in the writer thread's program order.
+ * The kernel's copy_to_user() is a `rep movsb` on CPUs with ERMS or FSRM
+ * (Ice Lake has both), a fast string operation: its stores may become
+ * visible out of order among themselves (SDM 10.2.4, 10.2.4.1 item 1),
+ * but not before an older store or after a younger one (item 3), which is
+ * all (A) and (B) use: the release store of write_end orders them as it
+ * orders the writer's own stores, and write_begin's odd store precedes them.
  */
 #ifndef KVMSTATS_SHM_KS_SEQLOCK_H
 #define KVMSTATS_SHM_KS_SEQLOCK_H

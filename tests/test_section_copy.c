@@ -13,7 +13,15 @@
  *     writer side as fast as it can while the test reads it; every read
  *     section that reports clean must hold the values of exactly the write
  *     its stamp names.  Nothing depends on timing: the writer does a fixed
- *     number of writes, and the read after it has joined must be clean.
+ *     number of writes, and the read after it has joined must be clean;
+ *   - no load outside the source: the source ends at (or starts at) a page
+ *     with no access, so a load past either end faults, as it would at the
+ *     end of a segment's mapping; the exactness test above sees only
+ *     what was stored, not what was loaded;
+ *   - the caller's vector registers: a function allowed AVX2 (a target
+ *     attribute, which the preprocessor cannot see: __AVX__ stays
+ *     undefined in this unit) keeps 256-bit values in registers across an
+ *     inlined copy, and they must come out whole.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -24,8 +32,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "ks_section_copy.h"
 #include "ks_seqlock.h"
@@ -114,6 +128,58 @@ test_lengths_and_alignments(void **state)
 		}
 		check_lengths(k);
 	}
+}
+
+/* ---- no load outside the source ----------------------------------------------- */
+
+/*
+ * Three pages, the outer two inaccessible.  Each length is copied from a
+ * source that ends exactly where the last page begins (every alignment of
+ * its start follows from the length) and from one that starts exactly
+ * where the middle page begins; a load outside it is a SIGSEGV.
+ */
+static void
+check_source_bounds(enum ks_copy kind)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t max = page / sizeof(uint64_t);
+	char *map = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	_Atomic uint64_t *mid;
+	uint64_t *dst = aligned_alloc(64, (max + 8) * sizeof(*dst));
+
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map, page, PROT_NONE), 0);
+	assert_int_equal(mprotect(map + 2 * page, page, PROT_NONE), 0);
+	mid = (_Atomic uint64_t *)(map + page);
+	for (size_t k = 0; k < max; k++)
+		atomic_init(&mid[k], word_of(5, k));
+	for (size_t n = 0; n <= 300; n++) {
+		for (size_t d = 0; d < 4; d++) {
+			ks_section_copy(kind, dst + d, mid + max - n, n);
+			for (size_t k = 0; k < n; k++)
+				if (dst[d + k] != word_of(5, max - n + k))
+					fail_msg("%s: n=%zu at the end: word %zu wrong",
+						 kind_names[kind], n, k);
+			ks_section_copy(kind, dst + d, mid, n);
+			for (size_t k = 0; k < n; k++)
+				if (dst[d + k] != word_of(5, k))
+					fail_msg("%s: n=%zu at the start: word %zu wrong",
+						 kind_names[kind], n, k);
+		}
+	}
+	ks_section_copy(kind, dst, mid, max);
+	munmap(map, 3 * page);
+	free(dst);
+}
+
+static void
+test_no_load_outside_source(void **state)
+{
+	(void)state;
+	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX2; k++)
+		if (kind_available(k))
+			check_source_bounds(k);
 }
 
 /* ---- against a writer --------------------------------------------------------- */
@@ -213,12 +279,91 @@ test_no_torn_read(void **state)
 			race_one(k, sizes[i]);
 }
 
+/* ---- the caller's registers ---------------------------------------------------- */
+
+#if defined(__x86_64__)
+/*
+ * Eight 256-bit values live across one copy.  The empty asm statements make
+ * the compiler hold each in a YMM register right before and right after the
+ * copy; whatever the copy says it clobbers, the compiler keeps elsewhere.
+ */
+static __attribute__((target("avx2"), noinline)) void
+ymm_across_copy(enum ks_copy kind, long long x, uint64_t *dst, const _Atomic uint64_t *src,
+		size_t n, long long *out)
+{
+	__m256i v0 = _mm256_set_epi64x(x + 3, x + 2, x + 1, x);
+	__m256i v1 = _mm256_add_epi64(v0, _mm256_set1_epi64x(4));
+	__m256i v2 = _mm256_add_epi64(v1, _mm256_set1_epi64x(4));
+	__m256i v3 = _mm256_add_epi64(v2, _mm256_set1_epi64x(4));
+	__m256i v4 = _mm256_add_epi64(v3, _mm256_set1_epi64x(4));
+	__m256i v5 = _mm256_add_epi64(v4, _mm256_set1_epi64x(4));
+	__m256i v6 = _mm256_add_epi64(v5, _mm256_set1_epi64x(4));
+	__m256i v7 = _mm256_add_epi64(v6, _mm256_set1_epi64x(4));
+
+	__asm__ volatile("" : "+x"(v0), "+x"(v1), "+x"(v2), "+x"(v3),
+			 "+x"(v4), "+x"(v5), "+x"(v6), "+x"(v7));
+	ks_section_copy(kind, dst, src, n);
+	__asm__ volatile("" : "+x"(v0), "+x"(v1), "+x"(v2), "+x"(v3),
+			 "+x"(v4), "+x"(v5), "+x"(v6), "+x"(v7));
+	_mm256_storeu_si256((__m256i *)out + 0, v0);
+	_mm256_storeu_si256((__m256i *)out + 1, v1);
+	_mm256_storeu_si256((__m256i *)out + 2, v2);
+	_mm256_storeu_si256((__m256i *)out + 3, v3);
+	_mm256_storeu_si256((__m256i *)out + 4, v4);
+	_mm256_storeu_si256((__m256i *)out + 5, v5);
+	_mm256_storeu_si256((__m256i *)out + 6, v6);
+	_mm256_storeu_si256((__m256i *)out + 7, v7);
+}
+#endif
+
+static void
+test_caller_vector_registers(void **state)
+{
+	(void)state;
+#if defined(__x86_64__)
+	static const size_t sizes[] = { 0, 3, 4, 5, 17, 138 };
+	_Atomic uint64_t *src = aligned_alloc(64, 256 * sizeof(*src));
+	uint64_t *dst = aligned_alloc(64, 256 * sizeof(*dst));
+	long long out[32];
+
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx2")) {
+		printf("# no AVX2 here: nothing to hold in YMM registers, skipped\n");
+		free(src);
+		free(dst);
+		return;
+	}
+	for (size_t k = 0; k < 256; k++)
+		atomic_init(&src[k], word_of(3, k));
+	for (enum ks_copy kind = KS_COPY_ATOMIC; kind <= KS_COPY_AVX2; kind++) {
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			memset(out, 0, sizeof(out));
+			ymm_across_copy(kind, 1000, dst + 1, src, sizes[i], out);
+			for (int k = 0; k < 32; k++)
+				if (out[k] != 1000 + k)
+					fail_msg("%s, %zu words: the caller's YMM value %d lane %d "
+						 "is %#llx after the copy, was %#llx", kind_names[kind],
+						 sizes[i], k / 4, k % 4, (unsigned long long)out[k],
+						 (unsigned long long)(1000 + k));
+			for (size_t k = 0; k < sizes[i]; k++)
+				assert_int_equal(dst[1 + k], word_of(3, k));
+		}
+	}
+	free(src);
+	free(dst);
+#else
+	printf("# not x86-64: skipped\n");
+#endif
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lengths_and_alignments),
+		cmocka_unit_test(test_no_load_outside_source),
 		cmocka_unit_test(test_no_torn_read),
+		cmocka_unit_test(test_caller_vector_registers),
 	};
 
 	printf("# best copy here: %s\n", kind_names[ks_section_copy_best()]);
