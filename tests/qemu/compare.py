@@ -138,6 +138,20 @@ def parse_hmp(text):
     return head, stats, order
 
 
+def hmp_provider_block(text, provider):
+    """The lines of one provider in HMP 'info stats' output without a
+    PROVIDER argument: its "provider: NAME" line and the stat lines under it
+    (the other providers' blocks dropped; lines before any provider kept)."""
+    out, keep = [], True
+    for line in text.splitlines():
+        m = re.match(r"^\s*provider: (\S+)$", line)
+        if m:
+            keep = m.group(1) == provider
+        if keep:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def compare_hmp(qemu_text, our_text, hist_order="same", left_out=()):
     """QEMU's HMP 'info stats' and kvmstats info, on a paused VM: the same
     lines, as a set keyed by name (histograms in our bucket order), but for

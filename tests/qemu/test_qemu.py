@@ -129,8 +129,11 @@ def fresh_sweep(seg, name):
                     lambda: (lambda x: x and x["sweep"] >= s + 2)(entry(seg, name)), 10, 0.002)
 
 
-def targets_of(results):
-    return {r["qom-path"]: compare.values_by_name(r) for r in results if "qom-path" in r}
+def targets_of(results, provider="kvm"):
+    """{qom-path: {name: value}} of one provider's vCPU results (QEMU has
+    only kvm; ours also carry sched, checked on its own)."""
+    return {r["qom-path"]: compare.values_by_name(r) for r in results
+            if "qom-path" in r and r.get("provider") == provider}
 
 
 # ---- the checks of one QEMU and one way in ---------------------------------------
@@ -403,8 +406,8 @@ class Scenario:
         qt, kt = targets_of(qres), targets_of(kres)
         path = sorted(self.mapping)[0]
         label = self.mapping[path]
-        qr = [r for r in qres if r.get("qom-path") == path][0]
-        kr = [r for r in kres if r.get("qom-path") == label][0]
+        qr = [r for r in qres if r.get("qom-path") == path and r["provider"] == "kvm"][0]
+        kr = [r for r in kres if r.get("qom-path") == label and r["provider"] == "kvm"][0]
         fact("%s: query-stats vcpu stats in %s (first 3: QEMU %s, ours %s)"
              % (self.tag, compare.order_fact([s["name"] for s in qr["stats"]],
                                              [s["name"] for s in kr["stats"]]),
@@ -439,6 +442,7 @@ class Scenario:
             print("  %s paused vcpu: %s" % (self.tag, p))
         check(not probs, "%s: paused VM: every vCPU stat of every vCPU equal to QEMU's "
               "(%d stats x %d vCPUs)" % (self.tag, len(self.types["vcpu"]), len(self.mapping)))
+        self.check_sched(kres)
         for t in ("vcpu", "vm"):
             qres, ores = self.both(t, "qmp")
             probs = self.compare_target(t, "equal", qres, ores)
@@ -452,6 +456,26 @@ class Scenario:
         self.check_hmp()
         q.execute("cont")
 
+    def check_sched(self, kres):
+        """Provider sched beside kvm: each vCPU's thread_id is the thread
+        QEMU's query-cpus-fast names for that vCPU (QEMU creates and runs a
+        vCPU on one thread, so creator and runner agree), and it has run."""
+        threads = {c["qom-path"]: c["thread-id"] for c in self.cpus()}
+        st = targets_of(kres, "sched")
+        probs = []
+        for path, label in sorted(self.mapping.items()):
+            v = st.get(label)
+            if v is None:
+                probs.append("%s: no sched result" % label)
+            elif v.get("thread_id") != threads[path] or not v.get("run_ns"):
+                probs.append("%s: thread_id %s run_ns %s, QEMU's thread-id %d"
+                             % (label, v.get("thread_id"), v.get("run_ns"), threads[path]))
+        for p in probs:
+            print("  %s sched: %s" % (self.tag, p))
+        check(not probs and st, "%s: provider sched on every vCPU, thread_id = QEMU's thread-id, "
+              "run_ns > 0 (runs_vcpu: %s)" % (self.tag, sorted(set(
+                  v.get("thread_runs_vcpu") for v in st.values()))))
+
     def check_hmp(self):
         """HMP 'info stats' against kvmstats info, on the paused VM: vcpu for
         the monitor's current CPU (cpu-index 0), and vm where we have it."""
@@ -463,16 +487,19 @@ class Scenario:
         for t, extra in targets:
             qtext = hmp("info stats " + t)
             r = ks(self.seg, "info", self.name, t, *extra)
-            probs = compare.compare_hmp(qtext, r.stdout, self.hist_order,
+            ours = compare.hmp_provider_block(r.stdout, "kvm")
+            check(r.returncode == 0 and "provider: sched" in r.stdout,
+                  "%s: kvmstats info %s also prints a provider: sched block" % (self.tag, t))
+            probs = compare.compare_hmp(qtext, ours, self.hist_order,
                                         self.vm_left_out if t == "vm" else ())
             for p in probs[:10]:
                 print("  %s info stats %s: %s" % (self.tag, t, p))
             check(r.returncode == 0 and not probs,
-                  "%s: kvmstats info %s prints HMP 'info stats %s' lines (%d stats, as a set)"
-                  % (self.tag, t, t, len(compare.parse_hmp(r.stdout)[1])))
+                  "%s: kvmstats info %s prints HMP 'info stats %s' lines (%d kvm stats, as a set)"
+                  % (self.tag, t, t, len(compare.parse_hmp(ours)[1])))
             if t == "vcpu":
                 _, _, qo = compare.parse_hmp(qtext)
-                _, _, ko = compare.parse_hmp(r.stdout)
+                _, _, ko = compare.parse_hmp(ours)
                 fact("%s: HMP info stats vcpu lines in %s (first 2: QEMU %s, ours %s)"
                      % (self.tag, compare.order_fact(qo, ko), qtext.splitlines()[1:3],
                         r.stdout.splitlines()[1:3]))
