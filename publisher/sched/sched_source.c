@@ -287,8 +287,9 @@ refresh(struct ks_sched_vm *g, uint64_t sweep)
 		read_and_note(e);
 		changed = true;
 		e->due_ns += g->period_ns;
+		/* Late: no burst to catch up, but the same phase, so the stagger stays. */
 		if (e->due_ns <= now)
-			e->due_ns = now + g->period_ns;	/* late: no burst to catch up */
+			e->due_ns += ((now - e->due_ns) / g->period_ns + 1) * g->period_ns;
 	}
 	if (changed)
 		sum_threads(g);
