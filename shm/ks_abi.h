@@ -217,7 +217,7 @@ struct ks_shm_stat {
 struct ks_shm_slot {
 	_Atomic uint64_t seq;		/*  0 odd while the publisher writes the slot */
 	_Atomic uint64_t sweep;		/*  8 the sweep this sample belongs to */
-	_Atomic uint64_t time_ns;	/* 16 CLOCK_MONOTONIC ns when the sample was taken */
+	_Atomic uint64_t time_ns;	/* 16 CLOCK_MONOTONIC ns when its read ended (ABI.md 6.4) */
 	_Atomic uint64_t flags;		/* 24 KS_SLOT_* */
 	_Atomic uint64_t values[];	/* 32 record_words values */
 };

@@ -20,6 +20,17 @@
  *           ks_slot_write_end(slot)          seq becomes even
  *       ks_header_publish_sweep(hdr, s)      header.sweep = s (release)
  *
+ *   or, where the targets' times come from the TSC (publisher/core/
+ *   stamp.h: a time is known only once the sweep's last clock read is):
+ *       for each target t:
+ *           ks_slot_write_begin(slot_t)      seq becomes odd
+ *           write sweep = s, flags, values, and the TSC value in time_ns
+ *       read the clock (the sweep's end)
+ *       for each target t:
+ *           ks_slot_set_time(slot_t, time)   the TSC value made a time
+ *           ks_slot_write_end(slot_t)        seq becomes even
+ *       ks_header_publish_sweep(hdr, s)
+ *
  *   a reader wanting the newest sample of target t:
  *       s = ks_header_sweep(hdr)             (acquire)
  *       slot = ring(t)[s % ring_depth]
@@ -108,6 +119,29 @@
  * relaxed atomic loop as well and check the protocol with every access
  * visible (ks_section_copy.h says what checks the assembly).
  *
+ * Open sections may overlap.  A TSC-stamped sweep opens every slot of the
+ * sweep before it closes any.  Nothing above needs the writes of different
+ * slots to be disjoint: (A) and (B) are per slot, and each fence or
+ * release orders all of the writer thread's stores in program order,
+ * whichever slot they go to.  So slot t's write_begin fence (B) orders its
+ * odd seq before every later store of the thread, the time_ns stored in it
+ * at the sweep's end included; its write_end release (A) orders every
+ * earlier store, its values and that time_ns included, before its even
+ * seq, so a reader that sees the even seq sees the time, never the raw
+ * TSC value kept there meanwhile.  (C) ks_header_publish_sweep()'s release
+ * store comes after every slot's write_end in program order and pairs with
+ * ks_header_sweep()'s acquire load, so a reader that follows the protocol
+ * reads a slot of sweep s only after header.sweep says s, when the slot is
+ * closed: it never finds a slot of the newest sweep open.  A reader of an
+ * older slot the writer has reopened (a history read at depth, a reader
+ * lapped) sees an odd or a changed seq and retries, as it would have at
+ * the write's first store; the slot only stays odd longer (to the sweep's
+ * end rather than the end of its target's read).  While a slot is open its
+ * words hold whatever the writer has put there so far: the retry rule
+ * throws all of it away.  The copy's argument above is per write as well:
+ * a write's stores, wherever they fall among other slots' writes, all
+ * follow its odd seq store and precede its even one in program order.
+ *
  * The publisher may also fill a slot's values with pread(2) straight from a
  * KVM stats fd.  Those stores are made by the kernel on the writer's behalf
  * between write_begin and write_end, in the writer thread's program order.
@@ -178,6 +212,26 @@ ks_slot_stamp(struct ks_shm_slot *slot, uint64_t sweep, uint64_t time_ns,
 }
 
 /**
+ * ks_slot_set_time() - set an open slot's time (inside a write, which
+ * ks_slot_write_end() closes after it).
+ */
+static inline void
+ks_slot_set_time(struct ks_shm_slot *slot, uint64_t time_ns)
+{
+	atomic_store_explicit(&slot->time_ns, time_ns, memory_order_relaxed);
+}
+
+/**
+ * ks_slot_time() - what the writer stored in a slot's time_ns (the writer
+ * only: its own last store, so relaxed is enough).
+ */
+static inline uint64_t
+ks_slot_time(const struct ks_shm_slot *slot)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)&slot->time_ns, memory_order_relaxed);
+}
+
+/**
  * ks_store_words() - copy @n values into a slot (inside a write).
  */
 static inline void
@@ -210,9 +264,10 @@ ks_header_publish_sweep(struct ks_shm_header *hdr, uint64_t sweep,
 {
 	atomic_store_explicit(&hdr->heartbeat_ns, heartbeat_ns, memory_order_relaxed);
 	/*
-	 * Release: the slot writes of this sweep happen before the new sweep
-	 * number.  Pairs with the acquire load in ks_header_sweep(), so a
-	 * reader that sees @sweep finds its slots already closed.
+	 * (C) Release: the slot writes of this sweep, every write_end among
+	 * them, happen before the new sweep number.  Pairs with the acquire
+	 * load in ks_header_sweep(), so a reader that sees @sweep finds its
+	 * slots already closed.
 	 */
 	atomic_store_explicit(&hdr->sweep, sweep, memory_order_release);
 }

@@ -7,8 +7,12 @@
  * so it is almost always inside a write.  Reader processes (fork()ed before
  * the engine starts, as unrelated processes would be) read single stats,
  * histograms, whole records, VM-wide cuts and histories, and check every
- * value against the function of the sweep the sample claims to be.  One of
- * the vCPU sources fails every 7th sweep, so stale slots are read too.
+ * value against the function of the sweep the sample claims to be, and
+ * every time: a cut's in target order, a history's in sweep order, none
+ * after the reader's clock.  One of the vCPU sources fails every 7th sweep,
+ * so stale slots are read too.  Times come from the TSC where the kernel
+ * trusts it (the publisher then keeps all of a sweep's slots open until
+ * its end), and from a clock read per target in one more run.
  *
  * KVMSTATS_TORTURE_READS sets the total number of checked reads (default
  * 10 million; `make torture` runs 200 million).
@@ -29,6 +33,7 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "ks_time.h"
 #include "kvmstats/reader.h"
 #include "synth_vm.h"
 
@@ -49,6 +54,7 @@ struct report {
 	uint64_t stale;
 	uint64_t max_sweep;
 	uint64_t attach_failed;
+	uint64_t bad_time;		/* out of order, or after the reader's clock */
 };
 
 struct reader_state {
@@ -157,11 +163,15 @@ op_cut(struct reader_state *st)
 
 	if (failed(st, kvmstats_read_cut(st->seg, st->buf, st->buf_words, st->samples)))
 		return;
+	if (st->samples[n - 1].time_ns > ks_mono_ns())
+		st->r.bad_time++;
 	for (unsigned t = 0; t < n; t++) {
 		const struct kvmstats_target_info *ti = kvmstats_target(st->seg, t);
 
 		if (st->samples[t].sweep != st->samples[0].sweep)
 			st->r.mixed_cut++;
+		if (t > 0 && st->samples[t].time_ns < st->samples[t - 1].time_ns)
+			st->r.bad_time++;
 		check_words(st, t, st->buf + ti->cut_offset, 0, ti->record_words,
 			    &st->samples[t]);
 		account(st, t, &st->samples[t]);
@@ -180,6 +190,8 @@ op_history(struct reader_state *st, uint32_t t)
 	for (unsigned k = 0; k < got; k++) {
 		if (k > 0 && st->samples[k].sweep + 1 != st->samples[k - 1].sweep)
 			st->r.torn++;
+		if (k > 0 && st->samples[k].time_ns > st->samples[k - 1].time_ns)
+			st->r.bad_time++;
 		check_words(st, t, st->buf + (size_t)k * words, 0, words, &st->samples[k]);
 	}
 	if (got > 0)
@@ -281,6 +293,7 @@ sum_report(struct report *sum, const struct report *r)
 	sum->retries += r->retries;
 	sum->stale += r->stale;
 	sum->attach_failed += r->attach_failed;
+	sum->bad_time += r->bad_time;
 	if (r->max_sweep > sum->max_sweep)
 		sum->max_sweep = r->max_sweep;
 }
@@ -328,7 +341,7 @@ collect(pid_t *pids, int *fds, struct report *sum)
 }
 
 static void
-torture(unsigned depth, uint64_t reads)
+torture(unsigned depth, enum ks_stamp_mode stamp, uint64_t reads)
 {
 	struct ks_engine_config cfg;
 	struct kvmstats_error err;
@@ -341,7 +354,7 @@ torture(unsigned depth, uint64_t reads)
 	uint64_t per_reader = (reads + NR_READERS - 1) / NR_READERS;
 	char vm[64];
 
-	snprintf(vm, sizeof(vm), "torture-%d-d%u", getpid(), depth);
+	snprintf(vm, sizeof(vm), "torture-%d-d%u-s%d", getpid(), depth, (int)stamp);
 	assert_int_equal(synth_vm_init(&sv, vm, NR_VCPUS, FAIL_TARGET, FAIL_EVERY), 0);
 
 	for (int i = 0; i < NR_READERS; i++) {
@@ -361,6 +374,7 @@ torture(unsigned depth, uint64_t reads)
 	ks_engine_config_init(&cfg);
 	cfg.hz = KS_HZ_MAX;
 	cfg.ring_depth = depth;
+	cfg.stamp = stamp;
 	assert_int_equal(ks_engine_create(&cfg, &e, &err), 0);
 	if (ks_engine_add_vm(e, &sv.def, NULL, &err) < 0)
 		fail_msg("add_vm: %s", err.msg);
@@ -372,13 +386,15 @@ torture(unsigned depth, uint64_t reads)
 	ks_engine_get_stats(e, &es);
 	ks_engine_destroy(&e);
 
-	print_message("torture depth %u: %llu checked reads by %d processes, %llu torn, "
-		      "%llu mixed cuts, %llu backwards, %llu EAGAIN, %llu retries "
+	print_message("torture depth %u, %s: %llu checked reads by %d processes, %llu torn, "
+		      "%llu mixed cuts, %llu backwards, %llu bad times, %llu EAGAIN, %llu retries "
 		      "(%.2g per read), %llu stale samples seen; publisher %llu sweeps, "
 		      "%llu overruns, mean sweep %.2f us\n",
-		      depth, (unsigned long long)sum.reads, NR_READERS,
+		      depth, es.stamp_bound_ns ? "TSC stamps" : "a clock read per target",
+		      (unsigned long long)sum.reads, NR_READERS,
 		      (unsigned long long)sum.torn, (unsigned long long)sum.mixed_cut,
-		      (unsigned long long)sum.backwards, (unsigned long long)sum.eagain,
+		      (unsigned long long)sum.backwards, (unsigned long long)sum.bad_time,
+		      (unsigned long long)sum.eagain,
 		      (unsigned long long)sum.retries,
 		      sum.reads ? (double)sum.retries / (double)sum.reads : 0.0,
 		      (unsigned long long)sum.stale, (unsigned long long)es.sweeps,
@@ -390,6 +406,7 @@ torture(unsigned depth, uint64_t reads)
 	assert_int_equal(sum.torn, 0);
 	assert_int_equal(sum.mixed_cut, 0);
 	assert_int_equal(sum.backwards, 0);
+	assert_int_equal(sum.bad_time, 0);
 	/*
 	 * A read gives up only after KVMSTATS_READ_RETRIES laps of the ring:
 	 * rare however loaded the machine.  A reader looking in the wrong slot
@@ -409,7 +426,7 @@ static void
 torture_default_depth(void **state)
 {
 	(void)state;
-	torture(KS_RING_DEPTH_DEFAULT, total_reads());
+	torture(KS_RING_DEPTH_DEFAULT, KS_STAMP_TSC, total_reads());
 }
 
 static void
@@ -417,7 +434,15 @@ torture_minimum_depth(void **state)
 {
 	(void)state;
 	/* Two slots: the plain latch, where the publisher laps readers most. */
-	torture(KS_RING_DEPTH_MIN, total_reads() / 4);
+	torture(KS_RING_DEPTH_MIN, KS_STAMP_TSC, total_reads() / 4);
+}
+
+static void
+torture_clock_stamps(void **state)
+{
+	(void)state;
+	/* One slot open at a time, each stamped as it closes. */
+	torture(KS_RING_DEPTH_DEFAULT, KS_STAMP_CLOCK, total_reads() / 4);
 }
 
 static void
@@ -428,7 +453,7 @@ torture_odd_depth(void **state)
 	 * Not a power of two: the readers find slots by division, not by the
 	 * mask every other depth here uses (reader/lib/read.c, slot_index()).
 	 */
-	torture(3, total_reads() / 4);
+	torture(3, KS_STAMP_TSC, total_reads() / 4);
 }
 
 int
@@ -438,6 +463,7 @@ main(void)
 		cmocka_unit_test(torture_default_depth),
 		cmocka_unit_test(torture_minimum_depth),
 		cmocka_unit_test(torture_odd_depth),
+		cmocka_unit_test(torture_clock_stamps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

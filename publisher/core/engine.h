@@ -77,6 +77,17 @@ struct ks_vm_def {
 	const struct ks_target_def *targets;
 };
 
+/*
+ * How a sweep takes each target's time_ns (stamp.h, docs/ABI.md 6.4).
+ * From the TSC only where the kernel trusts it; else, and always with
+ * KS_STAMP_CLOCK, a clock read per target.
+ */
+enum ks_stamp_mode {
+	KS_STAMP_AUTO,		/* the TSC for VMs of many targets, where it is cheaper */
+	KS_STAMP_CLOCK,		/* a clock read per target */
+	KS_STAMP_TSC,		/* the TSC for every VM (tests, benchmarks) */
+};
+
 struct ks_engine_config {
 	unsigned hz;				/* sweeps per second, KS_HZ_MIN..KS_HZ_MAX */
 	unsigned ring_depth;			/* slots per target */
@@ -84,6 +95,7 @@ struct ks_engine_config {
 	mode_t mode;				/* segment file mode, e.g. 0640 */
 	gid_t gid;				/* (gid_t)-1: the creator's */
 	bool keep;				/* leave ended segments in place */
+	enum ks_stamp_mode stamp;		/* how each target's time is taken */
 	ks_log_fn log;				/* rare events (a truncated segment); NULL: silent */
 };
 
@@ -134,6 +146,8 @@ struct ks_engine_stats {
 	uint64_t sweep_ns_total;		/* time spent sweeping */
 	uint64_t reseats;			/* damaged segments replaced */
 	uint64_t reseat_failures;		/* tries at it that failed */
+	bool stamp_tsc;				/* the TSC is used where the mode says (stamp.h) */
+	uint64_t stamp_bound_ns;		/* the largest error bound of a TSC-stamped sweep (0: none) */
 };
 void ks_engine_get_stats(const struct ks_engine *e, struct ks_engine_stats *st);
 
