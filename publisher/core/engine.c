@@ -95,7 +95,7 @@ struct engine_block {
 
 struct engine_target {
 	uint32_t nr_blocks;
-	struct engine_block *blocks;
+	struct engine_block *blocks;		/* in vm->blocks */
 };
 
 struct ks_engine_vm {
@@ -112,6 +112,11 @@ struct ks_engine_vm {
 	uint64_t retry_ns;			/* under e->lock: wait after a failed reseat */
 	uint32_t nr_targets;
 	struct engine_target *targets;
+	/*
+	 * Every target's blocks, in target order, in one allocation: the
+	 * sweep walks them front to back, as it walks the frame.
+	 */
+	struct engine_block *blocks;
 	uint64_t sweep;				/* last published */
 	uint64_t generation;
 	enum ks_shm_state final_state;		/* ENDED or SUPERSEDED, set on retire */
@@ -348,8 +353,8 @@ vm_free(struct ks_engine_vm *vm)
 		for (uint32_t b = 0; b < et->nr_blocks; b++)
 			if (et->blocks[b].ops && et->blocks[b].ops->release)
 				et->blocks[b].ops->release(et->blocks[b].ctx);
-		free(et->blocks);
 	}
+	free(vm->blocks);
 	free(vm->targets);
 	ks_segment_destroy(&vm->seg);
 	free(vm->file);
@@ -665,7 +670,7 @@ static int
 build_layout(const struct ks_vm_def *def, struct ks_engine_vm *vm,
 	     struct vm_layout *l, struct kvmstats_error *err)
 {
-	uint32_t max_providers = 0;
+	uint32_t max_providers = 0, used = 0;
 
 	for (uint32_t t = 0; t < def->nr_targets; t++)
 		max_providers += def->targets[t].nr_blocks;
@@ -673,7 +678,8 @@ build_layout(const struct ks_vm_def *def, struct ks_engine_vm *vm,
 	l->targets = calloc(def->nr_targets, sizeof(*l->targets));
 	l->stats = calloc(def->nr_targets, sizeof(*l->stats));
 	vm->targets = calloc(def->nr_targets, sizeof(*vm->targets));
-	if (!l->providers || !l->targets || !l->stats || !vm->targets)
+	vm->blocks = calloc(max_providers ? max_providers : 1, sizeof(*vm->blocks));
+	if (!l->providers || !l->targets || !l->stats || !vm->targets || !vm->blocks)
 		return ks_err(err, -ENOMEM, "VM %s: out of memory", def->vm_name);
 	vm->nr_targets = def->nr_targets;
 
@@ -684,9 +690,10 @@ build_layout(const struct ks_vm_def *def, struct ks_engine_vm *vm,
 
 		for (uint32_t b = 0; b < td->nr_blocks; b++)
 			nr_stats += td->blocks[b].nr_stats;
-		et->blocks = calloc(td->nr_blocks ? td->nr_blocks : 1, sizeof(*et->blocks));
+		et->blocks = vm->blocks + used;
+		used += td->nr_blocks;
 		l->stats[t] = calloc(nr_stats ? nr_stats : 1, sizeof(**l->stats));
-		if (!et->blocks || !l->stats[t])
+		if (!l->stats[t])
 			return ks_err(err, -ENOMEM, "VM %s: out of memory", def->vm_name);
 		et->nr_blocks = td->nr_blocks;
 
@@ -858,6 +865,8 @@ vm_create(struct ks_engine *e, const struct ks_vm_def *def, uint64_t generation,
 
 fail_sources:
 	release_def_sources(def);
+	free(vm->blocks);
+	vm->blocks = NULL;
 	free(vm->targets);
 	vm->targets = NULL;
 	vm->nr_targets = 0;
