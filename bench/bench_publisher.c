@@ -4,12 +4,16 @@
  *
  *   per sweep     ks_engine_sweep() against a bare loop of pread() over the
  *                 same stats fds into one reused private buffer (the floor),
- *                 interleaved sweep by sweep, for 1 to 512 vCPUs; and two
- *                 variants that split the difference: the same bare loop
- *                 into a ring laid out like the segment's (the cache
- *                 footprint of publishing into distinct slots), plus one
- *                 clock_gettime() per target (the time stamp); with
- *                 liburing, the same reads batched in one io_uring submit
+ *                 interleaved sweep by sweep, for 1 to 512 vCPUs; the engine
+ *                 again with a clock read per target (its stamp where the
+ *                 TSC is not trusted, and below 16 targets); and variants
+ *                 that split the difference: the same bare loop into a ring
+ *                 laid out like the segment's (the cache footprint of
+ *                 publishing into distinct slots), plus one clock_gettime()
+ *                 per target, or plus the engine's TSC stamps (an rdtscp
+ *                 per target, two clock pairs and a pass converting them
+ *                 per sweep, stamp.h); with liburing, the same reads
+ *                 batched in one io_uring submit
  *   max rate      the poll thread at rising rates for 1, 8, 64, 256 vCPUs:
  *                 the highest with no overrun
  *   CPU           the poll thread's CPU time per wall second at 1 kHz
@@ -43,6 +47,7 @@
 #include "kvmstats/reader.h"
 #include "own_vm.h"
 #include "sim_vm.h"
+#include "stamp.h"
 #include "statsfd.h"
 #include "vm_builder.h"
 
@@ -57,6 +62,7 @@ struct pub {
 	struct ks_statsfd_schema vm_s, vcpu_s;
 	struct ks_engine *e;
 	struct ks_engine_vm *evm;
+	struct ks_engine *e_clock;	/* the same fds, a clock read per target */
 	int *fds;			/* [0] the VM, [1 + i] vCPU i */
 	uint8_t *ring;			/* the ring-layout variant */
 	size_t stride;
@@ -76,7 +82,7 @@ die(const char *what, const char *msg)
 }
 
 static void
-pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg)
+pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg, bool clock_too)
 {
 	struct kvmstats_error err;
 	struct ks_fd_target *fds = calloc(nr_vcpus + 1, sizeof(*fds));
@@ -112,6 +118,18 @@ pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg)
 	    ks_engine_add_vm(p->e, &vb.def, &p->evm, &err) < 0)
 		die("setup", err.msg);
 	ks_vm_build_clear(&vb, true);
+	if (clock_too) {
+		struct ks_engine_config cc = *cfg;
+		char name[160];
+
+		cc.stamp = KS_STAMP_CLOCK;
+		snprintf(name, sizeof(name), "%s-clock", p->vm_name);
+		if (ks_engine_create(&cc, &p->e_clock, &err) < 0 ||
+		    ks_vm_build(name, fds, nr_vcpus + 1, NULL, &vb, &err) < 0 ||
+		    ks_engine_add_vm(p->e_clock, &vb.def, NULL, &err) < 0)
+			die("setup", err.msg);
+		ks_vm_build_clear(&vb, true);
+	}
 	free(fds);
 	/* Same shape as a segment's rings: a 32-byte slot header, 64-byte stride. */
 	p->stride = (32 + p->vcpu_s.data_size + STRIDE_ALIGN - 1) & ~(size_t)(STRIDE_ALIGN - 1);
@@ -131,6 +149,7 @@ pub_close(struct pub *p)
 		io_uring_queue_exit(&p->uring);
 #endif
 	ks_engine_destroy(&p->e);
+	ks_engine_destroy(&p->e_clock);
 	ks_statsfd_schema_clear(&p->vm_s);
 	ks_statsfd_schema_clear(&p->vcpu_s);
 	if (p->sim)
@@ -159,18 +178,39 @@ bare_loop(struct pub *p, uint8_t *buf)
 	}
 }
 
-/* The floor into the segment's layout: ring_depth frames of one slot per target. */
+enum stamp { NO_STAMP, CLOCK_STAMP, TSC_STAMP };
+
+/*
+ * The floor into the segment's layout: ring_depth frames of one slot per
+ * target; with the time stamp of a slot (at +16, as in a segment) from a
+ * clock read per target, or the engine's way from the TSC (stamp.h).
+ */
 static void
-ring_loop(struct pub *p, uint64_t sweep, unsigned depth, bool clock)
+ring_loop(struct pub *p, uint64_t sweep, unsigned depth, enum stamp stamp)
 {
+	uint8_t *frame = p->ring + (size_t)(sweep % depth) * (p->nr_vcpus + 1) * p->stride;
+	struct ks_clock_pair p0 = { 0 }, p1 = { 0 };
+
+	if (stamp == TSC_STAMP)
+		ks_clock_pair_read(&p0);
 	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
 		const struct ks_statsfd_schema *s = schema(p, i);
-		uint8_t *slot = p->ring + ((size_t)(sweep % depth) * (p->nr_vcpus + 1) + i) * p->stride;
+		uint8_t *slot = frame + (size_t)i * p->stride;
 
 		if (pread(p->fds[i], slot + 32, s->data_size, (off_t)s->data_offset) <= 0)
 			die("pread", strerror(errno));
-		if (clock)
-			*(volatile uint64_t *)slot = bench_mono_ns();
+		if (stamp == CLOCK_STAMP)
+			*(volatile uint64_t *)(slot + 16) = bench_mono_ns();
+		else if (stamp == TSC_STAMP)
+			*(volatile uint64_t *)(slot + 16) = ks_tsc_read();
+	}
+	if (stamp != TSC_STAMP)
+		return;
+	ks_clock_pair_read(&p1);
+	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
+		volatile uint64_t *t = (volatile uint64_t *)(frame + (size_t)i * p->stride + 16);
+
+		*t = ks_stamp_interp(*t, &p0, &p1);
 	}
 }
 
@@ -224,69 +264,88 @@ static void
 sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FILE *plot)
 {
 	struct ks_engine_config cfg;
+	struct ks_engine_stats st;
 	struct pub p;
-	enum { OURS, BARE, RING, RING_CLOCK, URING, NR };
-	uint64_t *t[NR];
+	enum { OURS, BARE, RING, RING_CLOCK, RING_TSC, URING, NR, OURS_CLOCK = NR, BARE2, NR_ALL };
+	uint64_t *t[NR_ALL];
 	uint8_t *buf = aligned_alloc(64, 2048 * (size_t)(nr_vcpus + 1));
-	struct bench_dist d[NR];
+	struct bench_dist d[NR_ALL];
 	bool uring = false;
 
 	ks_engine_config_init(&cfg);
-	pub_open(&p, nr_vcpus, &cfg);
+	pub_open(&p, nr_vcpus, &cfg, true);
 #if HAVE_URING
 	uring = p.uring_ok;
 #endif
-	for (int k = 0; k < NR; k++)
+	for (int k = 0; k < NR_ALL; k++)
 		t[k] = calloc(sweeps, sizeof(uint64_t));
 	/*
 	 * Interleave the variants so that drift in the machine hits all
 	 * alike, and rotate their order: whichever runs first after another
-	 * variant's footprint would otherwise pay for it every time.
+	 * variant's footprint would otherwise pay for it every time.  The
+	 * engine with a clock read per target runs in a pass of its own,
+	 * against the bare loop again: a second segment in the first pass
+	 * would crowd the first one's out of the cache.
 	 */
-	for (size_t i = 0; i < sweeps + 20; i++) {
-		for (int j = 0; j < NR; j++) {
-			int k = (int)((i + (size_t)j) % NR);
+	for (size_t i = 0; i < 2 * (sweeps + 20); i++) {
+		bool second = i >= sweeps + 20;
+		size_t n = second ? i - (sweeps + 20) : i;
+		int nr = second ? NR_ALL - NR : NR;
+
+		for (int j = 0; j < nr; j++) {
+			int k = (int)((n + (size_t)j) % (size_t)nr) + (second ? NR : 0);
 			uint64_t t0 = bench_ticks();
 
 			switch (k) {
 			case OURS: ks_engine_sweep(p.e); break;
-			case BARE: bare_loop(&p, buf); break;
-			case RING: ring_loop(&p, i, cfg.ring_depth, false); break;
-			case RING_CLOCK: ring_loop(&p, i, cfg.ring_depth, true); break;
-			default:
+			case OURS_CLOCK: ks_engine_sweep(p.e_clock); break;
+			case BARE: case BARE2: bare_loop(&p, buf); break;
+			case RING: ring_loop(&p, i, cfg.ring_depth, NO_STAMP); break;
+			case RING_CLOCK: ring_loop(&p, i, cfg.ring_depth, CLOCK_STAMP); break;
+			case RING_TSC: ring_loop(&p, i, cfg.ring_depth, TSC_STAMP); break;
+			case URING:
 #if HAVE_URING
 				if (uring)
 					uring_loop(&p, buf);
 #endif
 				break;
 			}
-			if (i >= 20)		/* the first rounds warm up */
-				t[k][i - 20] = bench_ticks() - t0;
+			if (n >= 20)		/* the first rounds warm up */
+				t[k][n - 20] = bench_ticks() - t0;
 		}
 	}
-	for (int k = 0; k < NR; k++)
+	for (int k = 0; k < NR_ALL; k++)
 		d[k] = bench_summarise(t[k], sweeps, ns_per_tick);
+	ks_engine_get_stats(p.e, &st);
 	emit_pair(json, &p, "publisher sweep", d[OURS], "bare pread loop", d[BARE],
-		  nr_vcpus == 64 ? 1.2 : 0,
-		  nr_vcpus == 64 ? "publisher <= 1.2x the bare pread loop at 64 vCPUs" : NULL);
+		  nr_vcpus == 64 ? 1.1 : 0,
+		  nr_vcpus == 64 ? "publisher sweep <= 1.1x bare pread at 64 vCPUs" : NULL);
+	emit_pair(json, &p, "publisher sweep, a clock read per target", d[OURS_CLOCK],
+		  "bare pread loop", d[BARE2], 0, NULL);
 	emit_pair(json, &p, "bare pread into a segment-like ring", d[RING], "bare pread loop",
 		  d[BARE], 0, NULL);
 	emit_pair(json, &p, "  ... plus clock_gettime per target", d[RING_CLOCK],
 		  "bare pread loop", d[BARE], 0, NULL);
+	emit_pair(json, &p, "  ... plus TSC per target, two clock pairs", d[RING_TSC],
+		  "bare pread loop", d[BARE], 0, NULL);
 	if (uring)
 		emit_pair(json, &p, "io_uring batched reads (one submit)", d[URING],
 			  "bare pread loop", d[BARE], 0, NULL);
-	printf("%-40s per target: sweep %.1f ns, bare %.1f ns, ring %.1f ns, ring+clock %.1f ns"
-	       "%s; overhead %+.1f%%\n", "", d[OURS].p50 / (nr_vcpus + 1),
+	printf("%-40s per target: sweep %.1f ns (%s), bare %.1f ns, ring %.1f ns, ring+clock "
+	       "%.1f ns, ring+tsc %.1f ns%s; overhead %+.1f%%, with a clock read per target "
+	       "%+.1f%%\n", "", d[OURS].p50 / (nr_vcpus + 1),
+	       st.stamp_bound_ns ? "TSC stamps" : "a clock read per target",
 	       d[BARE].p50 / (nr_vcpus + 1), d[RING].p50 / (nr_vcpus + 1),
-	       d[RING_CLOCK].p50 / (nr_vcpus + 1), uring ? ", io_uring below" : "",
-	       (d[OURS].p50 / d[BARE].p50 - 1) * 100);
+	       d[RING_CLOCK].p50 / (nr_vcpus + 1), d[RING_TSC].p50 / (nr_vcpus + 1),
+	       uring ? ", io_uring below" : "", (d[OURS].p50 / d[BARE].p50 - 1) * 100,
+	       (d[OURS_CLOCK].p50 / d[BARE2].p50 - 1) * 100);
 	if (plot)
-		fprintf(plot, "%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.3f\n", nr_vcpus,
+		fprintf(plot, "%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.3f\t%.1f\t%.3f\n", nr_vcpus,
 			d[OURS].p50 / (nr_vcpus + 1), d[BARE].p50 / (nr_vcpus + 1),
 			d[RING].p50 / (nr_vcpus + 1), d[RING_CLOCK].p50 / (nr_vcpus + 1),
-			uring ? d[URING].p50 / (nr_vcpus + 1) : 0, d[OURS].p50 / d[BARE].p50);
-	for (int k = 0; k < NR; k++)
+			uring ? d[URING].p50 / (nr_vcpus + 1) : 0, d[OURS].p50 / d[BARE].p50,
+			d[RING_TSC].p50 / (nr_vcpus + 1), d[OURS_CLOCK].p50 / d[BARE2].p50);
+	for (int k = 0; k < NR_ALL; k++)
 		free(t[k]);
 	free(buf);
 	pub_close(&p);
@@ -304,7 +363,7 @@ run_at(unsigned nr_vcpus, unsigned hz, unsigned ms, double *cpu_frac)
 
 	ks_engine_config_init(&cfg);
 	cfg.hz = hz;
-	pub_open(&p, nr_vcpus, &cfg);
+	pub_open(&p, nr_vcpus, &cfg, false);
 	/* Unpinned: the scheduler may move the poll thread off a busy CPU. */
 	{
 		cpu_set_t all;
@@ -401,7 +460,7 @@ segment_bytes(unsigned nr_vcpus, unsigned depth)
 
 	ks_engine_config_init(&cfg);
 	cfg.ring_depth = depth;
-	pub_open(&p, nr_vcpus, &cfg);
+	pub_open(&p, nr_vcpus, &cfg, false);
 	if (kvmstats_attach(p.vm_name, NULL, &seg, &err) < 0)
 		die("attach", err.msg);
 	size = kvmstats_info(seg)->segment_size;
@@ -451,7 +510,7 @@ memory(FILE *json)
 
 			ks_engine_config_init(&cfg);
 			cfg.hz = 1000;
-			pub_open(&p, sizes[i], &cfg);
+			pub_open(&p, sizes[i], &cfg, false);
 			ks_engine_start(p.e, &err);
 			usleep(200 * 1000);
 			v[0] = bench_proc_status_kb("self", "VmRSS");
@@ -485,7 +544,8 @@ memory(FILE *json)
 int
 main(int argc, char **argv)
 {
-	static const unsigned sizes[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 };
+	unsigned sizes[16] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512 };
+	size_t nr_sizes = 10;
 	static const unsigned rate_sizes[] = { 1, 8, 64, 256 };
 	size_t sweeps = 2000;
 	unsigned rate_ms = 300;
@@ -493,16 +553,23 @@ main(int argc, char **argv)
 	double ns_per_tick;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:r:j:p:kh")) != -1) {
+	while ((c = getopt(argc, argv, "v:n:r:j:p:kh")) != -1) {
 		switch (c) {
+		case 'v':
+			nr_sizes = 0;
+			for (char *s = optarg; *s && nr_sizes < 16; s += *s == ',')
+				sizes[nr_sizes++] = (unsigned)strtoul(s, &s, 10);
+			break;
 		case 'n': sweeps = strtoul(optarg, NULL, 10); break;
 		case 'r': rate_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'j': json = fopen(optarg, "w"); break;
 		case 'p': plot = fopen(optarg, "w"); break;
 		case 'k': real = true; break;
 		default:
-			fprintf(stderr, "usage: bench_publisher [-n SWEEPS] [-r RATE_MS] [-k] "
-				"[-j RESULTS.json] [-p PLOT.tsv]\n");
+			fprintf(stderr, "usage: bench_publisher [-v VCPUS,...] [-n SWEEPS] [-r RATE_MS] "
+				"[-k] [-j RESULTS.json] [-p PLOT.tsv]\n"
+				"  -v     the sweep costs at these VM sizes only\n"
+				"  -r 0   no highest-rate and CPU runs\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -524,15 +591,17 @@ main(int argc, char **argv)
 	printf("publisher cost per sweep, %s, %zu sweeps each%s\n",
 	       real ? "real KVM stats fds (host /dev/kvm)" : "simulated VM (memfd stats files)",
 	       sweeps, HAVE_URING ? ", io_uring variant built" : ", no liburing: no io_uring variant");
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		if (!real || sizes[i] <= KS_OWN_VM_MAX_VCPUS)
+	for (size_t i = 0; i < nr_sizes; i++)
+		if (sizes[i] >= 1 && (!real || sizes[i] <= KS_OWN_VM_MAX_VCPUS))
 			sweep_cost(sizes[i], sweeps, ns_per_tick, json, plot);
-	printf("\nhighest rate without overruns (%u ms per rate), CPU use at 1 kHz\n", rate_ms);
-	for (size_t i = 0; i < sizeof(rate_sizes) / sizeof(rate_sizes[0]); i++)
+	if (rate_ms > 0)
+		printf("\nhighest rate without overruns (%u ms per rate), CPU use at 1 kHz\n",
+		       rate_ms);
+	for (size_t i = 0; rate_ms > 0 && i < sizeof(rate_sizes) / sizeof(rate_sizes[0]); i++)
 		if (!real || rate_sizes[i] <= KS_OWN_VM_MAX_VCPUS)
 			max_rate(rate_sizes[i], rate_ms, 0, json);
 	/* The default 50 us slack is half a period at 10 kHz: the same with 1 us. */
-	for (size_t i = 0; i < sizeof(rate_sizes) / sizeof(rate_sizes[0]); i++)
+	for (size_t i = 0; rate_ms > 0 && i < sizeof(rate_sizes) / sizeof(rate_sizes[0]); i++)
 		if (!real || rate_sizes[i] <= KS_OWN_VM_MAX_VCPUS)
 			max_rate(rate_sizes[i], rate_ms, 1000, json);
 	printf("\nmemory\n");

@@ -23,6 +23,7 @@ plot dir."/reader.tsv" using 1:3 with linespoints lw 2 title "one stat, fresh", 
      ""  using 1:13 with lines dt 3 lw 2 title "one-way line transfer"
 
 # publisher.tsv: vcpus sweep bare ring ring+clock uring (per target) ratio
+#                ring+tsc (per target) clock-per-target-ratio
 set output dir."/publisher-by-vcpus.png"
 set title "Publisher cost per target (p50 of a sweep / targets; host, simulated VM)"
 set logscale x 2
@@ -34,6 +35,7 @@ plot dir."/publisher.tsv" using 1:2 with linespoints lw 2 title "kvmstats sweep"
      ""  using 1:3 with linespoints lw 2 title "bare pread loop (floor)", \
      ""  using 1:4 with linespoints dt 2 title "bare pread into a segment-like ring", \
      ""  using 1:5 with linespoints dt 2 title "... plus clock_gettime per target", \
+     ""  using 1:8 with linespoints dt 2 title "... plus TSC per target, two clock pairs", \
      ""  using 1:($6 > 0 ? $6 : 1/0) with linespoints dt 3 title "io_uring, one submit per sweep"
 
 # interference.tsv: vcpus none control one-reader two-readers (sweep p50 ns)
