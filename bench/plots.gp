@@ -38,7 +38,7 @@ plot dir."/publisher.tsv" using 1:2 with linespoints lw 2 title "kvmstats sweep"
      ""  using 1:8 with linespoints dt 2 title "... plus TSC per target, two clock pairs", \
      ""  using 1:($6 > 0 ? $6 : 1/0) with linespoints dt 3 title "io_uring, one submit per sweep"
 
-# interference.tsv: vcpus none control one-reader two-readers (sweep p50 ns)
+# interference.tsv: vcpus none control one-reader two-readers header-poller (sweep p50 ns)
 set output dir."/interference.png"
 set title "Publisher sweep p50 with readers hammering from the other CPU"
 unset logscale
@@ -52,4 +52,5 @@ set yrange [0:1.8]
 plot dir."/interference.tsv" using ($2/$2):xtic(1) title "no reader", \
      ""  using ($3/$2) title "private-copy loop (control)", \
      ""  using ($4/$2) title "1 reader", \
-     ""  using ($5/$2) title "2 readers"
+     ""  using ($5/$2) title "2 readers", \
+     ""  using ($6/$2) title "header poller"
