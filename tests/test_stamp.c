@@ -68,142 +68,156 @@ assert_floor_quotient(uint64_t r, uint64_t x, const struct ks_clock_pair *p0,
 #endif
 }
 
+/* ks_stamp_interp(x) between pairs (x0, m0) and (x1, m1) must be want. */
+struct interp_case {
+	uint64_t x0, m0, x1, m1, x, want;
+};
+
+static void
+check_cases(const struct interp_case *c, size_t n)
+{
+	if (!KS_STAMP_HAVE_TSC)
+		skip();
+	for (size_t i = 0; i < n; i++) {
+		struct ks_clock_pair p0 = pair(c[i].x0, c[i].m0), p1 = pair(c[i].x1, c[i].m1);
+		uint64_t r = ks_stamp_interp(c[i].x, &p0, &p1);
+
+		if (r != c[i].want)
+			fail_msg("case %zu: x %llu between (%llu, %llu) and (%llu, %llu): %llu, want %llu",
+				 i, (unsigned long long)c[i].x, (unsigned long long)c[i].x0,
+				 (unsigned long long)c[i].m0, (unsigned long long)c[i].x1,
+				 (unsigned long long)c[i].m1, (unsigned long long)r,
+				 (unsigned long long)c[i].want);
+	}
+}
+
+#define CHECK_CASES(c)	check_cases((c), sizeof(c) / sizeof((c)[0]))
+
 static void
 interp_between_and_at_the_pairs(void **state)
 {
-	struct ks_clock_pair p0 = pair(1000, 5000), p1 = pair(3000, 9000);
+	static const struct interp_case c[] = {
+		{ 1000, 5000, 3000, 9000, 1000, 5000 },
+		{ 1000, 5000, 3000, 9000, 3000, 9000 },
+		{ 1000, 5000, 3000, 9000, 2000, 7000 },
+		{ 1000, 5000, 3000, 9000, 1001, 5002 },
+		{ 1000, 5000, 3000, 9000, 2999, 8998 },
+		/* Rounded down: 1000 * 3 / 3000 = 1, 1001 * 3 / 3000 = 1.001. */
+		{ 1000, 5000, 4000, 5003, 2000, 5001 },
+		{ 1000, 5000, 4000, 5003, 2001, 5001 },
+		{ 1000, 5000, 4000, 5003, 1999, 5000 },
+		/* A clock slower than the TSC, and faster. */
+		{ 1000, 5000, 1000 + 2600000, 5000 + 1000000, 1000 + 1300000, 5000 + 500000 },
+		{ 1000, 5000, 1010, 5000 + 1000000, 1001, 5000 + 100000 },
+	};
 
 	(void)state;
-	if (!KS_STAMP_HAVE_TSC)
-		skip();
-	assert_int_equal(ks_stamp_interp(1000, &p0, &p1), 5000);
-	assert_int_equal(ks_stamp_interp(3000, &p0, &p1), 9000);
-	assert_int_equal(ks_stamp_interp(2000, &p0, &p1), 7000);
-	assert_int_equal(ks_stamp_interp(1001, &p0, &p1), 5002);
-	assert_int_equal(ks_stamp_interp(2999, &p0, &p1), 8998);
-	/* Rounded down: 1000 * 3 / 3000 = 1, 1001 * 3 / 3000 = 1.001. */
-	p1 = pair(4000, 5003);
-	assert_int_equal(ks_stamp_interp(2000, &p0, &p1), 5001);
-	assert_int_equal(ks_stamp_interp(2001, &p0, &p1), 5001);
-	assert_int_equal(ks_stamp_interp(1999, &p0, &p1), 5000);
-	/* Slower clock than TSC and faster. */
-	p1 = pair(1000 + 2600000, 5000 + 1000000);
-	assert_int_equal(ks_stamp_interp(1000 + 1300000, &p0, &p1), 5000 + 500000);
-	p1 = pair(1010, 5000 + 1000000);
-	assert_int_equal(ks_stamp_interp(1001, &p0, &p1), 5000 + 100000);
+	CHECK_CASES(c);
 }
 
 static void
 interp_clamps_to_the_sweep(void **state)
 {
-	struct ks_clock_pair p0 = pair(1000, 5000), p1 = pair(3000, 9000);
+	static const struct interp_case c[] = {
+		{ 1000, 5000, 3000, 9000, 0, 5000 },
+		{ 1000, 5000, 3000, 9000, 999, 5000 },
+		{ 1000, 5000, 3000, 9000, 3001, 9000 },
+		{ 1000, 5000, 3000, 9000, UINT64_MAX, 9000 },
+	};
 
 	(void)state;
-	if (!KS_STAMP_HAVE_TSC)
-		skip();
-	assert_int_equal(ks_stamp_interp(0, &p0, &p1), 5000);
-	assert_int_equal(ks_stamp_interp(999, &p0, &p1), 5000);
-	assert_int_equal(ks_stamp_interp(3001, &p0, &p1), 9000);
-	assert_int_equal(ks_stamp_interp(UINT64_MAX, &p0, &p1), 9000);
+	CHECK_CASES(c);
 }
 
 /* A TSC that went backwards, or stood still: one of the two ends, never outside them. */
 static void
 interp_tsc_backwards_or_still(void **state)
 {
-	struct ks_clock_pair p0 = pair(3000, 5000), p1 = pair(1000, 9000);
+	static const struct interp_case c[] = {
+		{ 3000, 5000, 1000, 9000, 0, 5000 },
+		{ 3000, 5000, 1000, 9000, 1000, 5000 },
+		{ 3000, 5000, 1000, 9000, 2000, 5000 },
+		{ 3000, 5000, 1000, 9000, 3000, 5000 },
+		{ 3000, 5000, 1000, 9000, 3500, 9000 },
+		/* TSC still, the clock moved. */
+		{ 3000, 5000, 3000, 9000, 3000, 5000 },
+		{ 3000, 5000, 3000, 9000, 2999, 5000 },
+		{ 3000, 5000, 3000, 9000, 3001, 9000 },
+		/* A clock that went backwards (it cannot): the start, not an underflow. */
+		{ 3000, 5000, 4000, 4000, 3500, 5000 },
+	};
 
 	(void)state;
-	if (!KS_STAMP_HAVE_TSC)
-		skip();
-	for (uint64_t x = 0; x < 4000; x += 250) {
-		uint64_t r = ks_stamp_interp(x, &p0, &p1);
-
-		assert_true(r == 5000 || r == 9000);
-	}
-	assert_int_equal(ks_stamp_interp(2000, &p0, &p1), 5000);
-	assert_int_equal(ks_stamp_interp(3500, &p0, &p1), 9000);
-	/* TSC still, the clock moved. */
-	p1 = pair(3000, 9000);
-	assert_int_equal(ks_stamp_interp(3000, &p0, &p1), 5000);
-	assert_int_equal(ks_stamp_interp(2999, &p0, &p1), 5000);
-	assert_int_equal(ks_stamp_interp(3001, &p0, &p1), 9000);
-	/* A clock that went backwards (it cannot): the start, not an underflow. */
-	p1 = pair(4000, 4000);
-	assert_int_equal(ks_stamp_interp(3500, &p0, &p1), 5000);
+	CHECK_CASES(c);
 }
 
 /* Both pairs in the same ns, or in the same TSC tick: no division by zero. */
 static void
 interp_zero_length_sweep(void **state)
 {
-	struct ks_clock_pair p0 = pair(7000, 5000), p1 = pair(7000, 5000);
+	static const struct interp_case c[] = {
+		{ 7000, 5000, 7000, 5000, 7000, 5000 },
+		{ 7000, 5000, 7000, 5000, 6999, 5000 },
+		{ 7000, 5000, 7000, 5000, 7001, 5000 },
+		/* The clock did not move, the TSC did. */
+		{ 7000, 5000, 9000, 5000, 8000, 5000 },
+		/* One tick apart. */
+		{ 7000, 5000, 7001, 6000, 7000, 5000 },
+		{ 7000, 5000, 7001, 6000, 7001, 6000 },
+	};
 
 	(void)state;
-	if (!KS_STAMP_HAVE_TSC)
-		skip();
-	assert_int_equal(ks_stamp_interp(7000, &p0, &p1), 5000);
-	assert_int_equal(ks_stamp_interp(6999, &p0, &p1), 5000);
-	assert_int_equal(ks_stamp_interp(7001, &p0, &p1), 5000);
-	/* The clock did not move, the TSC did. */
-	p1 = pair(9000, 5000);
-	assert_int_equal(ks_stamp_interp(8000, &p0, &p1), 5000);
-	/* One tick apart. */
-	p1 = pair(7001, 6000);
-	assert_int_equal(ks_stamp_interp(7000, &p0, &p1), 5000);
-	assert_int_equal(ks_stamp_interp(7001, &p0, &p1), 6000);
+	CHECK_CASES(c);
+}
+
+static uint64_t
+next_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545F4914F6CDD1Dull;
 }
 
 /* Products far beyond 64 bits: a sweep preempted for minutes, and the extremes. */
 static void
 interp_product_overflows_64_bits(void **state)
 {
-	struct ks_clock_pair p0 = pair(10, 100), p1 = pair(10 + (1ull << 62), 100 + 3 * (1ull << 61));
+	static const struct interp_case c[] = {
+		/* 2^61 * 3 * 2^61 = 3 * 2^122. */
+		{ 10, 100, 10 + (1ull << 62), 100 + 3 * (1ull << 61), 10 + (1ull << 61),
+		  100 + 3 * (1ull << 60) },
+		/* 1000 s at 2.6 GHz: (1.3e12 + 1) * 1e12 / 2.6e12 = 5e11 + 0.38. */
+		{ 0, 0, 2600000000000ull, 1000000000000ull, 1300000000001ull, 500000000000ull },
+		/* Either side of the 64-bit fast path (both factors below 2^32). */
+		{ 0, 0, 1ull << 33, (1ull << 32) - 1, (1ull << 32) - 1, (1ull << 31) - 1 },
+		{ 0, 0, 1ull << 33, (1ull << 32) - 1, 1ull << 32, (1ull << 31) - 1 },
+		{ 0, 0, 1ull << 33, (1ull << 32) - 1, (1ull << 32) + 2, 1ull << 31 },
+		{ 0, 0, 1ull << 33, 1ull << 32, 1ull << 31, 1ull << 30 },
+		{ 0, 0, 1ull << 33, 1ull << 32, (1ull << 31) + 1, 1ull << 30 },
+		/* The whole range. */
+		{ 0, 0, UINT64_MAX, UINT64_MAX, 1ull << 63, 1ull << 63 },
+		{ 0, 0, UINT64_MAX, UINT64_MAX, UINT64_MAX - 1, UINT64_MAX - 1 },
+		{ 0, 0, UINT64_MAX, 3, UINT64_MAX - 1, 2 },
+		{ 0, 0, 3, UINT64_MAX, 1, UINT64_MAX / 3 },
+		{ 0, 0, 3, UINT64_MAX, 2, UINT64_MAX / 3 * 2 },
+	};
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 	(void)state;
-	if (!KS_STAMP_HAVE_TSC)
-		skip();
-	/* 2^61 * 3 * 2^61 = 3 * 2^122. */
-	assert_int_equal(ks_stamp_interp(10 + (1ull << 61), &p0, &p1), 100 + 3 * (1ull << 60));
-	/* 1000 s at 2.6 GHz: (1.3e12 + 1) * 1e12 / 2.6e12 = 5e11 + 0.38. */
-	p0 = pair(0, 0);
-	p1 = pair(2600000000000ull, 1000000000000ull);
-	assert_int_equal(ks_stamp_interp(1300000000001ull, &p0, &p1), 500000000000ull);
-	/* Either side of the 64-bit fast path (both factors below 2^32). */
-	p1 = pair(1ull << 33, (1ull << 32) - 1);
-	assert_int_equal(ks_stamp_interp((1ull << 32) - 1, &p0, &p1), (1ull << 31) - 1);
-	assert_int_equal(ks_stamp_interp(1ull << 32, &p0, &p1), (1ull << 31) - 1);
-	assert_int_equal(ks_stamp_interp((1ull << 32) + 2, &p0, &p1), 1ull << 31);
-	p1 = pair(1ull << 33, 1ull << 32);
-	assert_int_equal(ks_stamp_interp(1ull << 31, &p0, &p1), 1ull << 30);
-	assert_int_equal(ks_stamp_interp((1ull << 31) + 1, &p0, &p1), 1ull << 30);
-	/* The whole range. */
-	p1 = pair(UINT64_MAX, UINT64_MAX);
-	assert_int_equal(ks_stamp_interp(1ull << 63, &p0, &p1), 1ull << 63);
-	assert_int_equal(ks_stamp_interp(UINT64_MAX - 1, &p0, &p1), UINT64_MAX - 1);
-	p1 = pair(UINT64_MAX, 3);
-	assert_int_equal(ks_stamp_interp(UINT64_MAX - 1, &p0, &p1), 2);
-	p1 = pair(3, UINT64_MAX);
-	assert_int_equal(ks_stamp_interp(1, &p0, &p1), UINT64_MAX / 3);
-	assert_int_equal(ks_stamp_interp(2, &p0, &p1), UINT64_MAX / 3 * 2);
+	CHECK_CASES(c);
 	/* Random wide pairs: exact floors, within the ends, non-decreasing in x. */
 	for (int i = 0; i < 20000; i++) {
-		uint64_t a, b, c, d, x, y, r, s;
+		uint64_t a = next_rand(&rng), b = next_rand(&rng), x, y, r, q;
+		uint64_t w = a >> (i % 40), h = b >> (i % 23);
+		struct ks_clock_pair p0 = pair(w / 3, h / 5), p1 = pair(w / 3 + w / 2 + 2, h / 5 + h / 2);
 
-		rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
-		a = rng * 0x2545F4914F6CDD1Dull;
-		rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
-		b = rng * 0x2545F4914F6CDD1Dull;
-		c = a >> (i % 40), d = b >> (i % 23);
-		p0 = pair(c / 3, d / 5);
-		p1 = pair(c / 3 + c / 2 + 2, d / 5 + d / 2);
-		x = p0.tsc + (c / 2 + 2) / 7 * (uint64_t)(i % 8);
-		y = x + (c / 2 + 2) / 11;
+		x = p0.tsc + (w / 2 + 2) / 7 * (uint64_t)(i % 8);
+		y = x + (w / 2 + 2) / 11;
 		r = ks_stamp_interp(x, &p0, &p1);
-		s = ks_stamp_interp(y, &p0, &p1);
+		q = ks_stamp_interp(y, &p0, &p1);
 		assert_true(r >= p0.mono && r <= p1.mono);
-		assert_true(s >= r);
+		assert_true(q >= r);
 		if (x > p0.tsc && x < p1.tsc)
 			assert_floor_quotient(r, x, &p0, &p1);
 	}
