@@ -481,7 +481,7 @@ foreign_thread_left_out(void **state)
 
 	(void)state;
 	log_capture_reset();
-	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-x", log_capture_line, t, 2, &s,
+	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-x", log_capture_line, t, 2, false, &s,
 					    &err), 0);
 	assert_true(ks_sched_vcpu_block(s, 0, &b));
 	{
@@ -494,10 +494,10 @@ foreign_thread_left_out(void **state)
 	b.ops->release(b.ctx);
 	ks_sched_vm_put(s);
 	/* None readable: an error that says so. */
-	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-x", NULL, &t[1], 1, &s, &err),
+	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-x", NULL, &t[1], 1, false, &s, &err),
 			 -ENOENT);
 	assert_non_null(strstr(err.msg, "no vCPU thread's sched stats can be read"));
-	assert_int_equal(ks_sched_vm_create(getpid(), 0, "vm-x", NULL, t, 1, &s, &err), -EINVAL);
+	assert_int_equal(ks_sched_vm_create(getpid(), 0, "vm-x", NULL, t, 1, false, &s, &err), -EINVAL);
 	assert_int_equal(ks_sched_available(&err), 0);
 }
 

@@ -635,6 +635,37 @@ vm_fd_set(const struct shim_vm *vm, unsigned *n)
 	return fds;
 }
 
+/*
+ * The vCPUs' threads as the shim saw them (gettid(): right in any pid
+ * namespace, unlike the host tid in KVM's ids), for the embedded
+ * publisher, in one allocation of its own (used with the lock dropped).
+ * Lock held.  Return: what to free, or NULL (out of memory: said).
+ */
+static struct ks_sched_thread *
+vm_threads(const struct shim_vm *vm, struct ks_embed_threads *th)
+{
+	struct ks_sched_thread *t = calloc(2 * (size_t)vm->nr_vcpus + 1, sizeof(*t));
+	uint32_t nr = vm->nr_vcpus, runs = 0;
+
+	if (t == NULL) {
+		shim_fail("out of memory publishing VM %s", vm->name);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < nr; i++) {
+		const struct shim_vcpu *c = &vm->vcpus[i];
+
+		t[i] = (struct ks_sched_thread) { .vcpu_index = c->id, .tid = c->tid };
+		if (c->run_tid > 0)
+			t[nr + runs++] = (struct ks_sched_thread) {
+				.vcpu_index = c->id, .tid = c->run_tid, .runs = true,
+			};
+	}
+	*th = (struct ks_embed_threads) {
+		.creators = t, .nr_creators = nr, .runners = t + nr, .nr_runners = runs,
+	};
+	return t;
+}
+
 /* Whether vCPU @i of @vm is the only one its thread created. */
 static bool
 tid_unique(const struct shim_vm *vm, unsigned i)
@@ -805,6 +836,8 @@ static void
 publish_vm(struct shim_vm *vm)
 {
 	struct kvmstats_error err;
+	struct ks_embed_threads th;
+	struct ks_sched_thread *threads;
 	struct kvmstats_fd *fds;
 	bool dirty = vm->dirty;
 	unsigned n = 0;
@@ -821,11 +854,18 @@ publish_vm(struct shim_vm *vm)
 	fds = vm_fd_set(vm, &n);
 	if (fds == NULL)
 		return;
+	threads = vm_threads(vm, &th);
+	if (threads == NULL) {
+		free(fds);
+		return;
+	}
+	/* Runners seen from here on are told after the publish (tell_runners()). */
+	vm->runners_new = false;
 	pthread_mutex_unlock(&shim.lock);
 	if (!ensure_publisher()) {
 		ret = -1;
 	} else if (vm->pub == NULL) {
-		ret = kvmstats_publisher_add_vm(shim.pub, vm->name, fds, n, &vm->pub, &err);
+		ret = ks_embed_add_vm(shim.pub, vm->name, fds, n, &th, &vm->pub, &err);
 		if (ret == -EEXIST) {
 			bool again;
 
@@ -833,13 +873,14 @@ publish_vm(struct shim_vm *vm)
 			again = vm_give_way(vm, err.msg);
 			pthread_mutex_unlock(&shim.lock);
 			if (again)
-				ret = kvmstats_publisher_add_vm(shim.pub, vm->name, fds, n,
-								&vm->pub, &err);
+				ret = ks_embed_add_vm(shim.pub, vm->name, fds, n, &th,
+						      &vm->pub, &err);
 		}
 	} else {
-		ret = kvmstats_publisher_update_vm(shim.pub, vm->pub, fds, n, &err);
+		ret = ks_embed_update_vm(shim.pub, vm->pub, fds, n, &th, &err);
 	}
 	free(fds);
+	free(threads);
 	if (ret == 0)
 		shim_info("published VM %s with %u vCPUs as %s", vm->name, n - 1,
 			  kvmstats_vm_segment(vm->pub));

@@ -63,6 +63,7 @@ struct sched_entry {
 	pid_t tid;			/* whose files fd[] are; 0: none */
 	bool runs;
 	bool have;			/* val[] holds a sample */
+	bool block;			/* has a block: readable at the start, or a runner may come */
 	bool warned;			/* the current failure was said */
 	int err;			/* the last read's, 0 or a negative errno */
 	int fd[NR_FILES];
@@ -367,7 +368,7 @@ static const struct ks_source_ops vm_ops = { .read = vm_read, .release = vm_rele
 bool
 ks_sched_vcpu_block(struct ks_sched_vm *s, uint32_t i, struct ks_block_def *out)
 {
-	if (i >= s->nr || !s->e[i].have)
+	if (i >= s->nr || !s->e[i].block)
 		return false;
 	*out = (struct ks_block_def) {
 		.provider = KS_SCHED_PROVIDER,
@@ -399,7 +400,7 @@ ks_sched_set_runner(struct ks_sched_vm *s, uint32_t vcpu_index, pid_t tid)
 	if (tid <= 0)
 		return -EINVAL;
 	for (uint32_t i = 0; i < s->nr; i++)
-		if (s->e[i].vcpu_index == vcpu_index && s->e[i].have) {
+		if (s->e[i].vcpu_index == vcpu_index && s->e[i].block) {
 			atomic_store_explicit(&s->e[i].want, want_of(tid, true),
 					      memory_order_relaxed);
 			return 0;
@@ -407,17 +408,25 @@ ks_sched_set_runner(struct ks_sched_vm *s, uint32_t vcpu_index, pid_t tid)
 	return -ENOENT;
 }
 
-/* Open and read thread @t once; false (said through @warn) if it cannot be read. */
+/*
+ * Open and read thread @t once; false (said through @warn) if it cannot be
+ * read.  @later: a runner may still be named, so the vCPU keeps a block,
+ * stale (e->err) until then.
+ */
 static bool
-first_read(struct sched_entry *e, const struct ks_sched_thread *t)
+first_read(struct sched_entry *e, const struct ks_sched_thread *t, bool later)
 {
+	const char *then = later ? "sched stats stale until the thread that runs it is seen"
+				 : "no sched stats";
 	char why[200];
 	const char *pwhy;
 	int ret;
 
+	e->block = later;
 	if (t->tid <= 0) {
-		ks_logf(e->g->warn, "VM %s vCPU %u: no sched stats: no thread is known for it",
-			e->g->vm_name, e->vcpu_index);
+		ks_logf(e->g->warn, "VM %s vCPU %u: %s: no thread is known for it",
+			e->g->vm_name, e->vcpu_index, then);
+		e->err = -ESRCH;
 		return false;
 	}
 	ret = open_files(e, t->tid, why, sizeof(why));
@@ -425,18 +434,20 @@ first_read(struct sched_entry *e, const struct ks_sched_thread *t)
 		snprintf(why, sizeof(why), "/proc/%d/task/%d: %s", (int)e->g->pid, (int)t->tid,
 			 pwhy ? pwhy : strerror(-ret));
 	if (ret < 0) {
-		ks_logf(e->g->warn, "VM %s vCPU %u: no sched stats: %s", e->g->vm_name,
-			e->vcpu_index, why);
+		ks_logf(e->g->warn, "VM %s vCPU %u: %s: %s", e->g->vm_name, e->vcpu_index, then,
+			why);
 		close_files(e);
 		e->have = false;
+		e->err = ret;
 		return false;
 	}
+	e->block = true;
 	return true;
 }
 
 int
 ks_sched_vm_create(pid_t pid, unsigned hz, const char *vm_name, ks_log_fn warn,
-		   const struct ks_sched_thread *threads, uint32_t nr,
+		   const struct ks_sched_thread *threads, uint32_t nr, bool later,
 		   struct ks_sched_vm **out, struct kvmstats_error *err)
 {
 	struct ks_sched_vm *g;
@@ -472,13 +483,13 @@ ks_sched_vm_create(pid_t pid, unsigned hz, const char *vm_name, ks_log_fn warn,
 		e->runs = threads[i].runs;
 		/* Each thread at its own phase: the reads spread over the period's sweeps. */
 		e->due_ns = now + g->period_ns * i / nr;
-		if (first_read(e, &threads[i]))
+		if (first_read(e, &threads[i], later))
 			readable++;
 		e->followed = want_of(e->tid, e->runs);
 		atomic_init(&e->want, e->followed);
 	}
 	sum_threads(g);
-	if (readable == 0) {
+	if (readable == 0 && !later) {
 		ks_sched_vm_put(g);
 		return ks_err(err, -ENOENT, "VM %s: no vCPU thread's sched stats can be read "
 			      "(/proc/%d/task/...)", vm_name, (int)pid);
