@@ -222,6 +222,7 @@ kvmstats_publisher_add_vm(struct kvmstats_publisher *pub, const char *vm_name,
 			  const struct kvmstats_fd *fds, unsigned nr_fds,
 			  struct kvmstats_vm **out, struct kvmstats_error *err)
 {
+	CHECK_PUBLISHER(pub);		/* here: misuse is said with the API's name */
 	return ks_embed_add_vm(pub, vm_name, fds, nr_fds, NULL, out, err);
 }
 
@@ -263,6 +264,10 @@ kvmstats_publisher_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm 
 			     const struct kvmstats_fd *fds, unsigned nr_fds,
 			     struct kvmstats_error *err)
 {
+	CHECK_PUBLISHER(pub);		/* here: misuse is said with the API's name */
+	CHECK_VM(vm);
+	if (vm->pub != pub)
+		ks_bad_handle(__func__, "VM of this publisher", vm);
 	return ks_embed_update_vm(pub, vm, fds, nr_fds, NULL, err);
 }
 
