@@ -678,21 +678,29 @@ wait_runner(struct kvmstats_segment **seg, pid_t tid, const struct vmm *v)
  * The VM and its vCPU are made on a thread that exits; another runs the
  * vCPU: its sched stats follow that thread (the creator cannot be read).
  */
-static void
-test_sched_exited_creator(void **state)
+static pid_t
+start_thread_vmm(struct vmm *v, struct kvmstats_segment **seg)
 {
 	char *env[] = { "KVMSTATS_PRELOAD_MODE=inprocess", NULL };
 	char *argv[] = { "tests/tools/thread_vmm", NULL };
+	pid_t runner;
+
+	spawn_vmm(v, argv, env, true, 0, NULL, 0);
+	runner = vmm_say(v, "run\n", "runner ");
+	*seg = attach_wait(v->pid);
+	wait_runner(seg, runner, v);
+	return runner;
+}
+
+static void
+test_sched_exited_creator(void **state)
+{
 	struct kvmstats_segment *seg;
 	struct vmm v;
-	pid_t runner;
 
 	(void)state;
 	need_kvm();
-	spawn_vmm(&v, argv, env, true, 0, NULL, 0);
-	runner = vmm_say(&v, "run\n", "runner ");
-	seg = attach_wait(v.pid);
-	wait_runner(&seg, runner, &v);
+	start_thread_vmm(&v, &seg);
 	kvmstats_detach(&seg);
 	quit_vmm(&v);
 }
@@ -706,8 +714,6 @@ static void
 test_sched_thread_moves(void **state)
 {
 	static const char *const cum[] = { "run_ns", "timeslices", "voluntary_switches" };
-	char *env[] = { "KVMSTATS_PRELOAD_MODE=inprocess", NULL };
-	char *argv[] = { "tests/tools/thread_vmm", NULL };
 	uint64_t before[3][2], after;
 	struct kvmstats_segment *seg;
 	struct vmm v;
@@ -715,11 +721,8 @@ test_sched_thread_moves(void **state)
 
 	(void)state;
 	need_kvm();
-	spawn_vmm(&v, argv, env, true, 0, NULL, 0);
-	a = vmm_say(&v, "run\n", "runner ");
-	seg = attach_wait(v.pid);
-	wait_runner(&seg, a, &v);
-	/* Thread a has run (and so slept: the guest idles): every counter is past zero. */
+	a = start_thread_vmm(&v, &seg);
+	/* Let thread a's figures be read once it has slept (the guest idles): more to lose. */
 	for (int t = 0; t < WAIT_MS; t += 10) {
 		uint64_t x = 0;
 

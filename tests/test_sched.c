@@ -498,7 +498,8 @@ foreign_thread_left_out(void **state)
 	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-x", NULL, &t[1], 1, false, &s, &err),
 			 -ENOENT);
 	assert_non_null(strstr(err.msg, "no vCPU thread's sched stats can be read"));
-	assert_int_equal(ks_sched_vm_create(getpid(), 0, "vm-x", NULL, t, 1, false, &s, &err), -EINVAL);
+	assert_int_equal(ks_sched_vm_create(getpid(), 0, "vm-x", NULL, t, 1, false, &s, &err),
+			 -EINVAL);
 	assert_int_equal(ks_sched_available(&err), 0);
 }
 

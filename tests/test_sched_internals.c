@@ -36,7 +36,8 @@ late_entries_keep_their_phase(void **state)
 	for (unsigned i = 0; i < N; i++)
 		t[i] = (struct ks_sched_thread) { .vcpu_index = i,
 						  .tid = (pid_t)syscall(SYS_gettid) };
-	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-late", NULL, t, N, false, &g, &err), 0);
+	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-late", NULL, t, N, false, &g, &err),
+			 0);
 	for (unsigned i = 0; i < N; i++)
 		phase[i] = g->e[i].due_ns % g->period_ns;
 	/* Five periods late, as after a stall. */

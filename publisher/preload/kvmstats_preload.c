@@ -1215,7 +1215,7 @@ run_moved(int fd)
 	if (tid == 0)
 		my_tid = tid = (pid_t)syscall(SYS_gettid);
 	if (atomic_load_explicit(&run_tid[fd], memory_order_relaxed) == tid)
-		return;			/* this thread's first KVM_RUN anywhere: already ours here */
+		return;			/* this thread's first KVM_RUN anywhere: ours here already */
 	if (getpid() != shim.pid) {
 		atomic_store_explicit(&run_tid[fd], tid, memory_order_relaxed);
 		return;

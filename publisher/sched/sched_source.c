@@ -63,7 +63,7 @@ struct sched_entry {
 	pid_t tid;			/* whose files fd[] are; 0: none */
 	bool runs;
 	bool have;			/* val[] holds a sample */
-	bool block;			/* has a block: readable at the start, or a runner may come */
+	bool block;			/* has a block: readable at first, or a runner may come */
 	bool fresh;			/* the files are a thread not read yet: see read_entry() */
 	/* Cumulative words: val = off + the thread's counter; raw: the counter last read. */
 	uint64_t off[KS_SCHED_VM_WORDS];

@@ -47,7 +47,7 @@ struct ks_sched_vm;
 /* Which thread is a vCPU's, for ks_sched_vm_create(). */
 struct ks_sched_thread {
 	uint32_t vcpu_index;
-	pid_t tid;			/* 0: none known: no block, unless a runner may come (later) */
+	pid_t tid;			/* 0: none known: no block, unless @later */
 	bool runs;			/* seen running the vCPU, not just its creator */
 };
 

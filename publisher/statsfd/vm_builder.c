@@ -421,7 +421,7 @@ ks_vm_build_add_sched(struct ks_vm_build *b, const struct ks_vm_sched *how,
 	struct ks_sched_thread *threads = calloc(b->nr ? b->nr : 1, sizeof(*threads));
 	uint32_t *target_of = calloc(b->nr ? b->nr : 1, sizeof(*target_of)), n = 0;
 	struct ks_sched_vm *s = NULL;
-	bool ids = true, from_ids = false;
+	bool ids = true, checked = false;
 	char why[160] = "";
 	int ret;
 
@@ -431,11 +431,15 @@ ks_vm_build_add_sched(struct ks_vm_build *b, const struct ks_vm_sched *how,
 	}
 	for (uint32_t i = 0; i < b->nr; i++)
 		if (b->targets[i].kind == KS_TARGET_VCPU && b->targets[i].nr_blocks == 1) {
+			uint32_t idx = b->targets[i].vcpu_index;
+
+			/* Asked once, and only if some vCPU's thread would come from its id. */
+			if (!checked && how->creators == NULL &&
+			    !thread_in(how->runners, how->nr_runners, idx)) {
+				checked = true;
+				ids = ks_sched_ids_usable(why, sizeof(why));
+			}
 			target_of[n] = i;
-			from_ids |= how->creators == NULL &&
-				    !thread_in(how->runners, how->nr_runners, b->targets[i].vcpu_index);
-			if (from_ids && ids && !ks_sched_ids_usable(why, sizeof(why)))
-				ids = false;
 			threads[n++] = thread_of(&b->targets[i], how, ids);
 		}
 	if (!ids)
