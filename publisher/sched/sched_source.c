@@ -64,7 +64,7 @@ struct sched_entry {
 	bool runs;
 	bool have;			/* val[] holds a sample */
 	bool block;			/* has a block: readable at first, or a runner may come */
-	bool fresh;			/* the files are a thread not read yet: see read_entry() */
+	bool fresh;			/* the files are a thread not read yet: take_counters() */
 	/* Cumulative words: val = off + the thread's counter; raw: the counter last read. */
 	uint64_t off[KS_SCHED_VM_WORDS];
 	uint64_t raw[KS_SCHED_VM_WORDS];
