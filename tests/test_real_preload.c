@@ -52,6 +52,7 @@ struct vmm {
 	pid_t pid;
 	int out;			/* its stdout */
 	int err;			/* a memfd that is its stderr */
+	int in;				/* its stdin (thread_vmm's commands), or -1 */
 };
 
 /* ---- KVM or not --------------------------------------------------- */
@@ -155,40 +156,69 @@ read_line(struct vmm *v, char *buf, size_t len)
 }
 
 /*
- * Start test_vmm with the shim and @env added to ours, and wait for
- * "ready <pid>".  ASan's runtime may not come first in a preloaded
+ * Start @argv (argv[0] a path under the build directory) with the shim and
+ * @env added to ours, and wait for "ready <pid>" (@pid: 0 for the child's
+ * own pid; a process in a pid namespace of its own says its own view).
+ * @in: give it a pipe on stdin, v->in.  Lines it says before "ready" go to
+ * @before (may be NULL).  ASan's runtime may not come first in a preloaded
  * process: tell it that this is on purpose.
  */
 static void
-start_vmm(struct vmm *v, const char *vcpus, char *const *env)
+spawn_vmm(struct vmm *v, char **argv, char *const *env, bool in, pid_t pid, char *before,
+	  size_t len)
 {
 	char vmm[PATH_MAX], shim[PATH_MAX], preload[PATH_MAX + 16], line[64];
 	char *add[16] = { preload, "ASAN_OPTIONS=verify_asan_link_order=0" };
-	char *argv[] = { vmm, "--vcpus", (char *)vcpus, "--run", NULL };
 	posix_spawn_file_actions_t fa;
-	int pipefd[2], i = 2;
+	int pipefd[2], infd[2] = { -1, -1 }, i = 2;
+	const char *prog = argv[0];
 	char **envp;
 
-	build_path(vmm, sizeof(vmm), "tests/tools/test_vmm");
+	if (prog[0] != '/') {
+		build_path(vmm, sizeof(vmm), prog);
+		argv[0] = vmm;
+	}
 	build_path(shim, sizeof(shim), "libkvmstats-preload.so");
 	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", shim);
 	for (; *env && i < 15; env++)
 		add[i++] = *env;
 	envp = child_env(add);
 	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	if (in)
+		assert_int_equal(pipe2(infd, O_CLOEXEC), 0);
 	v->err = memfd_create("vmm-stderr", MFD_CLOEXEC);
 	assert_true(v->err >= 0);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, v->err, STDERR_FILENO);
-	assert_int_equal(posix_spawn(&v->pid, vmm, &fa, NULL, argv, envp), 0);
+	if (in)
+		posix_spawn_file_actions_adddup2(&fa, infd[0], STDIN_FILENO);
+	assert_int_equal(posix_spawn(&v->pid, argv[0], &fa, NULL, argv, envp), 0);
+	argv[0] = (char *)prog;
 	posix_spawn_file_actions_destroy(&fa);
 	free(envp);
 	close(pipefd[1]);
+	if (in)
+		close(infd[0]);
+	v->in = infd[1];
 	v->out = pipefd[0];
-	read_line(v, line, sizeof(line));
-	if (strncmp(line, "ready ", 6) != 0 || atoi(line + 6) != v->pid)
-		fail_msg("test_vmm said \"%s\", not \"ready %d\"", line, (int)v->pid);
+	for (;;) {
+		read_line(v, line, sizeof(line));
+		if (strncmp(line, "ready ", 6) == 0)
+			break;
+		if (before != NULL)
+			snprintf(before, len, "%s", line);
+	}
+	if (atoi(line + 6) != (pid ? pid : v->pid))
+		fail_msg("%s said \"%s\", not \"ready %d\"", prog, line, (int)(pid ? pid : v->pid));
+}
+
+static void
+start_vmm(struct vmm *v, const char *vcpus, char *const *env)
+{
+	char *argv[] = { "tests/tools/test_vmm", "--vcpus", (char *)vcpus, "--run", NULL };
+
+	spawn_vmm(v, argv, env, false, 0, NULL, 0);
 }
 
 /* Its stderr so far, NUL-terminated (static buffer). */
@@ -229,13 +259,11 @@ hotplug(struct vmm *v, const char *expect)
 /* ---- reading what is published ----------------------------------- */
 
 static struct kvmstats_segment *
-attach_wait(pid_t pid)
+attach_name(const char *vm)
 {
 	struct kvmstats_segment *seg = NULL;
 	struct kvmstats_error err = { 0 };
-	char vm[32];
 
-	snprintf(vm, sizeof(vm), "kvm-%d", (int)pid);
 	for (int t = 0; t < WAIT_MS; t += 10) {
 		if (kvmstats_attach(vm, NULL, &seg, &err) == 0)
 			return seg;
@@ -245,6 +273,15 @@ attach_wait(pid_t pid)
 	}
 	fail_msg("attach %s: %s", vm, err.msg);
 	return NULL;
+}
+
+static struct kvmstats_segment *
+attach_wait(pid_t pid)
+{
+	char vm[32];
+
+	snprintf(vm, sizeof(vm), "kvm-%d", (int)pid);
+	return attach_name(vm);
 }
 
 /*
@@ -553,6 +590,201 @@ test_off(void **state)
 	close(v.err);
 }
 
+/* ---- provider sched: which thread is a vCPU's ------------------------- */
+
+/* 0 if "unshare --pid --fork --mount-proc true" works here (root, no seccomp in the way). */
+static int
+unshare_works(void)
+{
+	char *argv[] = { "/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "/bin/true",
+			 NULL };
+	int status;
+	pid_t pid;
+
+	if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0 ||
+	    waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Tell thread_vmm @cmd; its answer must start with @want; the number after it. */
+static int
+vmm_say(struct vmm *v, const char *cmd, const char *want)
+{
+	char line[64];
+	size_t n = strlen(want);
+
+	assert_int_equal(write(v->in, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
+	read_line(v, line, sizeof(line));
+	if (strncmp(line, want, n) != 0)
+		fail_msg("thread_vmm said \"%s\" to \"%s\", not \"%s...\"", line, cmd, want);
+	return atoi(line + n);
+}
+
+/* "quit": it must exit 0. */
+static void
+quit_vmm(struct vmm *v)
+{
+	int status;
+
+	assert_int_equal(write(v->in, "quit\n", 5), 5);
+	close(v->in);
+	assert_int_equal(waitpid(v->pid, &status, 0), v->pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("thread_vmm %d: status 0x%x, stderr: %s", (int)v->pid, status,
+			 vmm_stderr(v));
+	close(v->out);
+	close(v->err);
+}
+
+/* Sched stat @name of target @t in the newest generation; false if it has none (yet). */
+static bool
+sched_stat(struct kvmstats_segment **seg, unsigned t, const char *name, uint64_t *val)
+{
+	struct kvmstats_stat_handle h;
+	struct kvmstats_error err;
+
+	if (kvmstats_follow(seg, &err) < 0)
+		fail_msg("follow: %s", err.msg);
+	return kvmstats_stat_lookup(*seg, t, "sched", name, &h) == 0 &&
+	       kvmstats_read_scalar(*seg, &h, val, NULL) == 0;
+}
+
+/*
+ * Wait until vCPU 0's sched block names thread @tid as the one that runs
+ * it; fails at the deadline saying what it shows instead.
+ */
+static void
+wait_runner(struct kvmstats_segment **seg, pid_t tid, const struct vmm *v)
+{
+	uint64_t id = 0, runs = 0;
+	bool have = false;
+
+	for (int t = 0; t < WAIT_MS; t += 10) {
+		have = sched_stat(seg, 1, "thread_id", &id) &&
+		       sched_stat(seg, 1, "thread_runs_vcpu", &runs);
+		if (have && id == (uint64_t)tid && runs == 1)
+			return;
+		sleep_ms(10);
+	}
+	if (!have)
+		fail_msg("vCPU 0 has no sched stats after %d ms (runner %d); stderr: %s", WAIT_MS,
+			 (int)tid, vmm_stderr(v));
+	fail_msg("vCPU 0's sched thread_id %llu runs %llu, not runner %d; stderr: %s",
+		 (unsigned long long)id, (unsigned long long)runs, (int)tid, vmm_stderr(v));
+}
+
+/*
+ * The VM and its vCPU are made on a thread that exits; another runs the
+ * vCPU: its sched stats follow that thread (the creator cannot be read).
+ */
+static pid_t
+start_thread_vmm(struct vmm *v, struct kvmstats_segment **seg)
+{
+	char *env[] = { "KVMSTATS_PRELOAD_MODE=inprocess", NULL };
+	char *argv[] = { "tests/tools/thread_vmm", NULL };
+	pid_t runner;
+
+	spawn_vmm(v, argv, env, true, 0, NULL, 0);
+	runner = vmm_say(v, "run\n", "runner ");
+	*seg = attach_wait(v->pid);
+	wait_runner(seg, runner, v);
+	return runner;
+}
+
+static void
+test_sched_exited_creator(void **state)
+{
+	struct kvmstats_segment *seg;
+	struct vmm v;
+
+	(void)state;
+	need_kvm();
+	start_thread_vmm(&v, &seg);
+	kvmstats_detach(&seg);
+	quit_vmm(&v);
+}
+
+/*
+ * The vCPU moves from one thread to the next (as QEMU's parked vCPU fds on
+ * replug): its sched stats follow, and its cumulative ones, and the VM's
+ * sums, never go back.
+ */
+static void
+test_sched_thread_moves(void **state)
+{
+	static const char *const cum[] = { "run_ns", "timeslices", "voluntary_switches" };
+	uint64_t before[3][2], after;
+	struct kvmstats_segment *seg;
+	struct vmm v;
+	pid_t a, b;
+
+	(void)state;
+	need_kvm();
+	a = start_thread_vmm(&v, &seg);
+	/* Let thread a's figures be read once it has slept (the guest idles): more to lose. */
+	for (int t = 0; t < WAIT_MS; t += 10) {
+		uint64_t x = 0;
+
+		if (sched_stat(&seg, 1, "voluntary_switches", &x) && x > 0)
+			break;
+		sleep_ms(10);
+	}
+	assert_int_equal(vmm_say(&v, "stop\n", "stopped"), 0);
+	b = vmm_say(&v, "run\n", "runner ");
+	assert_int_not_equal(a, b);
+	/* a's last values, read after it stopped (a's segment may still show older ones). */
+	for (unsigned i = 0; i < 3; i++) {
+		assert_true(sched_stat(&seg, 1, cum[i], &before[i][0]));
+		assert_true(sched_stat(&seg, 0, cum[i], &before[i][1]));
+	}
+	wait_runner(&seg, b, &v);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_true(sched_stat(&seg, 1, cum[i], &after));
+		if (after < before[i][0])
+			fail_msg("vCPU 0 %s went back from %llu to %llu when its thread changed",
+				 cum[i], (unsigned long long)before[i][0],
+				 (unsigned long long)after);
+		assert_true(sched_stat(&seg, 0, cum[i], &after));
+		if (after < before[i][1])
+			fail_msg("the VM's %s went back from %llu to %llu when a thread changed",
+				 cum[i], (unsigned long long)before[i][1],
+				 (unsigned long long)after);
+	}
+	kvmstats_detach(&seg);
+	quit_vmm(&v);
+}
+
+/*
+ * In a pid namespace of its own (a container): KVM's id names the host's
+ * thread, which /proc there does not show (or shows as another thread):
+ * the shim's own thread ids count.
+ */
+static void
+test_sched_pid_namespace(void **state)
+{
+	char *env[] = { "KVMSTATS_PRELOAD_MODE=inprocess", "KVMSTATS_PRELOAD_NAME=ks-pidns",
+			NULL };
+	char vmm[PATH_MAX];
+	char *argv[] = { "/usr/bin/unshare", "--pid", "--fork", "--mount-proc", vmm, NULL };
+	struct kvmstats_segment *seg;
+	char created[64] = "";
+	struct vmm v;
+	pid_t runner;
+
+	(void)state;
+	need_kvm();
+	if (access(argv[0], X_OK) != 0 || unshare_works() != 0)
+		skip();
+	build_path(vmm, sizeof(vmm), "tests/tools/thread_vmm");
+	spawn_vmm(&v, argv, env, true, 1, created, sizeof(created));
+	runner = vmm_say(&v, "run\n", "runner ");
+	seg = attach_name("ks-pidns");
+	wait_runner(&seg, runner, &v);
+	kvmstats_detach(&seg);
+	quit_vmm(&v);
+}
+
 int
 main(void)
 {
@@ -564,6 +796,9 @@ main(void)
 		cmocka_unit_test(test_bad_mode),
 		cmocka_unit_test(test_bad_names),
 		cmocka_unit_test(test_off),
+		cmocka_unit_test(test_sched_exited_creator),
+		cmocka_unit_test(test_sched_thread_moves),
+		cmocka_unit_test(test_sched_pid_namespace),
 	};
 	int ret;
 

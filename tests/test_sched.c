@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -481,7 +482,7 @@ foreign_thread_left_out(void **state)
 
 	(void)state;
 	log_capture_reset();
-	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-x", log_capture_line, t, 2, &s,
+	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-x", log_capture_line, t, 2, false, &s,
 					    &err), 0);
 	assert_true(ks_sched_vcpu_block(s, 0, &b));
 	{
@@ -494,11 +495,81 @@ foreign_thread_left_out(void **state)
 	b.ops->release(b.ctx);
 	ks_sched_vm_put(s);
 	/* None readable: an error that says so. */
-	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-x", NULL, &t[1], 1, &s, &err),
+	assert_int_equal(ks_sched_vm_create(getpid(), 10, "vm-x", NULL, &t[1], 1, false, &s, &err),
 			 -ENOENT);
 	assert_non_null(strstr(err.msg, "no vCPU thread's sched stats can be read"));
-	assert_int_equal(ks_sched_vm_create(getpid(), 0, "vm-x", NULL, t, 1, &s, &err), -EINVAL);
+	assert_int_equal(ks_sched_vm_create(getpid(), 0, "vm-x", NULL, t, 1, false, &s, &err),
+			 -EINVAL);
 	assert_int_equal(ks_sched_available(&err), 0);
+}
+
+/*
+ * In a pid namespace of its own, with the host's /proc: the simulated VM's
+ * ids say kvm-1 (its pid there), and /proc/1 is the host's init.  KVM's
+ * ids number threads as the initial namespace does, so there they must not
+ * be looked up at all: the vCPUs are left out, and that is said.  Exit
+ * status: 0 right, else which check failed.
+ */
+static int
+ids_child(void)
+{
+	struct kvmstats_error err;
+	struct ks_fd_target fds[2];
+	struct ks_sim_vm *sim;
+	struct ks_vm_build b;
+	struct ks_vm_sched how = { .pid = getpid(), .warn = log_capture_line };
+	int ret;
+
+	if (ks_sched_ids_usable(NULL, 0))
+		return 10;
+	if (ks_sim_vm_create(1, &sim, &err) < 0)
+		return 11;
+	for (unsigned i = 0; i < 2; i++)
+		fds[i] = (struct ks_fd_target) {
+			.kind = i ? KS_TARGET_VCPU : KS_TARGET_VM,
+			.vcpu_index = i ? 0 : KS_VCPU_INDEX_NONE,
+			.fd = ks_sim_vm_stats_fd(sim, (int)i - 1),
+		};
+	if (ks_vm_build(NULL, fds, 2, NULL, &b, &err) < 0)
+		return 12;
+	log_capture_reset();
+	ret = ks_vm_build_add_sched(&b, &how, NULL, &err);
+	if (ret != -ENOENT)
+		return 13;		/* 0: it read some thread of the host's init */
+	if (!log_capture_has("vCPU threads from KVM's ids left out: this process is in a "
+			     "pid namespace of its own"))
+		return 14;
+	ks_vm_build_clear(&b, true);
+	ks_sim_vm_destroy(&sim);
+	return 0;
+}
+
+static void
+ids_left_out_in_pid_namespace(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_true(ks_sched_ids_usable(NULL, 0));	/* the tests run in the initial one */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pid_t g;
+
+		if (unshare(CLONE_NEWPID) < 0)
+			_exit(77);
+		g = fork();
+		if (g == 0)
+			_exit(ids_child());
+		_exit(g > 0 && waitpid(g, &status, 0) == g && WIFEXITED(status) ?
+		      WEXITSTATUS(status) : 99);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();			/* no CAP_SYS_ADMIN here */
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* ---- an old-layout reader ---------------------------------------------------- */
@@ -612,6 +683,7 @@ main(void)
 		cmocka_unit_test(competing_thread_waits),
 		cmocka_unit_test(exited_thread_goes_stale),
 		cmocka_unit_test(foreign_thread_left_out),
+		cmocka_unit_test(ids_left_out_in_pid_namespace),
 		cmocka_unit_test(old_layout_reader),
 	};
 

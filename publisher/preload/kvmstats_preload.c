@@ -9,10 +9,13 @@
  * or vCPU's stats fd (KVM_GET_STATS_FD) at once, on the creating thread -
  * later a vCPU ioctl would block behind KVM_RUN - and either publishes it
  * from inside the VMM with the embedded publisher ("inprocess") or hands it
- * to kvmstatsd over the intake socket ("socket").  In inprocess mode the
- * first KVM_RUN on each vCPU fd also names the thread that runs the vCPU,
- * for the "sched" provider (one more compare on the KVM_RUN path, and a
- * relaxed load of one byte for the fd; the lock only the first time).
+ * to kvmstatsd over the intake socket ("socket").  In inprocess mode a
+ * KVM_RUN on a vCPU fd also names the thread that runs the vCPU, for the
+ * "sched" provider, whenever that thread changes (QEMU's parked vCPU fds
+ * are run by a new thread after an unplug and replug): on the KVM_RUN path
+ * one relaxed load of the fd's last running thread and one of this
+ * thread's cached id (initial-exec TLS), compared; the lock only when they
+ * differ.
  *
  * Whatever goes wrong, the VMM must not notice: its ioctl's return value and
  * errno are its own, failures are logged once and switch the shim off, and
@@ -61,7 +64,7 @@ int ioctl(int fd, unsigned long request, ...);
 #define SHIM_SOCK_TIMEOUT_S	5	/* a stuck daemon must not hang the VMM for long */
 #define SHIM_DEFAULT_HZ		100
 #define SHIM_DEFAULT_SOCKET	"/run/kvmstats/intake.sock"
-/* vCPU fds below this are watched for their first KVM_RUN (a byte each). */
+/* vCPU fds below this are watched for KVM_RUN (the last running thread, a word each). */
 #define SHIM_WATCH_FDS		4096
 
 /*
@@ -87,8 +90,9 @@ struct shim_vcpu {
 	int relabel_fd;			/* socket mode: a copy of it, sent again once labelled; or -1 */
 	uint32_t id;
 	pid_t tid;			/* the creating thread: KVM's id says kvm-<tid>/vcpu-<id> */
-	int vcpu_fd;			/* inprocess: watched for its first KVM_RUN; or -1 */
-	pid_t run_tid;			/* the thread of that KVM_RUN; 0: not seen yet */
+	int vcpu_fd;			/* inprocess: watched for KVM_RUN; or -1 */
+	pid_t run_tid;			/* the thread of its last KVM_RUN; 0: not seen yet */
+	pid_t told_tid;			/* the one the publisher was told of; 0: none */
 	char label[KS_QEMU_QOM_MAX + 1];	/* QEMU's QOM path; "": KVM's id */
 };
 
@@ -145,8 +149,22 @@ static struct shim {
 };
 
 static ioctl_fn _Atomic real_ioctl;
-/* 1: this fd is a vCPU's whose first KVM_RUN is still to come (inprocess). */
-static atomic_uchar run_watch[SHIM_WATCH_FDS];
+/*
+ * Per fd number: 0 not a watched vCPU fd; RUN_NONE a vCPU's (inprocess)
+ * not run yet; else the thread of its last KVM_RUN, as far as the shim has
+ * seen.  Written under shim.lock (or, in a forked child, by its own copy).
+ */
+#define RUN_NONE	((pid_t)-1)
+static _Atomic pid_t run_tid[SHIM_WATCH_FDS];
+/* This thread's id once it has passed a KVM_RUN; 0 in a new thread (and after fork). */
+static __thread pid_t my_tid __attribute__((tls_model("initial-exec")));
+
+/* In a forked child: the thread that forked has another id there. */
+static void
+forget_tid(void)
+{
+	my_tid = 0;
+}
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static pthread_t _Atomic resolver;	/* the thread inside dlsym(), if any */
@@ -388,6 +406,7 @@ read_config(void)
 	char why[128];
 
 	shim.pid = getpid();
+	pthread_atfork(NULL, NULL, forget_tid);
 	shim.verbose = verbose != NULL && strcmp(verbose, "1") == 0;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -578,7 +597,7 @@ vm_add_vcpu(struct shim_vm *vm, int stats_fd, uint32_t id, int vcpu_fd)
 	};
 	if (shim.mode == MODE_INPROCESS && vcpu_fd >= 0 && vcpu_fd < SHIM_WATCH_FDS) {
 		vm->vcpus[vm->nr_vcpus - 1].vcpu_fd = vcpu_fd;
-		atomic_store_explicit(&run_watch[vcpu_fd], 1, memory_order_relaxed);
+		atomic_store_explicit(&run_tid[vcpu_fd], RUN_NONE, memory_order_relaxed);
 	}
 	vm->dirty = true;
 	vm->changed_ns = now_ns();
@@ -633,6 +652,37 @@ vm_fd_set(const struct shim_vm *vm, unsigned *n)
 	}
 	*n = (unsigned)nr;
 	return fds;
+}
+
+/*
+ * The vCPUs' threads as the shim saw them (gettid(): right in any pid
+ * namespace, unlike the host tid in KVM's ids), for the embedded
+ * publisher, in one allocation of its own (used with the lock dropped).
+ * Lock held.  Return: what to free, or NULL (out of memory: said).
+ */
+static struct ks_sched_thread *
+vm_threads(const struct shim_vm *vm, struct ks_embed_threads *th)
+{
+	struct ks_sched_thread *t = calloc(2 * (size_t)vm->nr_vcpus + 1, sizeof(*t));
+	uint32_t nr = vm->nr_vcpus, runs = 0;
+
+	if (t == NULL) {
+		shim_fail("out of memory publishing VM %s", vm->name);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < nr; i++) {
+		const struct shim_vcpu *c = &vm->vcpus[i];
+
+		t[i] = (struct ks_sched_thread) { .vcpu_index = c->id, .tid = c->tid };
+		if (c->run_tid > 0)
+			t[nr + runs++] = (struct ks_sched_thread) {
+				.vcpu_index = c->id, .tid = c->run_tid, .runs = true,
+			};
+	}
+	*th = (struct ks_embed_threads) {
+		.creators = t, .nr_creators = nr, .runners = t + nr, .nr_runners = runs,
+	};
+	return t;
 }
 
 /* Whether vCPU @i of @vm is the only one its thread created. */
@@ -784,9 +834,10 @@ socket_publish(struct shim_vm *vm)
 
 /* Publish a VM (first time) or its next generation.  Lock held, dropped inside. */
 /*
- * Tell the embedded publisher which thread runs each vCPU that was seen in
- * KVM_RUN: each generation starts from the creators, so after every
- * publish too.  Lock held; the calls only store a word.
+ * Tell the embedded publisher which thread runs each vCPU, as last seen in
+ * KVM_RUN: when one changes, and after every publish (a generation starts
+ * from the threads known when it was built; one may have moved since).
+ * Lock held; the calls only store a word.
  */
 static void
 tell_runners(struct shim_vm *vm)
@@ -794,17 +845,23 @@ tell_runners(struct shim_vm *vm)
 	vm->runners_new = false;
 	if (vm->pub == NULL)
 		return;
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i].run_tid > 0 &&
-		    ks_embed_vcpu_runs(vm->pub, vm->vcpus[i].id, vm->vcpus[i].run_tid) == 0)
-			shim_info("VM %s vCPU %u runs on thread %d", vm->name, vm->vcpus[i].id,
-				  (int)vm->vcpus[i].run_tid);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct shim_vcpu *c = &vm->vcpus[i];
+
+		if (c->run_tid > 0 && ks_embed_vcpu_runs(vm->pub, c->id, c->run_tid) == 0 &&
+		    c->told_tid != c->run_tid)
+			shim_info("VM %s vCPU %u runs on thread %d", vm->name, c->id,
+				  (int)c->run_tid);
+		c->told_tid = c->run_tid;
+	}
 }
 
 static void
 publish_vm(struct shim_vm *vm)
 {
 	struct kvmstats_error err;
+	struct ks_embed_threads th;
+	struct ks_sched_thread *threads;
 	struct kvmstats_fd *fds;
 	bool dirty = vm->dirty;
 	unsigned n = 0;
@@ -821,11 +878,18 @@ publish_vm(struct shim_vm *vm)
 	fds = vm_fd_set(vm, &n);
 	if (fds == NULL)
 		return;
+	threads = vm_threads(vm, &th);
+	if (threads == NULL) {
+		free(fds);
+		return;
+	}
+	/* Runners seen from here on are told after the publish (tell_runners()). */
+	vm->runners_new = false;
 	pthread_mutex_unlock(&shim.lock);
 	if (!ensure_publisher()) {
 		ret = -1;
 	} else if (vm->pub == NULL) {
-		ret = kvmstats_publisher_add_vm(shim.pub, vm->name, fds, n, &vm->pub, &err);
+		ret = ks_embed_add_vm(shim.pub, vm->name, fds, n, &th, &vm->pub, &err);
 		if (ret == -EEXIST) {
 			bool again;
 
@@ -833,13 +897,14 @@ publish_vm(struct shim_vm *vm)
 			again = vm_give_way(vm, err.msg);
 			pthread_mutex_unlock(&shim.lock);
 			if (again)
-				ret = kvmstats_publisher_add_vm(shim.pub, vm->name, fds, n,
-								&vm->pub, &err);
+				ret = ks_embed_add_vm(shim.pub, vm->name, fds, n, &th,
+						      &vm->pub, &err);
 		}
 	} else {
-		ret = kvmstats_publisher_update_vm(shim.pub, vm->pub, fds, n, &err);
+		ret = ks_embed_update_vm(shim.pub, vm->pub, fds, n, &th, &err);
 	}
 	free(fds);
+	free(threads);
 	if (ret == 0)
 		shim_info("published VM %s with %u vCPUs as %s", vm->name, n - 1,
 			  kvmstats_vm_segment(vm->pub));
@@ -1136,22 +1201,31 @@ on_create_vcpu(int vm_fd, unsigned long id, int vcpu_fd)
 }
 
 /*
- * The first KVM_RUN on a watched vCPU fd: the calling thread runs that
- * vCPU.  Before the real ioctl, which sets errno itself; the byte is taken
- * once, so no other KVM_RUN comes here.
+ * A KVM_RUN on a watched vCPU fd by a thread other than the last one seen
+ * there (or by a thread the shim has not met yet): it runs that vCPU now.
+ * Before the real ioctl, which sets errno itself.  A forked child shares
+ * our table but none of our threads, and the lock may have been held at
+ * fork: it only notes the thread in its own copy of the table, lock-free.
  */
 static void __attribute__((noinline))
-first_run(int fd)
+run_moved(int fd)
 {
-	pid_t tid;
+	pid_t tid = my_tid;
 
-	if (!atomic_exchange_explicit(&run_watch[fd], 0, memory_order_relaxed))
+	if (tid == 0)
+		my_tid = tid = (pid_t)syscall(SYS_gettid);
+	if (atomic_load_explicit(&run_tid[fd], memory_order_relaxed) == tid)
+		return;			/* this thread's first KVM_RUN anywhere: ours here already */
+	if (getpid() != shim.pid) {
+		atomic_store_explicit(&run_tid[fd], tid, memory_order_relaxed);
 		return;
-	tid = (pid_t)syscall(SYS_gettid);
+	}
 	pthread_mutex_lock(&shim.lock);
+	/* Under the lock: the table and the vCPUs agree, whichever thread came last. */
+	atomic_store_explicit(&run_tid[fd], tid, memory_order_relaxed);
 	for (struct shim_vm *vm = shim.vms; vm; vm = vm->next)
 		for (unsigned i = 0; i < vm->nr_vcpus; i++)
-			if (vm->vcpus[i].vcpu_fd == fd && vm->vcpus[i].run_tid == 0) {
+			if (vm->vcpus[i].vcpu_fd == fd && vm->vcpus[i].run_tid != tid) {
 				vm->vcpus[i].run_tid = tid;
 				vm->runners_new = true;
 				pthread_cond_signal(&shim.cond);
@@ -1191,9 +1265,12 @@ ioctl(int fd, unsigned long request, ...)
 	if (__builtin_expect(real == NULL, 0))
 		real = resolve_real_ioctl();
 	if (__builtin_expect((request | CREATE_BIT) != KVM_CREATE_VCPU, 1)) {
-		if (request == KVM_RUN && (unsigned)fd < SHIM_WATCH_FDS &&
-		    __builtin_expect(atomic_load_explicit(&run_watch[fd], memory_order_relaxed), 0))
-			first_run(fd);
+		if (request == KVM_RUN && (unsigned)fd < SHIM_WATCH_FDS) {
+			pid_t last = atomic_load_explicit(&run_tid[fd], memory_order_relaxed);
+
+			if (__builtin_expect(last != 0 && last != my_tid, 0))
+				run_moved(fd);
+		}
 		return real(fd, request, arg);
 	}
 	return ioctl_create(real, fd, request, arg);

@@ -63,6 +63,11 @@ struct sched_entry {
 	pid_t tid;			/* whose files fd[] are; 0: none */
 	bool runs;
 	bool have;			/* val[] holds a sample */
+	bool block;			/* has a block: readable at first, or a runner may come */
+	bool fresh;			/* the files are a thread not read yet: take_counters() */
+	/* Cumulative words: val = off + the thread's counter; raw: the counter last read. */
+	uint64_t off[KS_SCHED_VM_WORDS];
+	uint64_t raw[KS_SCHED_VM_WORDS];
 	bool warned;			/* the current failure was said */
 	int err;			/* the last read's, 0 or a negative errno */
 	int fd[NR_FILES];
@@ -77,7 +82,7 @@ struct ks_sched_vm {
 	char *vm_name;
 	ks_log_fn warn;
 	uint64_t sweep;			/* the last sweep refreshed */
-	uint64_t sum[KS_SCHED_VM_WORDS];	/* the VM's: see sum_threads() */
+	uint64_t sum[KS_SCHED_VM_WORDS];	/* the VM's: see add_to_sum() */
 	uint32_t nr;
 	struct sched_entry *e;
 	/* status is the longest file: about 1.5 KiB, more with many CPUs in its masks. */
@@ -122,6 +127,7 @@ open_files(struct sched_entry *e, pid_t tid, char *why, size_t len)
 		}
 	}
 	e->tid = tid;
+	e->fresh = true;
 	return 0;
 }
 
@@ -136,6 +142,67 @@ read_file(struct ks_sched_vm *g, int fd)
 	if ((size_t)n == sizeof(g->buf))
 		return -E2BIG;		/* cut: what we need may lie past the end */
 	return n;
+}
+
+/*
+ * Does @e count for the VM's sums: is it the first entry on its thread?
+ * (The simulated VM's one thread runs every vCPU: counted once.)
+ */
+static bool
+owns_thread(const struct sched_entry *e)
+{
+	const struct ks_sched_vm *g = e->g;
+
+	for (const struct sched_entry *o = g->e; o < e; o++)
+		if (o->tid == e->tid)
+			return false;
+	return true;
+}
+
+/*
+ * The VM's sums grow by what each thread added since its last read, each
+ * thread once (owns_thread()); a vCPU moving to another thread adds
+ * nothing at the switch (its values stay where they were), so the sums
+ * never go back, whichever threads come and go, and a thread that exited
+ * keeps what it added.
+ */
+static void
+add_to_sum(struct sched_entry *e, const uint64_t *delta)
+{
+	if (!owns_thread(e))
+		return;
+	for (uint32_t w = 0; w < KS_SCHED_VM_WORDS; w++)
+		e->g->sum[w] += delta[w];
+}
+
+/*
+ * The counters of @e's thread, @now, into e->val.  The cumulative values
+ * are the vCPU's, not the thread's: when the files are a thread read for
+ * the first time (a runner named, or the vCPU moved on), the vCPU's values
+ * carry on from its last published ones (off = last - counter), so they
+ * never go back or jump; they start at the counter itself only if nothing
+ * was published before.  (Time the old thread ran after its last read is
+ * lost, up to one period: undercounted, never counted twice.)
+ */
+static void
+take_counters(struct sched_entry *e, const uint64_t *now)
+{
+	uint64_t delta[KS_SCHED_VM_WORDS];
+
+	for (uint32_t w = 0; w < KS_SCHED_VM_WORDS; w++) {
+		if (!e->fresh)
+			delta[w] = now[w] >= e->raw[w] ? now[w] - e->raw[w] : 0;
+		else if (e->have)
+			delta[w] = 0;
+		else
+			delta[w] = now[w];
+		if (e->fresh)
+			e->off[w] = e->have ? e->val[w] - now[w] : 0;	/* modulo 2^64 */
+		e->raw[w] = now[w];
+		e->val[w] = e->off[w] + now[w];
+	}
+	e->fresh = false;
+	add_to_sum(e, delta);
 }
 
 /* Read @e's three files into e->val; a negative errno with *@why on failure. */
@@ -160,11 +227,10 @@ read_entry(struct sched_entry *e, const char **why)
 		return (int)n;
 	if ((ret = ks_sched_parse_status(g->buf, (size_t)n, &vol, &invol, why)) < 0)
 		return ret;
-	e->val[W_RUN_NS] = ss[0];
-	e->val[W_WAIT_NS] = ss[1];
-	e->val[W_TIMESLICES] = ss[2];
-	e->val[W_VOLUNTARY] = vol;
-	e->val[W_INVOLUNTARY] = invol;
+	take_counters(e, (const uint64_t[KS_SCHED_VM_WORDS]) {
+		[W_RUN_NS] = ss[0], [W_WAIT_NS] = ss[1], [W_TIMESLICES] = ss[2],
+		[W_VOLUNTARY] = vol, [W_INVOLUNTARY] = invol,
+	});
 	e->val[W_LAST_CPU] = cpu;
 	e->val[W_THREAD_ID] = (uint64_t)e->tid;
 	e->val[W_THREAD_RUNS] = e->runs;
@@ -239,34 +305,10 @@ follow_want(struct sched_entry *e, uint64_t want)
 	}
 }
 
-/*
- * The VM's sums: over every thread's newest sample, a failing one's last
- * good values included (a thread that exited has stopped adding to them,
- * and one gone thread must not make the VM target's slot stale), each
- * thread once however many vCPUs it runs (the simulated VM's one thread
- * runs them all).  Made again only when a read changed a sample.
- */
-static void
-sum_threads(struct ks_sched_vm *g)
-{
-	memset(g->sum, 0, sizeof(g->sum));
-	for (uint32_t i = 0; i < g->nr; i++) {
-		const struct sched_entry *e = &g->e[i];
-		bool seen = false;
-
-		for (uint32_t j = 0; j < i && !seen && e->have; j++)
-			seen = g->e[j].have && g->e[j].val[W_THREAD_ID] == e->val[W_THREAD_ID];
-		if (e->have && !seen)
-			for (uint32_t w = 0; w < KS_SCHED_VM_WORDS; w++)
-				g->sum[w] += e->val[w];
-	}
-}
-
 /* Once per sweep, on its first block: read the threads that are due. */
 static void
 refresh(struct ks_sched_vm *g, uint64_t sweep)
 {
-	bool changed = false;
 	uint64_t now;
 
 	if (sweep == g->sweep)
@@ -285,14 +327,11 @@ refresh(struct ks_sched_vm *g, uint64_t sweep)
 		if (now < e->due_ns)
 			continue;
 		read_and_note(e);
-		changed = true;
 		e->due_ns += g->period_ns;
 		/* Late: no burst to catch up, but the same phase, so the stagger stays. */
 		if (e->due_ns <= now)
 			e->due_ns += ((now - e->due_ns) / g->period_ns + 1) * g->period_ns;
 	}
-	if (changed)
-		sum_threads(g);
 }
 
 static void
@@ -367,7 +406,7 @@ static const struct ks_source_ops vm_ops = { .read = vm_read, .release = vm_rele
 bool
 ks_sched_vcpu_block(struct ks_sched_vm *s, uint32_t i, struct ks_block_def *out)
 {
-	if (i >= s->nr || !s->e[i].have)
+	if (i >= s->nr || !s->e[i].block)
 		return false;
 	*out = (struct ks_block_def) {
 		.provider = KS_SCHED_PROVIDER,
@@ -399,7 +438,7 @@ ks_sched_set_runner(struct ks_sched_vm *s, uint32_t vcpu_index, pid_t tid)
 	if (tid <= 0)
 		return -EINVAL;
 	for (uint32_t i = 0; i < s->nr; i++)
-		if (s->e[i].vcpu_index == vcpu_index && s->e[i].have) {
+		if (s->e[i].vcpu_index == vcpu_index && s->e[i].block) {
 			atomic_store_explicit(&s->e[i].want, want_of(tid, true),
 					      memory_order_relaxed);
 			return 0;
@@ -407,17 +446,25 @@ ks_sched_set_runner(struct ks_sched_vm *s, uint32_t vcpu_index, pid_t tid)
 	return -ENOENT;
 }
 
-/* Open and read thread @t once; false (said through @warn) if it cannot be read. */
+/*
+ * Open and read thread @t once; false (said through @warn) if it cannot be
+ * read.  @later: a runner may still be named, so the vCPU keeps a block,
+ * stale (e->err) until then.
+ */
 static bool
-first_read(struct sched_entry *e, const struct ks_sched_thread *t)
+first_read(struct sched_entry *e, const struct ks_sched_thread *t, bool later)
 {
+	const char *then = later ? "sched stats stale until the thread that runs it is seen"
+				 : "no sched stats";
 	char why[200];
 	const char *pwhy;
 	int ret;
 
+	e->block = later;
 	if (t->tid <= 0) {
-		ks_logf(e->g->warn, "VM %s vCPU %u: no sched stats: no thread is known for it",
-			e->g->vm_name, e->vcpu_index);
+		ks_logf(e->g->warn, "VM %s vCPU %u: %s: no thread is known for it",
+			e->g->vm_name, e->vcpu_index, then);
+		e->err = -ESRCH;
 		return false;
 	}
 	ret = open_files(e, t->tid, why, sizeof(why));
@@ -425,18 +472,20 @@ first_read(struct sched_entry *e, const struct ks_sched_thread *t)
 		snprintf(why, sizeof(why), "/proc/%d/task/%d: %s", (int)e->g->pid, (int)t->tid,
 			 pwhy ? pwhy : strerror(-ret));
 	if (ret < 0) {
-		ks_logf(e->g->warn, "VM %s vCPU %u: no sched stats: %s", e->g->vm_name,
-			e->vcpu_index, why);
+		ks_logf(e->g->warn, "VM %s vCPU %u: %s: %s", e->g->vm_name, e->vcpu_index, then,
+			why);
 		close_files(e);
 		e->have = false;
+		e->err = ret;
 		return false;
 	}
+	e->block = true;
 	return true;
 }
 
 int
 ks_sched_vm_create(pid_t pid, unsigned hz, const char *vm_name, ks_log_fn warn,
-		   const struct ks_sched_thread *threads, uint32_t nr,
+		   const struct ks_sched_thread *threads, uint32_t nr, bool later,
 		   struct ks_sched_vm **out, struct kvmstats_error *err)
 {
 	struct ks_sched_vm *g;
@@ -472,13 +521,12 @@ ks_sched_vm_create(pid_t pid, unsigned hz, const char *vm_name, ks_log_fn warn,
 		e->runs = threads[i].runs;
 		/* Each thread at its own phase: the reads spread over the period's sweeps. */
 		e->due_ns = now + g->period_ns * i / nr;
-		if (first_read(e, &threads[i]))
+		if (first_read(e, &threads[i], later))
 			readable++;
 		e->followed = want_of(e->tid, e->runs);
 		atomic_init(&e->want, e->followed);
 	}
-	sum_threads(g);
-	if (readable == 0) {
+	if (readable == 0 && !later) {
 		ks_sched_vm_put(g);
 		return ks_err(err, -ENOENT, "VM %s: no vCPU thread's sched stats can be read "
 			      "(/proc/%d/task/...)", vm_name, (int)pid);

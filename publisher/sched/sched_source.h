@@ -47,7 +47,7 @@ struct ks_sched_vm;
 /* Which thread is a vCPU's, for ks_sched_vm_create(). */
 struct ks_sched_thread {
 	uint32_t vcpu_index;
-	pid_t tid;			/* 0: none known: the vCPU gets no sched block */
+	pid_t tid;			/* 0: none known: no block, unless @later */
 	bool runs;			/* seen running the vCPU, not just its creator */
 };
 
@@ -62,21 +62,26 @@ int ks_sched_available(struct kvmstats_error *err);
 /*
  * ks_sched_vm_create() - open and read once the files of every thread of
  * @threads, threads of process @pid, to be read @hz times a second
- * (1..KS_SCHED_HZ_MAX).  A thread that cannot be read is said through
- * @warn (quoting @vm_name) and gets no block (ks_sched_vcpu_block()
- * returns false for it).  @warn is also called, from the sweeping thread,
- * when a thread read until then fails (it exited: its vCPU's slots go
- * stale, as for a failing stats fd).  Return: 0 with *@out holding one
- * reference, or -EINVAL / -ENOMEM; -ENOENT with @err saying why if no
- * thread at all can be read.
+ * (1..KS_SCHED_HZ_MAX).  A thread that cannot be read (or none known) is
+ * said through @warn (quoting @vm_name); without @later it gets no block
+ * (ks_sched_vcpu_block() returns false for it).  @later: whoever creates
+ * the VM can still name the thread that runs a vCPU (ks_sched_set_runner(),
+ * the preload shim at a KVM_RUN): such a vCPU gets a block anyway, stale
+ * until a thread is named, and the VM is not refused for having no
+ * readable thread.  @warn is also called, from the sweeping thread, when a
+ * thread read until then fails (it exited: its vCPU's slots go stale, as
+ * for a failing stats fd).  Return: 0 with *@out holding one reference, or
+ * -EINVAL / -ENOMEM; -ENOENT with @err saying why if no thread at all can
+ * be read (never with @later).
  */
 int ks_sched_vm_create(pid_t pid, unsigned hz, const char *vm_name, ks_log_fn warn,
-		       const struct ks_sched_thread *threads, uint32_t nr,
+		       const struct ks_sched_thread *threads, uint32_t nr, bool later,
 		       struct ks_sched_vm **out, struct kvmstats_error *err);
 
 /*
  * ks_sched_vcpu_block() - the block of @threads[@i]; it holds a reference.
- * Return: false (nothing done) if that thread had no files to read.
+ * Return: false (nothing done) if that thread had no files to read and
+ * none can be named later.
  */
 bool ks_sched_vcpu_block(struct ks_sched_vm *s, uint32_t i, struct ks_block_def *out);
 

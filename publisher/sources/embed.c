@@ -166,13 +166,15 @@ dup_fds(const struct kvmstats_fd *fds, unsigned n, struct ks_fd_target *out,
 
 /*
  * Parse @fds into an engine definition; on error nothing is left open.
- * The vCPU threads are ours: each vCPU's creator, from its stats fd's id,
- * until ks_embed_vcpu_runs() names the thread that runs it; *@sched gets
- * the reference for that.
+ * The vCPU threads are ours: those @th names (the shim's own), else each
+ * vCPU's creator from its stats fd's id (in the initial pid namespace
+ * only: ks_vm_sched), until ks_embed_vcpu_runs() names the thread that
+ * runs it; *@sched gets the reference for that.
  */
 static int
 build(const struct kvmstats_publisher *pub, const char *name, const struct kvmstats_fd *fds,
-      unsigned n, struct ks_vm_build *b, struct ks_sched_vm **sched, struct kvmstats_error *err)
+      unsigned n, const struct ks_embed_threads *th, struct ks_vm_build *b,
+      struct ks_sched_vm **sched, struct kvmstats_error *err)
 {
 	struct ks_fd_target *t;
 	int ret;
@@ -193,6 +195,14 @@ build(const struct kvmstats_publisher *pub, const char *name, const struct kvmst
 	*sched = NULL;
 	if (ret == 0 && pub->sched) {
 		struct ks_vm_sched how = { .pid = getpid(), .warn = pub->log };
+
+		if (th != NULL) {
+			how.creators = th->creators;
+			how.nr_creators = th->nr_creators;
+			how.runners = th->runners;
+			how.nr_runners = th->nr_runners;
+			how.later = true;
+		}
 		struct kvmstats_error serr;
 
 		(void)ks_vm_build_add_sched(b, &how, sched, &serr);
@@ -212,6 +222,15 @@ kvmstats_publisher_add_vm(struct kvmstats_publisher *pub, const char *vm_name,
 			  const struct kvmstats_fd *fds, unsigned nr_fds,
 			  struct kvmstats_vm **out, struct kvmstats_error *err)
 {
+	CHECK_PUBLISHER(pub);		/* here: misuse is said with the API's name */
+	return ks_embed_add_vm(pub, vm_name, fds, nr_fds, NULL, out, err);
+}
+
+int
+ks_embed_add_vm(struct kvmstats_publisher *pub, const char *vm_name,
+		const struct kvmstats_fd *fds, unsigned nr_fds, const struct ks_embed_threads *th,
+		struct kvmstats_vm **out, struct kvmstats_error *err)
+{
 	struct kvmstats_vm *vm;
 	struct ks_vm_build b;
 	int ret;
@@ -222,7 +241,7 @@ kvmstats_publisher_add_vm(struct kvmstats_publisher *pub, const char *vm_name,
 		return ks_err(err, -ENOMEM, "out of memory");
 	vm->magic = KS_MAGIC_VM;
 	vm->pub = pub;
-	ret = build(pub, vm_name, fds, nr_fds, &b, &vm->sched, err);
+	ret = build(pub, vm_name, fds, nr_fds, th, &b, &vm->sched, err);
 	/* The name the first generation got, from @vm_name or the fds, names them all. */
 	if (ret == 0 && (vm->name = strdup(b.def.vm_name)) == NULL) {
 		ks_vm_build_clear(&b, false);
@@ -245,6 +264,18 @@ kvmstats_publisher_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm 
 			     const struct kvmstats_fd *fds, unsigned nr_fds,
 			     struct kvmstats_error *err)
 {
+	CHECK_PUBLISHER(pub);		/* here: misuse is said with the API's name */
+	CHECK_VM(vm);
+	if (vm->pub != pub)
+		ks_bad_handle(__func__, "VM of this publisher", vm);
+	return ks_embed_update_vm(pub, vm, fds, nr_fds, NULL, err);
+}
+
+int
+ks_embed_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm *vm,
+		   const struct kvmstats_fd *fds, unsigned nr_fds,
+		   const struct ks_embed_threads *th, struct kvmstats_error *err)
+{
 	struct ks_engine_vm *next;
 	struct ks_sched_vm *sched;
 	struct ks_vm_build b;
@@ -255,7 +286,7 @@ kvmstats_publisher_update_vm(struct kvmstats_publisher *pub, struct kvmstats_vm 
 	if (vm->pub != pub)
 		ks_bad_handle(__func__, "VM of this publisher", vm);
 	/* Same name as the generation before, so the new segment replaces it. */
-	ret = build(pub, vm->name, fds, nr_fds, &b, &sched, err);
+	ret = build(pub, vm->name, fds, nr_fds, th, &b, &sched, err);
 	if (ret < 0)
 		return ret;
 	ret = ks_engine_replace_vm(pub->engine, vm->evm, &b.def, &next, err);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ks_err.h"
@@ -371,19 +372,46 @@ ks_sched_creator_of(const char *id)
 	return (pid_t)tid;
 }
 
-/* The thread of vCPU target @t: a runner @how names, else its creator. */
-static struct ks_sched_thread
-thread_of(const struct ks_target_def *t, const struct ks_vm_sched *how)
+/* The kernel's first pid namespace's inode number (PROC_PID_INIT_INO, include/linux/proc_ns.h). */
+#define KS_PROC_PID_INIT_INO	0xEFFFFFFCu
+
+bool
+ks_sched_ids_usable(char *why, size_t len)
 {
-	for (uint32_t k = 0; how->runners != NULL && k < how->nr_runners; k++)
-		if (how->runners[k].vcpu_index == t->vcpu_index && how->runners[k].tid > 0)
-			return (struct ks_sched_thread) {
-				.vcpu_index = t->vcpu_index, .tid = how->runners[k].tid,
-				.runs = true,
-			};
-	return (struct ks_sched_thread) {
-		.vcpu_index = t->vcpu_index, .tid = ks_sched_creator_of(t->id), .runs = false,
-	};
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) < 0 || st.st_ino == KS_PROC_PID_INIT_INO)
+		return true;
+	if (why != NULL)
+		snprintf(why, len, "this process is in a pid namespace of its own "
+			 "(pid:[%llu]), and KVM's ids number threads as the initial one does",
+			 (unsigned long long)st.st_ino);
+	return false;
+}
+
+static const struct ks_sched_thread *
+thread_in(const struct ks_sched_thread *list, uint32_t n, uint32_t vcpu_index)
+{
+	for (uint32_t k = 0; list != NULL && k < n; k++)
+		if (list[k].vcpu_index == vcpu_index && list[k].tid > 0)
+			return &list[k];
+	return NULL;
+}
+
+/* The thread of vCPU target @t: a runner @how names, else its creator (ks_vm_sched). */
+static struct ks_sched_thread
+thread_of(const struct ks_target_def *t, const struct ks_vm_sched *how, bool ids)
+{
+	const struct ks_sched_thread *k = thread_in(how->runners, how->nr_runners, t->vcpu_index);
+	struct ks_sched_thread r = { .vcpu_index = t->vcpu_index, .runs = k != NULL };
+
+	if (k == NULL)
+		k = thread_in(how->creators, how->nr_creators, t->vcpu_index);
+	if (k != NULL)
+		r.tid = k->tid;
+	else if (how->creators == NULL && ids)
+		r.tid = ks_sched_creator_of(t->id);
+	return r;
 }
 
 int
@@ -393,6 +421,8 @@ ks_vm_build_add_sched(struct ks_vm_build *b, const struct ks_vm_sched *how,
 	struct ks_sched_thread *threads = calloc(b->nr ? b->nr : 1, sizeof(*threads));
 	uint32_t *target_of = calloc(b->nr ? b->nr : 1, sizeof(*target_of)), n = 0;
 	struct ks_sched_vm *s = NULL;
+	bool ids = true, checked = false;
+	char why[160] = "";
 	int ret;
 
 	if (threads == NULL || target_of == NULL) {
@@ -401,15 +431,26 @@ ks_vm_build_add_sched(struct ks_vm_build *b, const struct ks_vm_sched *how,
 	}
 	for (uint32_t i = 0; i < b->nr; i++)
 		if (b->targets[i].kind == KS_TARGET_VCPU && b->targets[i].nr_blocks == 1) {
+			uint32_t idx = b->targets[i].vcpu_index;
+
+			/* Asked once, and only if some vCPU's thread would come from its id. */
+			if (!checked && how->creators == NULL &&
+			    !thread_in(how->runners, how->nr_runners, idx)) {
+				checked = true;
+				ids = ks_sched_ids_usable(why, sizeof(why));
+			}
 			target_of[n] = i;
-			threads[n++] = thread_of(&b->targets[i], how);
+			threads[n++] = thread_of(&b->targets[i], how, ids);
 		}
+	if (!ids)
+		ks_logf(how->warn, "VM %s: vCPU threads from KVM's ids left out: %s",
+			b->vm_name, why);
 	if (n == 0) {
 		ret = ks_err(err, -ENOENT, "VM %s: no vCPUs for sched stats", b->vm_name);
 		goto out;
 	}
 	ret = ks_sched_vm_create(how->pid, how->hz ? how->hz : KS_SCHED_HZ_DEFAULT, b->vm_name,
-				 how->warn, threads, n, &s, err);
+				 how->warn, threads, n, how->later, &s, err);
 	if (ret < 0)
 		goto out;
 	for (uint32_t k = 0; k < n; k++) {

@@ -100,14 +100,26 @@ int ks_vm_build_set_note(struct ks_vm_build *b, const char *fmt, ...)
  * How a VM's vCPU threads are found, for ks_vm_build_add_sched().  Each
  * vCPU's thread is the one @runners names for its vcpu_index (a thread
  * known to run it: thread_runs_vcpu true), else the thread that created
- * it, from its stats fd's id "kvm-<tid>/vcpu-<n>" (false).  Threads are
- * read under /proc/@pid/task/, so only threads of that process count.
+ * it (false): the one @creators names, else - unless @creators is given -
+ * the one in its stats fd's id "kvm-<tid>/vcpu-<n>".  Threads are read
+ * under /proc/@pid/task/, so only threads of that process count.
+ *
+ * KVM writes that tid as the initial pid namespace numbers it (the
+ * kernel's task_pid_nr()), so it is taken only if this process's /proc
+ * shows those numbers too: if this process is in the initial pid namespace
+ * (/proc/self/ns/pid is the kernel's first pid namespace).  Elsewhere (a
+ * publisher in a container) the number would name another thread, or none:
+ * those vCPUs get no thread from their id, and that is said.
  */
 struct ks_vm_sched {
 	pid_t pid;
 	unsigned hz;				/* 0: KS_SCHED_HZ_DEFAULT */
 	const struct ks_sched_thread *runners;	/* runs is taken as true; may be NULL */
 	uint32_t nr_runners;
+	const struct ks_sched_thread *creators;	/* runs is taken as false; may be NULL */
+	uint32_t nr_creators;
+	/* A runner can still be named (ks_sched_set_runner()): see ks_sched_vm_create(). */
+	bool later;
 	ks_log_fn warn;				/* vCPUs left out, threads that exit */
 };
 
@@ -128,6 +140,13 @@ int ks_vm_build_add_sched(struct ks_vm_build *b, const struct ks_vm_sched *how,
  * "kvm-<tid>/vcpu-<n>", or 0 if @id is not of that form.
  */
 pid_t ks_sched_creator_of(const char *id);
+
+/*
+ * ks_sched_ids_usable() - may the tids in KVM's ids be looked up in this
+ * process's /proc: is it in the initial pid namespace?  If not, @why (may
+ * be NULL) says so.  An unreadable /proc/self/ns/pid counts as yes.
+ */
+bool ks_sched_ids_usable(char *why, size_t len);
 
 /*
  * ks_vm_build_clear() - free the definition.  @handed_over: the sources went
