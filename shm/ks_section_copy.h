@@ -70,9 +70,10 @@ ks_section_check_dst(uint64_t *dst, size_t n)
 }
 
 /*
- * Both copies: the wide loop 4 vectors at a time, then single vectors,
+ * The SSE2 copy: the wide loop 4 vectors at a time, then single vectors,
  * then single 8-byte words, so any @n >= 0 is copied exactly (no byte
- * outside [src, src + 8n) is read, none outside [dst, dst + 8n) written).
+ * outside [src, src + 8n) is read, none outside [dst, dst + 8n) written;
+ * the AVX2 copy below keeps the same bounds its own way).
  */
 static inline __attribute__((always_inline)) void
 ks_section_copy_sse2(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
