@@ -181,8 +181,10 @@ spawn_vmm(struct vmm *v, char **argv, char *const *env, bool in, pid_t pid, char
 	build_path(shim, sizeof(shim), "libkvmstats-preload.so");
 	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", shim);
 	for (; *env && i < 15; env++) {
-		/* The caller's ASAN_OPTIONS replaces ours (the first one counts). */
-		if (strncmp(*env, "ASAN_OPTIONS=", 13) == 0)
+		/* The caller's LD_PRELOAD or ASAN_OPTIONS replaces ours (the first counts). */
+		if (strncmp(*env, "LD_PRELOAD=", 11) == 0)
+			add[0] = *env;
+		else if (strncmp(*env, "ASAN_OPTIONS=", 13) == 0)
 			add[1] = *env;
 		else
 			add[i++] = *env;
@@ -774,9 +776,16 @@ test_sched_pid_namespace(void **state)
 	 * VMM for everything but leaks, which the other tests' VMMs cover.
 	 */
 	char *env[] = { "KVMSTATS_PRELOAD_MODE=inprocess", "KVMSTATS_PRELOAD_NAME=ks-pidns",
-			"ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0", NULL };
-	char vmm[PATH_MAX];
-	char *argv[] = { "/usr/bin/unshare", "--pid", "--fork", "--mount-proc", vmm, NULL };
+			"ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0", "LD_PRELOAD=",
+			NULL };
+	/*
+	 * The shim goes into the VMM only, through env(1): a sanitizer build
+	 * of it cannot be loaded into unshare(1) or env(1), which are not
+	 * built with the sanitizer (TSan: "undefined symbol: __tsan_init").
+	 */
+	char vmm[PATH_MAX], shim[PATH_MAX], preload[PATH_MAX + 16];
+	char *argv[] = { "/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "/usr/bin/env",
+			 preload, vmm, NULL };
 	struct kvmstats_segment *seg;
 	char created[64] = "";
 	struct vmm v;
@@ -787,6 +796,8 @@ test_sched_pid_namespace(void **state)
 	if (access(argv[0], X_OK) != 0 || unshare_works() != 0)
 		skip();
 	build_path(vmm, sizeof(vmm), "tests/tools/thread_vmm");
+	build_path(shim, sizeof(shim), "libkvmstats-preload.so");
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", shim);
 	spawn_vmm(&v, argv, env, true, 1, created, sizeof(created));
 	runner = vmm_say(&v, "run\n", "runner ");
 	seg = attach_name("ks-pidns");
