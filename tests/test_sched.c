@@ -539,7 +539,7 @@ ids_child(void)
 	if (!log_capture_has("vCPU threads from KVM's ids left out: this process is in a "
 			     "pid namespace of its own"))
 		return 14;
-	ks_vm_build_clear(&b, true);
+	ks_vm_build_clear(&b, false);	/* never handed to an engine: release the blocks */
 	ks_sim_vm_destroy(&sim);
 	return 0;
 }
