@@ -12,7 +12,11 @@
  *                 publishing into distinct slots), plus one clock_gettime()
  *                 per target, or plus the engine's TSC stamps (an rdtscp
  *                 per target, two clock pairs and a pass converting them
- *                 per sweep, stamp.h); with liburing, the same reads
+ *                 per sweep, stamp.h); the least a publisher with exact
+ *                 times can do, the engine's protocol written out inline
+ *                 (a shared-memory ring, the slots' seqlock, TSC stamps,
+ *                 PREFETCHW one slot ahead), which tells what the
+ *                 engine itself adds; with liburing, the same reads
  *                 batched in one io_uring submit
  *   max rate      the poll thread at rising rates for 1, 8, 64, 256 vCPUs:
  *                 the highest with no overrun
@@ -29,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -45,6 +50,7 @@
 #include "bench_util.h"
 #include "engine.h"
 #include "kvmstats/reader.h"
+#include "ks_seqlock.h"
 #include "own_vm.h"
 #include "sim_vm.h"
 #include "stamp.h"
@@ -64,7 +70,9 @@ struct pub {
 	struct ks_engine_vm *evm;
 	struct ks_engine *e_clock;	/* the same fds, a clock read per target */
 	int *fds;			/* [0] the VM, [1 + i] vCPU i */
-	uint8_t *ring;			/* the ring-layout variant */
+	uint8_t *ring;			/* the ring-layout variants */
+	uint8_t *shm_ring;		/* the minimal publisher's, in shared memory */
+	size_t ring_bytes;
 	size_t stride;
 #if HAVE_URING
 	struct io_uring uring;
@@ -79,6 +87,22 @@ die(const char *what, const char *msg)
 {
 	fprintf(stderr, "bench_publisher: %s: %s\n", what, msg);
 	exit(1);
+}
+
+/* Pages of a memfd, shared: what a segment's are (tmpfs). */
+static uint8_t *
+shm_ring_map(size_t len)
+{
+	int fd = memfd_create("bench_publisher-ring", MFD_CLOEXEC);
+	void *m;
+
+	if (fd < 0 || ftruncate(fd, (off_t)len) < 0)
+		die("memfd", strerror(errno));
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		die("mmap", strerror(errno));
+	return m;
 }
 
 static void
@@ -133,8 +157,10 @@ pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg, b
 	free(fds);
 	/* Same shape as a segment's rings: a 32-byte slot header, 64-byte stride. */
 	p->stride = (32 + p->vcpu_s.data_size + STRIDE_ALIGN - 1) & ~(size_t)(STRIDE_ALIGN - 1);
-	p->ring = aligned_alloc(64, p->stride * cfg->ring_depth * (nr_vcpus + 1));
-	memset(p->ring, 0, p->stride * cfg->ring_depth * (nr_vcpus + 1));
+	p->ring_bytes = p->stride * cfg->ring_depth * (nr_vcpus + 1);
+	p->ring = aligned_alloc(64, p->ring_bytes);
+	memset(p->ring, 0, p->ring_bytes);
+	p->shm_ring = shm_ring_map(p->ring_bytes);
 #if HAVE_URING
 	p->uring_ok = io_uring_queue_init(1024, &p->uring, 0) == 0 &&
 		      io_uring_register_files(&p->uring, p->fds, nr_vcpus + 1) == 0;
@@ -158,6 +184,7 @@ pub_close(struct pub *p)
 		ks_own_vm_destroy(&p->own);
 	free(p->fds);
 	free(p->ring);
+	munmap(p->shm_ring, p->ring_bytes);
 }
 
 static const struct ks_statsfd_schema *
@@ -214,6 +241,65 @@ ring_loop(struct pub *p, uint64_t sweep, unsigned depth, enum stamp stamp)
 	}
 }
 
+/*
+ * What the engine must do at the least, written out for one VM of pread
+ * sources: ks_seqlock.h's write protocol into frames in shared memory,
+ * stamped as the engine stamps this VM (@tsc: from the TSC, slots closed
+ * after the sweep's last clock pair; else a clock read per target), each
+ * target's slot prefetched for writing one target ahead (engine.c says
+ * why: readers), the header's sweep published at the end.
+ */
+static void
+prefetch_for_write(const uint8_t *p, size_t len)
+{
+	for (const uint8_t *end = p + len; p < end; p += 64) {
+#if defined(__x86_64__) || defined(__i386__)
+		__asm__ volatile("prefetchw %0" : : "m"(*p));
+#else
+		__builtin_prefetch(p, 1, 3);
+#endif
+	}
+}
+
+static void
+minimal_loop(struct pub *p, uint64_t sweep, unsigned depth, bool tsc, _Atomic uint64_t *published)
+{
+	uint8_t *frame = p->shm_ring + (size_t)(sweep % depth) * (p->nr_vcpus + 1) * p->stride;
+	struct ks_clock_pair p0 = { 0 }, p1 = { 0 };
+
+	if (tsc)
+		ks_clock_pair_read(&p0);
+	prefetch_for_write(frame, p->stride);
+	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
+		const struct ks_statsfd_schema *s = schema(p, i);
+		struct ks_shm_slot *slot = (struct ks_shm_slot *)(frame + (size_t)i * p->stride);
+
+		if (i < p->nr_vcpus)
+			prefetch_for_write(frame + (size_t)(i + 1) * p->stride, p->stride);
+		ks_slot_write_begin(slot);
+		if (pread(p->fds[i], (void *)slot->values, s->data_size,
+			  (off_t)s->data_offset) <= 0)
+			die("pread", strerror(errno));
+		if (tsc) {
+			ks_slot_stamp(slot, sweep, ks_tsc_read(), 0);
+		} else {
+			ks_slot_stamp(slot, sweep, ks_mono_ns(), 0);
+			ks_slot_write_end(slot);
+		}
+	}
+	if (!tsc)
+		goto out;
+	ks_clock_pair_read(&p1);
+	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
+		struct ks_shm_slot *slot = (struct ks_shm_slot *)(frame + (size_t)i * p->stride);
+
+		ks_slot_set_time(slot, ks_stamp_interp(ks_slot_time(slot), &p0, &p1));
+		ks_slot_write_end(slot);
+	}
+out:
+	atomic_store_explicit(published, sweep, memory_order_release);
+}
+
 #if HAVE_URING
 /* The same reads as bare_loop(), one submit and one wait for all of them. */
 static void
@@ -266,14 +352,19 @@ sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FIL
 	struct ks_engine_config cfg;
 	struct ks_engine_stats st;
 	struct pub p;
-	enum { OURS, BARE, RING, RING_CLOCK, RING_TSC, URING, NR, OURS_CLOCK = NR, BARE2, NR_ALL };
+	enum { OURS, BARE, RING, RING_CLOCK, RING_TSC, MINIMAL, URING, NR, OURS_CLOCK = NR, BARE2,
+	       NR_ALL };
+	_Atomic uint64_t minimal_published = 0;
 	uint64_t *t[NR_ALL];
 	uint8_t *buf = aligned_alloc(64, 2048 * (size_t)(nr_vcpus + 1));
 	struct bench_dist d[NR_ALL];
-	bool uring = false;
+	bool uring = false, tsc;
 
 	ks_engine_config_init(&cfg);
 	pub_open(&p, nr_vcpus, &cfg, true);
+	/* The VM's first sweep, when it was added, shows how the engine stamps it. */
+	ks_engine_get_stats(p.e, &st);
+	tsc = st.stamp_bound_ns != 0;
 #if HAVE_URING
 	uring = p.uring_ok;
 #endif
@@ -303,6 +394,9 @@ sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FIL
 			case RING: ring_loop(&p, i, cfg.ring_depth, NO_STAMP); break;
 			case RING_CLOCK: ring_loop(&p, i, cfg.ring_depth, CLOCK_STAMP); break;
 			case RING_TSC: ring_loop(&p, i, cfg.ring_depth, TSC_STAMP); break;
+			case MINIMAL:
+				minimal_loop(&p, i + 1, cfg.ring_depth, tsc, &minimal_published);
+				break;
 			case URING:
 #if HAVE_URING
 				if (uring)
@@ -328,6 +422,10 @@ sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FIL
 		  "bare pread loop", d[BARE], 0, NULL);
 	emit_pair(json, &p, "  ... plus TSC per target, two clock pairs", d[RING_TSC],
 		  "bare pread loop", d[BARE], 0, NULL);
+	emit_pair(json, &p, "the engine's protocol inline (the least it does)", d[MINIMAL],
+		  "bare pread loop", d[BARE], 0, NULL);
+	emit_pair(json, &p, "publisher sweep", d[OURS], "the protocol inline", d[MINIMAL], 0,
+		  NULL);
 	if (uring)
 		emit_pair(json, &p, "io_uring batched reads (one submit)", d[URING],
 			  "bare pread loop", d[BARE], 0, NULL);
