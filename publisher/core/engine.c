@@ -43,6 +43,7 @@
 #include "ks_sigbus.h"
 #include "ks_text.h"
 #include "ks_time.h"
+#include "pread_exact.h"
 #include "stamp.h"
 
 /* How often every segment is checked for damage that faults nobody. */
@@ -86,15 +87,31 @@ static char grace_token;
 #define grace_acquire(e)	((void)(e))
 #endif
 
+/*
+ * pread sources.  A sweep writes some 2 KiB per target (the kernel's copy
+ * in, ours out), so at 64 targets and more it has pushed out of L1 all
+ * that it read of the previous sweep's metadata by the time it comes
+ * round again.  What a target's read needs is therefore kept in the two
+ * arrays below, walked front to back (the hardware prefetchers follow
+ * that), rather than behind each source's context: for a source that is
+ * a plain pread() (ks_source_ops.pread_range), the block holds the fd and
+ * range and the sweep issues the pread() itself.  Measured with
+ * bench_publisher against the same protocol written out inline: the
+ * engine added 6-7% at 64 vCPUs and 17% at 256 before, 3-4.5% and
+ * 10-11.5% after.
+ */
 struct engine_block {
-	const struct ks_source_ops *ops;
-	void *ctx;
+	struct ks_pread_range direct;		/* fd -1: call ops->read() */
 	uint32_t first_word;
 	uint32_t words;
+	const struct ks_source_ops *ops;
+	void *ctx;
 };
 
 struct engine_target {
 	uint32_t nr_blocks;
+	uint32_t slot_off;			/* of its slot, from the start of a frame */
+	uint32_t slot_bytes;			/* header and record, not the padding */
 	struct engine_block *blocks;		/* in vm->blocks */
 };
 
@@ -199,16 +216,56 @@ restore_block(const struct ks_segment_writer *seg, uint32_t t, uint64_t sweep,
 }
 
 /*
- * Slot @idx of target @t.  Every target of a sweep lands in the same ring
- * index, so the sweep computes sweep % ring_depth (a 64-bit division) once
- * rather than once per target and per prefetch.
+ * Frame @idx: slot @idx of every target (docs/ABI.md section 6).  Every
+ * target of a sweep lands in the same frame, so the sweep computes sweep %
+ * ring_depth (a 64-bit division) once rather than once per target.
  */
-static inline struct ks_shm_slot *
-slot_at(const struct ks_engine_vm *vm, uint32_t t, uint32_t idx)
+static inline uint8_t *
+frame_at(const struct ks_engine_vm *vm, uint32_t idx)
 {
-	const struct ks_writer_target *wt = &vm->seg->targets[t];
+	const struct ks_writer_target *wt = &vm->seg->targets[0];
 
-	return (struct ks_shm_slot *)(wt->ring + (uint64_t)idx * wt->stride);
+	return wt->ring + (uint64_t)idx * wt->stride;
+}
+
+static inline struct ks_shm_slot *
+slot_in(uint8_t *frame, const struct engine_target *et)
+{
+	return (struct ks_shm_slot *)(frame + et->slot_off);
+}
+
+/*
+ * Where each target's slot lies in a frame, from @vm->seg (set and
+ * replaced by the sweeping thread).  A replacement segment is a clone,
+ * laid out from the same schema, so this is only ever recomputed to the
+ * same values; the writer lays every segment out in frames, and a segment
+ * that is not is refused rather than written out of place.
+ */
+static int
+plan_slots(struct ks_engine_vm *vm)
+{
+	const struct ks_writer_target *wt = vm->seg->targets;
+
+	for (uint32_t t = 0; t < vm->nr_targets; t++) {
+		if (wt[t].stride != wt[0].stride || wt[t].ring < wt[0].ring ||
+		    (uint64_t)(wt[t].ring - wt[0].ring) + ks_slot_bytes(wt[t].words) >
+		    wt[0].stride)
+			return -EINVAL;
+		vm->targets[t].slot_off = (uint32_t)(wt[t].ring - wt[0].ring);
+		vm->targets[t].slot_bytes = (uint32_t)ks_slot_bytes(wt[t].words);
+	}
+	return 0;
+}
+
+static inline int
+read_block(const struct engine_block *blk, struct ks_shm_slot *slot, uint64_t sweep)
+{
+	_Atomic uint64_t *dst = slot->values + blk->first_word;
+
+	if (blk->direct.fd >= 0)
+		return ks_pread_exact(blk->direct.fd, (void *)dst, blk->direct.len,
+				      blk->direct.offset);
+	return blk->ops->read(blk->ctx, dst, blk->words, sweep);
 }
 
 /*
@@ -228,8 +285,7 @@ sweep_target(struct ks_engine_vm *vm, uint32_t t, uint64_t sweep, struct ks_shm_
 	for (uint32_t b = 0; b < et->nr_blocks; b++) {
 		const struct engine_block *blk = &et->blocks[b];
 
-		if (blk->ops->read(blk->ctx, slot->values + blk->first_word,
-				   blk->words, sweep) < 0) {
+		if (read_block(blk, slot, sweep) < 0) {
 			restore_block(vm->seg, t, sweep, slot, blk);
 			flags |= KS_SLOT_STALE;
 			errors++;
@@ -252,13 +308,13 @@ sweep_target(struct ks_engine_vm *vm, uint32_t t, uint64_t sweep, struct ks_shm_
  * sweep after this one reads the clock per target.
  */
 static void
-close_slots(struct ks_engine *e, struct ks_engine_vm *vm, uint32_t idx,
+close_slots(struct ks_engine *e, struct ks_engine_vm *vm, uint8_t *frame,
 	    const struct ks_clock_pair *p0, const struct ks_clock_pair *p1)
 {
 	uint64_t bound = ks_stamp_bound(p0, p1), seen;
 
 	for (uint32_t t = 0; t < vm->nr_targets; t++) {
-		struct ks_shm_slot *slot = slot_at(vm, t, idx);
+		struct ks_shm_slot *slot = slot_in(frame, &vm->targets[t]);
 
 		ks_slot_set_time(slot, ks_stamp_interp(ks_slot_time(slot), p0, p1));
 		ks_slot_write_end(slot);
@@ -287,14 +343,14 @@ close_slots(struct ks_engine *e, struct ks_engine_vm *vm, uint32_t idx,
  * no value, and on a CPU without PREFETCHW it is a no-op.
  */
 static inline void
-prefetch_slot_for_write(const struct ks_engine_vm *vm, uint32_t t, uint32_t idx)
+prefetch_slot_for_write(const struct ks_engine_vm *vm, uint32_t t, const uint8_t *frame)
 {
 	const uint8_t *p, *end;
 
 	if (t >= vm->nr_targets)
 		return;
-	p = (const uint8_t *)slot_at(vm, t, idx);
-	end = p + ks_slot_bytes(vm->seg->targets[t].words);	/* the slot, not the frame */
+	p = frame + vm->targets[t].slot_off;
+	end = p + vm->targets[t].slot_bytes;	/* the slot, not the frame */
 	for (; p < end; p += 64) {
 #if defined(__x86_64__) || defined(__i386__)
 		__asm__ volatile("prefetchw %0" : : "m"(*p));
@@ -309,21 +365,21 @@ sweep_vm(struct ks_engine *e, struct ks_engine_vm *vm)
 {
 	struct ks_shm_header *hdr = vm->seg->hdr;
 	uint64_t sweep = vm->sweep + 1, errors = 0, end_ns;
-	uint32_t idx = ks_slot_of_sweep(sweep, vm->seg->ring_depth);
+	uint8_t *frame = frame_at(vm, ks_slot_of_sweep(sweep, vm->seg->ring_depth));
 	bool tsc = vm->nr_targets >= e->stamp_min_targets &&
 		   atomic_load_explicit(&e->stamp_tsc, memory_order_relaxed);
 	struct ks_clock_pair p0, p1;
 
 	if (tsc)
 		ks_clock_pair_read(&p0);
-	prefetch_slot_for_write(vm, 0, idx);
+	prefetch_slot_for_write(vm, 0, frame);
 	for (uint32_t t = 0; t < vm->nr_targets; t++) {
-		prefetch_slot_for_write(vm, t + 1, idx);
-		errors += sweep_target(vm, t, sweep, slot_at(vm, t, idx), tsc);
+		prefetch_slot_for_write(vm, t + 1, frame);
+		errors += sweep_target(vm, t, sweep, slot_in(frame, &vm->targets[t]), tsc);
 	}
 	if (tsc) {
 		ks_clock_pair_read(&p1);
-		close_slots(e, vm, idx, &p0, &p1);
+		close_slots(e, vm, frame, &p0, &p1);
 		end_ns = p1.last_ns;
 	} else {
 		end_ns = ks_mono_ns();
@@ -468,12 +524,18 @@ reseat(struct ks_engine *e, struct ks_engine_vm *vm, const char *why)
 	ret = ks_segment_clone(old, vm->generation + 1, &nw, &err);
 	if (ret == 0) {
 		vm->seg = nw;
+		ret = plan_slots(vm);
+		if (ret < 0)
+			ks_err(&err, ret, "the new segment is not laid out in frames");
+	}
+	if (ret == 0) {
 		sweep_vm(e, vm);	/* readers never see a segment without a sample */
 		ret = ks_segment_publish(nw, old, &err);
 	}
 	if (ret < 0) {
 		/* The old segment goes on as it was, without the new one's sweep. */
 		vm->seg = old;
+		(void)plan_slots(vm);	/* the layout it had */
 		vm->sweep = sweep;
 		ks_segment_destroy(&nw);
 		relaxed_add(&e->reseat_failures, 1);
@@ -708,9 +770,18 @@ build_layout(const struct ks_vm_def *def, struct ks_engine_vm *vm,
 				return ks_err(err, -E2BIG, "VM %s: target %u record too large",
 					      def->vm_name, t);
 			et->blocks[b] = (struct engine_block) {
+				.direct = { .fd = -1 },
 				.ops = bd->ops, .ctx = bd->ctx,
 				.first_word = words, .words = bd->words,
 			};
+			if (bd->ops->pread_range != NULL) {
+				struct ks_pread_range r;
+
+				/* Else read() goes on saying what is wrong, at every sweep. */
+				if (bd->ops->pread_range(bd->ctx, &r) && r.fd >= 0 &&
+				    r.len <= (uint64_t)bd->words * sizeof(uint64_t))
+					et->blocks[b].direct = r;
+			}
 			for (uint32_t i = 0; i < bd->nr_stats; i++, k++) {
 				l->stats[t][k] = bd->stats[i];
 				l->stats[t][k].provider = (uint16_t)p;
@@ -854,6 +925,11 @@ vm_create(struct ks_engine *e, const struct ks_vm_def *def, uint64_t generation,
 	ret = ks_segment_create(&sd, &place, &vm->seg, err);
 	if (ret < 0)
 		goto fail;
+	if (plan_slots(vm) < 0) {
+		ret = ks_err(err, -EINVAL, "VM %s: its segment is not laid out in frames",
+			     def->vm_name);
+		goto fail;
+	}
 	/* Readers never see a segment without a sample. */
 	sweep_vm(e, vm);
 	ret = ks_segment_publish(vm->seg, predecessor, err);

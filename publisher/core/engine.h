@@ -41,9 +41,23 @@
  * error the engine marks the slot stale and restores the previous values.
  * release() frees the context once the engine is done with it.
  */
+struct ks_pread_range {
+	int fd;
+	uint32_t len;				/* bytes, at most 8 * the block's words */
+	uint64_t offset;
+};
+
+/*
+ * pread_range() is optional: a source whose read() is nothing but one
+ * ks_pread_exact() of a range fixed for its life (a stats fd's data block)
+ * fills @out and returns true, and the engine then issues that pread()
+ * itself from its own table instead of calling read() (engine.c, "pread
+ * sources").  The fd must stay open until release().
+ */
 struct ks_source_ops {
 	int (*read)(void *ctx, _Atomic uint64_t *dst, uint32_t words, uint64_t sweep);
 	void (*release)(void *ctx);
+	bool (*pread_range)(void *ctx, struct ks_pread_range *out);
 };
 
 struct ks_block_def {

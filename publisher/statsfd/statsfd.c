@@ -32,6 +32,7 @@
 #include "ks_abi.h"
 #include "ks_err.h"
 #include "ks_text.h"
+#include "pread_exact.h"
 #include "statsfd.h"
 
 #define HDR_SIZE	((uint64_t)sizeof(struct kvm_stats_header))
@@ -757,19 +758,5 @@ ks_statsfd_same_layout(const struct ks_statsfd_schema *a,
 int
 ks_statsfd_read_data(int fd, const struct ks_statsfd_schema *s, void *dst)
 {
-	ssize_t n;
-
-	/*
-	 * One pread(), as the kernel serves it: not an atomic snapshot, but
-	 * one copy per sample.  A short count means the file shrank or is
-	 * not the file that was parsed.
-	 */
-	do {
-		n = pread(fd, dst, s->data_size, (off_t)s->data_offset);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != s->data_size)
-		return -EIO;
-	return 0;
+	return ks_pread_exact(fd, dst, s->data_size, s->data_offset);
 }

@@ -37,6 +37,18 @@ statsfd_read(void *ctx, _Atomic uint64_t *dst, uint32_t words, uint64_t sweep)
 	return ks_statsfd_read_data(c->fd, &c->schema, (void *)dst);
 }
 
+/* The same read as statsfd_read(), for the engine to issue itself. */
+static bool
+statsfd_pread_range(void *ctx, struct ks_pread_range *out)
+{
+	struct statsfd_ctx *c = ctx;
+
+	*out = (struct ks_pread_range) {
+		.fd = c->fd, .len = c->schema.data_size, .offset = c->schema.data_offset,
+	};
+	return true;
+}
+
 static void
 statsfd_release(void *ctx)
 {
@@ -54,6 +66,7 @@ statsfd_release(void *ctx)
 static const struct ks_source_ops statsfd_ops = {
 	.read = statsfd_read,
 	.release = statsfd_release,
+	.pread_range = statsfd_pread_range,
 };
 
 int
