@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,6 +157,102 @@ engine_publishes_sim_vm_exactly(void **state)
 	}
 	kvmstats_detach(&seg);
 	ks_engine_destroy(&e);
+	ks_sim_vm_destroy(&sim);
+}
+
+/* A copy of @fd's whole file in a memfd of our own, to shrink at will. */
+static int
+memfd_copy(int fd, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	int copy;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	copy = memfd_create("test_engine-statsfd", MFD_CLOEXEC);
+	assert_true(copy >= 0);
+	assert_int_equal(pwrite(copy, buf, (size_t)st.st_size, 0), st.st_size);
+	free(buf);
+	*len = (size_t)st.st_size;
+	return copy;
+}
+
+/*
+ * The sweep issues a stats fd's pread() itself (engine.c, "pread
+ * sources"): a short read must still give a stale sample holding the
+ * previous values, count a read error, and the next whole read a fresh one.
+ */
+static void
+engine_short_statsfd_read_gives_stale_sample(void **state)
+{
+	enum { WORDS = KS_X86_VCPU_DATA_SIZE / 8, DATA_OFF = 2952 };
+	struct ks_engine *e = new_engine(100, false);
+	struct kvmstats_error err;
+	struct kvmstats_segment *seg;
+	struct kvmstats_sample s;
+	struct kvmstats_status st;
+	struct ks_sim_vm *sim;
+	struct ks_fd_target fds[2];
+	struct ks_vm_build b;
+	uint64_t rec[WORDS], before[WORDS], raw[WORDS];
+	size_t len;
+	char *whole;
+	int copy;
+
+	(void)state;
+	assert_int_equal(ks_sim_vm_create(1, &sim, &err), 0);
+	ks_sim_vm_step(sim);
+	copy = memfd_copy(ks_sim_vm_stats_fd(sim, 0), &len);
+	fds[0] = (struct ks_fd_target) {
+		.kind = KS_TARGET_VM, .vcpu_index = KS_VCPU_INDEX_NONE,
+		.fd = ks_sim_vm_stats_fd(sim, -1),
+	};
+	fds[1] = (struct ks_fd_target) { .kind = KS_TARGET_VCPU, .vcpu_index = 0, .fd = copy };
+	if (ks_vm_build(NULL, fds, 2, NULL, &b, &err) < 0)
+		fail_msg("build: %s", err.msg);
+	if (ks_engine_add_vm(e, &b.def, NULL, &err) < 0)
+		fail_msg("add: %s", err.msg);
+	ks_vm_build_clear(&b, true);
+	seg = attach(ks_sim_vm_name(sim));
+
+	assert_int_equal(kvmstats_read_record(seg, 1, before, WORDS, &s), 0);
+	assert_int_equal(s.flags, 0);
+	assert_int_equal(pread(copy, raw, sizeof(raw), DATA_OFF), (ssize_t)sizeof(raw));
+	assert_memory_equal(before, raw, sizeof(raw));
+
+	/* Half the data block gone: a short read. */
+	whole = malloc(len);
+	assert_non_null(whole);
+	assert_int_equal(pread(copy, whole, len, 0), (ssize_t)len);
+	assert_int_equal(ftruncate(copy, DATA_OFF + sizeof(raw) / 2), 0);
+	assert_int_equal(ks_engine_sweep(e), 0);
+	assert_int_equal(kvmstats_read_record(seg, 1, rec, WORDS, &s), 0);
+	assert_int_equal(s.sweep, 2);
+	assert_true(s.flags & KVMSTATS_SAMPLE_STALE);
+	assert_memory_equal(rec, before, sizeof(rec));
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.read_errors, 1);
+
+	/* Whole again, with new values: fresh, and exactly them. */
+	for (size_t i = 0; i < sizeof(raw) / 8; i++)
+		((uint64_t *)(whole + DATA_OFF))[i] ^= 0x5a5a;
+	assert_int_equal(pwrite(copy, whole, len, 0), (ssize_t)len);
+	assert_int_equal(ks_engine_sweep(e), 0);
+	assert_int_equal(kvmstats_read_record(seg, 1, rec, WORDS, &s), 0);
+	assert_int_equal(s.sweep, 3);
+	assert_int_equal(s.flags, 0);
+	assert_memory_equal(rec, whole + DATA_OFF, sizeof(rec));
+	assert_memory_not_equal(rec, before, sizeof(rec));
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.read_errors, 1);
+
+	free(whole);
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+	close(copy);
 	ks_sim_vm_destroy(&sim);
 }
 
@@ -515,6 +612,7 @@ main(void)
 		cmocka_unit_test(engine_remove_ends_and_unlinks),
 		cmocka_unit_test(engine_keep_leaves_ended_segment),
 		cmocka_unit_test(engine_failed_source_gives_stale_sample),
+		cmocka_unit_test(engine_short_statsfd_read_gives_stale_sample),
 		cmocka_unit_test(engine_poll_thread_sweeps),
 		cmocka_unit_test(engine_churn_while_polling),
 		cmocka_unit_test(engine_remove_races_start),
