@@ -52,6 +52,7 @@
 #include "kvmstats/reader.h"
 #include "ks_seqlock.h"
 #include "own_vm.h"
+#include "prefetch_write.h"
 #include "sim_vm.h"
 #include "stamp.h"
 #include "statsfd.h"
@@ -250,18 +251,6 @@ ring_loop(struct pub *p, uint64_t sweep, unsigned depth, enum stamp stamp)
  * why: readers), the header's sweep published at the end.
  */
 static void
-prefetch_for_write(const uint8_t *p, size_t len)
-{
-	for (const uint8_t *end = p + len; p < end; p += 64) {
-#if defined(__x86_64__) || defined(__i386__)
-		__asm__ volatile("prefetchw %0" : : "m"(*p));
-#else
-		__builtin_prefetch(p, 1, 3);
-#endif
-	}
-}
-
-static void
 minimal_loop(struct pub *p, uint64_t sweep, unsigned depth, bool tsc, _Atomic uint64_t *published)
 {
 	uint8_t *frame = p->shm_ring + (size_t)(sweep % depth) * (p->nr_vcpus + 1) * p->stride;
@@ -269,13 +258,13 @@ minimal_loop(struct pub *p, uint64_t sweep, unsigned depth, bool tsc, _Atomic ui
 
 	if (tsc)
 		ks_clock_pair_read(&p0);
-	prefetch_for_write(frame, p->stride);
+	ks_prefetch_for_write(frame, p->stride);
 	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
 		const struct ks_statsfd_schema *s = schema(p, i);
 		struct ks_shm_slot *slot = (struct ks_shm_slot *)(frame + (size_t)i * p->stride);
 
 		if (i < p->nr_vcpus)
-			prefetch_for_write(frame + (size_t)(i + 1) * p->stride, p->stride);
+			ks_prefetch_for_write(frame + (size_t)(i + 1) * p->stride, p->stride);
 		ks_slot_write_begin(slot);
 		if (pread(p->fds[i], (void *)slot->values, s->data_size,
 			  (off_t)s->data_offset) <= 0)

@@ -44,6 +44,7 @@
 #include "ks_text.h"
 #include "ks_time.h"
 #include "pread_exact.h"
+#include "prefetch_write.h"
 #include "stamp.h"
 
 /* How often every segment is checked for damage that faults nobody. */
@@ -339,25 +340,13 @@ close_slots(struct ks_engine *e, struct ks_engine_vm *vm, uint8_t *frame,
  * ago) still holds its lines shared, so every store of the coming pread()
  * would wait for an invalidation of the other core's copy, one line at a
  * time as the copy reaches it.  Requests issued one target ahead overlap
- * those round trips with the current target's read.  A hint: it changes
- * no value, and on a CPU without PREFETCHW it is a no-op.
+ * those round trips with the current target's read.
  */
 static inline void
 prefetch_slot_for_write(const struct ks_engine_vm *vm, uint32_t t, const uint8_t *frame)
 {
-	const uint8_t *p, *end;
-
-	if (t >= vm->nr_targets)
-		return;
-	p = frame + vm->targets[t].slot_off;
-	end = p + vm->targets[t].slot_bytes;	/* the slot, not the frame */
-	for (; p < end; p += 64) {
-#if defined(__x86_64__) || defined(__i386__)
-		__asm__ volatile("prefetchw %0" : : "m"(*p));
-#else
-		__builtin_prefetch(p, 1, 3);
-#endif
-	}
+	if (t < vm->nr_targets)		/* the slot, not the frame */
+		ks_prefetch_for_write(frame + vm->targets[t].slot_off, vm->targets[t].slot_bytes);
 }
 
 static void
