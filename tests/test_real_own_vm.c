@@ -605,7 +605,14 @@ own_vm_paused_equals_pread(void **state)
 
 static atomic_bool hog_stop;
 
-/* A busy loop on CPU 0: the vCPU thread pinned beside it must wait for the CPU. */
+/*
+ * A busy loop on CPU 0: the vCPU thread pinned beside it must wait for the
+ * CPU.  Made a SCHED_FIFO thread where we may (as root), so that the wait
+ * is certain rather than up to the fair scheduler's placement of a thread
+ * that wakes 1000 times a second: it spins in bursts of 20 ms, during which
+ * the vCPU thread, woken by its guest's timer, can only wait, with 1 ms
+ * pauses between them.
+ */
 static void *
 hog(void *arg)
 {
@@ -615,9 +622,52 @@ hog(void *arg)
 	CPU_ZERO(&set);
 	CPU_SET(0, &set);
 	sched_setaffinity(0, sizeof(set), &set);
-	while (!atomic_load_explicit(&hog_stop, memory_order_relaxed))
-		;
+	while (!atomic_load_explicit(&hog_stop, memory_order_relaxed)) {
+		uint64_t end = ks_mono_ns() + 20 * 1000 * 1000;
+		struct timespec pause = { 0, 1000 * 1000 };
+
+		while (ks_mono_ns() < end &&
+		       !atomic_load_explicit(&hog_stop, memory_order_relaxed))
+			;
+		nanosleep(&pause, NULL);
+	}
 	return NULL;
+}
+
+/* The hog, real-time if this system lets us (then @rt is set), else a fair one. */
+static void
+hog_start(pthread_t *thread, bool *rt)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+	pthread_attr_t attr;
+
+	atomic_store(&hog_stop, false);
+	pthread_attr_init(&attr);
+	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+	pthread_attr_setschedparam(&attr, &sp);
+	*rt = pthread_create(thread, &attr, hog, NULL) == 0;
+	pthread_attr_destroy(&attr);
+	if (!*rt)
+		assert_int_equal(pthread_create(thread, NULL, hog, NULL), 0);
+}
+
+/* One field of /proc/self/task/@tid/schedstat (0 run, 1 wait), for a failure message. */
+static unsigned long long
+schedstat_field(pid_t tid, int field)
+{
+	unsigned long long v[3] = { 0, 0, 0 };
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)tid);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		if (fscanf(f, "%llu %llu %llu", &v[0], &v[1], &v[2]) != 3)
+			v[field] = 0;
+		fclose(f);
+	}
+	return v[field];
 }
 
 static uint64_t
@@ -667,9 +717,10 @@ own_vm_sched_follows_vcpu_threads(void **state)
 	struct ks_own_vm *vm;
 	struct ks_vm_build b;
 	pthread_t hog_thread;
-	cpu_set_t set;
+	cpu_set_t set, main_set;
 	pid_t tid;
 	uint64_t run0, wait0;
+	bool rt;
 
 	(void)state;
 	if (!kvm_here() || ks_sched_available(&err) < 0) {
@@ -714,16 +765,32 @@ own_vm_sched_follows_vcpu_threads(void **state)
 	assert_true(sweep_until(e, seg, 1, "run_ns", run0 + 1000 * 1000));
 	assert_true(sweep_until(e, seg, 1, "voluntary_switches", 1));	/* it halts */
 
-	/* vCPU 0's thread onto CPU 0, beside a busy loop. */
+	/*
+	 * vCPU 0's thread onto CPU 0, beside a busy loop; this thread, which
+	 * sweeps, onto the others, out of a real-time hog's way.
+	 */
 	CPU_ZERO(&set);
 	CPU_SET(0, &set);
 	assert_int_equal(sched_setaffinity(tid, sizeof(set), &set), 0);
-	atomic_store(&hog_stop, false);
-	assert_int_equal(pthread_create(&hog_thread, NULL, hog, NULL), 0);
+	assert_int_equal(sched_getaffinity(0, sizeof(main_set), &main_set), 0);
+	{
+		cpu_set_t others = main_set;
+
+		CPU_CLR(0, &others);
+		if (CPU_COUNT(&others) > 0)
+			assert_int_equal(sched_setaffinity(0, sizeof(others), &others), 0);
+	}
+	hog_start(&hog_thread, &rt);
 	wait0 = sched_value(seg, 1, "wait_ns");
-	assert_true(sweep_until(e, seg, 1, "wait_ns", wait0 + 5 * 1000 * 1000));
+	if (!sweep_until(e, seg, 1, "wait_ns", wait0 + 5 * 1000 * 1000))
+		fail_msg("vCPU 0's thread %d beside a %s busy loop on CPU 0: wait_ns %llu, then "
+			 "%llu after 60 s (want +5 ms); its schedstat now: run %llu, wait %llu",
+			 (int)tid, rt ? "SCHED_FIFO" : "fair", (unsigned long long)wait0,
+			 (unsigned long long)sched_value(seg, 1, "wait_ns"),
+			 schedstat_field(tid, 0), schedstat_field(tid, 1));
 	atomic_store(&hog_stop, true);
 	pthread_join(hog_thread, NULL);
+	assert_int_equal(sched_setaffinity(0, sizeof(main_set), &main_set), 0);
 	assert_true(sched_value(seg, 0, "run_ns") >= sched_value(seg, 1, "run_ns"));
 
 	kvmstats_detach(&seg);
