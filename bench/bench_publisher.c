@@ -12,11 +12,11 @@
  *                 publishing into distinct slots), plus one clock_gettime()
  *                 per target, or plus the engine's TSC stamps (an rdtscp
  *                 per target, two clock pairs and a pass converting them
- *                 per sweep, stamp.h); the least a publisher with exact
- *                 times can do, the engine's protocol written out inline
- *                 (a shared-memory ring, the slots' seqlock, TSC stamps,
- *                 PREFETCHW one slot ahead), which tells what the
- *                 engine itself adds; with liburing, the same reads
+ *                 per sweep, stamp.h); the engine's protocol written out
+ *                 inline (a shared-memory ring, the slots' seqlock, the
+ *                 stamps, PREFETCHW one slot ahead), the least its design
+ *                 does as directly as we could write it, which tells what
+ *                 the engine itself adds; with liburing, the same reads
  *                 batched in one io_uring submit
  *   max rate      the poll thread at rising rates for 1, 8, 64, 256 vCPUs:
  *                 the highest with no overrun
@@ -248,7 +248,11 @@ ring_loop(struct pub *p, uint64_t sweep, unsigned depth, enum stamp stamp)
  * stamped as the engine stamps this VM (@tsc: from the TSC, slots closed
  * after the sweep's last clock pair; else a clock read per target), each
  * target's slot prefetched for writing one target ahead (engine.c says
- * why: readers), the header's sweep published at the end.
+ * why: readers), the sweep number published at the end.
+ *
+ * Approximately: it neither checks for a short count nor restores, it
+ * publishes to a private word with none of the header's other stores, and
+ * every slot, the VM's too, takes the vCPU slot's stride (REPORT section 2).
  */
 static void
 minimal_loop(struct pub *p, uint64_t sweep, unsigned depth, bool tsc, _Atomic uint64_t *published)

@@ -183,7 +183,8 @@ memfd_copy(int fd, size_t *len)
 /*
  * The sweep issues a stats fd's pread() itself (engine.c, "pread
  * sources"): a short read must still give a stale sample holding the
- * previous values, count a read error, and the next whole read a fresh one.
+ * previous values, count a read error, and the next whole read a fresh one;
+ * a read that fails outright the same.
  */
 static void
 engine_short_statsfd_read_gives_stale_sample(void **state)
@@ -248,6 +249,22 @@ engine_short_statsfd_read_gives_stale_sample(void **state)
 	assert_memory_not_equal(rec, before, sizeof(rec));
 	kvmstats_status(seg, &st);
 	assert_int_equal(st.read_errors, 1);
+
+	/* pread() failing outright (EBADF: the fd number now names a write-only file). */
+	{
+		int wronly = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		assert_true(wronly >= 0);
+		assert_int_equal(dup2(wronly, copy), copy);
+		close(wronly);
+	}
+	assert_int_equal(ks_engine_sweep(e), 0);
+	assert_int_equal(kvmstats_read_record(seg, 1, rec, WORDS, &s), 0);
+	assert_int_equal(s.sweep, 4);
+	assert_true(s.flags & KVMSTATS_SAMPLE_STALE);
+	assert_memory_equal(rec, whole + DATA_OFF, sizeof(rec));
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.read_errors, 2);
 
 	free(whole);
 	kvmstats_detach(&seg);

@@ -34,13 +34,7 @@
 #define KS_RING_DEPTH_DEFAULT	4
 #define KS_NOTE_MAX		1024
 
-/*
- * A source fills one block of one target.  read() runs on the poll thread
- * inside an open slot: it writes @words values at @dst (pread() straight
- * into it, or relaxed atomic stores), and returns 0 or a negative errno; on
- * error the engine marks the slot stale and restores the previous values.
- * release() frees the context once the engine is done with it.
- */
+/* What a plain pread() source reads at every sweep (ks_source_ops.pread_range). */
 struct ks_pread_range {
 	int fd;
 	uint32_t len;				/* bytes, at most 8 * the block's words */
@@ -48,6 +42,12 @@ struct ks_pread_range {
 };
 
 /*
+ * A source fills one block of one target.  read() runs on the poll thread
+ * inside an open slot: it writes @words values at @dst (pread() straight
+ * into it, or relaxed atomic stores), and returns 0 or a negative errno; on
+ * error the engine marks the slot stale and restores the previous values.
+ * release() frees the context once the engine is done with it.
+ *
  * pread_range() is optional: a source whose read() is nothing but one
  * ks_pread_exact() of a range fixed for its life (a stats fd's data block)
  * fills @out and returns true, and the engine then issues that pread()
