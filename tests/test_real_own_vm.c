@@ -31,6 +31,7 @@
 #include "kvmstats/reader.h"
 #include "own_vm.h"
 #include "real_kvm.h"
+#include "sched_parse.h"
 #include "statsfd.h"
 #include "vm_builder.h"
 
@@ -652,22 +653,28 @@ hog_start(pthread_t *thread, bool *rt)
 		assert_int_equal(pthread_create(thread, NULL, hog, NULL), 0);
 }
 
-/* One field of /proc/self/task/@tid/schedstat (0 run, 1 wait), for a failure message. */
+/*
+ * One field of /proc/self/task/@tid/schedstat (0 run, 1 wait), for a failure
+ * message: read and parsed the way the sched provider reads it; 0 if it cannot.
+ */
 static unsigned long long
 schedstat_field(pid_t tid, int field)
 {
-	unsigned long long v[3] = { 0, 0, 0 };
-	char path[64];
-	FILE *f;
+	uint64_t v[3] = { 0, 0, 0 };
+	const char *why;
+	char path[64], buf[128];
+	ssize_t n = -1;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", (int)tid);
-	f = fopen(path, "r");
-	if (f != NULL) {
-		if (fscanf(f, "%llu %llu %llu", &v[0], &v[1], &v[2]) != 3)
-			v[field] = 0;
-		fclose(f);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf));
+		close(fd);
 	}
-	return v[field];
+	if (n <= 0 || ks_sched_parse_schedstat(buf, (size_t)n, v, &why) < 0)
+		return 0;
+	return (unsigned long long)v[field];
 }
 
 static uint64_t
