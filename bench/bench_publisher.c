@@ -7,7 +7,9 @@
  *                 interleaved sweep by sweep, for 1 to 512 vCPUs; the engine
  *                 again with a clock read per target (its stamp where the
  *                 TSC is not trusted, and below 16 targets); and variants
- *                 that split the difference: the same bare loop into a ring
+ *                 that split the difference: the bare loop plus an rdtscp
+ *                 per target (the floor of an exact per-target stamp); the
+ *                 same bare loop into a ring
  *                 laid out like the segment's (the cache footprint of
  *                 publishing into distinct slots), plus one clock_gettime()
  *                 per target, or plus the engine's TSC stamps (an rdtscp
@@ -194,16 +196,26 @@ schema(const struct pub *p, unsigned i)
 	return i ? &p->vcpu_s : &p->vm_s;
 }
 
-/* The floor: every fd into one reused, hot buffer. */
+/*
+ * The floor: every fd into one reused, hot buffer.  With @tsc, an rdtscp
+ * after each read (ks_tsc_read(), the engine's stamp) and nothing else:
+ * what the least exact per-target time costs (a TSC read ordered after
+ * the read), with no clock pairs, no stores and no interpolation.
+ */
 static void
-bare_loop(struct pub *p, uint8_t *buf)
+bare_loop(struct pub *p, uint8_t *buf, bool tsc)
 {
+	volatile uint64_t sink;
+
 	for (unsigned i = 0; i <= p->nr_vcpus; i++) {
 		const struct ks_statsfd_schema *s = schema(p, i);
 
 		if (pread(p->fds[i], buf, s->data_size, (off_t)s->data_offset) <= 0)
 			die("pread", strerror(errno));
+		if (tsc)
+			sink = ks_tsc_read();
 	}
+	(void)sink;
 }
 
 enum stamp { NO_STAMP, CLOCK_STAMP, TSC_STAMP };
@@ -345,8 +357,8 @@ sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FIL
 	struct ks_engine_config cfg;
 	struct ks_engine_stats st;
 	struct pub p;
-	enum { OURS, BARE, RING, RING_CLOCK, RING_TSC, MINIMAL, URING, NR, OURS_CLOCK = NR, BARE2,
-	       NR_ALL };
+	enum { OURS, BARE, BARE_TSC, RING, RING_CLOCK, RING_TSC, MINIMAL, URING, NR,
+	       OURS_CLOCK = NR, BARE2, NR_ALL };
 	_Atomic uint64_t minimal_published = 0;
 	uint64_t *t[NR_ALL];
 	uint8_t *buf = aligned_alloc(64, 2048 * (size_t)(nr_vcpus + 1));
@@ -383,7 +395,8 @@ sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FIL
 			switch (k) {
 			case OURS: ks_engine_sweep(p.e); break;
 			case OURS_CLOCK: ks_engine_sweep(p.e_clock); break;
-			case BARE: case BARE2: bare_loop(&p, buf); break;
+			case BARE: case BARE2: bare_loop(&p, buf, false); break;
+			case BARE_TSC: bare_loop(&p, buf, true); break;
 			case RING: ring_loop(&p, i, cfg.ring_depth, NO_STAMP); break;
 			case RING_CLOCK: ring_loop(&p, i, cfg.ring_depth, CLOCK_STAMP); break;
 			case RING_TSC: ring_loop(&p, i, cfg.ring_depth, TSC_STAMP); break;
@@ -409,6 +422,8 @@ sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FIL
 		  nr_vcpus == 64 ? "publisher sweep <= 1.1x bare pread at 64 vCPUs" : NULL);
 	emit_pair(json, &p, "publisher sweep, a clock read per target", d[OURS_CLOCK],
 		  "bare pread loop", d[BARE2], 0, NULL);
+	emit_pair(json, &p, "bare pread loop plus an rdtscp per target", d[BARE_TSC],
+		  "bare pread loop", d[BARE], 0, NULL);
 	emit_pair(json, &p, "bare pread into a segment-like ring", d[RING], "bare pread loop",
 		  d[BARE], 0, NULL);
 	emit_pair(json, &p, "  ... plus clock_gettime per target", d[RING_CLOCK],

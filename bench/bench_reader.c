@@ -13,7 +13,11 @@
  *   references   the one-way cache-line transfer between the two cores
  *                (ping-pong, timed in batches); a plain memcpy of the same
  *                bytes, rewritten by the other core before every fresh
- *                read; pread() of the stats fds (a privileged reader's
+ *                read the way the segment's are (the kernel's copy out of
+ *                the stats fds, rewrite_plain()); for the cut, the same bytes laid out as a frame,
+ *                copied record by record with glibc's memcpy() and with
+ *                the reader's own vector copy but no seqlock (what the
+ *                layout costs, apart from the protocol); pread() of the stats fds (a privileged reader's
  *                syscall path); a JSON round trip of the same values over a
  *                Unix socket (the QMP-style path: the server preads the
  *                fds and formats, the client parses)
@@ -38,6 +42,7 @@
 #include "bench_util.h"
 #include "engine.h"
 #include "kvmstats/reader.h"
+#include "ks_section_copy.h"
 #include "own_vm.h"
 #include "sim_vm.h"
 #include "statsfd.h"
@@ -72,7 +77,7 @@ struct bench {
 
 	/* fresh mode: the helper thread on CPU 1 sweeps when asked */
 	_Alignas(64) atomic_uint turn;		/* odd: the helper's turn */
-	atomic_bool plain_next;			/* the next read is of a plain copy */
+	atomic_int next_read;			/* enum what_next: what is read next */
 	atomic_bool quit;
 	pthread_t helper;
 	bool fresh;
@@ -168,6 +173,29 @@ do_slots(struct bench *b, enum op op)
 	slot += b->vm_slot_words;
 	for (unsigned v = 0; v < b->nr_vcpus; v++, slot += b->vcpu_slot_words)
 		memcpy(b->buf + vm_words + (size_t)v * vcpu_words, slot + 4, vcpu_words * 8);
+	__asm__ volatile("" : : "r"(b->buf) : "memory");
+}
+
+/*
+ * do_slots() with the reader library's own copy (ks_section_copy.h) in
+ * place of memcpy() and no seqlock: a cut's copy as the reader makes it,
+ * of the same layout, without the protocol.  Ours over this is what the
+ * seqlock and the library cost; this over do_plain() is what the layout
+ * costs, which the ABI fixes.
+ */
+static void
+do_slots_vec(struct bench *b, enum op op)
+{
+	size_t vm_words = b->vm_schema.data_size / 8, vcpu_words = b->vcpu_schema.data_size / 8;
+	const _Atomic uint64_t *slot = (const _Atomic uint64_t *)b->frame;
+	enum ks_copy how = ks_section_copy_best();
+
+	(void)op;
+	ks_section_copy(how, b->buf, slot + 4, vm_words);
+	slot += b->vm_slot_words;
+	for (unsigned v = 0; v < b->nr_vcpus; v++, slot += b->vcpu_slot_words)
+		ks_section_copy(how, b->buf + vm_words + (size_t)v * vcpu_words, slot + 4,
+				vcpu_words);
 	__asm__ volatile("" : : "r"(b->buf) : "memory");
 }
 
@@ -275,16 +303,64 @@ do_json(struct bench *b, enum op op)
 
 /* ---- the helper thread and the physical floor ------------------------------ */
 
+/* What a fresh read reads next: the helper writes that one last (section 1.4 of the report). */
+enum what_next { NEXT_SEGMENT, NEXT_PLAIN, NEXT_FRAME };
+
+/*
+ * The plain references hold the same bytes as the segment, written the same
+ * way: by the kernel's copy out of the stats fds (a pread() per target, as
+ * the engine's sweep does), with plain stores for a slot's header words.
+ * How a line was written changes how fast the other core gets it (on some
+ * CPUs lines the kernel's string copy wrote move faster than lines written
+ * by stores), so a reference written otherwise would compare the writers,
+ * not the reads.
+ */
 static void
-rewrite_plain(struct bench *b)
+pread_into(struct bench *b, int vcpu, uint64_t *dst)
+{
+	const struct ks_statsfd_schema *s = vcpu < 0 ? &b->vm_schema : &b->vcpu_schema;
+
+	if (pread(stats_fd(b, vcpu), dst, s->data_size, (off_t)s->data_offset) !=
+	    (ssize_t)s->data_size)
+		die("pread", strerror(errno));
+}
+
+static void
+rewrite_plain_copy(struct bench *b)
+{
+	size_t off = b->vm_schema.data_size / 8;
+
+	pread_into(b, -1, b->plain);
+	for (unsigned v = 0; v < b->nr_vcpus; v++, off += b->vcpu_schema.data_size / 8)
+		pread_into(b, (int)v, b->plain + off);
+}
+
+static void
+rewrite_frame(struct bench *b, uint64_t g)
+{
+	uint64_t *slot = b->frame;
+
+	for (unsigned t = 0; t <= b->nr_vcpus; t++) {
+		for (int w = 0; w < 4; w++)
+			((volatile uint64_t *)slot)[w] = g;
+		pread_into(b, (int)t - 1, slot + 4);
+		slot += t ? b->vcpu_slot_words : b->vm_slot_words;
+	}
+}
+
+/* Both plain references, the one read next written last. */
+static void
+rewrite_plain(struct bench *b, enum what_next next)
 {
 	uint64_t g = ++b->plain_gen;
 
-	/* Plain stores over every line, like a sweep over every slot. */
-	for (size_t i = 0; i < b->plain_words; i++)
-		((volatile uint64_t *)b->plain)[i] = g + i;
-	for (size_t i = 0; i < b->frame_words; i++)
-		((volatile uint64_t *)b->frame)[i] = g + i;
+	if (next == NEXT_FRAME) {
+		rewrite_plain_copy(b);
+		rewrite_frame(b, g);
+	} else {
+		rewrite_frame(b, g);
+		rewrite_plain_copy(b);
+	}
 }
 
 static void
@@ -316,11 +392,14 @@ helper_main(void *arg)
 		 * from further away, and the comparison would measure the
 		 * order of the writes.
 		 */
-		if (atomic_load_explicit(&b->plain_next, memory_order_relaxed)) {
+		enum what_next next = (enum what_next)atomic_load_explicit(&b->next_read,
+									   memory_order_relaxed);
+
+		if (next != NEXT_SEGMENT) {
 			sweep_sim(b);
-			rewrite_plain(b);
+			rewrite_plain(b, next);
 		} else {
-			rewrite_plain(b);
+			rewrite_plain(b, next);
 			sweep_sim(b);
 		}
 		atomic_store_explicit(&b->turn, t + 1, memory_order_release);
@@ -330,15 +409,15 @@ helper_main(void *arg)
 
 /*
  * Before a fresh read: let the helper sweep and rewrite the plain copies,
- * @plain_next saying which is read next, and wait until it has.
+ * @next saying which is read next, and wait until it has.
  */
 static void
-helper_round(struct bench *b, bool plain_next)
+helper_round(struct bench *b, enum what_next next)
 {
 	unsigned t = atomic_load_explicit(&b->turn, memory_order_relaxed);
 
 	/* Ordered before the helper's acquire load of turn by the release below. */
-	atomic_store_explicit(&b->plain_next, plain_next, memory_order_relaxed);
+	atomic_store_explicit(&b->next_read, (int)next, memory_order_relaxed);
 
 	atomic_store_explicit(&b->turn, t + 1, memory_order_release);
 	while (atomic_load_explicit(&b->turn, memory_order_acquire) == t + 1)
@@ -406,7 +485,7 @@ pingpong(double ns_per_tick, size_t batches)
 
 /* ---- measuring -------------------------------------------------------------- */
 
-enum how { HOW_OURS, HOW_PLAIN, HOW_SLOTS, HOW_PREAD, HOW_JSON };
+enum how { HOW_OURS, HOW_PLAIN, HOW_SLOTS, HOW_SLOTS_VEC, HOW_PREAD, HOW_JSON };
 
 static void
 do_op(struct bench *b, enum op op, enum how how)
@@ -415,6 +494,7 @@ do_op(struct bench *b, enum op op, enum how how)
 	case HOW_OURS: do_ours(b, op); break;
 	case HOW_PLAIN: do_plain(b, op); break;
 	case HOW_SLOTS: do_slots(b, op); break;
+	case HOW_SLOTS_VEC: do_slots_vec(b, op); break;
 	case HOW_PREAD: do_pread(b, op); break;
 	case HOW_JSON: do_json(b, op); break;
 	}
@@ -427,7 +507,8 @@ time_op(struct bench *b, enum op op, enum how how)
 	uint64_t t0;
 
 	if (b->fresh)
-		helper_round(b, how != HOW_OURS);
+		helper_round(b, how == HOW_OURS ? NEXT_SEGMENT :
+				how == HOW_SLOTS || how == HOW_SLOTS_VEC ? NEXT_FRAME : NEXT_PLAIN);
 	t0 = bench_ticks();
 	do_op(b, op, how);
 	return bench_ticks() - t0;
@@ -453,25 +534,26 @@ measure(struct bench *b, enum op op, enum how how, size_t samples)
  * Ours and a reference, sample by sample in alternating order (ours first
  * in even samples, second in odd ones), so a shared machine's drift, a
  * neighbour's burst or the host moving a vCPU hits both alike and the
- * ratio compares like with like.  b->retries counts ours only.
+ * ratio compares like with like.  b->retries counts ours only.  Any two
+ * ways alike with measure_two().
  */
 static void
-measure_pair(struct bench *b, enum op op, enum how ref, size_t samples,
-	     struct bench_dist *ours, struct bench_dist *theirs)
+measure_two(struct bench *b, enum op op, enum how mine, enum how ref, size_t samples,
+	    struct bench_dist *ours, struct bench_dist *theirs)
 {
 	uint64_t *vo = calloc(samples, sizeof(*vo)), *vr = calloc(samples, sizeof(*vr));
 
 	for (size_t i = 0; i < samples / 10 + 10; i++) {
-		do_op(b, op, HOW_OURS);
+		do_op(b, op, mine);
 		do_op(b, op, ref);
 	}
 	b->retries = 0;
 	for (size_t i = 0; i < samples; i++) {
 		if (i & 1) {
 			vr[i] = time_op(b, op, ref);
-			vo[i] = time_op(b, op, HOW_OURS);
+			vo[i] = time_op(b, op, mine);
 		} else {
-			vo[i] = time_op(b, op, HOW_OURS);
+			vo[i] = time_op(b, op, mine);
 			vr[i] = time_op(b, op, ref);
 		}
 	}
@@ -479,6 +561,13 @@ measure_pair(struct bench *b, enum op op, enum how ref, size_t samples,
 	*theirs = bench_summarise_net(vr, samples, b->ns_per_tick, b->timer_ticks);
 	free(vo);
 	free(vr);
+}
+
+static void
+measure_pair(struct bench *b, enum op op, enum how ref, size_t samples,
+	     struct bench_dist *ours, struct bench_dist *theirs)
+{
+	measure_two(b, op, HOW_OURS, ref, samples, ours, theirs);
 }
 
 /*
@@ -561,7 +650,7 @@ setup(struct bench *b, unsigned nr_vcpus, bool real)
 	b->vcpu_slot_words = (4 + b->vcpu_schema.data_size / 8 + 7) & ~(size_t)7;
 	b->frame_words = b->vm_slot_words + nr_vcpus * b->vcpu_slot_words;
 	b->frame = aligned_alloc(64, b->frame_words * 8);
-	rewrite_plain(b);
+	rewrite_plain(b, NEXT_PLAIN);
 	/* The largest reply: ~24 bytes per value plus names. */
 	b->json_cap = b->buf_words * 48 + 4096;
 	b->json = malloc(b->json_cap);
@@ -714,6 +803,22 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 				r.ratio_max = 0;
 				r.target = NULL;
 				bench_emit(json, &r);
+				measure_pair(b, op, HOW_SLOTS_VEC, n, &o2, &sl);
+				snprintf(name, sizeof(name),
+					 "%s%s, %s, %u vCPUs [vs our copy per slot, no seqlock]",
+					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
+				r.d = o2;
+				r.ref_name = "the reader's vector copy of each record from its slot";
+				r.ref = sl;
+				bench_emit(json, &r);
+				measure_two(b, op, HOW_SLOTS_VEC, HOW_PLAIN, n, &sl, &o2);
+				snprintf(name, sizeof(name),
+					 "%s%s copy per slot, no seqlock, %s, %u vCPUs [vs plain copy]",
+					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
+				r.d = sl;
+				r.ref_name = fresh ? "plain copy" : "memcpy";
+				r.ref = o2;
+				bench_emit(json, &r);
 				r.d = ours;
 			}
 			snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs pread]", real ? "KVM: " : "",
@@ -768,7 +873,7 @@ cmp_double(const void *a, const void *b)
 static void
 spread(struct bench *b, unsigned nr_vcpus, unsigned runs, size_t samples, FILE *json)
 {
-	double rec[64], cut[64];
+	double rec[64], cut[64], proto[64], layout[64];
 	char name[96];
 
 	if (runs > 64)
@@ -777,24 +882,30 @@ spread(struct bench *b, unsigned nr_vcpus, unsigned runs, size_t samples, FILE *
 	printf("\nspread of the fresh reads at %u vCPUs over %u runs (ratio to the plain copy)\n",
 	       nr_vcpus, runs);
 	for (unsigned k = 0; k < runs; k++) {
-		struct bench_dist one_way = pingpong(b->ns_per_tick, 2000), o, p, oc, pc;
+		struct bench_dist one_way = pingpong(b->ns_per_tick, 2000), o, p, oc, pc, ov, vo, vp, pv;
 		size_t n = samples_for(samples, OP_RECORD, HOW_OURS, nr_vcpus);
+		size_t nc = samples_for(samples, OP_CUT, HOW_OURS, nr_vcpus);
 
 		b->fresh = true;
 		atomic_store(&b->quit, false);
 		atomic_store(&b->turn, 0);
 		pthread_create(&b->helper, NULL, helper_main, b);
 		measure_pair(b, OP_RECORD, HOW_PLAIN, n, &o, &p);
-		measure_pair(b, OP_CUT, HOW_PLAIN, samples_for(samples, OP_CUT, HOW_OURS, nr_vcpus),
-			     &oc, &pc);
+		measure_pair(b, OP_CUT, HOW_PLAIN, nc, &oc, &pc);
+		/* The cut's ratio in two: the protocol over the layout, the layout over the plain copy. */
+		measure_pair(b, OP_CUT, HOW_SLOTS_VEC, nc, &ov, &vo);
+		measure_two(b, OP_CUT, HOW_SLOTS_VEC, HOW_PLAIN, nc, &vp, &pv);
 		atomic_store(&b->quit, true);
 		pthread_join(b->helper, NULL);
 		b->fresh = false;
 		rec[k] = o.p50 / p.p50;
 		cut[k] = oc.p50 / pc.p50;
+		proto[k] = ov.p50 / vo.p50;
+		layout[k] = vp.p50 / pv.p50;
 		printf("run %u: one-way transfer %5.1f ns | record %6.1f / %6.1f ns = %.3f | "
-		       "cut %8.1f / %8.1f ns = %.3f\n", k + 1, one_way.p50, o.p50, p.p50, rec[k],
-		       oc.p50, pc.p50, cut[k]);
+		       "cut %8.1f / %8.1f ns = %.3f = protocol %.3f x layout %.3f\n", k + 1,
+		       one_way.p50, o.p50, p.p50, rec[k], oc.p50, pc.p50, cut[k], proto[k],
+		       layout[k]);
 		snprintf(name, sizeof(name), "spread: vCPU record, fresh, %u vCPUs, run %u",
 			 nr_vcpus, k + 1);
 		bench_emit(json, &(struct bench_result) {
@@ -807,6 +918,19 @@ spread(struct bench *b, unsigned nr_vcpus, unsigned runs, size_t samples, FILE *
 			.name = name, .unit = "ns", .env = b->env, .timing = "net of timer",
 			.group = "spread", .vcpus = nr_vcpus, .d = oc, .ref_name = "plain copy",
 			.ref = pc, .retries_per_read = -1 });
+		snprintf(name, sizeof(name), "spread: VM-wide cut, fresh, %u vCPUs, run %u "
+			 "[vs our copy per slot, no seqlock]", nr_vcpus, k + 1);
+		bench_emit(json, &(struct bench_result) {
+			.name = name, .unit = "ns", .env = b->env, .timing = "net of timer",
+			.group = "spread", .vcpus = nr_vcpus, .d = ov,
+			.ref_name = "the reader's vector copy of each record from its slot",
+			.ref = vo, .retries_per_read = -1 });
+		snprintf(name, sizeof(name), "spread: cut copy per slot, no seqlock, fresh, %u vCPUs, "
+			 "run %u [vs plain copy]", nr_vcpus, k + 1);
+		bench_emit(json, &(struct bench_result) {
+			.name = name, .unit = "ns", .env = b->env, .timing = "net of timer",
+			.group = "spread", .vcpus = nr_vcpus, .d = vp, .ref_name = "plain copy",
+			.ref = pv, .retries_per_read = -1 });
 		snprintf(name, sizeof(name), "spread: one-way line transfer, run %u", k + 1);
 		bench_emit(json, &(struct bench_result) {
 			.name = name, .unit = "ns", .env = "host", .timing = "batched",
@@ -814,8 +938,13 @@ spread(struct bench *b, unsigned nr_vcpus, unsigned runs, size_t samples, FILE *
 	}
 	qsort(rec, runs, sizeof(*rec), cmp_double);
 	qsort(cut, runs, sizeof(*cut), cmp_double);
+	qsort(proto, runs, sizeof(*proto), cmp_double);
+	qsort(layout, runs, sizeof(*layout), cmp_double);
 	printf("record: min %.3f median %.3f max %.3f | cut: min %.3f median %.3f max %.3f\n",
 	       rec[0], rec[runs / 2], rec[runs - 1], cut[0], cut[runs / 2], cut[runs - 1]);
+	printf("cut = protocol x layout: protocol min %.3f median %.3f max %.3f | "
+	       "layout min %.3f median %.3f max %.3f\n", proto[0], proto[runs / 2],
+	       proto[runs - 1], layout[0], layout[runs / 2], layout[runs - 1]);
 	teardown(b);
 }
 
