@@ -282,6 +282,7 @@ reader_at(unsigned hz, unsigned nr_vcpus, unsigned depth, unsigned ms, FILE *jso
 	ks_engine_config_init(&cfg);
 	cfg.hz = hz;
 	cfg.ring_depth = depth;
+	cfg.ring_min_bytes = 0;
 	bench_pin(1);			/* the poll thread inherits CPU 1 */
 	if (ks_engine_create(&cfg, &e, &err) < 0 || ks_engine_add_vm(e, &sv.def, NULL, &err) < 0 ||
 	    ks_engine_start(e, &err) < 0)

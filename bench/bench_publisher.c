@@ -77,6 +77,7 @@ struct pub {
 	uint8_t *shm_ring;		/* the minimal publisher's, in shared memory */
 	size_t ring_bytes;
 	size_t stride;
+	unsigned depth;			/* the engine's segment's, which the rings copy */
 #if HAVE_URING
 	struct io_uring uring;
 	bool uring_ok;
@@ -109,7 +110,7 @@ shm_ring_map(size_t len)
 }
 
 static void
-pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg, bool clock_too)
+pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg, bool variants)
 {
 	struct kvmstats_error err;
 	struct ks_fd_target *fds = calloc(nr_vcpus + 1, sizeof(*fds));
@@ -145,7 +146,7 @@ pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg, b
 	    ks_engine_add_vm(p->e, &vb.def, &p->evm, &err) < 0)
 		die("setup", err.msg);
 	ks_vm_build_clear(&vb, true);
-	if (clock_too) {
+	if (variants) {		/* the engine with a clock per target, and the rings */
 		struct ks_engine_config cc = *cfg;
 		char name[160];
 
@@ -158,9 +159,19 @@ pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg, b
 		ks_vm_build_clear(&vb, true);
 	}
 	free(fds);
+	if (!variants)
+		return;
+	{
+		struct kvmstats_segment *seg;
+
+		if (kvmstats_attach(p->vm_name, NULL, &seg, &err) < 0)
+			die("attach", err.msg);
+		p->depth = kvmstats_info(seg)->ring_depth;
+		kvmstats_detach(&seg);
+	}
 	/* Same shape as a segment's rings: a 32-byte slot header, 64-byte stride. */
 	p->stride = (32 + p->vcpu_s.data_size + STRIDE_ALIGN - 1) & ~(size_t)(STRIDE_ALIGN - 1);
-	p->ring_bytes = p->stride * cfg->ring_depth * (nr_vcpus + 1);
+	p->ring_bytes = p->stride * p->depth * (nr_vcpus + 1);
 	p->ring = aligned_alloc(64, p->ring_bytes);
 	memset(p->ring, 0, p->ring_bytes);
 	p->shm_ring = shm_ring_map(p->ring_bytes);
@@ -187,7 +198,8 @@ pub_close(struct pub *p)
 		ks_own_vm_destroy(&p->own);
 	free(p->fds);
 	free(p->ring);
-	munmap(p->shm_ring, p->ring_bytes);
+	if (p->shm_ring)
+		munmap(p->shm_ring, p->ring_bytes);
 }
 
 static const struct ks_statsfd_schema *
@@ -397,11 +409,11 @@ sweep_cost(unsigned nr_vcpus, size_t sweeps, double ns_per_tick, FILE *json, FIL
 			case OURS_CLOCK: ks_engine_sweep(p.e_clock); break;
 			case BARE: case BARE2: bare_loop(&p, buf, false); break;
 			case BARE_TSC: bare_loop(&p, buf, true); break;
-			case RING: ring_loop(&p, i, cfg.ring_depth, NO_STAMP); break;
-			case RING_CLOCK: ring_loop(&p, i, cfg.ring_depth, CLOCK_STAMP); break;
-			case RING_TSC: ring_loop(&p, i, cfg.ring_depth, TSC_STAMP); break;
+			case RING: ring_loop(&p, i, p.depth, NO_STAMP); break;
+			case RING_CLOCK: ring_loop(&p, i, p.depth, CLOCK_STAMP); break;
+			case RING_TSC: ring_loop(&p, i, p.depth, TSC_STAMP); break;
 			case MINIMAL:
-				minimal_loop(&p, i + 1, cfg.ring_depth, tsc, &minimal_published);
+				minimal_loop(&p, i + 1, p.depth, tsc, &minimal_published);
 				break;
 			case URING:
 #if HAVE_URING
@@ -554,9 +566,9 @@ max_rate(unsigned nr_vcpus, unsigned ms, unsigned long slack_ns, FILE *json)
 		.retries_per_read = -1 });
 }
 
-/* Segment bytes, from the file the engine made. */
+/* Segment bytes, from the file the engine made; @depth 0: the default, then told in *@depth_out. */
 static uint64_t
-segment_bytes(unsigned nr_vcpus, unsigned depth)
+segment_bytes(unsigned nr_vcpus, unsigned depth, unsigned *depth_out)
 {
 	struct ks_engine_config cfg;
 	struct kvmstats_segment *seg;
@@ -565,11 +577,16 @@ segment_bytes(unsigned nr_vcpus, unsigned depth)
 	uint64_t size;
 
 	ks_engine_config_init(&cfg);
-	cfg.ring_depth = depth;
+	if (depth) {
+		cfg.ring_depth = depth;
+		cfg.ring_min_bytes = 0;
+	}
 	pub_open(&p, nr_vcpus, &cfg, false);
 	if (kvmstats_attach(p.vm_name, NULL, &seg, &err) < 0)
 		die("attach", err.msg);
 	size = kvmstats_info(seg)->segment_size;
+	if (depth_out)
+		*depth_out = kvmstats_info(seg)->ring_depth;
 	kvmstats_detach(&seg);
 	pub_close(&p);
 	return size;
@@ -578,7 +595,11 @@ segment_bytes(unsigned nr_vcpus, unsigned depth)
 static void
 memory(FILE *json)
 {
-	uint64_t s8 = segment_bytes(8, 4), s64 = segment_bytes(64, 4), s64d8 = segment_bytes(64, 8);
+	uint64_t s8 = segment_bytes(8, 4, NULL), s64 = segment_bytes(64, 4, NULL);
+	uint64_t s64d8 = segment_bytes(64, 8, NULL);
+	unsigned d1, d8, d64;
+	uint64_t a1 = segment_bytes(1, 0, &d1), a8 = segment_bytes(8, 0, &d8);
+	uint64_t a64 = segment_bytes(64, 0, &d64);
 	double per_vcpu = (double)(s64 - s8) / 56, per_slot = (double)(s64d8 - s64) / (4.0 * 65);
 	const char *env = real ? "host /dev/kvm (nested), own VM" : "host, simulated VM memfds";
 	static const unsigned sizes[] = { 8, 64, 256 };
@@ -594,6 +615,9 @@ memory(FILE *json)
 		.d = bench_point(per_slot), .retries_per_read = -1 });
 	printf("segment: 8 vCPUs %llu B, 64 vCPUs %llu B (depth 4), 64 vCPUs depth 8 %llu B\n",
 	       (unsigned long long)s8, (unsigned long long)s64, (unsigned long long)s64d8);
+	printf("segment at the default depth: 1 vCPU %llu B (depth %u), 8 vCPUs %llu B (%u), "
+	       "64 vCPUs %llu B (%u)\n", (unsigned long long)a1, d1, (unsigned long long)a8, d8,
+	       (unsigned long long)a64, d64);
 	/* RSS in a child, so that each size starts from a fresh process. */
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		int pfd[2];

@@ -571,6 +571,67 @@ engine_refuses_a_name_in_use(void **state)
 	ks_engine_destroy(&e);
 }
 
+/* The depth @vcpus synthetic vCPUs get from an engine of @depth and @min_bytes; its data size in *@data. */
+static unsigned
+depth_of(unsigned depth, size_t min_bytes, unsigned vcpus, uint64_t *data)
+{
+	struct ks_engine_config cfg;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	struct ks_engine *e;
+	unsigned got;
+	char vm[64];
+
+	ks_engine_config_init(&cfg);
+	cfg.ring_depth = depth;
+	cfg.ring_min_bytes = min_bytes;
+	if (ks_engine_create(&cfg, &e, &err) < 0)
+		fail_msg("engine: %s", err.msg);
+	snprintf(vm, sizeof(vm), "depth-%d-%u", getpid(), vcpus);
+	(void)add_synth(e, vm, vcpus, 0, 0);
+	seg = attach(vm);
+	got = kvmstats_info(seg)->ring_depth;
+	*data = kvmstats_info(seg)->segment_size;
+	kvmstats_detach(&seg);
+	ks_engine_destroy(&e);
+	return got;
+}
+
+/*
+ * By default a small VM's ring is deepened until it spans 256 KiB (up to
+ * 64 deep), so that a reader's copies of a frame have left its L1 before
+ * the sweep comes back to it; a depth asked for exactly is kept.  Frames
+ * here: a VM slot of 32 + 15 * 8 bytes and vCPU slots of 32 + 138 * 8,
+ * each rounded up to 64: 192 + 1152 per vCPU.
+ */
+static void
+engine_ring_depth_grows_for_small_vms(void **state)
+{
+	uint64_t data;
+
+	(void)state;
+	/* 1 vCPU: 1344 B a frame; 64 frames are 86 KB, and 64 is the most. */
+	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 1, &data), 64);
+	/* 8 vCPUs: 9408 B; 16 frames are 150 528 B, 32 are 301 056 B. */
+	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 8, &data), 32);
+	assert_true(data >= 32 * 9408);
+	/* 64 vCPUs: 73 920 B; 4 frames already span 295 680 B. */
+	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 64, &data), 4);
+	/* Doubling from the depth given: 3, 6, 12, 24 (225 792 B), 48. */
+	assert_int_equal(depth_of(3, KS_RING_MIN_BYTES, 8, &data), 48);
+	/* A depth taken as it is. */
+	assert_int_equal(depth_of(4, 0, 8, &data), 4);
+	assert_int_equal(depth_of(2, 0, 1, &data), 2);
+	/* The defaults are these. */
+	{
+		struct ks_engine_config cfg;
+
+		ks_engine_config_init(&cfg);
+		assert_int_equal(cfg.ring_depth, 4);
+		assert_int_equal(cfg.ring_min_bytes, 256 << 10);
+	}
+}
+
 static void
 engine_rejects_bad_config(void **state)
 {
@@ -634,6 +695,7 @@ main(void)
 		cmocka_unit_test(engine_churn_while_polling),
 		cmocka_unit_test(engine_remove_races_start),
 		cmocka_unit_test(engine_refuses_a_name_in_use),
+		cmocka_unit_test(engine_ring_depth_grows_for_small_vms),
 		cmocka_unit_test(engine_rejects_bad_config),
 		cmocka_unit_test(engine_segment_mode_ignores_umask),
 	};

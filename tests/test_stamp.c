@@ -521,6 +521,7 @@ run_preempted(enum preempt how, enum ks_stamp_mode stamp)
 	ks_engine_config_init(&cfg);
 	cfg.hz = HZ;
 	cfg.ring_depth = RING;
+	cfg.ring_min_bytes = 0;
 	cfg.stamp = stamp;
 	discipline_read(&d0);
 	/* The poll thread, made by this one, is pinned to the hog's CPU. */

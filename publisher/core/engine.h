@@ -32,6 +32,17 @@
 #define KS_RING_DEPTH_MIN	2
 #define KS_RING_DEPTH_MAX	1024
 #define KS_RING_DEPTH_DEFAULT	4
+/*
+ * By default a VM's ring is deepened (doubling, up to KS_RING_DEPTH_AUTO_MAX)
+ * until it spans KS_RING_MIN_BYTES.  A reader holds the lines of every
+ * frame it read until its own caches evict them, and the sweep that comes
+ * back to a frame must take each such line from it: far dearer while the
+ * line still sits in the reader's L1 than once it is only in its L2.  A
+ * small VM's four frames fit in an L1 (8 vCPUs: 41 KB), so without this a
+ * reader can cost its sweep half again (bench/REPORT.md section 3).
+ */
+#define KS_RING_MIN_BYTES	(256u << 10)
+#define KS_RING_DEPTH_AUTO_MAX	64
 #define KS_NOTE_MAX		1024
 
 /* What a plain pread() source reads at every sweep (ks_source_ops.pread_range). */
@@ -104,7 +115,8 @@ enum ks_stamp_mode {
 
 struct ks_engine_config {
 	unsigned hz;				/* sweeps per second, KS_HZ_MIN..KS_HZ_MAX */
-	unsigned ring_depth;			/* slots per target */
+	unsigned ring_depth;			/* slots per target, at least */
+	size_t ring_min_bytes;			/* deepen to span this; 0: ring_depth exactly */
 	const char *dir;			/* NULL: $KVMSTATS_SHM_DIR or /dev/shm */
 	mode_t mode;				/* segment file mode, e.g. 0640 */
 	gid_t gid;				/* (gid_t)-1: the creator's */

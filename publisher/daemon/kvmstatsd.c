@@ -158,8 +158,9 @@ main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	if (!quiet)
-		fprintf(stderr, "kvmstatsd: segments in %s, %u Hz, ring depth %u\n",
-			ks_shm_dir(o.cfg.dir), o.cfg.hz, o.cfg.ring_depth);
+		fprintf(stderr, "kvmstatsd: segments in %s, %u Hz, ring depth %u%s\n",
+			ks_shm_dir(o.cfg.dir), o.cfg.hz, o.cfg.ring_depth,
+			o.cfg.ring_min_bytes ? " (more for small VMs)" : "");
 
 	sig = wait_for_end(&set, o.duration);
 	ks_engine_get_stats(e, &st);

@@ -67,7 +67,8 @@ usage(FILE *f)
 "\n"
 "How to publish:\n"
 "  --hz N             sweeps per second, 1-100000 (default 100)\n"
-"  --ring-depth N     samples kept per vCPU and VM, 2-1024 (default 4)\n"
+"  --ring-depth N     samples kept per vCPU and VM, 2-1024 (default 4, doubled\n"
+"                     for a small VM up to 64 until its ring spans 256 KiB)\n"
 "  --name NAME        the VM's name (default: with --attach, the guest name of\n"
 "                     QEMU's -name, else kvm-<pid>, the VMM's or ours), only\n"
 "                     with a single VM source: readers ask for it as NAME, its\n"
@@ -396,6 +397,7 @@ one_option(int c, char **argv, struct options *o, unsigned *seen)
 			       10, &v) < 0)
 			return -1;
 		o->cfg.ring_depth = (unsigned)v;
+		o->cfg.ring_min_bytes = 0;	/* asked for: exactly that */
 		return 0;
 	case OPT_NAME:
 		return parse_name(optarg, &o->name);

@@ -80,7 +80,7 @@ kvmstats_publisher_opts_init(struct kvmstats_publisher_opts *opts)
 
 	ks_engine_config_init(&cfg);
 	*opts = (struct kvmstats_publisher_opts) {
-		.hz = cfg.hz, .ring_depth = cfg.ring_depth, .dir = cfg.dir,
+		.hz = cfg.hz, .ring_depth = 0, .dir = cfg.dir,
 		.mode = cfg.mode, .gid = cfg.gid, .keep = cfg.keep, .log = cfg.log,
 	};
 }
@@ -98,7 +98,7 @@ kvmstats_publisher_create(const struct kvmstats_publisher_opts *opts,
 	if (opts != NULL) {
 		/* Zero fields keep their defaults. */
 		o.hz = opts->hz ? opts->hz : o.hz;
-		o.ring_depth = opts->ring_depth ? opts->ring_depth : o.ring_depth;
+		o.ring_depth = opts->ring_depth;
 		o.dir = opts->dir;
 		o.mode = opts->mode ? opts->mode : o.mode;
 		o.gid = opts->gid;
@@ -112,7 +112,10 @@ kvmstats_publisher_create(const struct kvmstats_publisher_opts *opts,
 	pthread_mutex_init(&pub->lock, NULL);
 	ks_engine_config_init(&cfg);
 	cfg.hz = o.hz;
-	cfg.ring_depth = o.ring_depth;
+	if (o.ring_depth) {		/* asked for: exactly that */
+		cfg.ring_depth = o.ring_depth;
+		cfg.ring_min_bytes = 0;
+	}
 	cfg.dir = o.dir;
 	cfg.mode = o.mode;
 	cfg.gid = o.gid;
