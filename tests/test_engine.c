@@ -598,11 +598,11 @@ depth_of(unsigned depth, size_t min_bytes, unsigned vcpus, uint64_t *data)
 }
 
 /*
- * By default a small VM's ring is deepened until it spans 256 KiB (up to
- * 64 deep), so that a reader's copies of a frame have left its L1 before
- * the sweep comes back to it; a depth asked for exactly is kept.  Frames
- * here: a VM slot of 32 + 15 * 8 bytes and vCPU slots of 32 + 138 * 8,
- * each rounded up to 64: 192 + 1152 per vCPU.
+ * A frame is its slots, padded to a page and then by one page more; by
+ * default a small VM's ring is then deepened until it spans 512 KiB (up
+ * to 64 deep); a depth asked for exactly is kept (segment_writer.h says
+ * why).  Slots here: the VM's 32 + 15 * 8 bytes and each vCPU's 32 + 138
+ * * 8, each rounded up to 64: 192 + 1152 per vCPU.
  */
 static void
 engine_ring_depth_grows_for_small_vms(void **state)
@@ -610,17 +610,23 @@ engine_ring_depth_grows_for_small_vms(void **state)
 	uint64_t data;
 
 	(void)state;
-	/* 1 vCPU: 1344 B a frame; 64 frames are 86 KB, and 64 is the most. */
+	/* 1 vCPU: 1344 B of slots, a frame of 8192; 64 frames span 512 KiB. */
 	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 1, &data), 64);
-	/* 8 vCPUs: 9408 B; 16 frames are 150 528 B, 32 are 301 056 B. */
+	assert_int_equal(data, 4096 + 64 * 8192);
+	/* 8 vCPUs: 9408 B, a frame of 16 384. */
 	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 8, &data), 32);
-	assert_true(data >= 32 * 9408);
-	/* 64 vCPUs: 73 920 B; 4 frames already span 295 680 B. */
-	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 64, &data), 4);
-	/* Doubling from the depth given: 3, 6, 12, 24 (225 792 B), 48. */
+	assert_int_equal(data, 4096 + 32 * 16384);
+	/* 64 vCPUs: 73 920 B, a frame of 81 920: 4 frames span 320 KiB, 8 span 640. */
+	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 64, &data), 8);
+	/* 256 vCPUs: 4 frames already span more. */
+	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 256, &data), 4);
+	/* Doubling from the depth given: 3, 6, 12, 24 (384 KiB), 48. */
 	assert_int_equal(depth_of(3, KS_RING_MIN_BYTES, 8, &data), 48);
-	/* A depth taken as it is. */
+	/* Never past 64, whatever the minimum. */
+	assert_int_equal(depth_of(4, 16u << 20, 8, &data), 64);
+	/* A depth taken as it is, the frames padded all the same. */
 	assert_int_equal(depth_of(4, 0, 8, &data), 4);
+	assert_int_equal(data, 4096 + 4 * 16384);
 	assert_int_equal(depth_of(2, 0, 1, &data), 2);
 	/* The defaults are these. */
 	{
@@ -628,7 +634,7 @@ engine_ring_depth_grows_for_small_vms(void **state)
 
 		ks_engine_config_init(&cfg);
 		assert_int_equal(cfg.ring_depth, 4);
-		assert_int_equal(cfg.ring_min_bytes, 256 << 10);
+		assert_int_equal(cfg.ring_min_bytes, 512 << 10);
 	}
 }
 

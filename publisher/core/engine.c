@@ -715,29 +715,6 @@ provider_index(struct vm_layout *l, const char *name, uint32_t max)
 }
 
 /*
- * The ring depth of a VM laid out as @l: the configured depth, doubled
- * while a ring of it spans less than cfg->ring_min_bytes and stays within
- * KS_RING_DEPTH_AUTO_MAX (engine.h says why).  A frame's bytes are its
- * slots', each rounded up to a line as the writer lays them out; doubling
- * keeps a power of two a power of two (the reader's index is then a mask).
- */
-static uint32_t
-ring_depth_for(const struct ks_engine_config *cfg, const struct vm_layout *l,
-	       uint32_t nr_targets)
-{
-	uint64_t frame = 0;
-	uint32_t depth = cfg->ring_depth;
-
-	for (uint32_t t = 0; t < nr_targets; t++)
-		frame += (ks_slot_bytes(l->targets[t].record_words) + KS_SLOT_ALIGN - 1) &
-			 ~(uint64_t)(KS_SLOT_ALIGN - 1);
-	while (cfg->ring_min_bytes && frame && (uint64_t)depth * frame < cfg->ring_min_bytes &&
-	       depth * 2 <= KS_RING_DEPTH_AUTO_MAX)
-		depth *= 2;
-	return depth;
-}
-
-/*
  * Concatenate each target's blocks into one record and resolve provider
  * names to indices; fill vm->targets with where each block lands.
  */
@@ -921,7 +898,8 @@ vm_create(struct ks_engine *e, const struct ks_vm_def *def, uint64_t generation,
 		.incarnation = e->incarnation,
 		.generation = generation,
 		.poll_period_ns = e->period_ns,
-		.ring_depth = ring_depth_for(&e->cfg, &l, def->nr_targets),
+		.ring_depth = e->cfg.ring_depth,
+		.ring_min_bytes = e->cfg.ring_min_bytes,
 		.nr_providers = l.nr_providers,
 		.providers = l.providers,
 		.nr_targets = def->nr_targets,

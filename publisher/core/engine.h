@@ -32,17 +32,8 @@
 #define KS_RING_DEPTH_MIN	2
 #define KS_RING_DEPTH_MAX	1024
 #define KS_RING_DEPTH_DEFAULT	4
-/*
- * By default a VM's ring is deepened (doubling, up to KS_RING_DEPTH_AUTO_MAX)
- * until it spans KS_RING_MIN_BYTES.  A reader holds the lines of every
- * frame it read until its own caches evict them, and the sweep that comes
- * back to a frame must take each such line from it: far dearer while the
- * line still sits in the reader's L1 than once it is only in its L2.  A
- * small VM's four frames fit in an L1 (8 vCPUs: 41 KB), so without this a
- * reader can cost its sweep half again (bench/REPORT.md section 3).
- */
-#define KS_RING_MIN_BYTES	(256u << 10)
-#define KS_RING_DEPTH_AUTO_MAX	64
+/* By default a small VM's ring is deepened until it spans this (segment_writer.h says why). */
+#define KS_RING_MIN_BYTES	(512u << 10)
 #define KS_NOTE_MAX		1024
 
 /* What a plain pread() source reads at every sweep (ks_source_ops.pread_range). */

@@ -44,6 +44,7 @@ struct layout {
 	uint64_t data_off, data_size;
 	uint64_t *ring_off;		/* per target, in frame 0 */
 	uint32_t frame;			/* bytes; every target's slot_stride */
+	uint32_t ring_depth;		/* frames: def->ring_depth, or more (segment_writer.h) */
 };
 
 static bool
@@ -187,7 +188,8 @@ layout_compute(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_
 	 * slot rounded up to 64 bytes.  One sweep writes one frame front to
 	 * back and a reader's cut reads it the same way, so both stream through
 	 * contiguous memory that the hardware prefetchers follow; rings of
-	 * their own would put a target's next slot a whole ring away.
+	 * their own would put a target's next slot a whole ring away.  Then
+	 * the frame's padding and the ring's depth (segment_writer.h).
 	 */
 	uint64_t frame = 0;
 
@@ -199,8 +201,13 @@ layout_compute(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_
 	if (frame > KS_FRAME_MAX)
 		return ks_err(err, -EINVAL, "VM %s: one sweep's slots take %llu bytes, over %u",
 			      def->vm_name, (unsigned long long)frame, KS_FRAME_MAX);
+	frame = ROUNDUP(frame, KS_FRAME_ALIGN) + KS_FRAME_GAP;
 	lo->frame = (uint32_t)frame;
-	data = frame * def->ring_depth;
+	lo->ring_depth = def->ring_depth;
+	while (def->ring_min_bytes && (uint64_t)lo->ring_depth * frame < def->ring_min_bytes &&
+	       lo->ring_depth * 2 <= KS_RING_DEPTH_AUTO_MAX)
+		lo->ring_depth *= 2;
+	data = frame * lo->ring_depth;
 	lo->data_size = data;
 	if (lo->data_off + data > (uint64_t)SIZE_MAX / 2 || lo->data_off + data > (uint64_t)INT64_MAX)
 		return ks_err(err, -EINVAL, "VM %s: segment too large", def->vm_name);
@@ -239,7 +246,7 @@ write_header(struct ks_segment_writer *w, const struct ks_seg_def *def,
 	h->generation = def->generation;
 	h->created_mono_ns = ks_mono_ns();
 	h->poll_period_ns = def->poll_period_ns;
-	h->ring_depth = def->ring_depth;
+	h->ring_depth = lo->ring_depth;
 	h->nr_providers = def->nr_providers;
 	h->nr_targets = def->nr_targets;
 	h->nr_stats = lo->nr_stats;
@@ -526,10 +533,10 @@ ks_segment_create(const struct ks_seg_def *def, const struct ks_seg_place *place
 	memset(&lo, 0, sizeof(lo));
 	rc = check_def(def, err);
 	if (rc == 0)
-		rc = writer_alloc(def->vm_name, ks_shm_dir(place->dir), place->mode, place->gid,
-				  def->ring_depth, def->nr_targets, &w, err);
-	if (rc == 0)
 		rc = layout_alloc(def, &lo, err);
+	if (rc == 0)
+		rc = writer_alloc(def->vm_name, ks_shm_dir(place->dir), place->mode, place->gid,
+				  lo.ring_depth, def->nr_targets, &w, err);
 	if (rc == 0)
 		rc = make_file(w, (size_t)(lo.data_off + lo.data_size), err);
 	if (rc == 0) {

@@ -47,6 +47,26 @@ struct ks_seg_target_def {
 	uint32_t record_words;
 };
 
+/*
+ * Readers cost the writer least where the frame it writes next has left
+ * the readers' caches.  A reader holds the lines of each frame it read
+ * until its own caches evict them, and the sweep that comes back to that
+ * frame must take every such line back: several times dearer while the
+ * line is still in the reader's L1 than once it is only in its L2.  And a
+ * reader's hardware prefetchers, streaming through the newest frame, run
+ * on past its end into the next frame, the one being written.  So each
+ * frame is padded to a page boundary and then by KS_FRAME_GAP more (the
+ * prefetchers stop at a page, and some fetch the next page too), and,
+ * given ring_min_bytes, the ring is doubled (up to KS_RING_DEPTH_AUTO_MAX)
+ * until it spans that.  On one CPU (bench/REPORT.md section 3), one reader
+ * cost an 8-vCPU sweep 1.49-1.53x with four unpadded frames of 9.4 KB,
+ * 1.27x unpadded at depth 32, 1.35x padded at depth 4, 1.05-1.07x padded
+ * at depth 16 and 1.01-1.02x padded at depth 32 (the default's 512 KiB).
+ */
+#define KS_FRAME_ALIGN		4096
+#define KS_FRAME_GAP		4096
+#define KS_RING_DEPTH_AUTO_MAX	64
+
 struct ks_seg_def {
 	const char *vm_name;		/* a valid VM name (ks_vm_name_fault()), no prefix */
 	const char *note;		/* printable text on the VM's sources, or NULL */
@@ -54,6 +74,7 @@ struct ks_seg_def {
 	uint64_t generation;
 	uint64_t poll_period_ns;
 	uint32_t ring_depth;		/* >= 2 */
+	uint64_t ring_min_bytes;	/* deepen the ring to span this (below); 0: ring_depth exactly */
 	uint32_t nr_providers;
 	const char *const *providers;
 	uint32_t nr_targets;
