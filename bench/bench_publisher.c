@@ -77,6 +77,7 @@ struct pub {
 	uint8_t *shm_ring;		/* the minimal publisher's, in shared memory */
 	size_t ring_bytes;
 	size_t stride;
+	size_t frame;			/* a frame of the rings, padded as the writer pads */
 	unsigned depth;			/* the engine's segment's, which the rings copy */
 #if HAVE_URING
 	struct io_uring uring;
@@ -171,7 +172,8 @@ pub_open(struct pub *p, unsigned nr_vcpus, const struct ks_engine_config *cfg, b
 	}
 	/* Same shape as a segment's rings: a 32-byte slot header, 64-byte stride. */
 	p->stride = (32 + p->vcpu_s.data_size + STRIDE_ALIGN - 1) & ~(size_t)(STRIDE_ALIGN - 1);
-	p->ring_bytes = p->stride * p->depth * (nr_vcpus + 1);
+	p->frame = ks_seg_frame_bytes(p->stride * (nr_vcpus + 1));
+	p->ring_bytes = p->frame * p->depth;
 	p->ring = aligned_alloc(64, p->ring_bytes);
 	memset(p->ring, 0, p->ring_bytes);
 	p->shm_ring = shm_ring_map(p->ring_bytes);
@@ -240,7 +242,7 @@ enum stamp { NO_STAMP, CLOCK_STAMP, TSC_STAMP };
 static void
 ring_loop(struct pub *p, uint64_t sweep, unsigned depth, enum stamp stamp)
 {
-	uint8_t *frame = p->ring + (size_t)(sweep % depth) * (p->nr_vcpus + 1) * p->stride;
+	uint8_t *frame = p->ring + (size_t)(sweep % depth) * p->frame;
 	struct ks_clock_pair p0 = { 0 }, p1 = { 0 };
 
 	if (stamp == TSC_STAMP)
@@ -281,7 +283,7 @@ ring_loop(struct pub *p, uint64_t sweep, unsigned depth, enum stamp stamp)
 static void
 minimal_loop(struct pub *p, uint64_t sweep, unsigned depth, bool tsc, _Atomic uint64_t *published)
 {
-	uint8_t *frame = p->shm_ring + (size_t)(sweep % depth) * (p->nr_vcpus + 1) * p->stride;
+	uint8_t *frame = p->shm_ring + (size_t)(sweep % depth) * p->frame;
 	struct ks_clock_pair p0 = { 0 }, p1 = { 0 };
 
 	if (tsc)

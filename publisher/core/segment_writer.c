@@ -201,7 +201,7 @@ layout_compute(const struct ks_seg_def *def, struct layout *lo, struct kvmstats_
 	if (frame > KS_FRAME_MAX)
 		return ks_err(err, -EINVAL, "VM %s: one sweep's slots take %llu bytes, over %u",
 			      def->vm_name, (unsigned long long)frame, KS_FRAME_MAX);
-	frame = ROUNDUP(frame, KS_FRAME_ALIGN) + KS_FRAME_GAP;
+	frame = ks_seg_frame_bytes(frame);
 	lo->frame = (uint32_t)frame;
 	lo->ring_depth = def->ring_depth;
 	while (def->ring_min_bytes && (uint64_t)lo->ring_depth * frame < def->ring_min_bytes &&

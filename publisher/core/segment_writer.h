@@ -67,6 +67,13 @@ struct ks_seg_target_def {
 #define KS_FRAME_GAP		4096
 #define KS_RING_DEPTH_AUTO_MAX	64
 
+/* The frame that holds @slot_bytes of slots, padded as above. */
+static inline uint64_t
+ks_seg_frame_bytes(uint64_t slot_bytes)
+{
+	return (slot_bytes + KS_FRAME_ALIGN - 1) / KS_FRAME_ALIGN * KS_FRAME_ALIGN + KS_FRAME_GAP;
+}
+
 struct ks_seg_def {
 	const char *vm_name;		/* a valid VM name (ks_vm_name_fault()), no prefix */
 	const char *note;		/* printable text on the VM's sources, or NULL */
