@@ -58,7 +58,8 @@ struct ks_seg_target_def {
  * frame is padded to a page boundary and then by KS_FRAME_GAP more (the
  * prefetchers stop at a page, and some fetch the next page too), and,
  * given ring_min_bytes, the ring is doubled (up to KS_RING_DEPTH_AUTO_MAX)
- * until it spans that.  On one CPU (bench/REPORT.md section 3), one reader
+ * until it spans that.  On one CPU (bench_interference -n 3000 -t 0,
+ * 2026-12-02; bench/REPORT.md has not had these figures yet), one reader
  * cost an 8-vCPU sweep 1.49-1.53x with four unpadded frames of 9.4 KB,
  * 1.27x unpadded at depth 32, 1.35x padded at depth 4, 1.05-1.07x padded
  * at depth 16 and 1.01-1.02x padded at depth 32 (the default's 512 KiB).
