@@ -39,7 +39,7 @@
 #include "vm_builder.h"
 
 static double ns_per_tick;
-static uint64_t timer_ticks;
+static struct bench_timer timer_cal;
 
 static void __attribute__((noreturn))
 die(const char *what, const char *msg)
@@ -330,7 +330,7 @@ reader_at(unsigned hz, unsigned nr_vcpus, unsigned depth, unsigned ms, FILE *jso
 		}
 	}
 	for (int op = 0; op < 2; op++) {
-		struct bench_dist d = bench_summarise_net(lat[op], n[op], ns_per_tick, timer_ticks);
+		struct bench_dist d = bench_summarise_net(lat[op], n[op], ns_per_tick, &timer_cal);
 		double rpr = c[op].reads ? (double)c[op].retries / (double)c[op].reads : 0;
 
 		snprintf(name, sizeof(name), "%s, publisher at %u Hz, %u vCPUs, ring depth %u",
@@ -415,7 +415,7 @@ main(int argc, char **argv)
 	}
 	bench_pin(0);
 	ns_per_tick = bench_calibrate();
-	timer_ticks = bench_timer_overhead(ns_per_tick, &timer);
+	bench_timer_measure(ns_per_tick, &timer_cal, &timer);
 	printf("publisher sweep time, with readers hammering from other processes (CPU 0), "
 	       "publisher on CPU 1, %zu sweeps\n", sweeps);
 	publisher_interference(8, sweeps, json, plot);

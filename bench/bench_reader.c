@@ -89,7 +89,9 @@ struct bench {
 	size_t json_cap;
 
 	double ns_per_tick;
-	uint64_t timer_ticks;
+	struct bench_timer timer;
+	bool by_mean;		/* the timer is coarse: single-read ratios of means */
+	char net_timing[96];	/* the "timing" of a single read's figures */
 };
 
 static int
@@ -525,7 +527,7 @@ measure(struct bench *b, enum op op, enum how how, size_t samples)
 	b->retries = 0;
 	for (size_t i = 0; i < samples; i++)
 		v[i] = time_op(b, op, how);
-	d = bench_summarise_net(v, samples, b->ns_per_tick, b->timer_ticks);
+	d = bench_summarise_net(v, samples, b->ns_per_tick, &b->timer);
 	free(v);
 	return d;
 }
@@ -557,8 +559,8 @@ measure_two(struct bench *b, enum op op, enum how mine, enum how ref, size_t sam
 			vr[i] = time_op(b, op, ref);
 		}
 	}
-	*ours = bench_summarise_net(vo, samples, b->ns_per_tick, b->timer_ticks);
-	*theirs = bench_summarise_net(vr, samples, b->ns_per_tick, b->timer_ticks);
+	*ours = bench_summarise_net(vo, samples, b->ns_per_tick, &b->timer);
+	*theirs = bench_summarise_net(vr, samples, b->ns_per_tick, &b->timer);
 	free(vo);
 	free(vr);
 }
@@ -724,8 +726,9 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 			double retries;
 			char name[96], tgt[96];
 			struct bench_result r = {
-				.unit = "ns", .env = b->env, .timing = "net of timer",
+				.unit = "ns", .env = b->env, .timing = b->net_timing,
 				.group = "reader", .vcpus = nr_vcpus, .name = name,
+				.by_mean = b->by_mean,
 			};
 
 			measure_pair(b, op, HOW_PLAIN, n, &ours, &pl);
@@ -845,13 +848,15 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 			b->fresh = false;
 		}
 	}
+#define FIG(d) (b->by_mean ? (d).mean99 : (d).p50)	/* what the ratios compare */
 	if (plot)
 		fprintf(plot, "%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n",
-			nr_vcpus, res[0][OP_SCALAR].p50, res[1][OP_SCALAR].p50,
-			res[0][OP_RECORD].p50, res[1][OP_RECORD].p50, res[0][OP_CUT].p50,
-			res[1][OP_CUT].p50, plain[0][OP_RECORD].p50, plain[1][OP_RECORD].p50,
-			plain[0][OP_CUT].p50, plain[1][OP_CUT].p50, res[1][OP_CUT].p99,
+			nr_vcpus, FIG(res[0][OP_SCALAR]), FIG(res[1][OP_SCALAR]),
+			FIG(res[0][OP_RECORD]), FIG(res[1][OP_RECORD]), FIG(res[0][OP_CUT]),
+			FIG(res[1][OP_CUT]), FIG(plain[0][OP_RECORD]), FIG(plain[1][OP_RECORD]),
+			FIG(plain[0][OP_CUT]), FIG(plain[1][OP_CUT]), res[1][OP_CUT].p99,
 			one_way.p50);
+#undef FIG
 	teardown(b);
 }
 
@@ -898,38 +903,42 @@ spread(struct bench *b, unsigned nr_vcpus, unsigned runs, size_t samples, FILE *
 		atomic_store(&b->quit, true);
 		pthread_join(b->helper, NULL);
 		b->fresh = false;
-		rec[k] = o.p50 / p.p50;
-		cut[k] = oc.p50 / pc.p50;
-		proto[k] = ov.p50 / vo.p50;
-		layout[k] = vp.p50 / pv.p50;
+		rec[k] = bench_ratio(&o, &p, b->by_mean);
+		cut[k] = bench_ratio(&oc, &pc, b->by_mean);
+		proto[k] = bench_ratio(&ov, &vo, b->by_mean);
+		layout[k] = bench_ratio(&vp, &pv, b->by_mean);
 		printf("run %u: one-way transfer %5.1f ns | record %6.1f / %6.1f ns = %.3f | "
-		       "cut %8.1f / %8.1f ns = %.3f = protocol %.3f x layout %.3f\n", k + 1,
-		       one_way.p50, o.p50, p.p50, rec[k], oc.p50, pc.p50, cut[k], proto[k],
-		       layout[k]);
+		       "cut %8.1f / %8.1f ns = %.3f = protocol %.3f x layout %.3f%s\n", k + 1,
+		       one_way.p50, b->by_mean ? o.mean99 : o.p50, b->by_mean ? p.mean99 : p.p50,
+		       rec[k], b->by_mean ? oc.mean99 : oc.p50, b->by_mean ? pc.mean99 : pc.p50,
+		       cut[k], proto[k], layout[k], b->by_mean ? " (means to p99)" : "");
 		snprintf(name, sizeof(name), "spread: vCPU record, fresh, %u vCPUs, run %u",
 			 nr_vcpus, k + 1);
 		bench_emit(json, &(struct bench_result) {
-			.name = name, .unit = "ns", .env = b->env, .timing = "net of timer",
-			.group = "spread", .vcpus = nr_vcpus, .d = o, .ref_name = "plain copy",
+			.name = name, .unit = "ns", .env = b->env, .timing = b->net_timing,
+			.by_mean = b->by_mean, .group = "spread", .vcpus = nr_vcpus, .d = o,
+			.ref_name = "plain copy",
 			.ref = p, .retries_per_read = -1 });
 		snprintf(name, sizeof(name), "spread: VM-wide cut, fresh, %u vCPUs, run %u",
 			 nr_vcpus, k + 1);
 		bench_emit(json, &(struct bench_result) {
-			.name = name, .unit = "ns", .env = b->env, .timing = "net of timer",
-			.group = "spread", .vcpus = nr_vcpus, .d = oc, .ref_name = "plain copy",
+			.name = name, .unit = "ns", .env = b->env, .timing = b->net_timing,
+			.by_mean = b->by_mean, .group = "spread", .vcpus = nr_vcpus, .d = oc,
+			.ref_name = "plain copy",
 			.ref = pc, .retries_per_read = -1 });
 		snprintf(name, sizeof(name), "spread: VM-wide cut, fresh, %u vCPUs, run %u "
 			 "[vs our copy per slot, no seqlock]", nr_vcpus, k + 1);
 		bench_emit(json, &(struct bench_result) {
-			.name = name, .unit = "ns", .env = b->env, .timing = "net of timer",
-			.group = "spread", .vcpus = nr_vcpus, .d = ov,
+			.name = name, .unit = "ns", .env = b->env, .timing = b->net_timing,
+			.by_mean = b->by_mean, .group = "spread", .vcpus = nr_vcpus, .d = ov,
 			.ref_name = "the reader's vector copy of each record from its slot",
 			.ref = vo, .retries_per_read = -1 });
 		snprintf(name, sizeof(name), "spread: cut copy per slot, no seqlock, fresh, %u vCPUs, "
 			 "run %u [vs plain copy]", nr_vcpus, k + 1);
 		bench_emit(json, &(struct bench_result) {
-			.name = name, .unit = "ns", .env = b->env, .timing = "net of timer",
-			.group = "spread", .vcpus = nr_vcpus, .d = vp, .ref_name = "plain copy",
+			.name = name, .unit = "ns", .env = b->env, .timing = b->net_timing,
+			.by_mean = b->by_mean, .group = "spread", .vcpus = nr_vcpus, .d = vp,
+			.ref_name = "plain copy",
 			.ref = pv, .retries_per_read = -1 });
 		snprintf(name, sizeof(name), "spread: one-way line transfer, run %u", k + 1);
 		bench_emit(json, &(struct bench_result) {
@@ -1004,11 +1013,20 @@ main(int argc, char **argv)
 	}
 	bench_pin(0);
 	b.ns_per_tick = bench_calibrate();
-	b.timer_ticks = bench_timer_overhead(b.ns_per_tick, &timer);
+	bench_timer_measure(b.ns_per_tick, &b.timer, &timer);
+	b.by_mean = bench_timer_coarse(&b.timer);
+	snprintf(b.net_timing, sizeof(b.net_timing), b.by_mean ?
+		 "net of timer; ratio of means to p99 (the TSC steps %.1f ns)" : "net of timer",
+		 (double)b.timer.step * b.ns_per_tick);
 	one_way = pingpong(b.ns_per_tick, samples / 20 < 2000 ? 2000 : samples / 20);
 	printf("reader latency, %zu samples, reader on CPU 0, publisher/helper on CPU 1\n", samples);
-	printf("timer (rdtscp+lfence pair, empty region): p50 %.1f ns p99 %.1f ns; "
-	       "subtracted (p50) from every single-read figure\n", timer.p50, timer.p99);
+	printf("timer (rdtscp+lfence pair, empty region): p50 %.1f ns p99 %.1f ns, mean to p99 "
+	       "%.1f ns, step %.1f ns; subtracted (p50) from every single-read figure\n",
+	       timer.p50, timer.p99, timer.mean99, (double)b.timer.step * b.ns_per_tick);
+	if (b.by_mean)
+		printf("the TSC steps %.1f ns here: single-read p50s are multiples of it, so their "
+		       "ratios are of means\n(of the samples up to p99, net of the empty region's "
+		       "mean): bench/bench_util.h says why\n", (double)b.timer.step * b.ns_per_tick);
 	{
 		struct bench_result r = {
 			.name = "timer overhead (empty timed region)", .unit = "ns",

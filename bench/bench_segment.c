@@ -37,7 +37,8 @@ main(int argc, char **argv)
 	struct bench_dist timer, rec, cut;
 	unsigned long n = 20000;
 	unsigned vcpu = 0, vcpus = 0;
-	uint64_t *buf, *t, minus;
+	uint64_t *buf, *t;
+	struct bench_timer minus;
 	double npt;
 	size_t words;
 	int c;
@@ -70,7 +71,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	npt = bench_calibrate();
-	minus = bench_timer_overhead(npt, &timer);
+	bench_timer_measure(npt, &minus, &timer);
 	for (unsigned long i = 0; i < n; i++) {
 		uint64_t t0 = bench_ticks();
 		int r = kvmstats_read_record(seg, vcpu, buf, words, NULL);
@@ -81,7 +82,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	rec = bench_summarise_net(t, n, npt, minus);
+	rec = bench_summarise_net(t, n, npt, &minus);
 	for (unsigned long i = 0; i < n; i++) {
 		uint64_t t0 = bench_ticks();
 		int r = kvmstats_read_cut(seg, buf, words, NULL);
@@ -92,7 +93,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	cut = bench_summarise_net(t, n, npt, minus);
+	cut = bench_summarise_net(t, n, npt, &minus);
 	printf("{\"vm\":\"%s\",\"vcpus\":%u,\"record_words\":%u,\"record_p50_ns\":%.1f,"
 	       "\"record_p99_ns\":%.1f,\"cut_words\":%zu,\"cut_p50_ns\":%.1f,\"cut_p99_ns\":%.1f}\n",
 	       kvmstats_info(seg)->vm_name, vcpus, kvmstats_target(seg, vcpu)->record_words,

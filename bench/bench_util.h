@@ -16,6 +16,18 @@
  * Every figure is printed beside its reference, measured in the same run,
  * as a ratio ours/reference at p50: these machines are shared and noisy,
  * absolute numbers drift, ratios measured in one run much less.
+ *
+ * Where the TSC advances in coarse steps, p50s of single reads are not
+ * figures but multiples of the step.  AMD's Zen parts, for one, count a
+ * 100 MHz reference and add the TSC-to-reference ratio at each step (26
+ * ticks, 10 ns, at 2.6 GHz).  A sample's start has no relation to the
+ * step's phase, so a region of true length d reads floor((t0 + d) / q) -
+ * floor(t0 / q) steps, whose expectation over a uniform phase is d / q
+ * exactly: the mean is unbiased where the p50 is rounded to the grid.  So
+ * on such a timer (a step of 2 ns or more, bench_timer_coarse()) the
+ * single-read ratios compare means: of the samples up to p99, so that an
+ * interrupt's outliers do not weigh, net of the empty region's mean taken
+ * the same way (bench_result.by_mean).
  */
 #ifndef KVMSTATS_BENCH_UTIL_H
 #define KVMSTATS_BENCH_UTIL_H
@@ -88,36 +100,59 @@ bench_cmp_u64(const void *a, const void *b)
 
 struct bench_dist {
 	double p50, p99, max, mean;	/* ns, or the result's unit */
+	double mean99;			/* the mean of the samples up to p99 */
 };
 
+/* The timer, in ticks: what an empty timed region costs, and its step. */
+struct bench_timer {
+	double ns_per_tick;
+	uint64_t p50;		/* the empty region's p50 */
+	double mean99;		/* its mean up to p99 */
+	uint64_t step;		/* the gcd of the differences between two reads */
+};
+
+/* Index of p99 in @n sorted samples. */
+static inline size_t
+bench_p99_index(size_t n)
+{
+	return (size_t)((double)n * 0.99);
+}
+
 /*
- * Sort @v (ticks) and summarise it in ns, each sample less @minus_ticks
- * (the timer's own cost; 0 for none), clamped at 0.
+ * Sort @v (ticks) and summarise it in ns, each sample less the timer's
+ * own cost (@t's p50, clamped at 0; @t NULL: nothing subtracted).  mean99
+ * is taken before the clamp, less @t's mean99 (see above).
  */
 static inline struct bench_dist
-bench_summarise_net(uint64_t *v, size_t n, double ns_per_tick, uint64_t minus_ticks)
+bench_summarise_net(uint64_t *v, size_t n, double ns_per_tick, const struct bench_timer *t)
 {
 	struct bench_dist d = { 0 };
-	double sum = 0;
+	uint64_t minus = t ? t->p50 : 0;
+	size_t i99 = bench_p99_index(n);
+	double sum = 0, sum99 = 0;
 
 	if (n == 0)
 		return d;
-	for (size_t i = 0; i < n; i++)
-		v[i] = v[i] > minus_ticks ? v[i] - minus_ticks : 0;
 	qsort(v, n, sizeof(*v), bench_cmp_u64);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i <= i99; i++)
+		sum99 += (double)v[i];
+	sum99 = sum99 / (double)(i99 + 1) - (t ? t->mean99 : 0);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = v[i] > minus ? v[i] - minus : 0;
 		sum += (double)v[i];
+	}
 	d.p50 = (double)v[n / 2] * ns_per_tick;
-	d.p99 = (double)v[(size_t)((double)n * 0.99)] * ns_per_tick;
+	d.p99 = (double)v[i99] * ns_per_tick;
 	d.max = (double)v[n - 1] * ns_per_tick;
 	d.mean = sum / (double)n * ns_per_tick;
+	d.mean99 = (sum99 > 0 ? sum99 : 0) * ns_per_tick;
 	return d;
 }
 
 static inline struct bench_dist
 bench_summarise(uint64_t *v, size_t n, double ns_per_tick)
 {
-	return bench_summarise_net(v, n, ns_per_tick, 0);
+	return bench_summarise_net(v, n, ns_per_tick, NULL);
 }
 
 /* Summarise values already in their unit (doubles). */
@@ -133,51 +168,84 @@ static inline struct bench_dist
 bench_summarise_d(double *v, size_t n)
 {
 	struct bench_dist d = { 0 };
-	double sum = 0;
+	size_t i99 = bench_p99_index(n);
+	double sum = 0, sum99 = 0;
 
 	if (n == 0)
 		return d;
 	qsort(v, n, sizeof(*v), bench_cmp_double);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		sum += v[i];
+		if (i <= i99)
+			sum99 += v[i];
+	}
 	d.p50 = v[n / 2];
-	d.p99 = v[(size_t)((double)n * 0.99)];
+	d.p99 = v[i99];
 	d.max = v[n - 1];
 	d.mean = sum / (double)n;
+	d.mean99 = sum99 / (double)(i99 + 1);
 	return d;
 }
 
 static inline struct bench_dist
 bench_point(double v)
 {
-	return (struct bench_dist) { v, v, v, v };
+	return (struct bench_dist) { v, v, v, v, v };
+}
+
+static inline uint64_t
+bench_gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t r = a % b;
+
+		a = b;
+		b = r;
+	}
+	return a;
 }
 
 /*
- * The timer's own cost: an empty timed region, in ticks (p50), and its
- * distribution in ns for the report.
+ * The timer in @t (@ns_per_tick from bench_calibrate()): an empty timed
+ * region, 200000 times, and the step the TSC advances by (the gcd of
+ * those regions' lengths); the region's distribution in ns in @d.
  */
-static inline uint64_t
-bench_timer_overhead(double ns_per_tick, struct bench_dist *d)
+static inline void
+bench_timer_measure(double ns_per_tick, struct bench_timer *t, struct bench_dist *d)
 {
 	enum { N = 200000 };
-	uint64_t *v = malloc(N * sizeof(*v)), p50;
+	uint64_t *v = malloc(N * sizeof(*v)), step = 0;
+	size_t i99 = bench_p99_index(N);
+	double sum99 = 0;
 
 	for (size_t i = 0; i < N; i++) {
 		uint64_t t0 = bench_ticks(), t1 = bench_ticks();
 
 		v[i] = t1 - t0;
+		step = bench_gcd(v[i], step);
 	}
 	qsort(v, N, sizeof(*v), bench_cmp_u64);
-	p50 = v[N / 2];
+	for (size_t i = 0; i <= i99; i++)
+		sum99 += (double)v[i];
+	t->ns_per_tick = ns_per_tick;
+	t->p50 = v[N / 2];
+	t->mean99 = sum99 / (double)(i99 + 1);
+	t->step = step ? step : 1;
 	*d = bench_summarise(v, N, ns_per_tick);
 	free(v);
-	return p50;
+}
+
+/* Is the timer's step too coarse for single-read p50s (see above)? */
+static inline bool
+bench_timer_coarse(const struct bench_timer *t)
+{
+	return (double)t->step * t->ns_per_tick >= 2.0;
 }
 
 /*
- * One measurement.  @ratio_max > 0 is the target: met iff
- * ours.p50 / ref.p50 <= ratio_max; @ratio_max == 0: no target.
+ * One measurement.  @ratio_max > 0 is the target: met iff the ratio
+ * ours / ref <= ratio_max; @ratio_max == 0: no target.  The ratio is of
+ * p50s, or of mean99s if @by_mean (a coarse timer, see above).
  */
 struct bench_result {
 	const char *name;
@@ -189,6 +257,7 @@ struct bench_result {
 	struct bench_dist ref;
 	double retries_per_read;	/* < 0: not applicable */
 	double ratio_max;
+	bool by_mean;			/* the ratio of mean99s, not of p50s */
 	const char *target;		/* the target in words, or NULL */
 	unsigned vcpus;			/* 0: not applicable */
 	const char *group;		/* for the plots: "reader", "publisher", ... */
@@ -203,20 +272,34 @@ bench_json_str(FILE *f, const char *key, const char *s)
 	fputc('"', f);
 }
 
+/* ours / @ref: of p50s, or of mean99s if @by_mean; 0 if @ref is 0. */
+static inline double
+bench_ratio(const struct bench_dist *ours, const struct bench_dist *ref, bool by_mean)
+{
+	double o = by_mean ? ours->mean99 : ours->p50, r = by_mean ? ref->mean99 : ref->p50;
+
+	return r > 0 ? o / r : 0;
+}
+
 /*
  * A human line on stdout and one JSON object on @json (may be NULL).
- * ratio = ours / reference at p50: below 1 means ours is faster.
+ * ratio = ours / reference (bench_ratio()): below 1 means ours is faster.
  */
 static inline void
 bench_emit(FILE *json, const struct bench_result *r)
 {
-	double ratio = r->ref_name && r->ref.p50 > 0 ? r->d.p50 / r->ref.p50 : 0;
+	double ratio = r->ref_name ? bench_ratio(&r->d, &r->ref, r->by_mean) : 0;
 	bool has_target = r->ratio_max > 0 && r->ref_name;
 	bool met = has_target && ratio <= r->ratio_max;
 
 	printf("%-40s p50 %9.1f  p99 %9.1f  max %10.1f %-3s", r->name, r->d.p50, r->d.p99,
 	       r->d.max, r->unit);
-	if (r->ref_name)
+	if (r->by_mean)
+		printf(" mean99 %8.1f", r->d.mean99);
+	if (r->ref_name && r->by_mean)
+		printf(" | %-26s mean99 %8.1f | ratio of means %6.3f", r->ref_name, r->ref.mean99,
+		       ratio);
+	else if (r->ref_name)
 		printf(" | %-26s p50 %9.1f | ratio %6.3f", r->ref_name, r->ref.p50, ratio);
 	if (r->retries_per_read >= 0)
 		printf(" | retries/read %.2g", r->retries_per_read);
@@ -232,12 +315,14 @@ bench_emit(FILE *json, const struct bench_result *r)
 	bench_json_str(json, "unit", r->unit);
 	bench_json_str(json, "env", r->env);
 	bench_json_str(json, "timing", r->timing ? r->timing : "");
-	fprintf(json, ",\"vcpus\":%u,\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"mean\":%.1f",
-		r->vcpus, r->d.p50, r->d.p99, r->d.max, r->d.mean);
+	fprintf(json, ",\"vcpus\":%u,\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"mean\":%.1f"
+		",\"mean99\":%.1f", r->vcpus, r->d.p50, r->d.p99, r->d.max, r->d.mean, r->d.mean99);
 	if (r->ref_name) {
 		bench_json_str(json, "reference", r->ref_name);
-		fprintf(json, ",\"reference_p50\":%.1f,\"reference_p99\":%.1f,\"ratio\":%.4f",
-			r->ref.p50, r->ref.p99, ratio);
+		fprintf(json, ",\"reference_p50\":%.1f,\"reference_p99\":%.1f"
+			",\"reference_mean99\":%.1f,\"ratio\":%.4f", r->ref.p50, r->ref.p99,
+			r->ref.mean99, ratio);
+		bench_json_str(json, "ratio_of", r->by_mean ? "mean99" : "p50");
 	} else {
 		fprintf(json, ",\"reference\":null,\"ratio\":null");
 	}
