@@ -89,7 +89,8 @@ def one(kind, way, root, run_root, results):
         r = subprocess.run([os.path.join(tq.BUILD, "bench", "bench_segment"), "-d", s.seg,
                             "-n", "20000", s.name], stdout=subprocess.PIPE, text=True)
         seg = json.loads(r.stdout) if r.returncode == 0 else {}
-        row.update(record_ns=seg.get("record_p50_ns"), cut_ns=seg.get("cut_p50_ns"),
+        # p50s, or means where the TSC steps coarsely (bench/bench_util.h)
+        row.update(record_ns=seg.get("record_ns"), cut_ns=seg.get("cut_ns"),
                    vcpus=seg.get("vcpus"))
         ours.close()
         results.append(row)
