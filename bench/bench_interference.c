@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_pingpong.h"
 #include "bench_util.h"
 #include "engine.h"
 #include "ks_seqlock.h"
@@ -148,7 +149,7 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 	struct ks_sim_vm *sim;
 	struct ks_fd_target *fds = calloc(nr_vcpus + 1, sizeof(*fds));
 	struct ks_vm_build vb;
-	struct bench_dist d[NR_COND];
+	struct bench_dist d[NR_COND], one_way[2];
 	uint64_t *v[NR_COND];
 	size_t blocks = (sweeps + BLOCK - 1) / BLOCK;
 	pid_t pids[4];		/* the control, reader 1, reader 2, the poller */
@@ -184,6 +185,9 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 		}
 		kill(pids[k], SIGSTOP);
 	}
+	/* The line transfer, before and after: what the readers' traffic costs depends on it. */
+	bench_pin(0);
+	one_way[0] = pingpong(ns_per_tick, 2000);
 	bench_pin(1);
 	for (int c = 0; c < NR_COND; c++)
 		v[c] = calloc(blocks * BLOCK, sizeof(uint64_t));
@@ -208,6 +212,19 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 	for (int k = 0; k < 4; k++) {
 		kill(pids[k], SIGKILL);
 		waitpid(pids[k], NULL, 0);
+	}
+	bench_pin(0);
+	one_way[1] = pingpong(ns_per_tick, 2000);
+	bench_pin(1);
+	printf("%u vCPUs: one-way line transfer CPU0<->CPU1 before / after: %.1f / %.1f ns\n",
+	       nr_vcpus, one_way[0].p50, one_way[1].p50);
+	for (int k = 0; k < 2; k++) {
+		snprintf(name, sizeof(name), "one-way line transfer, %s the %u-vCPU conditions",
+			 k ? "after" : "before", nr_vcpus);
+		bench_emit(json, &(struct bench_result) {
+			.name = name, .unit = "ns", .env = "host", .timing = "batched",
+			.group = "interference", .vcpus = nr_vcpus, .d = one_way[k],
+			.retries_per_read = -1 });
 	}
 	for (int c = 0; c < NR_COND; c++)
 		d[c] = bench_summarise(v[c], blocks * BLOCK, ns_per_tick);
