@@ -157,10 +157,15 @@ main(int argc, char **argv)
 		sources_free(&s);
 		return EXIT_RUNTIME;
 	}
-	if (!quiet)
+	if (!quiet) {
+		char deeper[80] = "";
+
+		if (o.cfg.ring_min_bytes)
+			snprintf(deeper, sizeof(deeper), " (doubled, up to 64, until a VM's ring "
+				 "spans %zu KiB)", o.cfg.ring_min_bytes >> 10);
 		fprintf(stderr, "kvmstatsd: segments in %s, %u Hz, ring depth %u%s\n",
-			ks_shm_dir(o.cfg.dir), o.cfg.hz, o.cfg.ring_depth,
-			o.cfg.ring_min_bytes ? " (more for small VMs)" : "");
+			ks_shm_dir(o.cfg.dir), o.cfg.hz, o.cfg.ring_depth, deeper);
+	}
 
 	sig = wait_for_end(&set, o.duration);
 	ks_engine_get_stats(e, &st);
