@@ -599,8 +599,8 @@ depth_of(unsigned depth, size_t min_bytes, unsigned vcpus, uint64_t *data)
 
 /*
  * A frame is its slots, padded to a page and then by one page more; by
- * default the ring is then deepened until it spans 2 MiB (up to 64
- * deep); a depth asked for exactly is kept (segment_writer.h says
+ * default a small VM's ring is then deepened until it spans 512 KiB (up
+ * to 64 deep); a depth asked for exactly is kept (segment_writer.h says
  * why).  Slots here: the VM's 32 + 15 * 8 bytes and each vCPU's 32 + 138
  * * 8, each rounded up to 64: 192 + 1152 per vCPU.
  */
@@ -610,19 +610,17 @@ engine_ring_depth_grows_for_small_vms(void **state)
 	uint64_t data;
 
 	(void)state;
-	/* 1 vCPU: 1344 B of slots, a frame of 8192: 64 frames, 512 KiB (64 is the most). */
+	/* 1 vCPU: 1344 B of slots, a frame of 8192; 64 frames span 512 KiB. */
 	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 1, &data), 64);
 	assert_int_equal(data, 4096 + 64 * 8192);
-	/* 8 vCPUs: 9408 B, a frame of 16 384: 64 frames, 1 MiB. */
-	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 8, &data), 64);
-	assert_int_equal(data, 4096 + 64 * 16384);
-	/* 64 vCPUs: 73 920 B, a frame of 81 920: 16 frames span 1280 KiB, 32 span 2560. */
-	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 64, &data), 32);
-	/* 256 vCPUs: 295 104 B, a frame of 303 104: 4 span 1184 KiB, 8 span 2368. */
-	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 256, &data), 8);
-	/* 512 vCPUs: a frame of 598 016; 4 already span more. */
-	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 512, &data), 4);
-	/* Doubling from the depth given: 3, 6, 12, 24, 48 (768 KiB); 96 would pass 64. */
+	/* 8 vCPUs: 9408 B, a frame of 16 384. */
+	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 8, &data), 32);
+	assert_int_equal(data, 4096 + 32 * 16384);
+	/* 64 vCPUs: 73 920 B, a frame of 81 920: 4 frames span 320 KiB, 8 span 640. */
+	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 64, &data), 8);
+	/* 256 vCPUs: 4 frames already span more. */
+	assert_int_equal(depth_of(4, KS_RING_MIN_BYTES, 256, &data), 4);
+	/* Doubling from the depth given: 3, 6, 12, 24 (384 KiB), 48. */
 	assert_int_equal(depth_of(3, KS_RING_MIN_BYTES, 8, &data), 48);
 	/* Never past 64, whatever the minimum. */
 	assert_int_equal(depth_of(4, 16u << 20, 8, &data), 64);
@@ -636,7 +634,7 @@ engine_ring_depth_grows_for_small_vms(void **state)
 
 		ks_engine_config_init(&cfg);
 		assert_int_equal(cfg.ring_depth, 4);
-		assert_int_equal(cfg.ring_min_bytes, 2048 << 10);
+		assert_int_equal(cfg.ring_min_bytes, 512 << 10);
 	}
 }
 

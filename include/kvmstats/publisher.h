@@ -50,9 +50,9 @@ struct kvmstats_vm;
 
 /*
  * kvmstats_publisher_opts - zero or kvmstats_publisher_opts_init() means
- * the defaults: 100 Hz, ring depth 4 (doubled, up to 64, until the VM's
- * ring spans 2 MiB: readers then cost the sweep less; a nonzero
- * ring_depth is taken as it is), $KVMSTATS_SHM_DIR or /dev/shm,
+ * the defaults: 100 Hz, ring depth 4 (doubled for a small VM, up to 64,
+ * until its ring spans 512 KiB: readers then cost the sweep less; a
+ * nonzero ring_depth is taken as it is), $KVMSTATS_SHM_DIR or /dev/shm,
  * mode 0640, the caller's group, segments removed when they end, silent.
  */
 struct kvmstats_publisher_opts {

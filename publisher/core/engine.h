@@ -32,8 +32,8 @@
 #define KS_RING_DEPTH_MIN	2
 #define KS_RING_DEPTH_MAX	1024
 #define KS_RING_DEPTH_DEFAULT	4
-/* By default a VM's ring is deepened until it spans this (segment_writer.h says why). */
-#define KS_RING_MIN_BYTES	(2048u << 10)
+/* By default a small VM's ring is deepened until it spans this (segment_writer.h says why). */
+#define KS_RING_MIN_BYTES	(512u << 10)
 #define KS_NOTE_MAX		1024
 
 /* What a plain pread() source reads at every sweep (ks_source_ops.pread_range). */

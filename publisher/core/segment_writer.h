@@ -51,24 +51,31 @@ struct ks_seg_target_def {
  * Readers cost the writer least where the frame it writes next has left
  * the readers' caches.  A reader holds the lines of each frame it read
  * until its own caches evict them, and the sweep that comes back to that
- * frame must take every such line back, at a price that depends on where
- * the line still is: on an Intel Xeon several times dearer in the reader's
- * L1 than only in its L2; on an AMD EPYC (Zen 4, 1 MiB of L2 per core)
- * dear anywhere in the reader's L2, the more so when the host has put the
- * two CPUs on dies that share no L3.  And a reader's hardware prefetchers,
- * streaming through the newest frame, run on past its end into the next
- * frame, the one being written.  So each frame is padded to a page
- * boundary and then by KS_FRAME_GAP more (the prefetchers stop at a page,
- * and some fetch the next page too), and, given ring_min_bytes, the ring
- * is doubled (up to KS_RING_DEPTH_AUTO_MAX) until it spans that: the
- * default, 2 MiB, is more than such an L2.  Measured with
+ * frame must take every such line back: on an Intel Xeon several times
+ * dearer while the line is still in the reader's L1 than once it is only
+ * in its L2.  And a reader's hardware prefetchers, streaming through the
+ * newest frame, run on past its end into the next frame, the one being
+ * written.  So each frame is padded to a page boundary and then by
+ * KS_FRAME_GAP more (the prefetchers stop at a page, and some fetch the
+ * next page too), and, given ring_min_bytes, the ring is doubled (up to
+ * KS_RING_DEPTH_AUTO_MAX) until it spans that.  Measured with
  * bench_interference -n 2000..3000 -t 0 (bench/REPORT.md section 3): on
  * the Xeon one reader cost an 8-vCPU sweep 1.49-1.53x with four unpadded
  * frames of 9.4 KB, 1.27x unpadded at depth 32, 1.35x padded at depth 4,
- * 1.01-1.02x padded at depth 32; on the EPYC, with rings of 512 KiB, a
- * 64-vCPU sweep 1.10-1.48x and a 256-vCPU one 1.00-1.59x, and with 2 MiB
- * 0.99-1.01x and 0.96-1.01x, for about 3% more sweep with no reader at
- * 64 vCPUs (the frame written has left the writer's L2 too).
+ * 1.01-1.02x padded at depth 32 (the default's 512 KiB).
+ *
+ * Why not deeper.  On an AMD EPYC (Zen 4, 1 MiB of L2 per core) the
+ * reader's L2 holds a whole 512 KiB-plus ring, and one reader cost a
+ * 64-vCPU sweep 1.10-1.48x and a 256-vCPU one 1.00-1.59x (more when the
+ * host had put the two CPUs where they share no L3); rings of 2 MiB took
+ * that to 0.99-1.01x and 0.96-1.01x.  But they made the fresh reads that
+ * are the point of the segment dearer: a record just published, against
+ * a plain copy of the same fresh bytes, 1.26-1.81x at 64 vCPUs and
+ * 1.44-1.60x at 256 where 512 KiB gives 1.07-1.33x and 1.14-1.19x
+ * (bench_reader -v 8,64,256 -n 10000, alternating builds, three runs
+ * each), and the sweep with no reader 3% more.  Readers come first, so
+ * the default stays at 512 KiB; --ring-depth sets a deeper ring where
+ * many readers poll a large VM on such a CPU.
  */
 #define KS_FRAME_ALIGN		4096
 #define KS_FRAME_GAP		4096

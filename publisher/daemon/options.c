@@ -68,7 +68,7 @@ usage(FILE *f)
 "How to publish:\n"
 "  --hz N             sweeps per second, 1-100000 (default 100)\n"
 "  --ring-depth N     samples kept per vCPU and VM, 2-1024 (default 4, doubled\n"
-"                     up to 64 until the VM's ring spans 2 MiB)\n"
+"                     for a small VM up to 64 until its ring spans 512 KiB)\n"
 "  --name NAME        the VM's name (default: with --attach, the guest name of\n"
 "                     QEMU's -name, else kvm-<pid>, the VMM's or ours), only\n"
 "                     with a single VM source: readers ask for it as NAME, its\n"
