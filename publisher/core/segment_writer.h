@@ -66,7 +66,7 @@ struct ks_seg_target_def {
  *
  * Why not deeper.  On an AMD EPYC (Zen 4, 1 MiB of L2 per core) the
  * reader's L2 holds a whole 512 KiB-plus ring, and one reader cost a
- * 64-vCPU sweep 1.10-1.48x and a 256-vCPU one 1.00-1.59x (more when the
+ * 64-vCPU sweep 1.05-1.48x and a 256-vCPU one 1.00-1.59x (more when the
  * host had put the two CPUs where they share no L3); rings of 2 MiB took
  * that to 0.99-1.01x and 0.96-1.01x.  But they made the fresh reads that
  * are the point of the segment dearer: a record just published, against
