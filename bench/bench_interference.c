@@ -41,6 +41,7 @@
 
 static double ns_per_tick;
 static struct bench_timer timer_cal;
+static unsigned ring_depth;	/* -d: the publisher's ring exactly this deep; 0: the default rule */
 
 static void __attribute__((noreturn))
 die(const char *what, const char *msg)
@@ -156,6 +157,10 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 	char name[128];
 
 	ks_engine_config_init(&cfg);
+	if (ring_depth) {
+		cfg.ring_depth = ring_depth;
+		cfg.ring_min_bytes = 0;
+	}
 	if (ks_sim_vm_create(nr_vcpus, &sim, &err) < 0 || ks_engine_create(&cfg, &e, &err) < 0)
 		die("setup", err.msg);
 	for (unsigned i = 0; i <= nr_vcpus; i++)
@@ -413,18 +418,26 @@ main(int argc, char **argv)
 	struct bench_dist timer;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:t:j:p:q:h")) != -1) {
+	while ((c = getopt(argc, argv, "n:t:j:p:q:d:h")) != -1) {
 		switch (c) {
 		case 'n': sweeps = strtoul(optarg, NULL, 10); break;
 		case 't': ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'j': json = fopen(optarg, "w"); break;
 		case 'p': plot = fopen(optarg, "w"); break;
 		case 'q': plot2 = fopen(optarg, "w"); break;
+		case 'd': ring_depth = (unsigned)strtoul(optarg, NULL, 10); break;
 		default:
-			fprintf(stderr, "usage: bench_interference [-n SWEEPS] [-t MS_PER_RATE] "
-				"[-j RESULTS.json] [-p PUBLISHER.tsv] [-q READER.tsv]\n");
+			fprintf(stderr, "usage: bench_interference [-n SWEEPS] [-t MS_PER_RATE] [-d DEPTH] "
+				"[-j RESULTS.json] [-p PUBLISHER.tsv] [-q READER.tsv]\n"
+				"  -d  the publisher's sweep-cost rings exactly DEPTH deep (%d-%d)\n",
+				KS_RING_DEPTH_MIN, KS_RING_DEPTH_MAX);
 			return c == 'h' ? 0 : 2;
 		}
+	}
+	if (ring_depth && (ring_depth < KS_RING_DEPTH_MIN || ring_depth > KS_RING_DEPTH_MAX)) {
+		fprintf(stderr, "bench_interference: -d %u: a ring depth is %d to %d\n", ring_depth,
+			KS_RING_DEPTH_MIN, KS_RING_DEPTH_MAX);
+		return 2;
 	}
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || sweeps < 100) {
 		fprintf(stderr, "bench_interference: needs two CPUs and at least 100 sweeps\n");

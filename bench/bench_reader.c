@@ -89,6 +89,7 @@ struct bench {
 	char *json;
 	size_t json_cap;
 
+	unsigned ring_depth;	/* -d; 0: the engine's default rule */
 	double ns_per_tick;
 	struct bench_timer timer;
 	bool by_mean;		/* the timer is coarse: single-read ratios of means */
@@ -552,6 +553,10 @@ setup(struct bench *b, unsigned nr_vcpus, bool real)
 
 	b->nr_vcpus = nr_vcpus;
 	ks_engine_config_init(&cfg);
+	if (b->ring_depth) {		/* -d: exactly this depth, not the writer's rule */
+		cfg.ring_depth = b->ring_depth;
+		cfg.ring_min_bytes = 0;
+	}
 	if (real) {
 		if (ks_own_vm_create(nr_vcpus, &b->own, &err) < 0 ||
 		    ks_own_vm_start(b->own, 1000, &err) < 0)
@@ -912,7 +917,7 @@ main(int argc, char **argv)
 	unsigned runs = 0;
 	int c;
 
-	while ((c = getopt(argc, argv, "v:n:j:p:r:kh")) != -1) {
+	while ((c = getopt(argc, argv, "v:n:j:p:r:d:kh")) != -1) {
 		switch (c) {
 		case 'v':
 			for (char *s = optarg; *s && nr_sizes < 16; s += *s == ',')
@@ -923,14 +928,22 @@ main(int argc, char **argv)
 		case 'p': plot = fopen(optarg, "w"); break;
 		case 'k': real = true; break;
 		case 'r': runs = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'd': b.ring_depth = (unsigned)strtoul(optarg, NULL, 10); break;
 		default:
 			fprintf(stderr, "usage: bench_reader [-v VCPUS,...] [-n SAMPLES] [-k] [-r RUNS] "
-				"[-j RESULTS.json] [-p PLOT.tsv]\n"
+				"[-d DEPTH] [-j RESULTS.json] [-p PLOT.tsv]\n"
 				"  -k  a real VM on this host's /dev/kvm instead of the simulated one\n"
 				"  -r  then the fresh record and cut at each size RUNS times more,\n"
-				"      with the line transfer before each (the spread)\n");
+				"      with the line transfer before each (the spread)\n"
+				"  -d  a ring of exactly DEPTH slots (%d-%d), not the writer's default\n",
+				KS_RING_DEPTH_MIN, KS_RING_DEPTH_MAX);
 			return c == 'h' ? 0 : 2;
 		}
+	}
+	if (b.ring_depth && (b.ring_depth < KS_RING_DEPTH_MIN || b.ring_depth > KS_RING_DEPTH_MAX)) {
+		fprintf(stderr, "bench_reader: -d %u: a ring depth is %d to %d\n", b.ring_depth,
+			KS_RING_DEPTH_MIN, KS_RING_DEPTH_MAX);
+		return 2;
 	}
 	if (nr_sizes == 0) {
 		memcpy(sizes, default_sizes, sizeof(default_sizes));
