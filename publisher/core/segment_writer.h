@@ -62,7 +62,8 @@ struct ks_seg_target_def {
  * bench_interference -n 2000..3000 -t 0 (bench/REPORT.md section 3): on
  * the Xeon one reader cost an 8-vCPU sweep 1.49-1.53x with four unpadded
  * frames of 9.4 KB, 1.27x unpadded at depth 32, 1.35x padded at depth 4,
- * 1.01-1.02x padded at depth 32 (the default's 512 KiB).
+ * 1.05-1.07x padded at depth 16 and 1.01-1.02x padded at depth 32 (the
+ * default's 512 KiB).
  *
  * Why not deeper.  On an AMD EPYC (Zen 4, 1 MiB of L2 per core) the
  * reader's L2 holds a whole 512 KiB-plus ring, and one reader cost a
