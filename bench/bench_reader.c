@@ -795,7 +795,7 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 			b->fresh = false;
 		}
 	}
-#define FIG(d) (b->by_mean ? (d).mean99 : (d).p50)	/* what the ratios compare */
+#define FIG(d) bench_figure(&(d), b->by_mean)
 	if (plot)
 		fprintf(plot, "%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n",
 			nr_vcpus, FIG(res[0][OP_SCALAR]), FIG(res[1][OP_SCALAR]),
@@ -856,8 +856,8 @@ spread(struct bench *b, unsigned nr_vcpus, unsigned runs, size_t samples, FILE *
 		layout[k] = bench_ratio(&vp, &pv, b->by_mean);
 		printf("run %u: one-way transfer %5.1f ns | record %6.1f / %6.1f ns = %.3f | "
 		       "cut %8.1f / %8.1f ns = %.3f = protocol %.3f x layout %.3f%s\n", k + 1,
-		       one_way.p50, b->by_mean ? o.mean99 : o.p50, b->by_mean ? p.mean99 : p.p50,
-		       rec[k], b->by_mean ? oc.mean99 : oc.p50, b->by_mean ? pc.mean99 : pc.p50,
+		       one_way.p50, bench_figure(&o, b->by_mean), bench_figure(&p, b->by_mean),
+		       rec[k], bench_figure(&oc, b->by_mean), bench_figure(&pc, b->by_mean),
 		       cut[k], proto[k], layout[k], b->by_mean ? " (means to p99)" : "");
 		snprintf(name, sizeof(name), "spread: vCPU record, fresh, %u vCPUs, run %u",
 			 nr_vcpus, k + 1);
@@ -972,16 +972,16 @@ main(int argc, char **argv)
 	b.by_mean = bench_timer_coarse(&b.timer);
 	snprintf(b.net_timing, sizeof(b.net_timing), b.by_mean ?
 		 "net of timer; ratio of means to p99 (the TSC steps %.1f ns)" : "net of timer",
-		 (double)b.timer.step * b.ns_per_tick);
+		 bench_timer_step_ns(&b.timer));
 	one_way = pingpong(b.ns_per_tick, samples / 20 < 2000 ? 2000 : samples / 20);
 	printf("reader latency, %zu samples, reader on CPU 0, publisher/helper on CPU 1\n", samples);
 	printf("timer (rdtscp+lfence pair, empty region): p50 %.1f ns p99 %.1f ns, mean to p99 "
 	       "%.1f ns, step %.1f ns; subtracted (p50) from every single-read figure\n",
-	       timer.p50, timer.p99, timer.mean99, (double)b.timer.step * b.ns_per_tick);
+	       timer.p50, timer.p99, timer.mean99, bench_timer_step_ns(&b.timer));
 	if (b.by_mean)
 		printf("the TSC steps %.1f ns here: single-read p50s are multiples of it, so their "
 		       "ratios are of means\n(of the samples up to p99, net of the empty region's "
-		       "mean): bench/bench_util.h says why\n", (double)b.timer.step * b.ns_per_tick);
+		       "mean): bench/bench_util.h says why\n", bench_timer_step_ns(&b.timer));
 	{
 		struct bench_result r = {
 			.name = "timer overhead (empty timed region)", .unit = "ns",

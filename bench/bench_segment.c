@@ -101,8 +101,8 @@ main(int argc, char **argv)
 	       "\"timer_step_ns\":%.1f,\"record_ns\":%.1f,\"cut_ns\":%.1f}\n",
 	       kvmstats_info(seg)->vm_name, vcpus, kvmstats_target(seg, vcpu)->record_words,
 	       rec.p50, rec.p99, rec.mean99, words, cut.p50, cut.p99, cut.mean99,
-	       (double)minus.step * npt, bench_timer_coarse(&minus) ? rec.mean99 : rec.p50,
-	       bench_timer_coarse(&minus) ? cut.mean99 : cut.p50);
+	       bench_timer_step_ns(&minus), bench_figure(&rec, bench_timer_coarse(&minus)),
+	       bench_figure(&cut, bench_timer_coarse(&minus)));
 	free(buf);
 	free(t);
 	kvmstats_detach(&seg);

@@ -215,8 +215,6 @@ bench_timer_measure(double ns_per_tick, struct bench_timer *t, struct bench_dist
 {
 	enum { N = 200000 };
 	uint64_t *v = malloc(N * sizeof(*v)), step = 0;
-	size_t i99 = bench_p99_index(N);
-	double sum99 = 0;
 
 	for (size_t i = 0; i < N; i++) {
 		uint64_t t0 = bench_ticks(), t1 = bench_ticks();
@@ -224,22 +222,26 @@ bench_timer_measure(double ns_per_tick, struct bench_timer *t, struct bench_dist
 		v[i] = t1 - t0;
 		step = bench_gcd(v[i], step);
 	}
-	qsort(v, N, sizeof(*v), bench_cmp_u64);
-	for (size_t i = 0; i <= i99; i++)
-		sum99 += (double)v[i];
+	*d = bench_summarise(v, N, ns_per_tick);	/* sorts @v */
 	t->ns_per_tick = ns_per_tick;
 	t->p50 = v[N / 2];
-	t->mean99 = sum99 / (double)(i99 + 1);
+	t->mean99 = d->mean99 / ns_per_tick;
 	t->step = step ? step : 1;
-	*d = bench_summarise(v, N, ns_per_tick);
 	free(v);
+}
+
+/* The step the timer advances by, in ns. */
+static inline double
+bench_timer_step_ns(const struct bench_timer *t)
+{
+	return (double)t->step * t->ns_per_tick;
 }
 
 /* Is the timer's step too coarse for single-read p50s (see above)? */
 static inline bool
 bench_timer_coarse(const struct bench_timer *t)
 {
-	return (double)t->step * t->ns_per_tick >= 2.0;
+	return bench_timer_step_ns(t) >= 2.0;
 }
 
 /*
@@ -272,13 +274,20 @@ bench_json_str(FILE *f, const char *key, const char *s)
 	fputc('"', f);
 }
 
-/* ours / @ref: of p50s, or of mean99s if @by_mean; 0 if @ref is 0. */
+/* The figure a ratio compares: @d's p50, or its mean99 if @by_mean. */
+static inline double
+bench_figure(const struct bench_dist *d, bool by_mean)
+{
+	return by_mean ? d->mean99 : d->p50;
+}
+
+/* ours / @ref, of bench_figure()s; 0 if @ref's is 0. */
 static inline double
 bench_ratio(const struct bench_dist *ours, const struct bench_dist *ref, bool by_mean)
 {
-	double o = by_mean ? ours->mean99 : ours->p50, r = by_mean ? ref->mean99 : ref->p50;
+	double r = bench_figure(ref, by_mean);
 
-	return r > 0 ? o / r : 0;
+	return r > 0 ? bench_figure(ours, by_mean) / r : 0;
 }
 
 /*

@@ -161,8 +161,8 @@ main(int argc, char **argv)
 		char deeper[80] = "";
 
 		if (o.cfg.ring_min_bytes)
-			snprintf(deeper, sizeof(deeper), " (doubled, up to 64, until a VM's ring "
-				 "spans %zu KiB)", o.cfg.ring_min_bytes >> 10);
+			snprintf(deeper, sizeof(deeper), " (doubled, up to %d, until a VM's ring "
+				 "spans %zu KiB)", KS_RING_DEPTH_AUTO_MAX, o.cfg.ring_min_bytes >> 10);
 		fprintf(stderr, "kvmstatsd: segments in %s, %u Hz, ring depth %u%s\n",
 			ks_shm_dir(o.cfg.dir), o.cfg.hz, o.cfg.ring_depth, deeper);
 	}
