@@ -71,10 +71,17 @@ struct bench {
 	/* the plain-copy reference: the cut's bytes, rewritten like the slots */
 	uint64_t *plain;
 	size_t plain_words;
-	uint64_t plain_gen;
 	/* the same bytes laid out like a frame of the segment: a record per slot */
 	uint64_t *frame;
 	size_t frame_words, vm_slot_words, vcpu_slot_words;
+
+	/*
+	 * Written by the helper every round, so on a line of its own: on a
+	 * line the timed reads load (the references' pointers above), each
+	 * read would first wait for that line to come back from the helper,
+	 * a transfer no reader in another process pays.
+	 */
+	_Alignas(64) uint64_t plain_gen;
 
 	/* fresh mode: the helper thread on CPU 1 sweeps when asked */
 	_Alignas(64) atomic_uint turn;		/* odd: the helper's turn */
