@@ -4,7 +4,7 @@
  * at the speed of memory.
  *
  * Why this is correct is ks_seqlock.h's business ("The copy"); this file
- * is the mechanics: three ways to move @n 8-byte values out of a slot that
+ * is the mechanics: four ways to move @n 8-byte values out of a slot that
  * the writer may be rewriting meanwhile, and the choice between them.
  *
  *   KS_COPY_ATOMIC  one C11 relaxed atomic load per value (ks_load_words()):
@@ -14,6 +14,10 @@
  *   KS_COPY_SSE2    x86-64 inline assembly, 16-byte loads (every x86-64).
  *   KS_COPY_AVX2    x86-64 inline assembly, 32-byte loads, where the CPU
  *                   has AVX2 and the kernel saves the YMM state.
+ *   KS_COPY_AVX512  x86-64 inline assembly, 64-byte loads, where the CPU
+ *                   has AVX-512F, the kernel saves the ZMM state, and the
+ *                   CPU is one on which they were measured faster
+ *                   (ks_section_copy_best() says which and why).
  *
  * The assembly copies are outside the C abstract machine: to the compiler
  * each is one opaque statement that reads and writes memory (the "memory"
@@ -24,7 +28,8 @@
  * atomic copy, so TSan checks the protocol with every access visible; the
  * assembly copies are checked by tests/test_section_copy.c (every length
  * and alignment, and against a concurrent writer), the torture test and
- * valgrind, which sees machine code.  Under AddressSanitizer, which does
+ * valgrind, which sees machine code (but emulates no AVX-512 CPU: under
+ * it the reader picks the AVX2 copy).  Under AddressSanitizer, which does
  * not see the assembly's accesses either, the destination is checked
  * explicitly before the copy.
  */
@@ -32,6 +37,7 @@
 #define KVMSTATS_SHM_KS_SECTION_COPY_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,11 +47,15 @@
 #if KS_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 enum ks_copy {
 	KS_COPY_ATOMIC,
 	KS_COPY_SSE2,
 	KS_COPY_AVX2,
+	KS_COPY_AVX512,
 };
 
 #if defined(__x86_64__)
@@ -223,18 +233,148 @@ ks_section_copy_avx2(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
 		: "memory", "cc", KS_AVX2_CLOBBERS);
 }
 
+
+/*
+ * The AVX-512 copy: the AVX2 copy's shape with 64-byte vectors, but the
+ * loads are the aligned ones.  A slot's values start 32 bytes into a
+ * line, so with the stores aligned every 64-byte load would span two
+ * lines; with the loads aligned each source line is loaded once, by one
+ * instruction, which is what matters when the lines come from another
+ * core (a fresh read) or from L2, and the stores, into the caller's
+ * buffer, split instead.  Measured against dst-aligned on the Zen 5 of
+ * bench/REPORT.md 1.1: warm 8-vCPU cut 0.79-0.81x the AVX2 copy where
+ * dst-aligned gave 0.85-0.88x, fresh cut 0.91-0.95x where dst-aligned
+ * gave 1.04-1.07x.  One unaligned vector at the start, aligned loads from
+ * the next 64-byte boundary of @src, one unaligned vector ending exactly
+ * at the end; the two overlap the middle, which is harmless for the
+ * reason the AVX2 copy gives.  For @n of 8 or more only (64 bytes):
+ * ks_section_copy() sends shorter copies to the AVX2 one.  ZMM0-3 and a
+ * VZEROUPPER, so the clobbers are the AVX2 copy's: the instruction clears
+ * the upper parts of ZMM0-15 (ZMM16-31 would need no VZEROUPPER, but a
+ * clobber naming them is refused unless the whole unit is built for
+ * AVX-512, which the library is not).  The assembler takes the
+ * instructions whatever -m flags the unit has; only the CPU must have
+ * them, which ks_section_copy_best() checks.
+ */
+static inline __attribute__((always_inline)) void
+ks_section_copy_avx512(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+	size_t len = n * sizeof(*dst);
+	uint64_t w;
+
+	ks_section_check_dst(dst, n);
+	__asm__ volatile(
+		/* head: one vector, then advance to a 64-byte aligned src */
+		"vmovdqu64	(%[s]), %%zmm0\n\t"
+		"vmovdqu64	%%zmm0, (%[d])\n\t"
+		"mov	%[s], %[w]\n\t"
+		"neg	%[w]\n\t"
+		"and	$63, %[w]\n\t"
+		"add	%[w], %[s]\n\t"
+		"add	%[w], %[d]\n\t"
+		"sub	%[w], %[len]\n\t"
+		"cmp	$256, %[len]\n\t"
+		"jb	2f\n"
+		"1:\n\t"
+		"vmovdqa64	(%[s]), %%zmm0\n\t"
+		"vmovdqa64	64(%[s]), %%zmm1\n\t"
+		"vmovdqa64	128(%[s]), %%zmm2\n\t"
+		"vmovdqa64	192(%[s]), %%zmm3\n\t"
+		"vmovdqu64	%%zmm0, (%[d])\n\t"
+		"vmovdqu64	%%zmm1, 64(%[d])\n\t"
+		"vmovdqu64	%%zmm2, 128(%[d])\n\t"
+		"vmovdqu64	%%zmm3, 192(%[d])\n\t"
+		"add	$256, %[s]\n\t"
+		"add	$256, %[d]\n\t"
+		"sub	$256, %[len]\n\t"
+		"cmp	$256, %[len]\n\t"
+		"jae	1b\n"
+		"2:\n\t"
+		"cmp	$64, %[len]\n\t"
+		"jb	3f\n\t"
+		"vmovdqa64	(%[s]), %%zmm0\n\t"
+		"vmovdqu64	%%zmm0, (%[d])\n\t"
+		"add	$64, %[s]\n\t"
+		"add	$64, %[d]\n\t"
+		"sub	$64, %[len]\n\t"
+		"jmp	2b\n"
+		"3:\n\t"
+		/*
+		 * tail: the region's last 64 bytes.  len may be under 64 now
+		 * (the head's step is up to 56), but the region is 64 or more,
+		 * so s + len - 64 is not before its start.
+		 */
+		"vmovdqu64	-64(%[s],%[len]), %%zmm0\n\t"
+		"vmovdqu64	%%zmm0, -64(%[d],%[len])\n\t"
+		"vzeroupper\n"
+		: [d] "+r"(dst), [s] "+r"(src), [len] "+r"(len), [w] "=&r"(w)
+		:
+		: "memory", "cc", KS_AVX2_CLOBBERS);
+}
+
+/*
+ * Where 64-byte loads pay.  On an AMD Zen 5 (family 1Ah), whose load and
+ * store paths are 512 bits wide, timed in alternation with the AVX2 copy
+ * in the same reads (bench_reader's "[vs its 32-byte copy]" rows): a warm
+ * 8-vCPU cut 0.79-0.81x, a fresh one 0.91-0.95x, a warm record 0.92-0.96x,
+ * fresh reads and 64-vCPU cuts, bound by lines from another core or from
+ * L2, 0.97-1.05x.  Where the caller's buffer and the slot fall 4 KiB
+ * apart in a way that makes loads wait on unrelated stores (4K aliasing,
+ * which depends on where the caller's buffer is) a warm record can cost
+ * up to 1.5x instead; averaged over every destination offset it costs
+ * 0.86x (bench/REPORT.md 1.1).  Zen 4 (family 19h) executes a 512-bit
+ * access as two 256-bit halves, so there is nothing to gain, and it was
+ * measured with the AVX2 copy; Intel CPUs may lower a core's clock while
+ * it runs 512-bit instructions, which is why glibc's own memcpy avoids
+ * them there, and none was measured.  So: AMD, family 1Ah or later.
+ */
+static inline bool
+ks_cpu_prefers_zmm(void)
+{
+	/*
+	 * Asked once per process: under a hypervisor every CPUID traps, and
+	 * here one cost 11 us.  Threads that race to the first answer compute
+	 * the same one; the value is all that is shared, so relaxed suffices.
+	 */
+	static _Atomic int answer;	/* 0: not asked yet, 1: no, 2: yes */
+	unsigned int eax, ebx, ecx, edx, family;
+	int a = atomic_load_explicit(&answer, memory_order_relaxed);
+
+	if (a != 0)
+		return a == 2;
+	/* leaves 0 and 1 exist on every x86-64 CPU */
+	__cpuid(0, eax, ebx, ecx, edx);
+	/* "AuthenticAMD" in EBX, EDX, ECX */
+	a = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;
+	if (a) {
+		__cpuid(1, eax, ebx, ecx, edx);
+		family = (eax >> 8) & 0xf;
+		if (family == 0xf)
+			family += (eax >> 20) & 0xff;
+		a = family >= 0x1a;
+	}
+	atomic_store_explicit(&answer, a ? 2 : 1, memory_order_relaxed);
+	return a;
+}
+
 #endif /* __x86_64__ */
 
 /**
  * ks_section_copy_best() - the fastest copy this CPU and build can use.
- * Context: once, when a reader attaches (it asks CPUID through libgcc).
+ * Context: when a reader attaches (CPUID, through libgcc and at most once
+ * per process here).
  */
 static inline enum ks_copy
 ks_section_copy_best(void)
 {
 #if defined(__x86_64__) && !KS_TSAN
 	__builtin_cpu_init();
-	/* libgcc's answer includes the kernel's XSAVE support for YMM. */
+	/*
+	 * libgcc's (and compiler-rt's) answers include the kernel's XSAVE
+	 * support for the YMM and the ZMM state.
+	 */
+	if (__builtin_cpu_supports("avx512f") && ks_cpu_prefers_zmm())
+		return KS_COPY_AVX512;
 	return __builtin_cpu_supports("avx2") ? KS_COPY_AVX2 : KS_COPY_SSE2;
 #else
 	return KS_COPY_ATOMIC;
@@ -251,6 +391,12 @@ ks_section_copy(enum ks_copy how, uint64_t *dst, const _Atomic uint64_t *src, si
 {
 	switch (how) {
 #if defined(__x86_64__)
+	case KS_COPY_AVX512:
+		if (n >= 8)
+			ks_section_copy_avx512(dst, src, n);
+		else
+			ks_section_copy_avx2(dst, src, n);
+		break;
 	case KS_COPY_AVX2:
 		ks_section_copy_avx2(dst, src, n);
 		break;

@@ -72,8 +72,8 @@
  *
  * The copy.  A record is 1 KiB and more, and one relaxed load per 8-byte
  * value is several times slower than memcpy(), which no compiler may use
- * on racing data.  So on x86-64 readers copy the values with 16- or
- * 32-byte vector loads written in inline assembly (ks_section_copy.h),
+ * on racing data.  So on x86-64 readers copy the values with 16-, 32- or
+ * 64-byte vector loads written in inline assembly (ks_section_copy.h),
  * the way the kernel copies seqcount-protected data with plain loads.  The
  * assembly is outside the C abstract machine, so the argument for it is
  * made at the level of the hardware, x86-64's total store order (Intel

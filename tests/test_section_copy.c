@@ -5,7 +5,8 @@
  *
  * The reader library uses the fastest copy this CPU has, so the torture
  * test exercises only that one; this test runs each of them (the atomic
- * loop everywhere, SSE2 and AVX2 where the CPU has them):
+ * loop everywhere, SSE2, AVX2 and AVX-512 where the CPU has them, the last
+ * also where the reader would not pick it):
  *   - exactness: every length from 0 to 300 words and a long one, every
  *     8-byte alignment of source and destination, guard words on both
  *     sides of the destination that must stay untouched;
@@ -48,7 +49,7 @@
 #define MAX_WORDS	1000
 #define WRITES		200000u
 
-static const char *const kind_names[] = { "atomic", "sse2", "avx2" };
+static const char *const kind_names[] = { "atomic", "sse2", "avx2", "avx512" };
 
 /* Which copies this CPU can run (under TSan the reader picks atomic, the CPU runs all). */
 static bool
@@ -58,7 +59,17 @@ kind_available(enum ks_copy k)
 		return true;
 #if defined(__x86_64__)
 	__builtin_cpu_init();
-	return k == KS_COPY_SSE2 || __builtin_cpu_supports("avx2");
+	switch (k) {
+	case KS_COPY_SSE2:
+		return true;
+	case KS_COPY_AVX2:
+		return __builtin_cpu_supports("avx2");
+	case KS_COPY_AVX512:
+		/* the AVX-512 copy hands copies under 64 bytes to the AVX2 one */
+		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+	default:
+		return false;
+	}
 #else
 	return false;
 #endif
@@ -121,7 +132,7 @@ static void
 test_lengths_and_alignments(void **state)
 {
 	(void)state;
-	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX2; k++) {
+	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX512; k++) {
 		if (!kind_available(k)) {
 			printf("# %s: not on this CPU, skipped\n", kind_names[k]);
 			continue;
@@ -177,7 +188,7 @@ static void
 test_no_load_outside_source(void **state)
 {
 	(void)state;
-	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX2; k++)
+	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX512; k++)
 		if (kind_available(k))
 			check_source_bounds(k);
 }
@@ -274,7 +285,7 @@ test_no_torn_read(void **state)
 	static const size_t sizes[] = { 2, 5, 17, 138, MAX_WORDS };
 
 	(void)state;
-	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX2; k++)
+	for (enum ks_copy k = KS_COPY_ATOMIC; k <= KS_COPY_AVX512; k++)
 		for (size_t i = 0; kind_available(k) && i < sizeof(sizes) / sizeof(sizes[0]); i++)
 			race_one(k, sizes[i]);
 }
@@ -321,7 +332,7 @@ test_caller_vector_registers(void **state)
 {
 	(void)state;
 #if defined(__x86_64__)
-	static const size_t sizes[] = { 0, 3, 4, 5, 17, 138 };
+	static const size_t sizes[] = { 0, 3, 4, 5, 7, 8, 9, 17, 40, 138 };
 	_Atomic uint64_t *src = aligned_alloc(64, 256 * sizeof(*src));
 	uint64_t *dst = aligned_alloc(64, 256 * sizeof(*dst));
 	long long out[32];
@@ -335,7 +346,9 @@ test_caller_vector_registers(void **state)
 	}
 	for (size_t k = 0; k < 256; k++)
 		atomic_init(&src[k], word_of(3, k));
-	for (enum ks_copy kind = KS_COPY_ATOMIC; kind <= KS_COPY_AVX2; kind++) {
+	for (enum ks_copy kind = KS_COPY_ATOMIC; kind <= KS_COPY_AVX512; kind++) {
+		if (!kind_available(kind))
+			continue;
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			memset(out, 0, sizeof(out));
 			ymm_across_copy(kind, 1000, dst + 1, src, sizes[i], out);
