@@ -590,6 +590,25 @@ measure_pair(struct bench *b, enum op op, enum how ref, size_t samples,
 }
 
 /*
+ * A row that explains another: @mine against @ref, timed in alternation,
+ * with no target; @r is the row's template (its name already written),
+ * taken by value so that the caller's stays as it was.  A row of the floor
+ * is kept only if the floor read the slot it meant to.
+ */
+static void
+emit_alternated(struct bench *b, FILE *json, struct bench_result r, enum op op, enum how mine,
+		enum how ref, size_t samples, const char *ref_name)
+{
+	measure_two(b, op, mine, ref, samples, &r.d, &r.ref);
+	if (mine == HOW_FLOOR || ref == HOW_FLOOR)
+		check_floor(b);
+	r.ref_name = ref_name;
+	r.ratio_max = 0;
+	r.target = NULL;
+	bench_emit(json, &r);
+}
+
+/*
  * Warm reads timed 1000 at a time: for a read of ~20 ns the timer's own
  * ~30 ns and its granularity dominate a single timed read, subtracted or
  * not.  Back-to-back reads may overlap in the out-of-order core, so this is
@@ -817,73 +836,38 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 				bench_emit(json, &r);
 			}
 			if (op == OP_SCALAR && fresh) {
-				struct bench_dist o2, fl, pl2;
-
-				measure_two(b, op, HOW_OURS, HOW_FLOOR, n, &o2, &fl);
-				check_floor(b);
 				snprintf(name, sizeof(name),
 					 "%s%s, fresh, %u vCPUs [vs its lines at once, no protocol]",
 					 real ? "KVM: " : "", op_names[op], nr_vcpus);
-				r.d = o2;
-				r.ref_name = "header.sweep, seq and value at once";
-				r.ref = fl;
-				r.ratio_max = 0;
-				r.target = NULL;
-				bench_emit(json, &r);
-				measure_two(b, op, HOW_FLOOR, HOW_PLAIN, n, &fl, &pl2);
-				check_floor(b);
+				emit_alternated(b, json, r, op, HOW_OURS, HOW_FLOOR, n,
+						"header.sweep, seq and value at once");
 				snprintf(name, sizeof(name),
 					 "%s%s lines at once, no protocol, fresh, %u vCPUs [vs one fresh load]",
 					 real ? "KVM: " : "", op_names[op], nr_vcpus);
-				r.d = fl;
-				r.ref_name = "one fresh 8-byte load";
-				r.ref = pl2;
-				bench_emit(json, &r);
-				r.d = ours;
+				emit_alternated(b, json, r, op, HOW_FLOOR, HOW_PLAIN, n,
+						"one fresh 8-byte load");
 			}
 			if (op != OP_SCALAR && b->seg->copy == KS_COPY_AVX512) {
-				struct bench_dist o2, o32;
-
-				measure_two(b, op, HOW_OURS, HOW_OURS_AVX2, n, &o2, &o32);
 				snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs its 32-byte copy]",
 					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				r.d = o2;
-				r.ref_name = "the same read with the AVX2 copy";
-				r.ref = o32;
-				r.ratio_max = 0;
-				r.target = NULL;
-				bench_emit(json, &r);
-				r.d = ours;
+				emit_alternated(b, json, r, op, HOW_OURS, HOW_OURS_AVX2, n,
+						"the same read with the AVX2 copy");
 			}
 			if (op == OP_CUT) {
-				struct bench_dist o2, sl;
-
-				measure_pair(b, op, HOW_SLOTS, n, &o2, &sl);
 				snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs memcpy per slot]",
 					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				r.d = o2;
-				r.ref_name = "memcpy of each record from its slot";
-				r.ref = sl;
-				r.ratio_max = 0;
-				r.target = NULL;
-				bench_emit(json, &r);
-				measure_pair(b, op, HOW_SLOTS_VEC, n, &o2, &sl);
+				emit_alternated(b, json, r, op, HOW_OURS, HOW_SLOTS, n,
+						"memcpy of each record from its slot");
 				snprintf(name, sizeof(name),
 					 "%s%s, %s, %u vCPUs [vs our copy per slot, no seqlock]",
 					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				r.d = o2;
-				r.ref_name = "the reader's vector copy of each record from its slot";
-				r.ref = sl;
-				bench_emit(json, &r);
-				measure_two(b, op, HOW_SLOTS_VEC, HOW_PLAIN, n, &sl, &o2);
+				emit_alternated(b, json, r, op, HOW_OURS, HOW_SLOTS_VEC, n,
+						"the reader's vector copy of each record from its slot");
 				snprintf(name, sizeof(name),
 					 "%s%s copy per slot, no seqlock, %s, %u vCPUs [vs plain copy]",
 					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				r.d = sl;
-				r.ref_name = fresh ? "plain copy" : "memcpy";
-				r.ref = o2;
-				bench_emit(json, &r);
-				r.d = ours;
+				emit_alternated(b, json, r, op, HOW_SLOTS_VEC, HOW_PLAIN, n,
+						fresh ? "plain copy" : "memcpy");
 			}
 			snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs pread]", real ? "KVM: " : "",
 				 op_names[op], mode, nr_vcpus);

@@ -316,13 +316,13 @@ ks_section_copy_avx512(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
  * Where 64-byte loads pay.  On an AMD Zen 5 (family 1Ah), whose load and
  * store paths are 512 bits wide, timed in alternation with the AVX2 copy
  * in the same reads (bench_reader's "[vs its 32-byte copy]" rows): a warm
- * 8-vCPU cut 0.79-0.81x, a fresh one 0.91-0.95x, a warm record 0.92-0.96x,
- * fresh reads and 64-vCPU cuts, bound by lines from another core or from
- * L2, 0.97-1.05x.  Where the caller's buffer and the slot fall 4 KiB
+ * 8-vCPU cut 0.79-0.81x, a fresh one 0.91-0.95x, a warm record 0.92-0.96x;
+ * reads bound by lines from another core or from L2 gain nothing, a few
+ * percent either way.  Where the caller's buffer and the slot fall 4 KiB
  * apart in a way that makes loads wait on unrelated stores (4K aliasing,
  * which depends on where the caller's buffer is) a warm record can cost
- * up to 1.5x instead; averaged over every destination offset it costs
- * 0.86x (bench/REPORT.md 1.1).  Zen 4 (family 19h) executes a 512-bit
+ * up to 1.7x instead; averaged over every destination offset it costs
+ * 0.83-0.86x (bench/REPORT.md 1.1).  Zen 4 (family 19h) executes a 512-bit
  * access as two 256-bit halves, so there is nothing to gain, and it was
  * measured with the AVX2 copy; Intel CPUs may lower a core's clock while
  * it runs 512-bit instructions, which is why glibc's own memcpy avoids
