@@ -16,8 +16,8 @@
  *                   has AVX2 and the kernel saves the YMM state.
  *   KS_COPY_AVX512  x86-64 inline assembly, 64-byte loads, where the CPU
  *                   has AVX-512F, the kernel saves the ZMM state, and the
- *                   CPU is one on which they were measured faster
- *                   (ks_section_copy_best() says which and why).
+ *                   CPU is of a kind on which they were measured faster
+ *                   (ks_cpu_zmm_measured_fast() says which and why).
  *
  * The assembly copies are outside the C abstract machine: to the compiler
  * each is one opaque statement that reads and writes memory (the "memory"
@@ -301,7 +301,7 @@ ks_section_copy_avx512(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
 		"3:\n\t"
 		/*
 		 * tail: the region's last 64 bytes.  len may be under 64 now
-		 * (the head's step is up to 56), but the region is 64 or more,
+		 * (the head's step is up to 63), but the region is 64 or more,
 		 * so s + len - 64 is not before its start.
 		 */
 		"vmovdqu64	-64(%[s],%[len]), %%zmm0\n\t"
@@ -313,46 +313,63 @@ ks_section_copy_avx512(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
 }
 
 /*
- * Where 64-byte loads pay.  On an AMD Zen 5 (family 1Ah), whose load and
- * store paths are 512 bits wide, timed in alternation with the AVX2 copy
- * in the same reads (bench_reader's "[vs its 32-byte copy]" rows): a warm
- * 8-vCPU cut 0.79-0.81x, a fresh one 0.91-0.95x, a warm record 0.92-0.96x;
- * reads bound by lines from another core or from L2 gain nothing, a few
- * percent either way.  Where the caller's buffer and the slot fall 4 KiB
- * apart in a way that makes loads wait on unrelated stores (4K aliasing,
- * which depends on where the caller's buffer is) a warm record can cost
- * up to 1.7x instead; averaged over every destination offset it costs
- * 0.83-0.86x (bench/REPORT.md 1.1).  Zen 4 (family 19h) executes a 512-bit
- * access as two 256-bit halves, so there is nothing to gain, and it was
- * measured with the AVX2 copy; Intel CPUs may lower a core's clock while
- * it runs 512-bit instructions, which is why glibc's own memcpy avoids
- * them there, and none was measured.  So: AMD, family 1Ah or later.
+ * Where 64-byte loads pay.  On an AMD Zen 5 server part (family 1Ah, model
+ * 02h, an EPYC "Turin"), whose load and store paths are 512 bits wide,
+ * timed in alternation with the AVX2 copy in the same reads (bench_reader's
+ * "[vs its 32-byte copy]" rows): a warm 8-vCPU cut 0.79-0.81x, a fresh one
+ * 0.91-0.95x, a warm record 0.92-0.96x; reads bound by lines from another
+ * core or from L2 gain nothing, a few percent either way.  Where the
+ * caller's buffer and the slot fall 4 KiB apart in a way that makes loads
+ * wait on unrelated stores (4K aliasing, which depends on where the
+ * caller's buffer is) a warm record can cost up to 1.7x instead; averaged
+ * over every destination offset it costs 0.83-0.86x (bench/REPORT.md 1.1).
+ * So: AMD family 1Ah, models 00h-1Fh, the EPYC 9005 parts, of which one
+ * was measured.  Not the family's client parts, some of which execute a
+ * 512-bit access as two 256-bit halves, as Zen 4 (family 19h) does, where
+ * there is nothing to gain; not later families, not measured; not Intel
+ * CPUs, which may lower a core's clock while it runs 512-bit instructions
+ * (glibc's own memcpy avoids them there), and none was measured.
+ *
+ * ks_cpu_zmm_measured_fast() decides from CPUID leaf 0 (the vendor in EBX,
+ * EDX, ECX) and leaf 1's EAX (the signature), so that the rule can be
+ * tested on signatures of CPUs the tests do not run on.
  */
+static inline bool
+ks_cpu_zmm_measured_fast(unsigned int ebx0, unsigned int edx0, unsigned int ecx0,
+			 unsigned int eax1)
+{
+	unsigned int family = (eax1 >> 8) & 0xf, model = (eax1 >> 4) & 0xf;
+
+	/* "AuthenticAMD" */
+	if (ebx0 != 0x68747541 || edx0 != 0x69746e65 || ecx0 != 0x444d4163)
+		return false;
+	if (family == 0xf) {
+		family += (eax1 >> 20) & 0xff;
+		model |= ((eax1 >> 16) & 0xf) << 4;
+	}
+	return family == 0x1a && model <= 0x1f;
+}
+
 static inline bool
 ks_cpu_prefers_zmm(void)
 {
 	/*
-	 * Asked once per process: under a hypervisor every CPUID traps, and
-	 * here one cost 11 us.  Threads that race to the first answer compute
-	 * the same one; the value is all that is shared, so relaxed suffices.
+	 * Asked once per process by the reader library (each unit that
+	 * includes this header has its own answer): under a hypervisor
+	 * every CPUID traps, and here one cost 11 us.  Threads that race to
+	 * the first answer compute the same one; the value is all that is
+	 * shared, so relaxed suffices.
 	 */
 	static _Atomic int answer;	/* 0: not asked yet, 1: no, 2: yes */
-	unsigned int eax, ebx, ecx, edx, family;
+	unsigned int eax, ebx, ecx, edx, ebx0, ecx0, edx0;
 	int a = atomic_load_explicit(&answer, memory_order_relaxed);
 
 	if (a != 0)
 		return a == 2;
 	/* leaves 0 and 1 exist on every x86-64 CPU */
-	__cpuid(0, eax, ebx, ecx, edx);
-	/* "AuthenticAMD" in EBX, EDX, ECX */
-	a = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;
-	if (a) {
-		__cpuid(1, eax, ebx, ecx, edx);
-		family = (eax >> 8) & 0xf;
-		if (family == 0xf)
-			family += (eax >> 20) & 0xff;
-		a = family >= 0x1a;
-	}
+	__cpuid(0, eax, ebx0, ecx0, edx0);
+	__cpuid(1, eax, ebx, ecx, edx);
+	a = ks_cpu_zmm_measured_fast(ebx0, edx0, ecx0, eax);
 	atomic_store_explicit(&answer, a ? 2 : 1, memory_order_relaxed);
 	return a;
 }
@@ -373,7 +390,9 @@ ks_section_copy_best(void)
 	 * libgcc's (and compiler-rt's) answers include the kernel's XSAVE
 	 * support for the YMM and the ZMM state.
 	 */
-	if (__builtin_cpu_supports("avx512f") && ks_cpu_prefers_zmm())
+	/* avx2 too: copies under 64 bytes go to the AVX2 copy */
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+	    ks_cpu_prefers_zmm())
 		return KS_COPY_AVX512;
 	return __builtin_cpu_supports("avx2") ? KS_COPY_AVX2 : KS_COPY_SSE2;
 #else

@@ -22,7 +22,11 @@
  *   - the caller's vector registers: a function allowed AVX2 (a target
  *     attribute, which the preprocessor cannot see: __AVX__ stays
  *     undefined in this unit) keeps 256-bit values in registers across an
- *     inlined copy, and they must come out whole.
+ *     inlined copy, and they must come out whole; one allowed AVX-512
+ *     keeps 24 512-bit values, more than the copy leaves it registers for;
+ *   - the choice: which CPUs get the AVX-512 copy, decided for CPUID
+ *     signatures of CPUs this test does not run on, and on this one the
+ *     library picks what that rule says.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -49,7 +53,7 @@
 #define MAX_WORDS	1000
 #define WRITES		200000u
 
-static const char *const kind_names[] = { "atomic", "sse2", "avx2", "avx512" };
+static const char *const kind_names[] = { "atomic", "sse2", "avx2", "avx512", "avx512 alone" };
 
 /* Which copies this CPU can run (under TSan the reader picks atomic, the CPU runs all). */
 static bool
@@ -294,13 +298,30 @@ test_no_torn_read(void **state)
 
 #if defined(__x86_64__)
 /*
+ * ACROSS_AVX512_ALONE: the AVX-512 copy called directly, for 8 words or
+ * more.  Through ks_section_copy() it shares a branch with the AVX2 copy
+ * (for short copies), whose clobbers would then hide a wrong list of its
+ * own: values live across the branch must survive both.
+ */
+#define ACROSS_AVX512_ALONE	(KS_COPY_AVX512 + 1)
+
+static inline __attribute__((always_inline)) void
+copy_kind(int kind, uint64_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+	if (kind == ACROSS_AVX512_ALONE)
+		ks_section_copy_avx512(dst, src, n);
+	else
+		ks_section_copy((enum ks_copy)kind, dst, src, n);
+}
+
+/*
  * Eight 256-bit values live across one copy.  The empty asm statements make
  * the compiler hold each in a YMM register right before and right after the
  * copy; whatever the copy says it clobbers, the compiler keeps elsewhere.
  */
-static __attribute__((target("avx2"), noinline)) void
-ymm_across_copy(enum ks_copy kind, long long x, uint64_t *dst, const _Atomic uint64_t *src,
-		size_t n, long long *out)
+static inline __attribute__((target("avx2"), always_inline)) void
+ymm_across(int kind, long long x, uint64_t *dst, const _Atomic uint64_t *src,
+	   size_t n, long long *out)
 {
 	__m256i v0 = _mm256_set_epi64x(x + 3, x + 2, x + 1, x);
 	__m256i v1 = _mm256_add_epi64(v0, _mm256_set1_epi64x(4));
@@ -313,7 +334,7 @@ ymm_across_copy(enum ks_copy kind, long long x, uint64_t *dst, const _Atomic uin
 
 	__asm__ volatile("" : "+x"(v0), "+x"(v1), "+x"(v2), "+x"(v3),
 			 "+x"(v4), "+x"(v5), "+x"(v6), "+x"(v7));
-	ks_section_copy(kind, dst, src, n);
+	copy_kind(kind, dst, src, n);
 	__asm__ volatile("" : "+x"(v0), "+x"(v1), "+x"(v2), "+x"(v3),
 			 "+x"(v4), "+x"(v5), "+x"(v6), "+x"(v7));
 	_mm256_storeu_si256((__m256i *)out + 0, v0);
@@ -325,6 +346,74 @@ ymm_across_copy(enum ks_copy kind, long long x, uint64_t *dst, const _Atomic uin
 	_mm256_storeu_si256((__m256i *)out + 6, v6);
 	_mm256_storeu_si256((__m256i *)out + 7, v7);
 }
+
+/*
+ * Twenty-four 512-bit values live across one copy, each in a variable of
+ * its own (an array would be kept in memory): the copy clobbers ZMM0-15,
+ * so at least eight of them must be kept in ZMM16-31 or memory, and every
+ * lane must come out as it went in.
+ */
+#define ZMM_LIVE	24
+#define ZMM_EACH(X)	X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
+			X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+#define ZMM_DECLARE(i)	__m512i v##i = _mm512_add_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), \
+							_mm512_set1_epi64(x + 8 * (i)));
+#define ZMM_STORE(i)	_mm512_storeu_si512(out + 8 * (i), v##i);
+/* in two statements: GCC takes at most 30 operands in one */
+#define ZMM_HOLD_ALL()	do { \
+		__asm__ volatile("" : "+v"(v0), "+v"(v1), "+v"(v2), "+v"(v3), "+v"(v4), \
+				 "+v"(v5), "+v"(v6), "+v"(v7), "+v"(v8), "+v"(v9), \
+				 "+v"(v10), "+v"(v11)); \
+		__asm__ volatile("" : "+v"(v12), "+v"(v13), "+v"(v14), "+v"(v15), \
+				 "+v"(v16), "+v"(v17), "+v"(v18), "+v"(v19), "+v"(v20), \
+				 "+v"(v21), "+v"(v22), "+v"(v23)); \
+	} while (0)
+
+static inline __attribute__((target("avx512f"), always_inline)) void
+zmm_across(int kind, long long x, uint64_t *dst, const _Atomic uint64_t *src,
+	   size_t n, long long *out)
+{
+	ZMM_EACH(ZMM_DECLARE)
+	ZMM_HOLD_ALL();
+	copy_kind(kind, dst, src, n);
+	ZMM_HOLD_ALL();
+	ZMM_EACH(ZMM_STORE)
+}
+
+/*
+ * One function per copy, its kind a constant: through ks_section_copy()'s
+ * switch on a variable kind, values that live across it would have to
+ * survive every copy's clobbers at once, and one copy's wrong clobber list
+ * would go unseen.
+ */
+typedef void across_fn(long long x, uint64_t *dst, const _Atomic uint64_t *src, size_t n,
+		       long long *out);
+#define ACROSS(width, isa, kind) \
+	static __attribute__((target(isa), noinline)) void \
+	width##_across_##kind(long long x, uint64_t *dst, const _Atomic uint64_t *src, \
+			      size_t n, long long *out) \
+	{ \
+		width##_across(kind, x, dst, src, n, out); \
+	}
+ACROSS(ymm, "avx2", KS_COPY_ATOMIC)
+ACROSS(ymm, "avx2", KS_COPY_SSE2)
+ACROSS(ymm, "avx2", KS_COPY_AVX2)
+ACROSS(ymm, "avx2", KS_COPY_AVX512)
+ACROSS(ymm, "avx2", ACROSS_AVX512_ALONE)
+ACROSS(zmm, "avx512f", KS_COPY_ATOMIC)
+ACROSS(zmm, "avx512f", KS_COPY_SSE2)
+ACROSS(zmm, "avx512f", KS_COPY_AVX2)
+ACROSS(zmm, "avx512f", KS_COPY_AVX512)
+ACROSS(zmm, "avx512f", ACROSS_AVX512_ALONE)
+
+static across_fn *const ymm_across_copy[] = {
+	ymm_across_KS_COPY_ATOMIC, ymm_across_KS_COPY_SSE2, ymm_across_KS_COPY_AVX2,
+	ymm_across_KS_COPY_AVX512, ymm_across_ACROSS_AVX512_ALONE,
+};
+static across_fn *const zmm_across_copy[] = {
+	zmm_across_KS_COPY_ATOMIC, zmm_across_KS_COPY_SSE2, zmm_across_KS_COPY_AVX2,
+	zmm_across_KS_COPY_AVX512, zmm_across_ACROSS_AVX512_ALONE,
+};
 #endif
 
 static void
@@ -346,12 +435,15 @@ test_caller_vector_registers(void **state)
 	}
 	for (size_t k = 0; k < 256; k++)
 		atomic_init(&src[k], word_of(3, k));
-	for (enum ks_copy kind = KS_COPY_ATOMIC; kind <= KS_COPY_AVX512; kind++) {
-		if (!kind_available(kind))
+	for (int kind = KS_COPY_ATOMIC; kind <= ACROSS_AVX512_ALONE; kind++) {
+		if (!kind_available(kind == ACROSS_AVX512_ALONE ? KS_COPY_AVX512
+								: (enum ks_copy)kind))
 			continue;
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			if (kind == ACROSS_AVX512_ALONE && sizes[i] < 8)
+				continue;	/* it takes 8 words or more */
 			memset(out, 0, sizeof(out));
-			ymm_across_copy(kind, 1000, dst + 1, src, sizes[i], out);
+			ymm_across_copy[kind](1000, dst + 1, src, sizes[i], out);
 			for (int k = 0; k < 32; k++)
 				if (out[k] != 1000 + k)
 					fail_msg("%s, %zu words: the caller's YMM value %d lane %d "
@@ -369,6 +461,106 @@ test_caller_vector_registers(void **state)
 #endif
 }
 
+static void
+test_caller_zmm_registers(void **state)
+{
+	(void)state;
+#if defined(__x86_64__)
+	static const size_t sizes[] = { 0, 3, 7, 8, 9, 17, 40, 138 };
+	_Atomic uint64_t *src = aligned_alloc(64, 256 * sizeof(*src));
+	uint64_t *dst = aligned_alloc(64, 256 * sizeof(*dst));
+	long long out[8 * ZMM_LIVE];
+
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx512f")) {
+		printf("# no AVX-512 here: nothing to hold in ZMM registers, skipped\n");
+		free(src);
+		free(dst);
+		return;
+	}
+	for (size_t k = 0; k < 256; k++)
+		atomic_init(&src[k], word_of(5, k));
+	for (int kind = KS_COPY_ATOMIC; kind <= ACROSS_AVX512_ALONE; kind++) {
+		if (!kind_available(kind == ACROSS_AVX512_ALONE ? KS_COPY_AVX512
+								: (enum ks_copy)kind))
+			continue;
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			if (kind == ACROSS_AVX512_ALONE && sizes[i] < 8)
+				continue;	/* it takes 8 words or more */
+			memset(out, 0, sizeof(out));
+			zmm_across_copy[kind](1000, dst + 1, src + 4, sizes[i], out);
+			for (int k = 0; k < 8 * ZMM_LIVE; k++)
+				if (out[k] != 1000 + k)
+					fail_msg("%s, %zu words: the caller's ZMM value %d lane %d "
+						 "is %#llx after the copy, was %#llx", kind_names[kind],
+						 sizes[i], k / 8, k % 8, (unsigned long long)out[k],
+						 (unsigned long long)(1000 + k));
+			for (size_t k = 0; k < sizes[i]; k++)
+				assert_int_equal(dst[1 + k], word_of(5, 4 + k));
+		}
+	}
+	free(src);
+	free(dst);
+#else
+	printf("# not x86-64: skipped\n");
+#endif
+}
+
+#if defined(__x86_64__)
+/* CPUID leaf 0's vendor registers (EBX, EDX, ECX) and leaf 1's EAX. */
+struct cpu_signature {
+	const char *what;
+	unsigned int ebx0, edx0, ecx0, eax1;
+	bool zmm;
+};
+
+#define AMD	0x68747541, 0x69746e65, 0x444d4163	/* "AuthenticAMD" */
+#define INTEL	0x756e6547, 0x49656e69, 0x6c65746e	/* "GenuineIntel" */
+#define HYGON	0x6f677948, 0x656e6975, 0x6e65476e	/* "HygonGenuine" */
+#endif
+
+static void
+test_copy_choice(void **state)
+{
+	(void)state;
+#if defined(__x86_64__)
+	/* family = 0xf + EAX[27:20], model = EAX[19:16] << 4 | EAX[7:4] */
+	static const struct cpu_signature cpus[] = {
+		{ "EPYC 9005 (Zen 5, family 1Ah model 02h), measured", AMD, 0x00b00f21, true },
+		{ "EPYC 9005 dense (family 1Ah model 11h)", AMD, 0x00b10f10, true },
+		{ "Ryzen AI 300 (family 1Ah model 24h)", AMD, 0x00b20f40, false },
+		{ "Ryzen 9000 (family 1Ah model 44h)", AMD, 0x00b40f40, false },
+		{ "EPYC 9004 (Zen 4, family 19h model 11h)", AMD, 0x00a10f11, false },
+		{ "a later AMD family (1Bh)", AMD, 0x00c00f00, false },
+		{ "Xeon, Sapphire Rapids (family 6 model 8Fh)", INTEL, 0x000806f8, false },
+		{ "a Hygon with a family 1Ah signature", HYGON, 0x00b00f21, false },
+	};
+	unsigned int eax1, ebx0, ecx0, edx0, b, c, d;
+	bool rule;
+
+	for (size_t i = 0; i < sizeof(cpus) / sizeof(cpus[0]); i++)
+		if (ks_cpu_zmm_measured_fast(cpus[i].ebx0, cpus[i].edx0, cpus[i].ecx0,
+					     cpus[i].eax1) != cpus[i].zmm)
+			fail_msg("%s: the rule says %s", cpus[i].what,
+				 cpus[i].zmm ? "no AVX-512 copy" : "the AVX-512 copy");
+#if !KS_TSAN
+	/* And the library applies it to this CPU. */
+	__cpuid(0, eax1, ebx0, ecx0, edx0);
+	__cpuid(1, eax1, b, c, d);
+	__builtin_cpu_init();
+	rule = ks_cpu_zmm_measured_fast(ebx0, edx0, ecx0, eax1) &&
+	       __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+	printf("# this CPU: signature %#x, %s\n", eax1,
+	       rule ? "the AVX-512 copy" : "no AVX-512 copy");
+	assert_int_equal(ks_section_copy_best() == KS_COPY_AVX512, rule);
+#else
+	(void)eax1, (void)ebx0, (void)ecx0, (void)edx0, (void)b, (void)c, (void)d, (void)rule;
+#endif
+#else
+	printf("# not x86-64: skipped\n");
+#endif
+}
+
 int
 main(void)
 {
@@ -377,6 +569,8 @@ main(void)
 		cmocka_unit_test(test_no_load_outside_source),
 		cmocka_unit_test(test_no_torn_read),
 		cmocka_unit_test(test_caller_vector_registers),
+		cmocka_unit_test(test_caller_zmm_registers),
+		cmocka_unit_test(test_copy_choice),
 	};
 
 	printf("# best copy here: %s\n", kind_names[ks_section_copy_best()]);
