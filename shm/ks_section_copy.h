@@ -233,7 +233,6 @@ ks_section_copy_avx2(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
 		: "memory", "cc", KS_AVX2_CLOBBERS);
 }
 
-
 /*
  * The AVX-512 copy: the AVX2 copy's shape with 64-byte vectors, but the
  * loads are the aligned ones.  A slot's values start 32 bytes into a
@@ -317,7 +316,7 @@ ks_section_copy_avx512(uint64_t *dst, const _Atomic uint64_t *src, size_t n)
  * 02h, an EPYC "Turin"), whose load and store paths are 512 bits wide,
  * timed in alternation with the AVX2 copy in the same reads (bench_reader's
  * "[vs its 32-byte copy]" rows): a warm 8-vCPU cut 0.79-0.81x, a fresh one
- * 0.91-0.95x, a warm record 0.92-0.96x; reads bound by lines from another
+ * 0.91-0.95x, a warm record 0.82-0.96x; reads bound by lines from another
  * core or from L2 gain nothing, a few percent either way.  Where the
  * caller's buffer and the slot fall 4 KiB apart in a way that makes loads
  * wait on unrelated stores (4K aliasing, which depends on where the
@@ -388,9 +387,9 @@ ks_section_copy_best(void)
 	__builtin_cpu_init();
 	/*
 	 * libgcc's (and compiler-rt's) answers include the kernel's XSAVE
-	 * support for the YMM and the ZMM state.
+	 * support for the YMM and the ZMM state.  AVX2 too for the AVX-512
+	 * copy: it hands copies under 64 bytes to the AVX2 one.
 	 */
-	/* avx2 too: copies under 64 bytes go to the AVX2 copy */
 	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
 	    ks_cpu_prefers_zmm())
 		return KS_COPY_AVX512;
