@@ -416,23 +416,23 @@ static across_fn *const zmm_across_copy[] = {
 };
 #endif
 
-static void
-test_caller_vector_registers(void **state)
-{
-	(void)state;
 #if defined(__x86_64__)
+/*
+ * Every copy, at lengths across its branches, called through @across:
+ * @values vector values of @lanes 64-bit lanes live across it must come
+ * out whole, and the copy must be right.  @name says which registers.
+ */
+static void
+check_across(across_fn *const across[], const char *name, int values, int lanes)
+{
 	static const size_t sizes[] = { 0, 3, 4, 5, 7, 8, 9, 17, 40, 138 };
 	_Atomic uint64_t *src = aligned_alloc(64, 256 * sizeof(*src));
 	uint64_t *dst = aligned_alloc(64, 256 * sizeof(*dst));
-	long long out[32];
+	long long *out = calloc((size_t)values * lanes, sizeof(*out));
 
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("avx2")) {
-		printf("# no AVX2 here: nothing to hold in YMM registers, skipped\n");
-		free(src);
-		free(dst);
-		return;
-	}
+	assert_non_null(src);
+	assert_non_null(dst);
+	assert_non_null(out);
 	for (size_t k = 0; k < 256; k++)
 		atomic_init(&src[k], word_of(3, k));
 	for (int kind = KS_COPY_ATOMIC; kind <= ACROSS_AVX512_ALONE; kind++) {
@@ -442,20 +442,37 @@ test_caller_vector_registers(void **state)
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 			if (kind == ACROSS_AVX512_ALONE && sizes[i] < 8)
 				continue;	/* it takes 8 words or more */
-			memset(out, 0, sizeof(out));
-			ymm_across_copy[kind](1000, dst + 1, src, sizes[i], out);
-			for (int k = 0; k < 32; k++)
+			memset(out, 0, (size_t)values * lanes * sizeof(*out));
+			/* src + 4: a source 32 bytes into a line, as a slot's values are */
+			across[kind](1000, dst + 1, src + 4, sizes[i], out);
+			for (int k = 0; k < values * lanes; k++)
 				if (out[k] != 1000 + k)
-					fail_msg("%s, %zu words: the caller's YMM value %d lane %d "
+					fail_msg("%s, %zu words: the caller's %s value %d lane %d "
 						 "is %#llx after the copy, was %#llx", kind_names[kind],
-						 sizes[i], k / 4, k % 4, (unsigned long long)out[k],
+						 sizes[i], name, k / lanes, k % lanes,
+						 (unsigned long long)out[k],
 						 (unsigned long long)(1000 + k));
 			for (size_t k = 0; k < sizes[i]; k++)
-				assert_int_equal(dst[1 + k], word_of(3, k));
+				assert_int_equal(dst[1 + k], word_of(3, 4 + k));
 		}
 	}
 	free(src);
 	free(dst);
+	free(out);
+}
+#endif
+
+static void
+test_caller_vector_registers(void **state)
+{
+	(void)state;
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx2")) {
+		printf("# no AVX2 here: nothing to hold in YMM registers, skipped\n");
+		return;
+	}
+	check_across(ymm_across_copy, "YMM", 8, 4);
 #else
 	printf("# not x86-64: skipped\n");
 #endif
@@ -466,41 +483,12 @@ test_caller_zmm_registers(void **state)
 {
 	(void)state;
 #if defined(__x86_64__)
-	static const size_t sizes[] = { 0, 3, 7, 8, 9, 17, 40, 138 };
-	_Atomic uint64_t *src = aligned_alloc(64, 256 * sizeof(*src));
-	uint64_t *dst = aligned_alloc(64, 256 * sizeof(*dst));
-	long long out[8 * ZMM_LIVE];
-
 	__builtin_cpu_init();
 	if (!__builtin_cpu_supports("avx512f")) {
 		printf("# no AVX-512 here: nothing to hold in ZMM registers, skipped\n");
-		free(src);
-		free(dst);
 		return;
 	}
-	for (size_t k = 0; k < 256; k++)
-		atomic_init(&src[k], word_of(5, k));
-	for (int kind = KS_COPY_ATOMIC; kind <= ACROSS_AVX512_ALONE; kind++) {
-		if (!kind_available(kind == ACROSS_AVX512_ALONE ? KS_COPY_AVX512
-								: (enum ks_copy)kind))
-			continue;
-		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			if (kind == ACROSS_AVX512_ALONE && sizes[i] < 8)
-				continue;	/* it takes 8 words or more */
-			memset(out, 0, sizeof(out));
-			zmm_across_copy[kind](1000, dst + 1, src + 4, sizes[i], out);
-			for (int k = 0; k < 8 * ZMM_LIVE; k++)
-				if (out[k] != 1000 + k)
-					fail_msg("%s, %zu words: the caller's ZMM value %d lane %d "
-						 "is %#llx after the copy, was %#llx", kind_names[kind],
-						 sizes[i], k / 8, k % 8, (unsigned long long)out[k],
-						 (unsigned long long)(1000 + k));
-			for (size_t k = 0; k < sizes[i]; k++)
-				assert_int_equal(dst[1 + k], word_of(5, 4 + k));
-		}
-	}
-	free(src);
-	free(dst);
+	check_across(zmm_across_copy, "ZMM", ZMM_LIVE, 8);
 #else
 	printf("# not x86-64: skipped\n");
 #endif
