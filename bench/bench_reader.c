@@ -225,17 +225,6 @@ do_slots_vec(struct bench *b, enum op op)
 }
 
 /*
- * The floor of a stat read of this ABI: the lines every reader of it must
- * load, header.sweep's (which sample is newest), the newest slot's seq
- * (the seqlock) and the value's, loaded at once (all three addresses known
- * before) with nothing checked, where the plain reference loads one line.
- * Ours over this is what the protocol costs (the slot's address waits for
- * the sweep; the checks); this over one fresh load is what the ABI's extra
- * lines cost on this machine.  The slot comes from the reader library's
- * private ring table and a sweep counted by helper_round(); check_floor()
- * proves the count right.
- */
-/*
  * Where the floor loads: the slot of sweep @sweep of the target of
  * b->exits, by the reader library's private ring table (a division the
  * library's own read does with a mask, which is why it is done here,
@@ -254,6 +243,17 @@ floor_aim(struct bench *b, uint64_t sweep)
 	b->floor_value = slot + 4 + b->exits.info->value_index;
 }
 
+/*
+ * The floor of a stat read of this ABI: the lines every reader of it must
+ * load, header.sweep's (which sample is newest), the newest slot's seq
+ * (the seqlock) and the value's, loaded at once (all three addresses known
+ * before) with nothing checked, where the plain reference loads one line.
+ * Ours over this is what the protocol costs (the slot's address waits for
+ * the sweep; the checks); this over one fresh load is what the ABI's extra
+ * lines cost on this machine.  The slot comes from the reader library's
+ * private ring table and a sweep counted by helper_round(); check_floor()
+ * proves the count right.
+ */
 static void
 do_floor(struct bench *b, enum op op)
 {
@@ -613,14 +613,21 @@ measure_pair(struct bench *b, enum op op, enum how ref, size_t samples,
 
 /*
  * A row that explains another: @mine against @ref, timed in alternation,
- * with no target; @r is the row's template (its name already written),
- * taken by value so that the caller's stays as it was.  A row of the floor
- * is kept only if the floor read the slot it meant to.
+ * with no target, named "<op><what>, <mode>, N vCPUs [vs <vs>]" (KVM rows
+ * prefixed); @r is the row's template, taken by value so that the
+ * caller's stays as it was.  A row of the floor is kept only if the floor
+ * read the slot it meant to.
  */
 static void
-emit_alternated(struct bench *b, FILE *json, struct bench_result r, enum op op, enum how mine,
-		enum how ref, size_t samples, const char *ref_name)
+emit_alternated(struct bench *b, FILE *json, struct bench_result r, enum op op, bool real,
+		const char *what, const char *vs, enum how mine, enum how ref, size_t samples,
+		const char *ref_name)
 {
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s%s%s, %s, %u vCPUs [vs %s]", real ? "KVM: " : "",
+		 op_names[op], what, b->fresh ? "fresh" : "warm", b->nr_vcpus, vs);
+	r.name = name;
 	measure_two(b, op, mine, ref, samples, &r.d, &r.ref);
 	if (mine == HOW_FLOOR || ref == HOW_FLOOR)
 		check_floor(b);
@@ -859,49 +866,33 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 				bench_emit(json, &r);
 			}
 			if (op == OP_SCALAR && fresh) {
-				snprintf(name, sizeof(name),
-					 "%s%s, fresh, %u vCPUs [vs its lines at once, no protocol]",
-					 real ? "KVM: " : "", op_names[op], nr_vcpus);
-				emit_alternated(b, json, r, op, HOW_OURS, HOW_FLOOR, n,
+				emit_alternated(b, json, r, op, real, "", "its lines at once, no protocol",
+						HOW_OURS, HOW_FLOOR, n,
 						"header.sweep, seq and value at once");
-				snprintf(name, sizeof(name),
-					 "%s%s lines at once, no protocol, fresh, %u vCPUs [vs one fresh load]",
-					 real ? "KVM: " : "", op_names[op], nr_vcpus);
-				emit_alternated(b, json, r, op, HOW_FLOOR, HOW_PLAIN, n,
+				emit_alternated(b, json, r, op, real, " lines at once, no protocol",
+						"one fresh load", HOW_FLOOR, HOW_PLAIN, n,
 						"one fresh 8-byte load");
 			}
-			if (op != OP_SCALAR && b->seg->copy == KS_COPY_AVX512) {
-				snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs its 32-byte copy]",
-					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				emit_alternated(b, json, r, op, HOW_OURS, HOW_OURS_AVX2, n,
-						"the same read with the AVX2 copy");
-			}
+			if (op != OP_SCALAR && b->seg->copy == KS_COPY_AVX512)
+				emit_alternated(b, json, r, op, real, "", "its 32-byte copy", HOW_OURS,
+						HOW_OURS_AVX2, n, "the same read with the AVX2 copy");
 			if (op == OP_RECORD) {
-				snprintf(name, sizeof(name),
-					 "%s%s, %s, %u vCPUs [vs our copy of its slot, no seqlock]",
-					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				emit_alternated(b, json, r, op, HOW_OURS, HOW_SLOTS_VEC, n,
+				emit_alternated(b, json, r, op, real, "",
+						"our copy of its slot, no seqlock", HOW_OURS,
+						HOW_SLOTS_VEC, n,
 						"the reader's vector copy of the record from its slot");
-				snprintf(name, sizeof(name),
-					 "%s%s copy of its slot, no seqlock, %s, %u vCPUs [vs plain copy]",
-					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				emit_alternated(b, json, r, op, HOW_SLOTS_VEC, HOW_PLAIN, n,
+				emit_alternated(b, json, r, op, real, " copy of its slot, no seqlock",
+						"plain copy", HOW_SLOTS_VEC, HOW_PLAIN, n,
 						fresh ? "plain copy" : "memcpy");
 			}
 			if (op == OP_CUT) {
-				snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs memcpy per slot]",
-					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				emit_alternated(b, json, r, op, HOW_OURS, HOW_SLOTS, n,
-						"memcpy of each record from its slot");
-				snprintf(name, sizeof(name),
-					 "%s%s, %s, %u vCPUs [vs our copy per slot, no seqlock]",
-					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				emit_alternated(b, json, r, op, HOW_OURS, HOW_SLOTS_VEC, n,
-						"the reader's vector copy of each record from its slot");
-				snprintf(name, sizeof(name),
-					 "%s%s copy per slot, no seqlock, %s, %u vCPUs [vs plain copy]",
-					 real ? "KVM: " : "", op_names[op], mode, nr_vcpus);
-				emit_alternated(b, json, r, op, HOW_SLOTS_VEC, HOW_PLAIN, n,
+				emit_alternated(b, json, r, op, real, "", "memcpy per slot", HOW_OURS,
+						HOW_SLOTS, n, "memcpy of each record from its slot");
+				emit_alternated(b, json, r, op, real, "",
+						"our copy per slot, no seqlock", HOW_OURS, HOW_SLOTS_VEC,
+						n, "the reader's vector copy of each record from its slot");
+				emit_alternated(b, json, r, op, real, " copy per slot, no seqlock",
+						"plain copy", HOW_SLOTS_VEC, HOW_PLAIN, n,
 						fresh ? "plain copy" : "memcpy");
 			}
 			snprintf(name, sizeof(name), "%s%s, %s, %u vCPUs [vs pread]", real ? "KVM: " : "",
