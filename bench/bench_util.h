@@ -108,7 +108,7 @@ struct bench_timer {
 	double ns_per_tick;
 	uint64_t p50;		/* the empty region's p50 */
 	double mean99;		/* its mean up to p99 */
-	uint64_t step;		/* the gcd of the differences between two reads */
+	double step;		/* the ticks it advances by (1: every tick) */
 };
 
 /* Index of p99 in @n sorted samples. */
@@ -193,32 +193,95 @@ bench_point(double v)
 	return (struct bench_dist) { v, v, v, v, v };
 }
 
-static inline uint64_t
-bench_gcd(uint64_t a, uint64_t b)
-{
-	while (b) {
-		uint64_t r = a % b;
-
-		a = b;
-		b = r;
-	}
-	return a;
-}
+/*
+ * The step the TSC advances by, in ticks (1 for a timer that counts every
+ * tick).  Not the gcd of region lengths: where the TSC-to-reference ratio
+ * is not a whole number (24.5 at 2.45 GHz over 100 MHz) the steps are 24
+ * and 25 ticks in turn, the gcd is 1, and a 10-ns grid looked like a fine
+ * timer (it did, on a Zen 3).  Instead, time regions of many true lengths
+ * (a chain of 0 to 1023 dependent additions, about 0 to 300 ns) and look
+ * at which lengths come up.  On a fine timer they fill the range; on a
+ * stepping one they fall in clusters one or two ticks wide, one per step,
+ * and the clusters' centres are multiples of the step.  So the step is the
+ * span between the first and last centres over the number of steps in it.
+ * The steps are counted gap by gap, each in units of the smallest gap: a
+ * fractional step makes that unit up to half a tick short, too little to
+ * miscount one gap, but over 70 steps it would miscount the span.
+ */
+enum { BENCH_STEP_SPAN = 4096 };
 
 /*
- * The timer in @t (@ns_per_tick from bench_calibrate()): an empty timed
- * region, 200000 times, and the step the TSC advances by: the gcd of the
- * lengths that come up at least once in a thousand regions.  Not of every
- * length: a single odd one (a region that straddled a change of the
- * host's TSC offset, or a reading the hypervisor emulated) would take the
- * gcd to 1 and the figures to p50s on a 10-ns grid, as it once did.  The
- * region's distribution in ns in @d.
+ * The step from @seen[len], how often each region length in ticks came up
+ * (@heavy: the least weight a step's cluster has; less is stray lengths).
  */
+static inline double
+bench_step_of(const unsigned *seen, unsigned heavy)
+{
+	enum { RECUR = 3, WIDE = 4 };
+	double centre[BENCH_STEP_SPAN / 2], gap = 0, steps = 0;
+	unsigned clusters = 0, widest = 0;
+
+	/* Lengths that recur, in runs of neighbours: one run per step, or one in all. */
+	for (unsigned v = 0; v < BENCH_STEP_SPAN;) {
+		double sum = 0, weight = 0;
+		unsigned w = v;
+
+		for (; w < BENCH_STEP_SPAN && seen[w] >= RECUR; w++) {
+			sum += (double)w * seen[w];
+			weight += seen[w];
+		}
+		if (w == v || weight < heavy) {
+			v = w + 1;
+			continue;
+		}
+		widest = w - v > widest ? w - v : widest;
+		centre[clusters] = sum / weight;
+		if (clusters > 0 && (gap == 0 || centre[clusters] - centre[clusters - 1] < gap))
+			gap = centre[clusters] - centre[clusters - 1];
+		clusters++;
+		v = w + 1;	/* runs are separated by at least one length */
+	}
+	if (widest >= WIDE || clusters < 3 || gap < 2)
+		return 1;
+	for (unsigned i = 1; i < clusters; i++)
+		steps += (double)(uint64_t)((centre[i] - centre[i - 1]) / gap + 0.5);
+	return (centre[clusters - 1] - centre[0]) / steps;
+}
+
+static inline double
+bench_timer_probe_step(void)
+{
+	/* A step's cluster gathers each of its ~25 lengths from every round:
+	 * a few stray lengths (an interrupt's) weigh less than one round's. */
+	enum { CHAINS = 1024, ROUNDS = 16, HEAVY = 4 * ROUNDS };
+	unsigned *seen = calloc(BENCH_STEP_SPAN, sizeof(*seen));
+	double step;
+
+	if (seen == NULL)
+		return 1;
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		for (unsigned c = 0; c < CHAINS; c++) {
+			/* An odd stride through the lengths: no two runs in a row alike. */
+			unsigned k = (c * 389u + r * 97u) % CHAINS;
+			uint64_t x = 0, t0 = bench_ticks(), t1;
+
+			for (unsigned i = 0; i < k; i++)
+				__asm__ volatile("" : "+r"(x));
+			t1 = bench_ticks();
+			if (t1 - t0 < BENCH_STEP_SPAN)
+				seen[t1 - t0]++;
+		}
+	}
+	step = bench_step_of(seen, HEAVY);
+	free(seen);
+	return step;
+}
+
 static inline void
 bench_timer_measure(double ns_per_tick, struct bench_timer *t, struct bench_dist *d)
 {
-	enum { N = 200000, COMMON = N / 1000 };
-	uint64_t *v = malloc(N * sizeof(*v)), step = 0;
+	enum { N = 200000 };
+	uint64_t *v = malloc(N * sizeof(*v));
 
 	for (size_t i = 0; i < N; i++) {
 		uint64_t t0 = bench_ticks(), t1 = bench_ticks();
@@ -226,16 +289,10 @@ bench_timer_measure(double ns_per_tick, struct bench_timer *t, struct bench_dist
 		v[i] = t1 - t0;
 	}
 	*d = bench_summarise(v, N, ns_per_tick);	/* sorts @v */
-	for (size_t i = 0, j; i < N; i = j) {
-		for (j = i; j < N && v[j] == v[i]; j++)
-			;
-		if (j - i >= COMMON)
-			step = bench_gcd(v[i], step);
-	}
 	t->ns_per_tick = ns_per_tick;
 	t->p50 = v[N / 2];
 	t->mean99 = d->mean99 / ns_per_tick;
-	t->step = step ? step : 1;
+	t->step = bench_timer_probe_step();
 	free(v);
 }
 
@@ -243,7 +300,7 @@ bench_timer_measure(double ns_per_tick, struct bench_timer *t, struct bench_dist
 static inline double
 bench_timer_step_ns(const struct bench_timer *t)
 {
-	return (double)t->step * t->ns_per_tick;
+	return t->step * t->ns_per_tick;
 }
 
 /* Is the timer's step too coarse for single-read p50s (see above)? */
