@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_read_newest.c - every read returns the newest sweep, whatever the
+ * handle saw before.
+ *
+ * A read first tries the slot of the sweep its handle last found newest
+ * (reader/lib/read.c, "The guess") and must keep that only while it still
+ * is the newest.  Here the test drives the sweeps itself, one thread, so
+ * "newest" is exact: between reads it publishes 0, 1, depth - 1, depth
+ * (the guessed slot's index again, holding a later sweep), depth + 1 or
+ * several laps of sweeps, and every kind of read, through a handle that
+ * reads after every gap and one that reads only now and then, must come
+ * back with the header's sweep and that sweep's values
+ * (tests/lib/synth_vm.h).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+#include "kvmstats/reader.h"
+#include "synth_vm.h"
+
+#define NR_VCPUS	3
+#define DEPTH		4
+
+struct fixture {
+	struct synth_vm sv;
+	struct ks_engine *e;
+	struct kvmstats_segment *often, *seldom;
+	uint64_t *buf;
+	size_t buf_words;
+	struct kvmstats_sample samples[DEPTH > NR_VCPUS + 1 ? DEPTH : NR_VCPUS + 1];
+	uint64_t sweeps;		/* published so far */
+};
+
+static struct kvmstats_segment *
+attach(const char *vm)
+{
+	struct kvmstats_error err;
+	struct kvmstats_segment *seg;
+
+	if (kvmstats_attach(vm, NULL, &seg, &err) < 0)
+		fail_msg("attach %s: %s", vm, err.msg);
+	return seg;
+}
+
+static void
+check_sample(struct fixture *f, uint32_t t, const uint64_t *v, uint32_t first, uint32_t n,
+	     const struct kvmstats_sample *s, uint64_t want_sweep)
+{
+	uint64_t want = synth_expected_sweep(&f->sv, t, want_sweep);
+
+	assert_int_equal(s->sweep, want_sweep);
+	for (uint32_t w = 0; w < n; w++)
+		assert_int_equal(v[w], synth_value(want, t, first + w));
+}
+
+/* Every kind of read through @seg: each must be of the newest sweep. */
+static void
+read_all(struct fixture *f, struct kvmstats_segment *seg)
+{
+	unsigned n = kvmstats_nr_targets(seg), got = 0;
+	struct kvmstats_status st;
+	struct kvmstats_sample s;
+	uint64_t v;
+
+	kvmstats_status(seg, &st);
+	assert_int_equal(st.sweep, f->sweeps);
+	for (uint32_t t = 0; t < n; t++) {
+		struct kvmstats_stat_handle h;
+		uint32_t words = kvmstats_target(seg, t)->record_words;
+
+		assert_int_equal(kvmstats_stat_lookup(seg, t, "kvm", t ? "c5" : "vm_c3", &h), 0);
+		assert_int_equal(kvmstats_read_scalar(seg, &h, &v, &s), 0);
+		check_sample(f, t, &v, h.info->value_index, 1, &s, f->sweeps);
+		assert_int_equal(kvmstats_read_record(seg, t, f->buf, f->buf_words, &s), 0);
+		check_sample(f, t, f->buf, 0, words, &s, f->sweeps);
+		if (t > 0) {
+			assert_int_equal(kvmstats_stat_lookup(seg, t, NULL, "hist1", &h), 0);
+			assert_int_equal(kvmstats_read_values(seg, &h, f->buf, f->buf_words, &s), 0);
+			check_sample(f, t, f->buf, h.info->value_index, h.info->size, &s, f->sweeps);
+		}
+		assert_int_equal(kvmstats_read_history(seg, t, DEPTH, f->buf, f->buf_words,
+						       f->samples, &got), 0);
+		assert_true(got >= 1);
+		for (unsigned k = 0; k < got; k++)
+			check_sample(f, t, f->buf + (size_t)k * words, 0, words, &f->samples[k],
+				     f->sweeps - k);
+	}
+	assert_int_equal(kvmstats_read_cut(seg, f->buf, f->buf_words, f->samples), 0);
+	for (uint32_t t = 0; t < n; t++)
+		check_sample(f, t, f->buf + kvmstats_target(seg, t)->cut_offset, 0,
+			     kvmstats_target(seg, t)->record_words, &f->samples[t], f->sweeps);
+}
+
+static void
+sweep(struct fixture *f, unsigned k)
+{
+	for (unsigned i = 0; i < k; i++) {
+		assert_int_equal(ks_engine_sweep(f->e), 0);
+		f->sweeps++;
+	}
+}
+
+static void
+reads_follow_every_gap(void **state)
+{
+	/* Gaps around the ring's depth, in an order that gives each one after each. */
+	static const unsigned gaps[] = {
+		0, 1, 0, DEPTH, 1, DEPTH - 1, DEPTH + 1, 0, 2 * DEPTH, 1, 1, 3 * DEPTH + 2,
+		DEPTH - 1, DEPTH, DEPTH, 2, 0, DEPTH + 1, 5 * DEPTH, 1, 0, 0, 3, DEPTH - 2,
+	};
+	struct ks_engine_config cfg;
+	struct kvmstats_error err;
+	struct fixture f = { 0 };
+	struct kvmstats_status st;
+	char vm[64];
+
+	(void)state;
+	snprintf(vm, sizeof(vm), "newest-%d", getpid());
+	/* No failing source: each slot holds its own sweep's values. */
+	assert_int_equal(synth_vm_init(&f.sv, vm, NR_VCPUS, 0, 0), 0);
+	ks_engine_config_init(&cfg);
+	cfg.ring_depth = DEPTH;
+	cfg.ring_min_bytes = 0;		/* exactly this depth: the laps are the point */
+	assert_int_equal(ks_engine_create(&cfg, &f.e, &err), 0);
+	if (ks_engine_add_vm(f.e, &f.sv.def, NULL, &err) < 0)
+		fail_msg("add_vm: %s", err.msg);
+	synth_vm_clear(&f.sv);	/* the sources are the engine's now */
+	f.often = attach(vm);
+	f.seldom = attach(vm);
+	assert_int_equal(kvmstats_info(f.often)->ring_depth, DEPTH);
+	f.buf_words = kvmstats_cut_words(f.often) * DEPTH;
+	f.buf = calloc(f.buf_words, sizeof(*f.buf));
+	assert_non_null(f.buf);
+
+	/* The engine publishes a VM's first sweep as it adds it (the ready gate). */
+	kvmstats_status(f.often, &st);
+	assert_true(st.sweep >= 1);
+	f.sweeps = st.sweep;
+
+	for (unsigned round = 0; round < 3; round++) {
+		for (size_t i = 0; i < sizeof(gaps) / sizeof(gaps[0]); i++) {
+			sweep(&f, gaps[i]);
+			read_all(&f, f.often);
+			/* The other handle, every 5th gap: its last sweep is laps behind. */
+			if ((i + round) % 5 == 0)
+				read_all(&f, f.seldom);
+		}
+	}
+	kvmstats_detach(&f.often);
+	kvmstats_detach(&f.seldom);
+	ks_engine_destroy(&f.e);
+	free(f.buf);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(reads_follow_every_gap),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
