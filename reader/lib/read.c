@@ -24,21 +24,23 @@
  * found s, read slot s % depth inside a clean section stamped s.  The
  * acquire orders the slot's loads after header.sweep's whatever their
  * address depends on, so the argument of ks_seqlock.h holds unchanged.
- * If the guess was wrong, the read starts over the usual way: the work
- * on the guessed slot is thrown away, as a lapped read's is.
+ * If header.sweep says another sweep, the read goes on from that one the
+ * usual way; if the guessed slot was lapped meanwhile, that counts as the
+ * first of the read's tries.
  *
  * The guess is right whenever no sweep was published since the handle's
- * last read (a reader faster than the publisher, a cut after a record, a
- * record after a stat), and then the two loads overlap: one L1 load less
- * on the read's path, 0.2-2 ns of a 10-25 ns warm read on a Zen 3 (the
- * two orders timed in alternation, 400 000 reads each).  A reader that
- * reads once a sweep or less is wrong every time and pays what it did
- * before the guess, less nothing: one private load and a branch that the
- * CPU soon predicts.  A wrong guess reads an older slot, which the
- * publisher writes only when it laps the ring: the guess never makes a
- * read touch the slot being written more than a lapped read does.
- * newest_seen is a hint, not state: racing threads may leave any sweep
- * there, and any value only decides which slot is tried first.
+ * last read (a reader faster than the publisher; several stats or records
+ * read one after another; cuts do not guess), and then the two loads
+ * overlap: one L1 load less on the read's path, 0.2-2 ns of a 10-25 ns
+ * warm read on a Zen 3 (the two orders timed in alternation, 400 000
+ * reads each).  A reader that reads once a sweep or less is wrong every
+ * time and pays what it did before, plus one private load and a branch
+ * the CPU soon predicts.  A wrong guess reads nothing: the branch on
+ * header.sweep comes before the section.  A CPU that speculates past it
+ * loads an older slot, which the publisher writes only when it laps the
+ * ring, so no more often than a lapped read touches the slot being
+ * written.  newest_seen is a hint, not state: racing threads may leave
+ * any sweep there, and any value only decides which slot is tried first.
  */
 #include <errno.h>
 #include <stdbool.h>
