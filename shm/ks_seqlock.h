@@ -50,11 +50,6 @@
  * ring_depth - 1 slots behind the newest give a short history with
  * timestamps, so rates need no reader-side state.
  *
- * The slot may be chosen before s is known (a guess g, reader/lib/read.c)
- * if the read is kept only when s == g: then it is the read above, step
- * for step.  The acquire on header.sweep orders the slot's loads after it
- * whatever their address came from; only the wait for s's value is gone.
- *
  * Memory model.  The values are read while they may be concurrently
  * written, so they are _Atomic and accessed with relaxed atomic loads and
  * stores, never memcpy (a plain racing access is undefined behaviour in

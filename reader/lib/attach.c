@@ -232,15 +232,11 @@ static int
 attach_file(const char *dir, const char *file, uid_t owner,
 	    struct kvmstats_segment **segp, struct kvmstats_error *err)
 {
-	/* Aligned: seg->newest_seen has a line of its own (ks_reader.h). */
-	struct kvmstats_segment *seg = aligned_alloc(_Alignof(struct kvmstats_segment),
-						     sizeof(*seg));
+	struct kvmstats_segment *seg = calloc(1, sizeof(*seg));
 	int fd, rc;
 
 	if (seg == NULL)
 		return ks_err(err, -ENOMEM, "out of memory");
-	memset(seg, 0, sizeof(*seg));
-	atomic_init(&seg->newest_seen, 0);
 	seg->magic = KS_MAGIC_SEGMENT;
 	seg->fd = -1;
 	atomic_init(&seg->faulted, false);

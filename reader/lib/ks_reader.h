@@ -61,13 +61,6 @@ struct kvmstats_segment {
 	struct kvmstats_target_info *targets;
 	struct kvmstats_stat_info *stats;
 	struct ks_ring *rings;
-	/*
-	 * The newest sweep a read of this handle found: where the next read
-	 * looks first (read.c, "The guess").  On a line of its own, last: it
-	 * changes once a sweep, written by whichever thread reads first,
-	 * while every read loads the fields above.
-	 */
-	_Alignas(KS_CACHELINE) _Atomic uint64_t newest_seen;
 };
 
 /* Build the private schema (reader/schema.c) from seg->schema. */

@@ -11,36 +11,6 @@
  * Addresses come only from the private ring table (reader/schema.c); a
  * sweep loaded from shared memory selects a slot modulo the private ring
  * depth, so even a hostile value stays inside the ring.
- *
- * The guess.  Following the protocol to the letter, the slot's address
- * waits for header.sweep's value: two loads in a row, each a line the
- * publisher may have just written.  But the protocol constrains the order
- * of the loads, not where an address comes from.  So a read first tries
- * the slot of the sweep its handle last found newest (seg->newest_seen),
- * its address computed from that private value while header.sweep is
- * still being loaded, and keeps the result only if header.sweep, loaded
- * first in program order with acquire as always, is that same sweep.
- * Then the read did exactly what the protocol says: loaded header.sweep,
- * found s, read slot s % depth inside a clean section stamped s.  The
- * acquire orders the slot's loads after header.sweep's whatever their
- * address depends on, so the argument of ks_seqlock.h holds unchanged.
- * If header.sweep says another sweep, the read goes on from that one the
- * usual way; if the guessed slot was lapped meanwhile, that counts as the
- * first of the read's tries.
- *
- * The guess is right whenever no sweep was published since the handle's
- * last read (a reader faster than the publisher; several stats or records
- * read one after another; cuts do not guess), and then the two loads
- * overlap: one L1 load less on the read's path, 0.2-2 ns of a 10-25 ns
- * warm read on a Zen 3 (the two orders timed in alternation, 400 000
- * reads each).  A reader that reads once a sweep or less is wrong every
- * time and pays what it did before, plus one private load and a branch
- * the CPU soon predicts.  A wrong guess reads nothing: the branch on
- * header.sweep comes before the section.  A CPU that speculates past it
- * loads an older slot, which the publisher writes only when it laps the
- * ring, so no more often than a lapped read touches the slot being
- * written.  newest_seen is a hint, not state: racing threads may leave
- * any sweep there, and any value only decides which slot is tried first.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -121,52 +91,20 @@ failed(const struct kvmstats_segment *seg, int rc)
 }
 
 /*
- * The hint is the one field of a handle a read writes.  Callers hold the
- * handle const (not theirs to change); it was allocated, not defined
- * const, so writing the hint through it is defined.
- */
-static inline _Atomic uint64_t *
-newest_seen(const struct kvmstats_segment *seg)
-{
-	return &((struct kvmstats_segment *)seg)->newest_seen;
-}
-
-/*
- * The newest sample of one target, retrying while the publisher laps us;
- * the guessed slot first (above).  Inlined into each public read, so that
- * a read is one call.
+ * The newest sample of one target, retrying while the publisher laps us.
+ * Inlined into each public read, so that a read is one call.
  */
 static inline __attribute__((always_inline)) int
 read_newest(const struct kvmstats_segment *seg, const struct ks_ring *r, uint32_t first,
 	    uint32_t n, uint64_t *dst, struct kvmstats_sample *smp)
 {
-	uint64_t guess = atomic_load_explicit(newest_seen(seg), memory_order_relaxed);
-	const struct ks_shm_slot *slot = slot_at(r, slot_index(seg, guess));
-	uint64_t sweep;
-	uint32_t tries = 0;
+	for (uint32_t tries = 0; tries < KVMSTATS_READ_RETRIES; tries++) {
+		uint64_t sweep = ks_header_sweep(seg->hdr);
 
-	/*
-	 * The compiler must not learn that @slot came from @guess: inside
-	 * "sweep == guess" below it could then compute the address from
-	 * @sweep instead, and the two loads would be in a row again.
-	 */
-	__asm__("" : "+r"(slot));
-	sweep = ks_header_sweep(seg->hdr);
-	/* A branch of its own, around the whole section: never a cmov on @sweep. */
-	if (sweep == guess && sweep != 0) {
-		if (read_section(seg->copy, slot, sweep, first, n, dst, smp) == 0)
-			return 0;
-		tries = 1;	/* lapped meanwhile: that was the first try */
-		sweep = ks_header_sweep(seg->hdr);
-	}
-	for (; tries < KVMSTATS_READ_RETRIES; tries++, sweep = ks_header_sweep(seg->hdr)) {
 		if (sweep == 0)
 			return failed(seg, -ENODATA);
 		if (read_slot(seg, r, sweep, first, n, dst, smp) == 0) {
 			smp->retries = tries;
-			if (sweep != guess)
-				atomic_store_explicit(newest_seen(seg), sweep,
-						      memory_order_relaxed);
 			return 0;
 		}
 	}
