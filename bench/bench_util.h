@@ -20,10 +20,10 @@
  * Where the TSC advances in coarse steps, p50s of single reads are not
  * figures but multiples of the step.  AMD's Zen parts, for one, count a
  * 100 MHz reference and add the TSC-to-reference ratio at each step (26
- * ticks, 10 ns, at 2.6 GHz; 24.5 at 2.45 GHz, read as 24 and 25 in turn).  A sample's start has no relation to the
- * step's phase, so a region of true length d reads floor((t0 + d) / q) -
- * floor(t0 / q) steps, whose expectation over a uniform phase is d / q
- * exactly: the mean is unbiased where the p50 is rounded to the grid.  So
+ * ticks, 10 ns, at 2.6 GHz; 24.5 at 2.45 GHz, read as 24 and 25 in turn).
+ * A sample's start has no relation to the step's phase, so a region of
+ * true length d reads floor((t0 + d) / q) - floor(t0 / q) steps, whose
+ * expectation over a uniform phase is d / q exactly: the mean is unbiased where the p50 is rounded to the grid.  So
  * on such a timer (a step of 2 ns or more, bench_timer_coarse()) the
  * single-read ratios compare means: of the samples up to p99, so that an
  * interrupt's outliers do not weigh, net of the empty region's mean taken
