@@ -23,7 +23,8 @@
  * ticks, 10 ns, at 2.6 GHz; 24.5 at 2.45 GHz, read as 24 and 25 in turn).
  * A sample's start has no relation to the step's phase, so a region of
  * true length d reads floor((t0 + d) / q) - floor(t0 / q) steps, whose
- * expectation over a uniform phase is d / q exactly: the mean is unbiased where the p50 is rounded to the grid.  So
+ * expectation over a uniform phase is d / q exactly: the mean is unbiased
+ * where the p50 is rounded to the grid.  So
  * on such a timer (a step of 2 ns or more, bench_timer_coarse()) the
  * single-read ratios compare means: of the samples up to p99, so that an
  * interrupt's outliers do not weigh, net of the empty region's mean taken
@@ -208,7 +209,13 @@ bench_point(double v)
  * fractional step makes that unit up to half a tick short, too little to
  * miscount one gap, but over 70 steps it would miscount the span.
  */
-enum { BENCH_STEP_SPAN = 4096 };
+enum {
+	BENCH_STEP_SPAN = 4096,		/* the longest region length counted, in ticks */
+	BENCH_STEP_ROUNDS = 16,		/* the probe's passes over the lengths */
+	/* A step's cluster gathers each of its ~25 lengths from every round:
+	 * a few stray lengths (an interrupt's) weigh less than one round's. */
+	BENCH_STEP_HEAVY = 4 * BENCH_STEP_ROUNDS,
+};
 
 /*
  * The step from @seen[len], how often each region length in ticks came up
@@ -251,15 +258,13 @@ bench_step_of(const unsigned *seen, unsigned heavy)
 static inline double
 bench_timer_probe_step(void)
 {
-	/* A step's cluster gathers each of its ~25 lengths from every round:
-	 * a few stray lengths (an interrupt's) weigh less than one round's. */
-	enum { CHAINS = 1024, ROUNDS = 16, HEAVY = 4 * ROUNDS };
+	enum { CHAINS = 1024 };
 	unsigned *seen = calloc(BENCH_STEP_SPAN, sizeof(*seen));
 	double step;
 
 	if (seen == NULL)
 		return 1;
-	for (unsigned r = 0; r < ROUNDS; r++) {
+	for (unsigned r = 0; r < BENCH_STEP_ROUNDS; r++) {
 		for (unsigned c = 0; c < CHAINS; c++) {
 			/* An odd stride through the lengths: no two runs in a row alike. */
 			unsigned k = (c * 389u + r * 97u) % CHAINS;
@@ -272,7 +277,7 @@ bench_timer_probe_step(void)
 				seen[t1 - t0]++;
 		}
 	}
-	step = bench_step_of(seen, HEAVY);
+	step = bench_step_of(seen, BENCH_STEP_HEAVY);
 	free(seen);
 	return step;
 }

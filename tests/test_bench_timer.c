@@ -17,9 +17,6 @@
 
 #include "../bench/bench_util.h"
 
-/* The weight bench_timer_probe_step() asks of a step's cluster. */
-#define HEAVY	64
-
 static unsigned seen[BENCH_STEP_SPAN];
 
 /*
@@ -54,7 +51,7 @@ test_fine_timer(void **state)
 {
 	(void)state;
 	lengths_on(1, 70, 1700, 4);
-	assert_true(bench_step_of(seen, HEAVY) == 1);
+	assert_true(bench_step_of(seen, BENCH_STEP_HEAVY) == 1);
 }
 
 static void
@@ -62,7 +59,7 @@ test_whole_step(void **state)
 {
 	(void)state;
 	lengths_on(26, 60, 1700, 4);
-	assert_float_equal(bench_step_of(seen, HEAVY), 26, 0.01);
+	assert_float_equal(bench_step_of(seen, BENCH_STEP_HEAVY), 26, 0.01);
 }
 
 static void
@@ -71,10 +68,10 @@ test_fractional_step(void **state)
 	(void)state;
 	/* 24 and 25 ticks in turn: the gcd of the lengths is 1. */
 	lengths_on(24.5, 60, 1700, 4);
-	assert_float_equal(bench_step_of(seen, HEAVY), 24.5, 0.01);
+	assert_float_equal(bench_step_of(seen, BENCH_STEP_HEAVY), 24.5, 0.01);
 	/* Over a long span: the smallest gap, 24, must not miscount it. */
 	lengths_on(24.5, 60, 4000, 4);
-	assert_float_equal(bench_step_of(seen, HEAVY), 24.5, 0.01);
+	assert_float_equal(bench_step_of(seen, BENCH_STEP_HEAVY), 24.5, 0.01);
 }
 
 static void
@@ -90,7 +87,7 @@ test_strays_and_gaps(void **state)
 		seen[v] += 1;
 	/* A step nobody's region fell on. */
 	memset(seen + 290, 0, 10 * sizeof(seen[0]));
-	assert_float_equal(bench_step_of(seen, HEAVY), 24.5, 0.01);
+	assert_float_equal(bench_step_of(seen, BENCH_STEP_HEAVY), 24.5, 0.01);
 }
 
 static void
@@ -101,12 +98,12 @@ test_too_little_to_tell(void **state)
 	memset(seen, 0, sizeof(seen));
 	seen[73] = 5000;
 	seen[74] = 5000;
-	assert_true(bench_step_of(seen, HEAVY) == 1);
+	assert_true(bench_step_of(seen, BENCH_STEP_HEAVY) == 1);
 	/* Two clusters are not yet a lattice. */
 	seen[98] = 5000;
-	assert_true(bench_step_of(seen, HEAVY) == 1);
+	assert_true(bench_step_of(seen, BENCH_STEP_HEAVY) == 1);
 	memset(seen, 0, sizeof(seen));
-	assert_true(bench_step_of(seen, HEAVY) == 1);
+	assert_true(bench_step_of(seen, BENCH_STEP_HEAVY) == 1);
 }
 
 int
