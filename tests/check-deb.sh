@@ -27,6 +27,24 @@ for p in $pkgs; do
 		exit 1
 	fi
 done
+# dpkg itself does not wait for its lock (1.21 has no lock timeout): if
+# apt or another dpkg holds it, wait up to 600 s as the project's own apt
+# calls do (tools/install-deps.sh), then give up with dpkg's message.
+#   dpkg_waiting LOG ARGS...
+dpkg_waiting() {
+	log=$1
+	shift
+	waited=0
+	while :; do
+		dpkg "$@" >"$log" 2>&1 && return 0
+		if ! grep -q 'locked by another process' "$log" || [ $waited -ge 600 ]; then
+			return 1
+		fi
+		[ $waited -eq 0 ] && echo "check-deb: the dpkg lock is held: waiting up to 600 s"
+		sleep 2
+		waited=$((waited + 2))
+	done
+}
 fail=0
 bad() {
 	echo "check-deb: $*"
@@ -41,7 +59,7 @@ purge() {
 	[ -n "$daemon" ] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
 	daemon=""
 	# shellcheck disable=SC2086
-	dpkg --purge $pkgs >"$tmp/purge.log" 2>&1 || { bad "dpkg --purge failed:"; cat "$tmp/purge.log"; }
+	dpkg_waiting "$tmp/purge.log" --purge $pkgs || { bad "dpkg --purge failed:"; cat "$tmp/purge.log"; }
 	[ -n "$had_user" ] || userdel kvmstats 2>/dev/null
 	[ -n "$had_group" ] || groupdel kvmstats 2>/dev/null
 	[ -n "$had_run" ] || rm -rf /run/kvmstats
@@ -53,7 +71,7 @@ for p in $pkgs; do
 	debs="$debs $build/deb/${p}_${version}_$arch.deb"
 done
 # shellcheck disable=SC2086
-if ! dpkg -i $debs >"$tmp/install.log" 2>&1; then
+if ! dpkg_waiting "$tmp/install.log" -i $debs; then
 	bad "dpkg -i failed:"
 	sed 's/^/  /' "$tmp/install.log"
 	exit 1
