@@ -80,12 +80,24 @@ if ready; then
 	echo "$root"
 	exit 0
 fi
+# Remove a work directory.  debootstrap mounts /proc (and may mount /sys)
+# inside its target; killed, it leaves them mounted, and removing the
+# tree would then fail on /proc, or worse walk into a mounted /dev.  So:
+# unmount whatever is mounted below it (deepest first, lazily: a process
+# may still use it), then remove it without crossing into another file
+# system, whatever is still mounted.
+remove_work() {
+	awk -v d="$1/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+		while read -r m; do umount -l "$m" || say "could not unmount $m"; done
+	rm -rf --one-file-system "$1"
+}
 # Whatever an earlier, interrupted run left: never used, removed now.
 for old in "$parent/.$(basename "$root").prepare."*; do
-	[ -d "$old" ] && rm -rf "$old"
+	[ -d "$old" ] || continue
+	remove_work "$old" || die "could not remove $old, left by an interrupted run: remove it by hand"
 done
 work=$(mktemp -d "$parent/.$(basename "$root").prepare.XXXXXX")
-trap 'rm -rf "$work"' EXIT INT TERM
+trap 'remove_work "$work"' EXIT INT TERM
 
 start=$(date +%s)
 say "debootstrap --variant=minbase $suite from $mirror into $work"
