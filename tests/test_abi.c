@@ -430,6 +430,66 @@ test_values(void **state)
 	ks_segment_destroy(&w);
 }
 
+/*
+ * A stat read takes header.sweep's slot, and judges it on that slot's own
+ * seq and stamp, whatever the other slots hold: a neighbour open (the next
+ * sweep being written), a neighbour closed but not yet published, the
+ * newest slot itself open (only a lapping writer opens it), or stamped
+ * with another sweep (damage).  read_scalar and read_values must agree on
+ * each.
+ */
+static void
+test_stat_read_edges(void **state)
+{
+	struct ks_segment_writer *w = publish_vm("abi-edges", 1);
+	struct kvmstats_segment *seg = attach_ok("abi-edges");
+	struct ks_shm_slot *next, *newest;
+	struct kvmstats_stat_handle h;
+	struct kvmstats_sample smp;
+	uint64_t v[2];
+
+	(void)state;
+	for (uint64_t s = 1; s <= 9; s++)
+		write_sweep(w, s, UINT32_MAX);
+	assert_int_equal(kvmstats_stat_lookup(seg, 2, "kvm", "exits", &h), 0);
+	next = ks_segment_slot(w, 2, 10);
+	newest = ks_segment_slot(w, 2, 9);
+
+	/* The next sweep's slot open, as while it is written: sweep 9, at once. */
+	ks_slot_write_begin(next);
+	ks_slot_stamp(next, 10, time_of(10, 2), 0);
+	assert_int_equal(kvmstats_read_scalar(seg, &h, v, &smp), 0);
+	assert_int_equal(v[0], val(9, 2, 0));
+	assert_int_equal(smp.sweep, 9);
+	assert_int_equal(smp.retries, 0);
+	/* Closed but not yet published: header.sweep still says 9. */
+	ks_slot_write_end(next);
+	assert_int_equal(kvmstats_read_scalar(seg, &h, v, &smp), 0);
+	assert_int_equal(smp.sweep, 9);
+	assert_int_equal(smp.time_ns, time_of(9, 2));
+	assert_int_equal(kvmstats_read_values(seg, &h, v, 1, &smp), 0);
+	assert_int_equal(smp.sweep, 9);
+
+	/* header.sweep's own slot open (only a lapping writer does that): no sample. */
+	ks_slot_write_begin(newest);
+	assert_int_equal(kvmstats_read_scalar(seg, &h, v, &smp), -EAGAIN);
+	assert_int_equal(kvmstats_read_values(seg, &h, v, 1, &smp), -EAGAIN);
+	ks_slot_write_end(newest);
+	assert_int_equal(kvmstats_read_scalar(seg, &h, v, &smp), 0);
+	assert_int_equal(v[0], val(9, 2, 0));
+
+	/* Stamped with another sweep than the header's (damage): refused by both. */
+	ks_slot_write_begin(newest);
+	ks_slot_stamp(newest, 5, time_of(5, 2), 0);
+	ks_slot_write_end(newest);
+	assert_int_equal(kvmstats_read_scalar(seg, &h, v, &smp), -EAGAIN);
+	assert_int_equal(kvmstats_read_values(seg, &h, v, 1, &smp), -EAGAIN);
+
+	kvmstats_detach(&seg);
+	assert_int_equal(ks_segment_unlink(w), 0);
+	ks_segment_destroy(&w);
+}
+
 /* ---- lifecycle ---- */
 
 static void
@@ -1250,6 +1310,7 @@ main(void)
 		cmocka_unit_test(test_schema_roundtrip),
 		cmocka_unit_test(test_nodata),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_stat_read_edges),
 		cmocka_unit_test(test_ended_superseded),
 		cmocka_unit_test(test_not_ready),
 		cmocka_unit_test(test_spoofed_owner),

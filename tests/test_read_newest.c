@@ -13,6 +13,10 @@
  * long fails here: a guess of the slot from the last sweep found, tried
  * and not kept (bench/REPORT.md 1.5), failed when its check of
  * header.sweep was taken out.
+ *
+ * At depths 2 (the latch), 4 (the default) and 8 (a mask over more
+ * slots than any gap but the laps); a stat read as a scalar and as one
+ * value must give the same sample.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -30,7 +34,7 @@
 #include "synth_vm.h"
 
 #define NR_VCPUS	3
-#define DEPTH		4
+#define MAX_DEPTH	8
 
 struct fixture {
 	struct synth_vm sv;
@@ -38,8 +42,9 @@ struct fixture {
 	struct kvmstats_segment *often, *seldom;
 	uint64_t *buf;
 	size_t buf_words;
-	struct kvmstats_sample samples[DEPTH > NR_VCPUS + 1 ? DEPTH : NR_VCPUS + 1];
+	struct kvmstats_sample samples[MAX_DEPTH > NR_VCPUS + 1 ? MAX_DEPTH : NR_VCPUS + 1];
 	uint64_t sweeps;		/* published so far */
+	unsigned depth;
 };
 
 static struct kvmstats_segment *
@@ -82,6 +87,9 @@ read_all(struct fixture *f, struct kvmstats_segment *seg)
 		assert_int_equal(kvmstats_stat_lookup(seg, t, "kvm", t ? "c5" : "vm_c3", &h), 0);
 		assert_int_equal(kvmstats_read_scalar(seg, &h, &v, &s), 0);
 		check_sample(f, t, &v, h.info->value_index, 1, &s, f->sweeps);
+		/* The same stat through read_values: the same sample. */
+		assert_int_equal(kvmstats_read_values(seg, &h, f->buf, 1, &s), 0);
+		check_sample(f, t, f->buf, h.info->value_index, 1, &s, f->sweeps);
 		assert_int_equal(kvmstats_read_record(seg, t, f->buf, f->buf_words, &s), 0);
 		check_sample(f, t, f->buf, 0, words, &s, f->sweeps);
 		if (t > 0) {
@@ -89,7 +97,7 @@ read_all(struct fixture *f, struct kvmstats_segment *seg)
 			assert_int_equal(kvmstats_read_values(seg, &h, f->buf, f->buf_words, &s), 0);
 			check_sample(f, t, f->buf, h.info->value_index, h.info->size, &s, f->sweeps);
 		}
-		assert_int_equal(kvmstats_read_history(seg, t, DEPTH, f->buf, f->buf_words,
+		assert_int_equal(kvmstats_read_history(seg, t, f->depth, f->buf, f->buf_words,
 						       f->samples, &got), 0);
 		assert_true(got >= 1);
 		for (unsigned k = 0; k < got; k++)
@@ -112,12 +120,12 @@ sweep(struct fixture *f, unsigned k)
 }
 
 static void
-reads_follow_every_gap(void **state)
+reads_follow_every_gap(unsigned depth)
 {
 	/* Gaps around the ring's depth, in an order that gives each one after each. */
-	static const unsigned gaps[] = {
-		0, 1, 0, DEPTH, 1, DEPTH - 1, DEPTH + 1, 0, 2 * DEPTH, 1, 1, 3 * DEPTH + 2,
-		DEPTH - 1, DEPTH, DEPTH, 2, 0, DEPTH + 1, 5 * DEPTH, 1, 0, 0, 3, DEPTH - 2,
+	const unsigned gaps[] = {
+		0, 1, 0, depth, 1, depth - 1, depth + 1, 0, 2 * depth, 1, 1, 3 * depth + 2,
+		depth - 1, depth, depth, 2, 0, depth + 1, 5 * depth, 1, 0, 0, 3, depth - 2,
 	};
 	struct ks_engine_config cfg;
 	struct kvmstats_error err;
@@ -125,12 +133,12 @@ reads_follow_every_gap(void **state)
 	struct kvmstats_status st;
 	char vm[64];
 
-	(void)state;
-	snprintf(vm, sizeof(vm), "newest-%d", getpid());
+	snprintf(vm, sizeof(vm), "newest-%d-d%u", getpid(), depth);
+	f.depth = depth;
 	/* No failing source: each slot holds its own sweep's values. */
 	assert_int_equal(synth_vm_init(&f.sv, vm, NR_VCPUS, 0, 0), 0);
 	ks_engine_config_init(&cfg);
-	cfg.ring_depth = DEPTH;
+	cfg.ring_depth = depth;
 	cfg.ring_min_bytes = 0;		/* exactly this depth: the laps are the point */
 	assert_int_equal(ks_engine_create(&cfg, &f.e, &err), 0);
 	if (ks_engine_add_vm(f.e, &f.sv.def, NULL, &err) < 0)
@@ -138,8 +146,8 @@ reads_follow_every_gap(void **state)
 	synth_vm_clear(&f.sv);	/* the sources are the engine's now */
 	f.often = attach(vm);
 	f.seldom = attach(vm);
-	assert_int_equal(kvmstats_info(f.often)->ring_depth, DEPTH);
-	f.buf_words = kvmstats_cut_words(f.often) * DEPTH;
+	assert_int_equal(kvmstats_info(f.often)->ring_depth, depth);
+	f.buf_words = kvmstats_cut_words(f.often) * depth;
 	f.buf = calloc(f.buf_words, sizeof(*f.buf));
 	assert_non_null(f.buf);
 
@@ -163,11 +171,34 @@ reads_follow_every_gap(void **state)
 	free(f.buf);
 }
 
+static void
+depth_2(void **state)
+{
+	(void)state;
+	reads_follow_every_gap(2);
+}
+
+static void
+depth_4(void **state)
+{
+	(void)state;
+	reads_follow_every_gap(4);
+}
+
+static void
+depth_8(void **state)
+{
+	(void)state;
+	reads_follow_every_gap(8);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(reads_follow_every_gap),
+		cmocka_unit_test(depth_2),
+		cmocka_unit_test(depth_4),
+		cmocka_unit_test(depth_8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
