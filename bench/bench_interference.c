@@ -7,8 +7,9 @@
  *                 other CPU: what the readers' cache-line traffic costs the
  *                 writer (simulated VM memfds, the real pread path); beside
  *                 a private-copy loop (the other CPU busy, no line shared)
- *                 and a process that polls only the header's sweep (the one
- *                 line every read starts with)
+ *                 a process that polls only the header's sweep (the one
+ *                 line every read starts with), and one that reads one stat
+ *                 in a loop
  *   readers       a vCPU record and a VM-wide cut read with the publisher's
  *                 own poll thread at 10 Hz and at 10 kHz: latency, retries
  *                 per read, and every value checked (the tests' synthetic
@@ -65,6 +66,27 @@ hammer(const char *vm, int cpu)
 	buf = calloc(kvmstats_cut_words(seg), sizeof(*buf));
 	for (;;)
 		kvmstats_read_cut(seg, buf, kvmstats_cut_words(seg), NULL);
+}
+
+/*
+ * One stat of the last vCPU read in a loop, the read a low-latency monitor
+ * makes: three lines per read (the header's, the newest slot's first and
+ * the value's) against the cut's whole frame.
+ */
+static void
+hammer_stat(const char *vm, int cpu)
+{
+	struct kvmstats_stat_handle h;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	uint64_t v;
+
+	bench_pin(cpu);
+	if (kvmstats_attach(vm, NULL, &seg, &err) < 0 ||
+	    kvmstats_stat_lookup(seg, kvmstats_nr_targets(seg) - 1, "kvm", "exits", &h) < 0)
+		_exit(1);
+	for (;;)
+		kvmstats_read_scalar(seg, &h, &v, NULL);
 }
 
 /*
@@ -132,17 +154,18 @@ time_sweeps(struct ks_engine *e, uint64_t *v, size_t n)
 	}
 }
 
-enum cond { C_NONE, C_CONTROL, C_ONE, C_TWO, C_HEADER, NR_COND };
+enum cond { C_NONE, C_CONTROL, C_ONE, C_TWO, C_HEADER, C_STAT, NR_COND };
+enum { NR_HAMMERS = 5 };	/* the control, reader 1, reader 2, the poller, the stat reader */
 
 static void
 publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 {
 	static const char *const names[NR_COND] = {
 		"no reader", "a private-copy loop on CPU 0", "1 reader hammering",
-		"2 readers hammering", "a header poller on CPU 0",
+		"2 readers hammering", "a header poller on CPU 0", "a stat reader hammering",
 	};
-	/* The processes running in each condition: the control, reader 1, reader 2, the poller. */
-	static const unsigned running[NR_COND] = { 0, 1u << 0, 1u << 1, 3u << 1, 1u << 3 };
+	/* The processes running in each condition (bits: the pids[] below). */
+	static const unsigned running[NR_COND] = { 0, 1u << 0, 1u << 1, 3u << 1, 1u << 3, 1u << 4 };
 	enum { BLOCK = 25 };
 	struct ks_engine_config cfg;
 	struct kvmstats_error err;
@@ -153,7 +176,7 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 	struct bench_dist d[NR_COND], one_way[2];
 	uint64_t *v[NR_COND];
 	size_t blocks = (sweeps + BLOCK - 1) / BLOCK;
-	pid_t pids[4];		/* the control, reader 1, reader 2, the poller */
+	pid_t pids[NR_HAMMERS];
 	char name[128];
 
 	ks_engine_config_init(&cfg);
@@ -176,7 +199,7 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 	free(fds);
 
 	fflush(stdout);
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < NR_HAMMERS; k++) {
 		pids[k] = fork();
 		/* kill(-1, ...) below would signal every process we may signal. */
 		if (pids[k] < 0)
@@ -186,6 +209,8 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 				hammer_private(15 + 138 * (size_t)nr_vcpus, 0);
 			if (k == 3)
 				hammer_header(ks_sim_vm_name(sim), 0);
+			if (k == 4)
+				hammer_stat(ks_sim_vm_name(sim), 0);
 			hammer(ks_sim_vm_name(sim), 0);
 		}
 		kill(pids[k], SIGSTOP);
@@ -205,16 +230,16 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 		for (int c = 0; c < NR_COND; c++) {
 			uint64_t *dst = b ? v[c] + (b - 1) * BLOCK : v[c];
 
-			for (int k = 0; k < 4; k++)
+			for (int k = 0; k < NR_HAMMERS; k++)
 				if (running[c] & (1u << k))
 					kill(pids[k], SIGCONT);
 			usleep(2000);
 			time_sweeps(e, dst, BLOCK);	/* block 0 warms up */
-			for (int k = 0; k < 4; k++)
+			for (int k = 0; k < NR_HAMMERS; k++)
 				kill(pids[k], SIGSTOP);
 		}
 	}
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < NR_HAMMERS; k++) {
 		kill(pids[k], SIGKILL);
 		waitpid(pids[k], NULL, 0);
 	}

@@ -267,6 +267,72 @@ do_floor(struct bench *b, enum op op)
 	__asm__ volatile("" : : "r"(b->buf) : "memory");
 }
 
+/*
+ * A stat read that does not wait for header.sweep: the seq, the stamp and
+ * the value of every slot of the ring, all addresses known beforehand,
+ * loaded at once; the value of the newest even slot kept, nothing
+ * rechecked.  The one way to take the dependent header line out of a
+ * read (section 1.3 of the report), and what it costs: ring_depth times
+ * the loads, at the depth the writer chose against interference.  A
+ * floor of such a reader, not a reader: a real one would also reload each
+ * seq and, live, would load the slot being written.
+ */
+static void
+do_every_slot(struct bench *b, enum op op)
+{
+	const struct kvmstats_segment *seg = b->seg;
+	const struct ks_ring *r = &seg->rings[b->exits.target];
+	uint32_t vi = 4 + b->exits.info->value_index;
+	uint64_t best = 0, value = 0;
+
+	(void)op;
+	for (uint32_t i = 0; i < seg->ring_depth; i++) {
+		const _Atomic uint64_t *w = (const _Atomic uint64_t *)(r->ring + i * r->stride);
+		uint64_t seq = atomic_load_explicit(&w[0], memory_order_relaxed);
+		uint64_t stamp = atomic_load_explicit(&w[1], memory_order_relaxed);
+		uint64_t v = atomic_load_explicit(&w[vi], memory_order_relaxed);
+		bool newer = !(seq & 1) && stamp > best;
+
+		best = newer ? stamp : best;
+		value = newer ? v : value;
+	}
+	b->buf[0] = best + value;
+	__asm__ volatile("" : : "r"(b->buf) : "memory");
+}
+
+/*
+ * The same with header.sweep loaded first and picking the slot, as the
+ * protocol does, but none of the loads waiting for it: the floor of a
+ * read that would issue every slot's loads at once and then keep the
+ * newest slot's.  A ring of SCAN_DEPTH slots only (the writer's default
+ * for large VMs, where such a read costs least).  Beside "lines at once"
+ * it shows what the extra slots cost; beside ours, what overlapping the
+ * header's line with the slot's could win (bench/REPORT.md 1.3).
+ */
+enum { SCAN_DEPTH = 4 };
+
+static void
+do_scan_floor(struct bench *b, enum op op)
+{
+	const struct kvmstats_segment *seg = b->seg;
+	const struct ks_ring *r = &seg->rings[b->exits.target];
+	uint32_t vi = 4 + b->exits.info->value_index;
+	uint64_t seq[SCAN_DEPTH], stamp[SCAN_DEPTH], val[SCAN_DEPTH], sweep;
+
+	(void)op;
+	sweep = atomic_load_explicit(&seg->hdr->sweep, memory_order_relaxed);
+	for (uint32_t i = 0; i < SCAN_DEPTH; i++) {
+		const _Atomic uint64_t *w = (const _Atomic uint64_t *)(r->ring + i * r->stride);
+
+		seq[i] = atomic_load_explicit(&w[0], memory_order_relaxed);
+		stamp[i] = atomic_load_explicit(&w[1], memory_order_relaxed);
+		val[i] = atomic_load_explicit(&w[vi], memory_order_relaxed);
+	}
+	sweep %= SCAN_DEPTH;
+	b->buf[0] = seq[sweep] + stamp[sweep] + val[sweep];
+	__asm__ volatile("" : : "r"(b->buf) : "memory");
+}
+
 /* The floor read the slot of the newest sweep, or its figures mean nothing. */
 static void
 check_floor(const struct bench *b)
@@ -524,7 +590,8 @@ helper_round(struct bench *b, enum what_next next)
 
 /* ---- measuring -------------------------------------------------------------- */
 
-enum how { HOW_OURS, HOW_OURS_AVX2, HOW_PLAIN, HOW_SLOTS, HOW_SLOTS_VEC, HOW_FLOOR, HOW_PREAD, HOW_JSON };
+enum how { HOW_OURS, HOW_OURS_AVX2, HOW_PLAIN, HOW_SLOTS, HOW_SLOTS_VEC, HOW_FLOOR, HOW_EVERY_SLOT,
+	   HOW_SCAN_FLOOR, HOW_PREAD, HOW_JSON };
 
 static void
 do_op(struct bench *b, enum op op, enum how how)
@@ -536,6 +603,8 @@ do_op(struct bench *b, enum op op, enum how how)
 	case HOW_SLOTS: do_slots(b, op); break;
 	case HOW_SLOTS_VEC: do_slots_vec(b, op); break;
 	case HOW_FLOOR: do_floor(b, op); break;
+	case HOW_EVERY_SLOT: do_every_slot(b, op); break;
+	case HOW_SCAN_FLOOR: do_scan_floor(b, op); break;
 	case HOW_PREAD: do_pread(b, op); break;
 	case HOW_JSON: do_json(b, op); break;
 	}
@@ -548,7 +617,8 @@ time_op(struct bench *b, enum op op, enum how how)
 	uint64_t t0;
 
 	if (b->fresh)
-		helper_round(b, how == HOW_OURS || how == HOW_OURS_AVX2 || how == HOW_FLOOR ? NEXT_SEGMENT :
+		helper_round(b, how == HOW_OURS || how == HOW_OURS_AVX2 || how == HOW_FLOOR ||
+				how == HOW_EVERY_SLOT || how == HOW_SCAN_FLOOR ? NEXT_SEGMENT :
 				how == HOW_SLOTS || how == HOW_SLOTS_VEC ? NEXT_FRAME : NEXT_PLAIN);
 	t0 = bench_ticks();
 	do_op(b, op, how);
@@ -872,6 +942,23 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 				emit_alternated(b, json, r, op, real, " lines at once, no protocol",
 						"one fresh load", HOW_FLOOR, HOW_PLAIN, n,
 						"one fresh 8-byte load");
+			}
+			if (op == OP_SCALAR) {
+				char what[64];
+
+				snprintf(what, sizeof(what), " every slot at once (depth %u)",
+					 b->seg->ring_depth);
+				emit_alternated(b, json, r, op, real, what, fresh ? "one fresh load" :
+						"one load", HOW_EVERY_SLOT, HOW_PLAIN, n,
+						fresh ? "one fresh 8-byte load" : "one 8-byte load");
+			}
+			if (op == OP_SCALAR && fresh && b->seg->ring_depth == SCAN_DEPTH) {
+				emit_alternated(b, json, r, op, real, " header and every slot at once",
+						"one fresh load", HOW_SCAN_FLOOR, HOW_PLAIN, n,
+						"one fresh 8-byte load");
+				emit_alternated(b, json, r, op, real, "", "header and every slot at once",
+						HOW_OURS, HOW_SCAN_FLOOR, n,
+						"header.sweep and every slot's seq, stamp and value at once");
 			}
 			if (op != OP_SCALAR && b->seg->copy == KS_COPY_AVX512)
 				emit_alternated(b, json, r, op, real, "", "its 32-byte copy", HOW_OURS,
