@@ -225,6 +225,30 @@ do_slots_vec(struct bench *b, enum op op)
 }
 
 /*
+ * The floors read the slots of b->exits' target directly, by the reader
+ * library's private ring table: its ring, slot @idx's words in a ring,
+ * and the word of the stat's value in a slot (after the 32-byte slot
+ * header).
+ */
+static const struct ks_ring *
+exits_ring(const struct bench *b)
+{
+	return &b->seg->rings[b->exits.target];
+}
+
+static const _Atomic uint64_t *
+ring_slot(const struct ks_ring *r, uint64_t idx)
+{
+	return (const _Atomic uint64_t *)(r->ring + idx * r->stride);
+}
+
+static uint32_t
+exits_word(const struct bench *b)
+{
+	return sizeof(struct ks_shm_slot) / sizeof(uint64_t) + b->exits.info->value_index;
+}
+
+/*
  * Where the floor loads: the slot of sweep @sweep of the target of
  * b->exits, by the reader library's private ring table (a division the
  * library's own read does with a mask, which is why it is done here,
@@ -233,14 +257,12 @@ do_slots_vec(struct bench *b, enum op op)
 static void
 floor_aim(struct bench *b, uint64_t sweep)
 {
-	const struct kvmstats_segment *seg = b->seg;
-	const struct ks_ring *r = &seg->rings[b->exits.target];
-	const _Atomic uint64_t *slot = (const _Atomic uint64_t *)
-		(r->ring + ks_slot_of_sweep(sweep, seg->ring_depth) * r->stride);
+	const _Atomic uint64_t *slot = ring_slot(exits_ring(b),
+						 ks_slot_of_sweep(sweep, b->seg->ring_depth));
 
 	b->sweep_now = sweep;
 	b->floor_seq = slot;
-	b->floor_value = slot + 4 + b->exits.info->value_index;
+	b->floor_value = slot + exits_word(b);
 }
 
 /*
@@ -280,14 +302,13 @@ do_floor(struct bench *b, enum op op)
 static void
 do_every_slot(struct bench *b, enum op op)
 {
-	const struct kvmstats_segment *seg = b->seg;
-	const struct ks_ring *r = &seg->rings[b->exits.target];
-	uint32_t vi = 4 + b->exits.info->value_index;
+	const struct ks_ring *r = exits_ring(b);
+	uint32_t depth = b->seg->ring_depth, vi = exits_word(b);
 	uint64_t best = 0, value = 0;
 
 	(void)op;
-	for (uint32_t i = 0; i < seg->ring_depth; i++) {
-		const _Atomic uint64_t *w = (const _Atomic uint64_t *)(r->ring + i * r->stride);
+	for (uint32_t i = 0; i < depth; i++) {
+		const _Atomic uint64_t *w = ring_slot(r, i);
 		uint64_t seq = atomic_load_explicit(&w[0], memory_order_relaxed);
 		uint64_t stamp = atomic_load_explicit(&w[1], memory_order_relaxed);
 		uint64_t v = atomic_load_explicit(&w[vi], memory_order_relaxed);
@@ -314,15 +335,14 @@ enum { SCAN_DEPTH = 4 };
 static void
 do_scan_floor(struct bench *b, enum op op)
 {
-	const struct kvmstats_segment *seg = b->seg;
-	const struct ks_ring *r = &seg->rings[b->exits.target];
-	uint32_t vi = 4 + b->exits.info->value_index;
+	const struct ks_ring *r = exits_ring(b);
+	uint32_t vi = exits_word(b);
 	uint64_t seq[SCAN_DEPTH], stamp[SCAN_DEPTH], val[SCAN_DEPTH], sweep;
 
 	(void)op;
-	sweep = atomic_load_explicit(&seg->hdr->sweep, memory_order_relaxed);
+	sweep = atomic_load_explicit(&b->seg->hdr->sweep, memory_order_relaxed);
 	for (uint32_t i = 0; i < SCAN_DEPTH; i++) {
-		const _Atomic uint64_t *w = (const _Atomic uint64_t *)(r->ring + i * r->stride);
+		const _Atomic uint64_t *w = ring_slot(r, i);
 
 		seq[i] = atomic_load_explicit(&w[0], memory_order_relaxed);
 		stamp[i] = atomic_load_explicit(&w[1], memory_order_relaxed);
