@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "kvmstats/reader.h"
+#include "ks_reader.h"		/* the reads' guess */
 #include "ks_seqlock.h"
 #include "ks_validate.h"
 #include "segment_writer.h"
@@ -433,7 +434,8 @@ test_values(void **state)
 /*
  * A stat read takes header.sweep's slot, and judges it on that slot's own
  * seq and stamp, whatever the other slots hold: a neighbour open (the next
- * sweep being written), a neighbour closed but not yet published, the
+ * sweep being written, the slot the reads' guess prefetches), a neighbour
+ * closed but not yet published, the
  * newest slot itself open (only a lapping writer opens it), or stamped
  * with another sweep (damage).  read_scalar and read_values must agree on
  * each.
@@ -449,13 +451,18 @@ test_stat_read_edges(void **state)
 	uint64_t v[2];
 
 	(void)state;
-	for (uint64_t s = 1; s <= 9; s++)
-		write_sweep(w, s, UINT32_MAX);
 	assert_int_equal(kvmstats_stat_lookup(seg, 2, "kvm", "exits", &h), 0);
+	/* A read after each sweep: the reads' guess (reader/lib/read.c) is on, and names 10. */
+	for (uint64_t s = 1; s <= 9; s++) {
+		write_sweep(w, s, UINT32_MAX);
+		assert_int_equal(kvmstats_read_scalar(seg, &h, v, &smp), 0);
+		assert_int_equal(v[0], val(s, 2, 0));
+	}
+	assert_int_equal(ks_read_guess().ahead, 1);
 	next = ks_segment_slot(w, 2, 10);
 	newest = ks_segment_slot(w, 2, 9);
 
-	/* The next sweep's slot open, as while it is written: sweep 9, at once. */
+	/* The next sweep's slot, the one guessed, open as while it is written: sweep 9, at once. */
 	ks_slot_write_begin(next);
 	ks_slot_stamp(next, 10, time_of(10, 2), 0);
 	assert_int_equal(kvmstats_read_scalar(seg, &h, v, &smp), 0);

@@ -16,7 +16,9 @@
  *
  * At depths 2 (the latch), 4 (the default) and 8 (a mask over more
  * slots than any gap but the laps); a stat read as a scalar and as one
- * value must give the same sample.
+ * value must give the same sample.  The gaps turn the reads' guess of the
+ * next sweep (reader/lib/read.c) on and off; a last test checks, step by
+ * step, when it must be on and how far it looks.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -31,6 +33,7 @@
 
 #include "engine.h"
 #include "kvmstats/reader.h"
+#include "ks_reader.h"		/* the guess, to check its steps */
 #include "synth_vm.h"
 
 #define NR_VCPUS	3
@@ -171,6 +174,104 @@ reads_follow_every_gap(unsigned depth)
 	free(f.buf);
 }
 
+/*
+ * The guess (reader/lib/read.c), step by step: on only after two reads in
+ * a row moved on by 1 to 4 sweeps, prefetching as far as the larger of the
+ * two steps; off at once for a read that finds the sweep it found last, or
+ * one more than 4 on.  Reads of more than one value neither use nor change
+ * it, and it is the thread's for one segment at a time.  Every read is
+ * also checked for the newest sweep's value.
+ */
+static void
+guess_follows_the_reads(void **state)
+{
+	/* A gap of sweeps, then one scalar read, then what the guess must say. */
+	static const struct { unsigned gap, step, ahead; } moves[] = {
+		{ 0, 0, 0 }, { 1, 1, 0 }, { 1, 1, 1 }, { 3, 3, 3 }, { 1, 1, 3 }, { 1, 1, 1 },
+		{ 0, 0, 0 }, { 2, 2, 0 }, { 4, 4, 4 }, { 5, 0, 0 }, { 4, 4, 0 }, { 4, 4, 4 },
+		{ 9, 0, 0 }, { 1, 1, 0 }, { 2, 2, 2 }, { 0, 0, 0 },
+	};
+	struct ks_engine_config cfg;
+	struct kvmstats_error err;
+	struct fixture f = { 0 };
+	struct kvmstats_stat_handle h, other;
+	struct kvmstats_status st;
+	struct kvmstats_sample s;
+	unsigned got;
+	uint64_t v;
+	char vm[64];
+
+	(void)state;
+	snprintf(vm, sizeof(vm), "guess-%d", getpid());
+	f.depth = 8;
+	assert_int_equal(synth_vm_init(&f.sv, vm, NR_VCPUS, 0, 0), 0);
+	ks_engine_config_init(&cfg);
+	cfg.ring_depth = f.depth;
+	cfg.ring_min_bytes = 0;
+	assert_int_equal(ks_engine_create(&cfg, &f.e, &err), 0);
+	if (ks_engine_add_vm(f.e, &f.sv.def, NULL, &err) < 0)
+		fail_msg("add_vm: %s", err.msg);
+	synth_vm_clear(&f.sv);
+	f.often = attach(vm);
+	f.buf_words = kvmstats_cut_words(f.often) * f.depth;
+	f.buf = calloc(f.buf_words, sizeof(*f.buf));
+	assert_non_null(f.buf);
+	kvmstats_status(f.often, &st);
+	f.sweeps = st.sweep;
+	assert_int_equal(kvmstats_stat_lookup(f.often, 1, "kvm", "c5", &h), 0);
+	assert_int_equal(kvmstats_read_scalar(f.often, &h, &v, &s), 0);
+
+	for (size_t i = 0; i < sizeof(moves) / sizeof(moves[0]); i++) {
+		sweep(&f, moves[i].gap);
+		assert_int_equal(kvmstats_read_scalar(f.often, &h, &v, &s), 0);
+		check_sample(&f, 1, &v, h.info->value_index, 1, &s, f.sweeps);
+		assert_ptr_equal(ks_read_guess().seg, f.often);
+		assert_int_equal(ks_read_guess().last, f.sweeps);
+		assert_int_equal(ks_read_guess().step, moves[i].step);
+		assert_int_equal(ks_read_guess().ahead, moves[i].ahead);
+	}
+
+	/* On, then reads of records, histograms, histories and cuts: left as it was. */
+	sweep(&f, 1);
+	assert_int_equal(kvmstats_read_values(f.often, &h, &v, 1, &s), 0);	/* one value: a step */
+	sweep(&f, 1);
+	assert_int_equal(kvmstats_read_scalar(f.often, &h, &v, &s), 0);
+	assert_int_equal(ks_read_guess().ahead, 1);
+	for (unsigned k = 0; k < 3; k++) {
+		struct kvmstats_stat_handle hist;
+
+		sweep(&f, k);
+		assert_int_equal(kvmstats_read_record(f.often, 1, f.buf, f.buf_words, &s), 0);
+		assert_int_equal(kvmstats_stat_lookup(f.often, 1, NULL, "hist1", &hist), 0);
+		assert_int_equal(kvmstats_read_values(f.often, &hist, f.buf, f.buf_words, &s), 0);
+		assert_int_equal(kvmstats_read_history(f.often, 1, 2, f.buf, f.buf_words,
+						       f.samples, &got), 0);
+		assert_int_equal(kvmstats_read_cut(f.often, f.buf, f.buf_words, NULL), 0);
+	}
+	assert_int_equal(ks_read_guess().last, f.sweeps - 3);
+	assert_int_equal(ks_read_guess().step, 1);
+	assert_int_equal(ks_read_guess().ahead, 1);
+
+	/* The thread's guess is for one segment: a read of another one restarts it. */
+	f.seldom = attach(vm);
+	assert_int_equal(kvmstats_stat_lookup(f.seldom, 1, "kvm", "c5", &other), 0);
+	sweep(&f, 1);
+	assert_int_equal(kvmstats_read_scalar(f.seldom, &other, &v, &s), 0);
+	check_sample(&f, 1, &v, other.info->value_index, 1, &s, f.sweeps);
+	assert_ptr_equal(ks_read_guess().seg, f.seldom);
+	assert_int_equal(ks_read_guess().step, 0);
+	assert_int_equal(ks_read_guess().ahead, 0);
+	sweep(&f, 1);
+	assert_int_equal(kvmstats_read_scalar(f.often, &h, &v, &s), 0);
+	assert_ptr_equal(ks_read_guess().seg, f.often);
+	assert_int_equal(ks_read_guess().ahead, 0);
+	kvmstats_detach(&f.seldom);
+
+	kvmstats_detach(&f.often);
+	ks_engine_destroy(&f.e);
+	free(f.buf);
+}
+
 static void
 depth_2(void **state)
 {
@@ -199,6 +300,7 @@ main(void)
 		cmocka_unit_test(depth_2),
 		cmocka_unit_test(depth_4),
 		cmocka_unit_test(depth_8),
+		cmocka_unit_test(guess_follows_the_reads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

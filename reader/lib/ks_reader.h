@@ -63,6 +63,27 @@ struct kvmstats_segment {
 	struct ks_ring *rings;
 };
 
+/*
+ * Where this thread's next single-value read will likely find the newest
+ * sweep (read.c says how it is used): the segment of its last such read,
+ * the sweep that read took, by how many sweeps it had moved on from the
+ * one before, and how many slots ahead the next read prefetches.  Per
+ * thread, so that threads sharing a handle neither bounce a line between
+ * them nor spoil each other's steps.
+ */
+struct ks_sweep_guess {
+	const struct kvmstats_segment *seg;
+	uint64_t last;
+	uint32_t step;		/* 1..KS_GUESS_AHEAD, or 0: not a step the guess follows */
+	uint32_t ahead;		/* 0: off */
+};
+
+/* This thread's guess, for the tests and the bench; not exported. */
+struct ks_sweep_guess ks_read_guess(void);
+
+/* Switch it off for this thread's next read (the bench's row without it). */
+void ks_read_guess_off(void);
+
 /* Build the private schema (reader/schema.c) from seg->schema. */
 int ks_reader_build_schema(struct kvmstats_segment *seg, struct kvmstats_error *err);
 
