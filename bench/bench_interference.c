@@ -8,8 +8,9 @@
  *                 writer (simulated VM memfds, the real pread path); beside
  *                 a private-copy loop (the other CPU busy, no line shared)
  *                 a process that polls only the header's sweep (the one
- *                 line every read starts with), and one that reads one stat
- *                 in a loop
+ *                 line every read starts with), one that reads one stat
+ *                 in a loop, and one that reads it once per sweep (the
+ *                 reader whose guess prefetches, reader/lib/read.c)
  *   readers       a vCPU record and a VM-wide cut read with the publisher's
  *                 own poll thread at 10 Hz and at 10 kHz: latency, retries
  *                 per read, and every value checked (the tests' synthetic
@@ -108,22 +109,15 @@ hammer_private(size_t words, int cpu)
 	}
 }
 
-/*
- * The header's sweep, polled: the line every read starts with, and the
- * only one of the segment this process touches.  What slows the publisher
- * beyond the private-copy loop is that line's traffic; the rest of a
- * reader's cost is the slots'.
- */
-static void
-hammer_header(const char *vm, int cpu)
+/* The segment's header, mapped by hand: the pollers below touch nothing else of it. */
+static const struct ks_shm_header *
+map_header(const char *vm)
 {
 	char file[256], path[PATH_MAX];
 	const struct ks_shm_header *hdr;
 	struct stat st;
-	uint64_t sum = 0;
 	int fd;
 
-	bench_pin(cpu);
 	if (kvmstats_segment_file_name(vm, file, sizeof(file)) < 0)
 		_exit(1);
 	snprintf(path, sizeof(path), "%s/%s", ks_shm_dir(NULL), file);
@@ -133,9 +127,57 @@ hammer_header(const char *vm, int cpu)
 	hdr = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (hdr == MAP_FAILED)
 		_exit(1);
+	return hdr;
+}
+
+/*
+ * The header's sweep, polled: the line every read starts with, and the
+ * only one of the segment this process touches.  What slows the publisher
+ * beyond the private-copy loop is that line's traffic; the rest of a
+ * reader's cost is the slots'.
+ */
+static void
+hammer_header(const char *vm, int cpu)
+{
+	const struct ks_shm_header *hdr;
+	uint64_t sum = 0;
+
+	bench_pin(cpu);
+	hdr = map_header(vm);
 	for (;;) {
 		sum += ks_header_sweep(hdr);
 		__asm__ volatile("" : : "r"(sum) : "memory");
+	}
+}
+
+/*
+ * The header polled as above, and one stat read each time it moves on:
+ * a monitor that wants every sweep.  Its reads move on by one sweep each,
+ * so the library's guess is on (reader/lib/read.c) and prefetches the slot
+ * each read then takes; beside the header poller, what the guess's
+ * prefetches and the stat's lines cost the publisher.
+ */
+static void
+hammer_stat_each_sweep(const char *vm, int cpu)
+{
+	struct kvmstats_stat_handle h;
+	struct kvmstats_segment *seg;
+	struct kvmstats_error err;
+	const struct ks_shm_header *hdr;
+	uint64_t v, seen = 0;
+
+	bench_pin(cpu);
+	if (kvmstats_attach(vm, NULL, &seg, &err) < 0 ||
+	    kvmstats_stat_lookup(seg, kvmstats_nr_targets(seg) - 1, "kvm", "exits", &h) < 0)
+		_exit(1);
+	hdr = map_header(vm);
+	for (;;) {
+		uint64_t s = ks_header_sweep(hdr);
+
+		if (s != seen) {
+			seen = s;
+			kvmstats_read_scalar(seg, &h, &v, NULL);
+		}
 	}
 }
 
@@ -154,8 +196,9 @@ time_sweeps(struct ks_engine *e, uint64_t *v, size_t n)
 	}
 }
 
-enum cond { C_NONE, C_CONTROL, C_ONE, C_TWO, C_HEADER, C_STAT, NR_COND };
-enum { NR_HAMMERS = 5 };	/* the control, reader 1, reader 2, the poller, the stat reader */
+enum cond { C_NONE, C_CONTROL, C_ONE, C_TWO, C_HEADER, C_STAT, C_STAT_EACH, NR_COND };
+/* The control, reader 1, reader 2, the poller, the stat reader, the stat reader per sweep. */
+enum { NR_HAMMERS = 6 };
 
 static void
 publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
@@ -163,9 +206,12 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 	static const char *const names[NR_COND] = {
 		"no reader", "a private-copy loop on CPU 0", "1 reader hammering",
 		"2 readers hammering", "a header poller on CPU 0", "a stat reader hammering",
+		"a stat reader once per sweep",
 	};
 	/* The processes running in each condition (bits: the pids[] below). */
-	static const unsigned running[NR_COND] = { 0, 1u << 0, 1u << 1, 3u << 1, 1u << 3, 1u << 4 };
+	static const unsigned running[NR_COND] = {
+		0, 1u << 0, 1u << 1, 3u << 1, 1u << 3, 1u << 4, 1u << 5,
+	};
 	enum { BLOCK = 25 };
 	struct ks_engine_config cfg;
 	struct kvmstats_error err;
@@ -211,6 +257,8 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 				hammer_header(ks_sim_vm_name(sim), 0);
 			if (k == 4)
 				hammer_stat(ks_sim_vm_name(sim), 0);
+			if (k == 5)
+				hammer_stat_each_sweep(ks_sim_vm_name(sim), 0);
 			hammer(ks_sim_vm_name(sim), 0);
 		}
 		kill(pids[k], SIGSTOP);
@@ -283,6 +331,15 @@ publisher_interference(unsigned nr_vcpus, size_t sweeps, FILE *json, FILE *plot)
 			.ref_name = "publisher sweep, private-copy loop on CPU 0", .ref = d[C_CONTROL],
 			.retries_per_read = -1 });
 	}
+	/* What reading the stat adds to polling the header, its guess included. */
+	snprintf(name, sizeof(name), "publisher sweep, %s, %u vCPUs [vs header poller]",
+		 names[C_STAT_EACH], nr_vcpus);
+	bench_emit(json, &(struct bench_result) {
+		.name = name, .unit = "ns", .env = "host, simulated VM memfds",
+		.timing = "raw (a sweep >> timer); others: processes on CPU 0, blocks alternate",
+		.group = "interference", .vcpus = nr_vcpus, .d = d[C_STAT_EACH],
+		.ref_name = "publisher sweep, a header poller on CPU 0", .ref = d[C_HEADER],
+		.retries_per_read = -1 });
 	if (plot)
 		fprintf(plot, "%u\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n", nr_vcpus, d[C_NONE].p50,
 			d[C_CONTROL].p50, d[C_ONE].p50, d[C_TWO].p50, d[C_HEADER].p50);

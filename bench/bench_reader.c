@@ -17,7 +17,9 @@
  *                the stats fds, rewrite_plain()); for the cut, the same bytes laid out as a frame,
  *                copied record by record with glibc's memcpy() and with
  *                the reader's own vector copy but no seqlock (what the
- *                layout costs, apart from the protocol); pread() of the stats fds (a privileged reader's
+ *                layout costs, apart from the protocol); for one stat, the
+ *                same read with its guess off (what the prefetch of the
+ *                guessed slots gains, read.c); pread() of the stats fds (a privileged reader's
  *                syscall path); a JSON round trip of the same values over a
  *                Unix socket (the QMP-style path: the server preads the
  *                fds and formats, the client parses)
@@ -43,7 +45,7 @@
 #include "bench_util.h"
 #include "engine.h"
 #include "kvmstats/reader.h"
-#include "ks_reader.h"		/* the floor row reads the slot directly */
+#include "ks_reader.h"		/* the floor rows read slots directly; the guess */
 #include "ks_section_copy.h"
 #include "own_vm.h"
 #include "sim_vm.h"
@@ -610,8 +612,8 @@ helper_round(struct bench *b, enum what_next next)
 
 /* ---- measuring -------------------------------------------------------------- */
 
-enum how { HOW_OURS, HOW_OURS_AVX2, HOW_PLAIN, HOW_SLOTS, HOW_SLOTS_VEC, HOW_FLOOR, HOW_EVERY_SLOT,
-	   HOW_SCAN_FLOOR, HOW_PREAD, HOW_JSON };
+enum how { HOW_OURS, HOW_OURS_AVX2, HOW_OURS_NOGUESS, HOW_PLAIN, HOW_SLOTS, HOW_SLOTS_VEC, HOW_FLOOR,
+	   HOW_EVERY_SLOT, HOW_SCAN_FLOOR, HOW_PREAD, HOW_JSON };
 
 static void
 do_op(struct bench *b, enum op op, enum how how)
@@ -619,6 +621,7 @@ do_op(struct bench *b, enum op op, enum how how)
 	switch (how) {
 	case HOW_OURS: do_ours(b, op); break;
 	case HOW_OURS_AVX2: do_ours_avx2(b, op); break;
+	case HOW_OURS_NOGUESS: do_ours(b, op); break;
 	case HOW_PLAIN: do_plain(b, op); break;
 	case HOW_SLOTS: do_slots(b, op); break;
 	case HOW_SLOTS_VEC: do_slots_vec(b, op); break;
@@ -637,9 +640,17 @@ time_op(struct bench *b, enum op op, enum how how)
 	uint64_t t0;
 
 	if (b->fresh)
-		helper_round(b, how == HOW_OURS || how == HOW_OURS_AVX2 || how == HOW_FLOOR ||
+		helper_round(b, how == HOW_OURS || how == HOW_OURS_AVX2 ||
+				how == HOW_OURS_NOGUESS || how == HOW_FLOOR ||
 				how == HOW_EVERY_SLOT || how == HOW_SCAN_FLOOR ? NEXT_SEGMENT :
 				how == HOW_SLOTS || how == HOW_SLOTS_VEC ? NEXT_FRAME : NEXT_PLAIN);
+	/*
+	 * This read alone without the guess (read.c): its prefetch off.  The
+	 * read itself then sets the guess again from the steps it saw, so
+	 * the next read has it on, or not, as if this one had had it too.
+	 */
+	if (how == HOW_OURS_NOGUESS)
+		ks_read_guess_off();
 	t0 = bench_ticks();
 	do_op(b, op, how);
 	return bench_ticks() - t0;
@@ -961,6 +972,12 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 						"header.sweep, seq and value at once");
 				emit_alternated(b, json, r, op, real, " lines at once, no protocol",
 						"one fresh load", HOW_FLOOR, HOW_PLAIN, n,
+						"one fresh 8-byte load");
+				emit_alternated(b, json, r, op, real, "", "the same read without the guess",
+						HOW_OURS, HOW_OURS_NOGUESS, n,
+						"the same read, no prefetch of the guessed slots");
+				emit_alternated(b, json, r, op, real, " without the guess",
+						"one fresh load", HOW_OURS_NOGUESS, HOW_PLAIN, n,
 						"one fresh 8-byte load");
 			}
 			if (op == OP_SCALAR) {
