@@ -432,13 +432,33 @@ test_values(void **state)
 }
 
 /*
+ * A record read of target 2 while the reads' guess is on and names the
+ * slot after @sweep's (which it prefetches whole): the record is @sweep's.
+ */
+static void
+check_record_while_guessed(struct kvmstats_segment *seg, uint64_t sweep)
+{
+	uint64_t rec[MAX_WORDS];
+	struct kvmstats_sample smp;
+	uint32_t words;
+
+	words = kvmstats_target(seg, 2)->record_words;
+	assert_true(words <= MAX_WORDS);
+	assert_int_equal(ks_read_guess().hi, 1);
+	assert_int_equal(kvmstats_read_record(seg, 2, rec, MAX_WORDS, &smp), 0);
+	assert_int_equal(smp.sweep, sweep);
+	for (uint32_t i = 0; i < words; i++)
+		assert_int_equal(rec[i], val(sweep, 2, i));
+}
+
+/*
  * A stat read takes header.sweep's slot, and judges it on that slot's own
  * seq and stamp, whatever the other slots hold: a neighbour open (the next
  * sweep being written, the slot the reads' guess prefetches), a neighbour
  * closed but not yet published, the
  * newest slot itself open (only a lapping writer opens it), or stamped
  * with another sweep (damage).  read_scalar and read_values must agree on
- * each.
+ * each.  And a record read, its guessed slot open.
  */
 static void
 test_stat_read_edges(void **state)
@@ -448,7 +468,7 @@ test_stat_read_edges(void **state)
 	struct ks_shm_slot *next, *newest;
 	struct kvmstats_stat_handle h;
 	struct kvmstats_sample smp;
-	uint64_t v[2];
+	uint64_t v[2], v2[MAX_WORDS];
 
 	(void)state;
 	assert_int_equal(kvmstats_stat_lookup(seg, 2, "kvm", "exits", &h), 0);
@@ -458,7 +478,8 @@ test_stat_read_edges(void **state)
 		assert_int_equal(kvmstats_read_scalar(seg, &h, v, &smp), 0);
 		assert_int_equal(v[0], val(s, 2, 0));
 	}
-	assert_int_equal(ks_read_guess().ahead, 1);
+	assert_int_equal(ks_read_guess().lo, 1);
+	assert_int_equal(ks_read_guess().hi, 1);
 	next = ks_segment_slot(w, 2, 10);
 	newest = ks_segment_slot(w, 2, 9);
 
@@ -491,6 +512,17 @@ test_stat_read_edges(void **state)
 	ks_slot_write_end(newest);
 	assert_int_equal(kvmstats_read_scalar(seg, &h, v, &smp), -EAGAIN);
 	assert_int_equal(kvmstats_read_values(seg, &h, v, 1, &smp), -EAGAIN);
+
+	/* Record reads after two more sweeps: the guess on again, and names 12, open. */
+	for (uint64_t s = 10; s <= 11; s++) {
+		write_sweep(w, s, UINT32_MAX);
+		assert_int_equal(kvmstats_read_record(seg, 2, v2, MAX_WORDS, &smp), 0);
+		assert_int_equal(smp.sweep, s);
+	}
+	next = ks_segment_slot(w, 2, 12);
+	ks_slot_write_begin(next);
+	ks_slot_stamp(next, 12, time_of(12, 2), 0);
+	check_record_while_guessed(seg, 11);
 
 	kvmstats_detach(&seg);
 	assert_int_equal(ks_segment_unlink(w), 0);

@@ -176,20 +176,22 @@ reads_follow_every_gap(unsigned depth)
 
 /*
  * The guess (reader/lib/read.c), step by step: on only after two reads in
- * a row moved on by 1 to 4 sweeps, prefetching as far as the larger of the
- * two steps; off at once for a read that finds the sweep it found last, or
- * one more than 4 on.  Reads of more than one value neither use nor change
- * it, and it is the thread's for one segment at a time.  Every read is
- * also checked for the newest sweep's value.
+ * a row moved on by 1 to 4 sweeps, prefetching from the smaller of the
+ * two steps to the larger; off at once for a read that finds the sweep it
+ * found last, or one more than 4 on.  Reads of one target, of one value
+ * or of many, use and change it; cuts neither; and it is the thread's for
+ * one segment at a time.  Every read is also checked for the newest
+ * sweep's value.
  */
 static void
 guess_follows_the_reads(void **state)
 {
 	/* A gap of sweeps, then one scalar read, then what the guess must say. */
-	static const struct { unsigned gap, step, ahead; } moves[] = {
-		{ 0, 0, 0 }, { 1, 1, 0 }, { 1, 1, 1 }, { 3, 3, 3 }, { 1, 1, 3 }, { 1, 1, 1 },
-		{ 0, 0, 0 }, { 2, 2, 0 }, { 4, 4, 4 }, { 5, 0, 0 }, { 4, 4, 0 }, { 4, 4, 4 },
-		{ 9, 0, 0 }, { 1, 1, 0 }, { 2, 2, 2 }, { 0, 0, 0 },
+	static const struct { unsigned gap, step, lo, hi; } moves[] = {
+		{ 0, 0, 0, 0 }, { 1, 1, 0, 0 }, { 1, 1, 1, 1 }, { 3, 3, 1, 3 }, { 1, 1, 1, 3 },
+		{ 1, 1, 1, 1 }, { 0, 0, 0, 0 }, { 2, 2, 0, 0 }, { 4, 4, 2, 4 }, { 5, 0, 0, 0 },
+		{ 4, 4, 0, 0 }, { 4, 4, 4, 4 }, { 9, 0, 0, 0 }, { 1, 1, 0, 0 }, { 2, 2, 1, 2 },
+		{ 0, 0, 0, 0 },
 	};
 	struct ks_engine_config cfg;
 	struct kvmstats_error err;
@@ -228,29 +230,55 @@ guess_follows_the_reads(void **state)
 		assert_ptr_equal(ks_read_guess().seg, f.often);
 		assert_int_equal(ks_read_guess().last, f.sweeps);
 		assert_int_equal(ks_read_guess().step, moves[i].step);
-		assert_int_equal(ks_read_guess().ahead, moves[i].ahead);
+		assert_int_equal(ks_read_guess().lo, moves[i].lo);
+		assert_int_equal(ks_read_guess().hi, moves[i].hi);
 	}
 
-	/* On, then reads of records, histograms, histories and cuts: left as it was. */
-	sweep(&f, 1);
-	assert_int_equal(kvmstats_read_values(f.often, &h, &v, 1, &s), 0);	/* one value: a step */
-	sweep(&f, 1);
-	assert_int_equal(kvmstats_read_scalar(f.often, &h, &v, &s), 0);
-	assert_int_equal(ks_read_guess().ahead, 1);
-	for (unsigned k = 0; k < 3; k++) {
+	/*
+	 * Reads of a record, of a histogram, of a history (its newest sample)
+	 * move it on as scalar reads do; a cut leaves it as it was.
+	 */
+	{
+		static const struct { unsigned gap, step, lo, hi; } more[] = {
+			{ 1, 1, 0, 0 }, { 1, 1, 1, 1 }, { 2, 2, 1, 2 }, { 1, 2, 1, 2 },
+		};
 		struct kvmstats_stat_handle hist;
+		uint64_t last = 0;
 
-		sweep(&f, k);
-		assert_int_equal(kvmstats_read_record(f.often, 1, f.buf, f.buf_words, &s), 0);
 		assert_int_equal(kvmstats_stat_lookup(f.often, 1, NULL, "hist1", &hist), 0);
-		assert_int_equal(kvmstats_read_values(f.often, &hist, f.buf, f.buf_words, &s), 0);
-		assert_int_equal(kvmstats_read_history(f.often, 1, 2, f.buf, f.buf_words,
-						       f.samples, &got), 0);
-		assert_int_equal(kvmstats_read_cut(f.often, f.buf, f.buf_words, NULL), 0);
+		for (unsigned k = 0; k < 4; k++) {
+			sweep(&f, more[k].gap);
+			if (k == 0)
+				assert_int_equal(kvmstats_read_record(f.often, 1, f.buf,
+								      f.buf_words, &s), 0);
+			else if (k == 1)
+				assert_int_equal(kvmstats_read_values(f.often, &hist, f.buf,
+								      f.buf_words, &s), 0);
+			else if (k == 2)
+				assert_int_equal(kvmstats_read_history(f.often, 1, 2, f.buf,
+								       f.buf_words, f.samples,
+								       &got), 0);
+			else
+				assert_int_equal(kvmstats_read_cut(f.often, f.buf, f.buf_words,
+								   NULL), 0);
+			if (k < 3)
+				last = f.sweeps;
+			assert_int_equal(ks_read_guess().last, last);
+			assert_int_equal(ks_read_guess().step, more[k].step);
+			assert_int_equal(ks_read_guess().lo, more[k].lo);
+			assert_int_equal(ks_read_guess().hi, more[k].hi);
+		}
+		/* Record reads a sweep apart, the last with the guess on: the newest sweep, as ever. */
+		for (unsigned k = 0; k < 3; k++) {
+			sweep(&f, 1);
+			assert_int_equal(kvmstats_read_record(f.often, 1, f.buf, f.buf_words,
+							      &s), 0);
+			check_sample(&f, 1, f.buf, 0, kvmstats_target(f.often, 1)->record_words,
+				     &s, f.sweeps);
+		}
+		assert_int_equal(ks_read_guess().lo, 1);
+		assert_int_equal(ks_read_guess().hi, 1);
 	}
-	assert_int_equal(ks_read_guess().last, f.sweeps - 3);
-	assert_int_equal(ks_read_guess().step, 1);
-	assert_int_equal(ks_read_guess().ahead, 1);
 
 	/* The thread's guess is for one segment: a read of another one restarts it. */
 	f.seldom = attach(vm);
@@ -260,11 +288,11 @@ guess_follows_the_reads(void **state)
 	check_sample(&f, 1, &v, other.info->value_index, 1, &s, f.sweeps);
 	assert_ptr_equal(ks_read_guess().seg, f.seldom);
 	assert_int_equal(ks_read_guess().step, 0);
-	assert_int_equal(ks_read_guess().ahead, 0);
+	assert_int_equal(ks_read_guess().hi, 0);
 	sweep(&f, 1);
 	assert_int_equal(kvmstats_read_scalar(f.often, &h, &v, &s), 0);
 	assert_ptr_equal(ks_read_guess().seg, f.often);
-	assert_int_equal(ks_read_guess().ahead, 0);
+	assert_int_equal(ks_read_guess().hi, 0);
 	kvmstats_detach(&f.seldom);
 
 	kvmstats_detach(&f.often);

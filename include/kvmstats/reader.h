@@ -24,8 +24,9 @@
  *
  * Thread safety: a segment handle may be read from many threads at once;
  * attach, detach and reattach need the caller's exclusion.  What a read
- * keeps between calls (where a thread's next single-value read will likely
- * land, to prefetch it: libkvmstats(3)) is per thread, and only a hint.
+ * keeps between calls (where a thread's next read of one target will
+ * likely land, to prefetch it: libkvmstats(3)) is per thread, and only a
+ * hint.
  *
  * Handles: every function that takes a segment checks that it is one that
  * is attached.  NULL, a detached handle or a pointer to anything else is

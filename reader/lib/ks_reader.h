@@ -64,18 +64,18 @@ struct kvmstats_segment {
 };
 
 /*
- * Where this thread's next single-value read will likely find the newest
- * sweep (read.c says how it is used): the segment of its last such read,
- * the sweep that read took, by how many sweeps it had moved on from the
- * one before, and how many slots ahead the next read prefetches.  Per
- * thread, so that threads sharing a handle neither bounce a line between
- * them nor spoil each other's steps.
+ * Where this thread's next read of one target will likely find the
+ * newest sweep (read.c says how it is used): the segment of its last such
+ * read, the sweep that read took, by how many sweeps it had moved on from
+ * the one before, and the range of sweeps ahead of it the next read
+ * prefetches.  Per thread, so that threads sharing a handle neither
+ * bounce a line between them nor spoil each other's steps.
  */
 struct ks_sweep_guess {
 	const struct kvmstats_segment *seg;
 	uint64_t last;
 	uint32_t step;		/* 1..KS_GUESS_AHEAD, or 0: not a step the guess follows */
-	uint32_t ahead;		/* 0: off */
+	uint16_t lo, hi;	/* sweeps last + lo .. last + hi; hi 0: off */
 };
 
 /* This thread's guess, for the tests and the bench; not exported. */

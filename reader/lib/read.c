@@ -91,15 +91,19 @@ failed(const struct kvmstats_segment *seg, int rc)
 }
 
 /*
- * The guess.  A fresh read of one value takes two line transfers, one
- * after the other: header.sweep's, then the slot's, whose address waits
- * for header.sweep's value.  But a reader that reads every sweep, or
- * every few, can tell where the next read will likely land: if its last
- * two reads each moved on by 1 to KS_GUESS_AHEAD sweeps, the next one
- * will likely find one of the sweeps up to the larger of those two steps
- * ahead.  A single-value read prefetches those slots' two lines (seq and
- * stamp, and the value) before it loads header.sweep, and the transfers
- * overlap.
+ * The guess.  A fresh read takes two line transfers, one after the
+ * other: header.sweep's, then the slot's, whose address waits for
+ * header.sweep's value.  But a reader that reads every sweep, or every
+ * few, can tell where the next read will likely land: if its last two
+ * reads each moved on by 1 to KS_GUESS_AHEAD sweeps, the next one will
+ * likely find a sweep between the smaller and the larger of those two
+ * steps ahead; if both steps were the same, exactly that step ahead.  A
+ * read prefetches the lines it will load of those slots (seq and stamp,
+ * and its values) before it loads header.sweep, and the transfers
+ * overlap.  A read of one value prefetches each slot of the range; a read
+ * of more (a record, a histogram) only the one slot of a steady step, as
+ * a record's 18 lines in each of several slots would take more line
+ * transfers than the read saves.
  *
  * Nothing the read uses comes from a prefetch: the protocol
  * (read_section()) runs as it would without one, on the slot header.sweep
@@ -125,17 +129,27 @@ failed(const struct kvmstats_segment *seg, int rc)
  */
 static _Thread_local struct ks_sweep_guess guess __attribute__((tls_model("initial-exec")));
 
+/* The lines of words [first, first + n) of @slot, and of its seq and stamp. */
 static inline __attribute__((always_inline)) void
-prefetch_guess(const struct kvmstats_segment *seg, const struct ks_ring *r, uint32_t word)
+prefetch_slot(const struct ks_shm_slot *slot, uint32_t first, uint32_t n)
 {
-	if (guess.ahead == 0 || guess.seg != seg)
-		return;
-	for (uint64_t k = 1; k <= guess.ahead && k < seg->ring_depth; k++) {
-		const struct ks_shm_slot *slot = slot_at(r, slot_index(seg, guess.last + k));
+	/* The end, not the last word: a record of no words (n 0) is valid. */
+	uintptr_t line = (uintptr_t)&slot->values[first] & ~(uintptr_t)(KS_CACHELINE - 1);
+	uintptr_t end = (uintptr_t)&slot->values[first + n];
 
-		__builtin_prefetch(slot);
-		__builtin_prefetch(&slot->values[word]);
-	}
+	__builtin_prefetch(slot);
+	for (; line < end; line += KS_CACHELINE)
+		__builtin_prefetch((const void *)line);
+}
+
+static inline __attribute__((always_inline)) void
+prefetch_guess(const struct kvmstats_segment *seg, const struct ks_ring *r, uint32_t first,
+	       uint32_t n)
+{
+	if (guess.hi == 0 || guess.seg != seg || (n > 1 && guess.lo != guess.hi))
+		return;
+	for (uint64_t k = guess.lo; k <= guess.hi && k < seg->ring_depth; k++)
+		prefetch_slot(slot_at(r, slot_index(seg, guess.last + k)), first, n);
 }
 
 /* After a read of @sweep in @seg. */
@@ -147,7 +161,12 @@ learn_guess(const struct kvmstats_segment *seg, uint64_t sweep)
 
 	if (guess.seg != seg)
 		now = 0;
-	guess.ahead = now && guess.step ? (now > guess.step ? now : guess.step) : 0;
+	if (now && guess.step) {
+		guess.lo = (uint16_t)(now < guess.step ? now : guess.step);
+		guess.hi = (uint16_t)(now > guess.step ? now : guess.step);
+	} else {
+		guess.lo = guess.hi = 0;
+	}
 	guess.step = now;
 	guess.last = sweep;
 	guess.seg = seg;
@@ -162,7 +181,7 @@ ks_read_guess(void)
 void
 ks_read_guess_off(void)
 {
-	guess.ahead = 0;
+	guess.lo = guess.hi = 0;
 }
 
 /*
@@ -173,16 +192,14 @@ static inline __attribute__((always_inline)) int
 read_newest(const struct kvmstats_segment *seg, const struct ks_ring *r, uint32_t first,
 	    uint32_t n, uint64_t *dst, struct kvmstats_sample *smp)
 {
-	if (n == 1)
-		prefetch_guess(seg, r, first);
+	prefetch_guess(seg, r, first, n);
 	for (uint32_t tries = 0; tries < KVMSTATS_READ_RETRIES; tries++) {
 		uint64_t sweep = ks_header_sweep(seg->hdr);
 
 		if (sweep == 0)
 			return failed(seg, -ENODATA);
 		if (read_slot(seg, r, sweep, first, n, dst, smp) == 0) {
-			if (n == 1)
-				learn_guess(seg, sweep);
+			learn_guess(seg, sweep);
 			smp->retries = tries;
 			return 0;
 		}
