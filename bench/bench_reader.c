@@ -1000,6 +1000,10 @@ run_size(struct bench *b, unsigned nr_vcpus, bool real, size_t samples,
 			if (op != OP_SCALAR && b->seg->copy == KS_COPY_AVX512)
 				emit_alternated(b, json, r, op, real, "", "its 32-byte copy", HOW_OURS,
 						HOW_OURS_AVX2, n, "the same read with the AVX2 copy");
+			if (op == OP_RECORD && fresh)
+				emit_alternated(b, json, r, op, real, "", "the same read without the guess",
+						HOW_OURS, HOW_OURS_NOGUESS, n,
+						"the same read, no prefetch of the guessed slot");
 			if (op == OP_RECORD) {
 				emit_alternated(b, json, r, op, real, "",
 						"our copy of its slot, no seqlock", HOW_OURS,
