@@ -709,6 +709,22 @@ measure_blocks(struct bench *b, enum op op, enum how mine, enum how ref, size_t 
 	}
 }
 
+/* Sample by sample, ours first in even samples, second in odd ones. */
+static void
+measure_alternating(struct bench *b, enum op op, enum how mine, enum how ref, size_t samples,
+		    uint64_t *vo, uint64_t *vr)
+{
+	for (size_t i = 0; i < samples; i++) {
+		if (i & 1) {
+			vr[i] = time_op(b, op, ref);
+			vo[i] = time_op(b, op, mine);
+		} else {
+			vo[i] = time_op(b, op, mine);
+			vr[i] = time_op(b, op, ref);
+		}
+	}
+}
+
 /*
  * Ours and a reference, sample by sample in alternating order (ours first
  * in even samples, second in odd ones), so a shared machine's drift, a
@@ -729,15 +745,8 @@ measure_two(struct bench *b, enum op op, enum how mine, enum how ref, size_t sam
 	b->retries = 0;
 	if (b->blocks)
 		measure_blocks(b, op, mine, ref, samples, vo, vr);
-	for (size_t i = 0; i < samples && !b->blocks; i++) {
-		if (i & 1) {
-			vr[i] = time_op(b, op, ref);
-			vo[i] = time_op(b, op, mine);
-		} else {
-			vo[i] = time_op(b, op, mine);
-			vr[i] = time_op(b, op, ref);
-		}
-	}
+	else
+		measure_alternating(b, op, mine, ref, samples, vo, vr);
 	*ours = bench_summarise_net(vo, samples, b->ns_per_tick, &b->timer);
 	*theirs = bench_summarise_net(vr, samples, b->ns_per_tick, &b->timer);
 	free(vo);
